@@ -1,0 +1,1 @@
+//! Shared helpers for Weir's benchmarks (workload builders).

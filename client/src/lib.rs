@@ -1,0 +1,1 @@
+//! Weir client library: producer, consumer and admin over the native protocol.

@@ -1,0 +1,50 @@
+use thiserror::Error;
+
+/// Why a byte sequence is not a valid RecordBatch v2.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum BatchError {
+    /// Fewer bytes than a batch header, or than the batch length field announces.
+    #[error("batch truncated: need {needed} bytes, have {have}")]
+    Truncated {
+        /// Bytes required.
+        needed: usize,
+        /// Bytes available.
+        have: usize,
+    },
+    /// The batchLength field is below the 49-byte minimum or otherwise impossible.
+    #[error("invalid batch length {0}")]
+    InvalidLength(i32),
+    /// Magic byte other than 2.
+    #[error("unsupported batch magic {0} (only magic 2 is supported)")]
+    UnsupportedMagic(i8),
+    /// Stored CRC-32C differs from the one computed over bytes 21..end.
+    #[error("batch CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    CrcMismatch {
+        /// CRC stored in the header.
+        stored: u32,
+        /// CRC computed over the batch.
+        computed: u32,
+    },
+    /// Compression codec id 5..7.
+    #[error("unknown compression codec id {0}")]
+    UnknownCompression(u8),
+    /// recordsCount and lastOffsetDelta disagree, or the count is not positive.
+    #[error("record count {count} does not match last offset delta {last_offset_delta}")]
+    CountMismatch {
+        /// recordsCount from the header.
+        count: i32,
+        /// lastOffsetDelta from the header.
+        last_offset_delta: i32,
+    },
+    /// A record inside the batch is malformed.
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
+    /// The compressed payload could not be (de)compressed.
+    #[error("compression error ({codec}): {message}")]
+    Compression {
+        /// Codec name.
+        codec: &'static str,
+        /// What the codec said.
+        message: String,
+    },
+}

@@ -1,0 +1,13 @@
+//! Weir's wire formats, as pure code over bytes (no sockets, no runtime).
+//!
+//! Layout:
+//! - [`batch`]: Kafka RecordBatch v2 (magic 2): header parsing and in-place patching
+//!   (`batch::header`), record encoding/decoding (`batch::records`), compression codecs
+//!   (`batch::compression`), zig-zag varints (`batch::varint`).
+//!
+//! The crate denies `unwrap`, `expect` and unchecked indexing: every byte here may come
+//! from a client or a disk.
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+pub mod batch;
