@@ -144,7 +144,7 @@ pub fn get(cfg: &TopicConfig, key: &str) -> Option<String> {
     Some(match key {
         "cleanup.policy" => l.cleanup_policy.to_string(),
         "delete.retention.ms" => l.delete_retention_ms.to_string(),
-        "flush.messages" => l.flush_messages.min(i64::MAX as u64).to_string(),
+        "flush.messages" => l.flush_messages.to_string(),
         "flush.ms" => forever(l.flush_ms).to_string(),
         "index.interval.bytes" => l.index_interval_bytes.to_string(),
         "max.message.bytes" => l.max_message_bytes.to_string(),

@@ -110,10 +110,7 @@ pub fn encode_entries(records: &[MetadataRecord]) -> BytesMut {
 pub fn decode_entries(buf: &[u8]) -> (Vec<MetadataRecord>, usize) {
     let mut records = Vec::new();
     let mut pos = 0usize;
-    loop {
-        let Some(head) = buf.get(pos..pos + 8) else {
-            break;
-        };
+    while let Some(head) = buf.get(pos..pos + 8) {
         let mut len = [0u8; 4];
         let mut crc = [0u8; 4];
         len.copy_from_slice(head.get(..4).unwrap_or(&[0; 4]));
