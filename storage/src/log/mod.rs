@@ -76,6 +76,8 @@ pub struct Log {
     /// the files) clears it.
     poisoned: bool,
     recovery: RecoveryInfo,
+    /// Test hook: the next fsync reports EIO.
+    fail_next_fsync: bool,
 }
 
 /// How often `maybe_flush` persists an advanced recovery point.
@@ -172,7 +174,15 @@ impl Log {
     pub fn flush(&mut self) -> Result<()> {
         self.check_poisoned()?;
         if self.recovery_point < self.log_end_offset() || self.unflushed_messages > 0 {
-            let r = self.active()?.flush();
+            let r = if std::mem::take(&mut self.fail_next_fsync) {
+                Err(Error::Io {
+                    op: "fsync segment",
+                    path: self.dir.clone(),
+                    source: std::io::Error::from_raw_os_error(libc::EIO),
+                })
+            } else {
+                self.active()?.flush()
+            };
             if let Err(e) = r {
                 self.poisoned = true;
                 tracing::error!(dir = %self.dir.display(), error = %e, "fsync failed; log poisoned");
@@ -304,6 +314,12 @@ impl Log {
     /// Whether an fsync failure poisoned the log.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned
+    }
+
+    /// Test hook: makes the next fsync fail with EIO, as a failing disk would.
+    #[doc(hidden)]
+    pub fn inject_fsync_failure(&mut self) {
+        self.fail_next_fsync = true;
     }
 
     /// Drops producer ids idle for longer than `expiration_ms`.

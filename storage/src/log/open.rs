@@ -149,6 +149,7 @@ impl Log {
             producers: ProducerStateManager::new(),
             poisoned: false,
             recovery: info,
+            fail_next_fsync: false,
         };
         // Everything that survived was either trusted (clean/below the recovery point) or
         // scanned and fsynced just now.
