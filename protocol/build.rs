@@ -1,0 +1,16 @@
+//! Compiles `proto/*.proto` with protox (pure Rust, so no `protoc` binary is needed) and
+//! generates prost types whose `bytes` fields are `bytes::Bytes` (decoded without a copy).
+
+use std::error::Error;
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let files = ["proto/weir.proto", "proto/metadata.proto"];
+    for f in files {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    let descriptors = protox::compile(files, ["proto"])?;
+    prost_build::Config::new()
+        .bytes(["."])
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! Which versions of each API this build speaks. Version 0 is the first native version of
+//! every API; a message change that old peers cannot ignore bumps the maximum.
+
+use super::ApiKey;
+
+/// An inclusive version range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionRange {
+    /// Lowest supported version.
+    pub min: i16,
+    /// Highest supported version.
+    pub max: i16,
+}
+
+impl VersionRange {
+    /// Whether `v` lies in the range.
+    pub fn contains(self, v: i32) -> bool {
+        i32::from(self.min) <= v && v <= i32::from(self.max)
+    }
+}
+
+/// APIs the native protocol implements today, with their ranges. Group APIs join when
+/// issue 5 lands.
+pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
+    (ApiKey::Produce, VersionRange { min: 0, max: 0 }),
+    (ApiKey::Fetch, VersionRange { min: 0, max: 0 }),
+    (ApiKey::ListOffsets, VersionRange { min: 0, max: 0 }),
+    (ApiKey::Metadata, VersionRange { min: 0, max: 0 }),
+    (ApiKey::ApiVersions, VersionRange { min: 0, max: 0 }),
+    (ApiKey::CreateTopics, VersionRange { min: 0, max: 0 }),
+    (ApiKey::DeleteTopics, VersionRange { min: 0, max: 0 }),
+    (ApiKey::DeleteRecords, VersionRange { min: 0, max: 0 }),
+    (ApiKey::InitProducerId, VersionRange { min: 0, max: 0 }),
+    (ApiKey::DescribeConfigs, VersionRange { min: 0, max: 0 }),
+    (ApiKey::AlterConfigs, VersionRange { min: 0, max: 0 }),
+    (ApiKey::CreatePartitions, VersionRange { min: 0, max: 0 }),
+];
+
+/// The supported range of `key`, or `None` if this build does not implement it.
+pub fn supported(key: ApiKey) -> Option<VersionRange> {
+    SUPPORTED.iter().find(|(k, _)| *k == key).map(|(_, r)| *r)
+}
