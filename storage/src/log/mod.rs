@@ -328,6 +328,33 @@ impl Log {
     }
 }
 
+impl Log {
+    pub(crate) fn segments(&self) -> &BTreeMap<i64, Segment> {
+        &self.segments
+    }
+
+    pub(crate) fn segment_settings(&self) -> SegmentSettings {
+        self.settings()
+    }
+
+    /// Removes segments from the in-memory map (the cleaner's swap); returns them.
+    pub(crate) fn take_segments(&mut self, bases: &[i64]) -> Vec<Segment> {
+        bases
+            .iter()
+            .filter_map(|b| self.segments.remove(b))
+            .collect()
+    }
+
+    pub(crate) fn insert_segment(&mut self, seg: Segment) {
+        self.segments.insert(seg.base_offset(), seg);
+    }
+
+    /// Fails if the log is poisoned.
+    pub(crate) fn ensure_writable(&self) -> Result<()> {
+        self.check_poisoned()
+    }
+}
+
 pub(crate) fn settings_of(config: &LogConfig) -> SegmentSettings {
     SegmentSettings {
         index_interval_bytes: config.index_interval_bytes,

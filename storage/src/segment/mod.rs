@@ -26,6 +26,17 @@ use offset_index::OffsetIndex;
 pub use scan::ScanOutcome;
 use time_index::TimeIndex;
 
+/// Validates the batches of a `.log` file (see `scan`), calling `on_batch` for each.
+pub(crate) fn scan_file(
+    file: &File,
+    path: &Path,
+    base_offset: i64,
+    len: u64,
+    on_batch: impl FnMut(u64, &BatchHeader),
+) -> Result<ScanOutcome> {
+    scan::scan(file, path, base_offset, len, true, on_batch)
+}
+
 /// File name stem of a segment: the base offset as 20 zero-padded digits.
 pub fn file_stem(base_offset: i64) -> String {
     format!("{base_offset:020}")
@@ -72,7 +83,20 @@ impl Segment {
         now_ms: i64,
         preallocate: Option<u64>,
     ) -> Result<Segment> {
-        let log_path = segment_path(dir, base_offset, "log");
+        Self::create_with_suffix(dir, base_offset, settings, now_ms, preallocate, "")
+    }
+
+    /// Like [`Segment::create`] with `suffix` after each file name (`.cleaned`).
+    pub(crate) fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        settings: SegmentSettings,
+        now_ms: i64,
+        preallocate: Option<u64>,
+        suffix: &str,
+    ) -> Result<Segment> {
+        let path = |ext: &str| dir.join(format!("{}.{ext}{suffix}", file_stem(base_offset)));
+        let log_path = path("log");
         let log = OpenOptions::new()
             .read(true)
             .write(true)
@@ -84,13 +108,10 @@ impl Segment {
             log.set_len(len)
                 .map_err(Error::io_at("preallocate segment", &log_path))?;
         }
-        let offset_index = OffsetIndex::create(
-            &segment_path(dir, base_offset, "index"),
-            base_offset,
-            settings.segment_index_bytes,
-        )?;
+        let offset_index =
+            OffsetIndex::create(&path("index"), base_offset, settings.segment_index_bytes)?;
         let time_index = TimeIndex::create(
-            &segment_path(dir, base_offset, "timeindex"),
+            &path("timeindex"),
             base_offset,
             settings.segment_index_bytes,
         )?;
@@ -478,18 +499,17 @@ impl Segment {
         Ok(())
     }
 
-    /// Renames all three files by appending `suffix` to (or, if empty, stripping the
-    /// current suffix from) the base names, used by the cleaner's swap protocol.
+    /// Renames the three files to `<stem>.<ext><suffix>` (`suffix` may be empty), indexes
+    /// first and the `.log` last: the `.log` name is what marks a swap step as done.
     pub(crate) fn rename_all(&mut self, dir: &Path, suffix: &str) -> Result<()> {
-        let target = |ext: &str| dir.join(format!("{}.{ext}{suffix}", file_stem(self.base_offset)));
+        let stem = file_stem(self.base_offset);
+        let target = |ext: &str| dir.join(format!("{stem}.{ext}{suffix}"));
+        self.offset_index.file_mut().rename(&target("index"))?;
+        self.time_index.file_mut().rename(&target("timeindex"))?;
         let log_to = target("log");
         std::fs::rename(&self.log_path, &log_to)
             .map_err(Error::io_at("rename segment", &self.log_path))?;
         self.log_path = log_to;
-        let idx_to = target("index");
-        self.offset_index.file_mut().rename(&idx_to)?;
-        let t_to = target("timeindex");
-        self.time_index.file_mut().rename(&t_to)?;
         Ok(())
     }
 
