@@ -1,0 +1,296 @@
+//! The four record codecs Kafka allows, with a hard cap on decompressed size.
+//!
+//! Every decompressor stops once the output would pass `max_len`, so a few kilobytes of
+//! gzip or zstd cannot make the broker allocate gigabytes. Formats written match what the
+//! Java client writes: gzip member, snappy in xerial (snappy-java) framing with 32 KiB
+//! blocks, LZ4 frame with independent 64 KiB blocks, standard zstd frames. Readers accept
+//! what other clients send too: raw snappy blocks (librdkafka, Sarama) and LZ4 frames with
+//! checksums (Sarama).
+
+use std::io::{Read, Write};
+
+use super::{BatchError, Compression};
+
+/// snappy-java's stream magic: `\x82SNAPPY\0`.
+const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+/// Magic + int32 version + int32 minimum compatible version.
+const XERIAL_HEADER_LEN: usize = 16;
+/// snappy-java's default block size.
+const XERIAL_BLOCK: usize = 32 * 1024;
+/// zlib's default level, which is what Kafka's gzip level -1 means.
+const GZIP_LEVEL: u32 = 6;
+/// Kafka's default `compression.zstd.level`.
+const ZSTD_LEVEL: i32 = 3;
+
+fn codec_err(codec: Compression, e: impl std::fmt::Display) -> BatchError {
+    BatchError::Compression {
+        codec: codec.name(),
+        message: e.to_string(),
+    }
+}
+
+/// Compresses `input` with `codec`, appending the compressed stream to `out`.
+pub fn compress(codec: Compression, input: &[u8], out: &mut Vec<u8>) -> Result<(), BatchError> {
+    match codec {
+        Compression::None => out.extend_from_slice(input),
+        Compression::Gzip => {
+            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(GZIP_LEVEL));
+            enc.write_all(input).map_err(|e| codec_err(codec, e))?;
+            enc.finish().map_err(|e| codec_err(codec, e))?;
+        }
+        Compression::Snappy => compress_xerial(input, out)?,
+        Compression::Lz4 => {
+            use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+            let info = FrameInfo::new()
+                .block_size(BlockSize::Max64KB)
+                .block_mode(BlockMode::Independent);
+            let mut enc = FrameEncoder::with_frame_info(info, out);
+            enc.write_all(input).map_err(|e| codec_err(codec, e))?;
+            enc.finish().map_err(|e| codec_err(codec, e))?;
+        }
+        Compression::Zstd => {
+            zstd::stream::copy_encode(input, out, ZSTD_LEVEL).map_err(|e| codec_err(codec, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn compress_xerial(input: &[u8], out: &mut Vec<u8>) -> Result<(), BatchError> {
+    out.extend_from_slice(&XERIAL_MAGIC);
+    out.extend_from_slice(&1i32.to_be_bytes());
+    out.extend_from_slice(&1i32.to_be_bytes());
+    let mut enc = snap::raw::Encoder::new();
+    for block in input.chunks(XERIAL_BLOCK) {
+        let len_at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let start = out.len();
+        out.resize(start + snap::raw::max_compress_len(block.len()), 0);
+        let n = match out.get_mut(start..) {
+            Some(dst) => enc
+                .compress(block, dst)
+                .map_err(|e| codec_err(Compression::Snappy, e))?,
+            None => 0,
+        };
+        out.truncate(start + n);
+        let n = i32::try_from(n).map_err(|_| BatchError::Unencodable("snappy block too large"))?;
+        if let Some(len) = out.get_mut(len_at..len_at + 4) {
+            len.copy_from_slice(&n.to_be_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// Decompresses `input`, failing with [`BatchError::DecompressedTooLarge`] rather than
+/// producing more than `max_len` bytes.
+pub fn decompress(codec: Compression, input: &[u8], max_len: usize) -> Result<Vec<u8>, BatchError> {
+    match codec {
+        Compression::None => {
+            if input.len() > max_len {
+                return Err(too_large(codec, max_len));
+            }
+            Ok(input.to_vec())
+        }
+        Compression::Gzip => read_capped(codec, flate2::read::MultiGzDecoder::new(input), max_len),
+        Compression::Snappy => {
+            if input.len() >= XERIAL_HEADER_LEN && input.starts_with(&XERIAL_MAGIC) {
+                decompress_xerial(input, max_len)
+            } else {
+                let mut out = Vec::new();
+                decompress_snappy_block(input, max_len, &mut out)?;
+                Ok(out)
+            }
+        }
+        Compression::Lz4 => read_capped(codec, lz4_flex::frame::FrameDecoder::new(input), max_len),
+        Compression::Zstd => {
+            let dec = zstd::stream::read::Decoder::new(input).map_err(|e| codec_err(codec, e))?;
+            read_capped(codec, dec, max_len)
+        }
+    }
+}
+
+fn too_large(codec: Compression, limit: usize) -> BatchError {
+    BatchError::DecompressedTooLarge {
+        codec: codec.name(),
+        limit,
+    }
+}
+
+/// Reads at most `max_len + 1` bytes: one byte past the cap proves the stream is too big
+/// without ever holding more than the cap.
+fn read_capped(
+    codec: Compression,
+    reader: impl Read,
+    max_len: usize,
+) -> Result<Vec<u8>, BatchError> {
+    let limit = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
+    let mut out = Vec::new();
+    reader
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| codec_err(codec, e))?;
+    if out.len() > max_len {
+        return Err(too_large(codec, max_len));
+    }
+    Ok(out)
+}
+
+/// One raw snappy block appended to `out`; the block's declared length is checked against
+/// the cap before anything is allocated.
+fn decompress_snappy_block(
+    block: &[u8],
+    max_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), BatchError> {
+    let codec = Compression::Snappy;
+    let n = snap::raw::decompress_len(block).map_err(|e| codec_err(codec, e))?;
+    let total = out.len().saturating_add(n);
+    if total > max_len {
+        return Err(too_large(codec, max_len));
+    }
+    let start = out.len();
+    out.resize(total, 0);
+    let written = match out.get_mut(start..) {
+        Some(dst) => snap::raw::Decoder::new()
+            .decompress(block, dst)
+            .map_err(|e| codec_err(codec, e))?,
+        None => 0,
+    };
+    out.truncate(start + written);
+    Ok(())
+}
+
+fn decompress_xerial(input: &[u8], max_len: usize) -> Result<Vec<u8>, BatchError> {
+    let malformed = |m: &str| codec_err(Compression::Snappy, format!("xerial framing: {m}"));
+    let mut out = Vec::new();
+    let mut rest = input.get(XERIAL_HEADER_LEN..).unwrap_or(&[]);
+    while !rest.is_empty() {
+        // Newer snappy-java writers may repeat the stream header between chunks.
+        if rest.len() >= XERIAL_HEADER_LEN && rest.starts_with(&XERIAL_MAGIC) {
+            rest = rest.get(XERIAL_HEADER_LEN..).unwrap_or(&[]);
+            continue;
+        }
+        let len_bytes: [u8; 4] = rest
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| malformed("truncated chunk length"))?;
+        let len = usize::try_from(i32::from_be_bytes(len_bytes))
+            .map_err(|_| malformed("negative chunk length"))?;
+        let chunk = rest
+            .get(4..4 + len)
+            .ok_or_else(|| malformed("chunk past end of input"))?;
+        decompress_snappy_block(chunk, max_len, &mut out)?;
+        rest = rest.get(4 + len..).unwrap_or(&[]);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    fn round_trip(codec: Compression, data: &[u8]) -> Vec<u8> {
+        let mut c = Vec::new();
+        compress(codec, data, &mut c).unwrap();
+        decompress(codec, &c, data.len()).unwrap()
+    }
+
+    #[test]
+    fn every_codec_round_trips_empty_small_and_multi_block() {
+        let big: Vec<u8> = (0..200_000u32)
+            .map(|i| (i % 251) as u8 ^ (i / 7) as u8)
+            .collect();
+        for codec in ALL {
+            for data in [&[][..], b"hello kafka", &big[..]] {
+                assert_eq!(round_trip(codec, data), data, "{codec:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn java_style_formats_on_the_wire() {
+        let mut c = Vec::new();
+        compress(Compression::Snappy, b"abc", &mut c).unwrap();
+        assert_eq!(&c[..16], b"\x82SNAPPY\0\0\0\0\x01\0\0\0\x01");
+        let mut c = Vec::new();
+        compress(Compression::Lz4, b"abc", &mut c).unwrap();
+        // Magic, then FLG 0x60 (v01, independent blocks), BD 0x40 (64 KiB), as Kafka writes.
+        assert_eq!(&c[..6], &[0x04, 0x22, 0x4D, 0x18, 0x60, 0x40]);
+        let mut c = Vec::new();
+        compress(Compression::Gzip, b"abc", &mut c).unwrap();
+        assert_eq!(&c[..2], &[0x1F, 0x8B]);
+    }
+
+    #[test]
+    fn raw_snappy_and_repeated_xerial_header_accepted() {
+        let data = b"raw snappy block as librdkafka writes it";
+        let raw = snap::raw::Encoder::new().compress_vec(data).unwrap();
+        assert_eq!(decompress(Compression::Snappy, &raw, 1024).unwrap(), data);
+
+        let mut framed = Vec::new();
+        compress(Compression::Snappy, b"first ", &mut framed).unwrap();
+        let mut second = Vec::new();
+        compress(Compression::Snappy, b"second", &mut second).unwrap();
+        framed.extend_from_slice(&second);
+        assert_eq!(
+            decompress(Compression::Snappy, &framed, 1024).unwrap(),
+            b"first second"
+        );
+    }
+
+    #[test]
+    fn bombs_hit_the_cap() {
+        let zeros = vec![0u8; 4 << 20];
+        for codec in ALL {
+            let mut c = Vec::new();
+            compress(codec, &zeros, &mut c).unwrap();
+            let err = decompress(codec, &c, 1 << 20).unwrap_err();
+            assert!(
+                matches!(err, BatchError::DecompressedTooLarge { limit, .. } if limit == 1 << 20),
+                "{codec:?}: {err:?}"
+            );
+            // Exactly at the cap is fine.
+            assert_eq!(
+                decompress(codec, &c, zeros.len()).unwrap().len(),
+                zeros.len()
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let inputs: [&[u8]; 5] = [
+            b"",
+            b"\x1f\x8b\x08\0garbage",
+            b"\x82SNAPPY\0\0\0\0\x01\0\0\0\x01\x7f\xff\xff\xff",
+            b"\x04\x22\x4d\x18\x60\x40\x82\xff\xff\xff\xff",
+            b"\x28\xb5\x2f\xfd\xff\xff",
+        ];
+        for codec in ALL {
+            for input in inputs {
+                let _ = decompress(codec, input, 1 << 16);
+            }
+        }
+        assert!(decompress(Compression::Gzip, b"not gzip", 100).is_err());
+        assert!(decompress(Compression::Zstd, b"not zstd", 100).is_err());
+        assert!(decompress(Compression::Lz4, b"not lz4!", 100).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn codecs_round_trip(data in proptest::collection::vec(any::<u8>(), 0..4096), idx in 0usize..5) {
+            let codec = ALL[idx];
+            prop_assert_eq!(round_trip(codec, &data), data);
+        }
+    }
+}
