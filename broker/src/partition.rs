@@ -29,7 +29,6 @@ pub enum PartitionError {
 }
 
 /// A partition's log and leader state.
-#[derive(Debug)]
 pub struct Partition {
     topic: String,
     index: i32,
@@ -37,6 +36,16 @@ pub struct Partition {
     log: RwLock<Option<Log>>,
     leader_epoch: AtomicI32,
     high_watermark: watch::Sender<i64>,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition")
+            .field("name", &self.name())
+            .field("leader_epoch", &self.leader_epoch())
+            .field("high_watermark", &self.high_watermark())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Partition {
@@ -166,10 +175,7 @@ impl Partition {
 
     /// Applies new settings to the log.
     pub fn update_config(&self, config: LogConfig) -> Result<(), PartitionError> {
-        self.with_log_mut(|log| {
-            log.update_config(config);
-            Ok(())
-        })
+        self.with_log_mut(|log| log.update_config(config))
     }
 
     /// Flushes and closes the log (graceful shutdown). Blocking.
