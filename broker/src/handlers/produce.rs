@@ -4,7 +4,7 @@
 //! policy); acks=0 answers nothing.
 
 use bytes::BytesMut;
-use weir_protocol::batch::BatchIter;
+use weir_protocol::batch::{validate_records, BatchIter};
 use weir_protocol::native::v1::{
     PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
 };
@@ -12,12 +12,23 @@ use weir_protocol::ErrorCode;
 
 use crate::ctx::{now_ms, BrokerCtx};
 use crate::error::{batch_error_code, partition_error_code};
+use crate::names::is_internal_topic;
 use crate::partition::{blocking, PartitionRef};
 
-/// Checks concatenated batches as a producer sent them. Returns the number of batches.
+/// Most bytes one batch may decompress to (bounds a compression bomb).
+fn max_decompressed(max_message_bytes: u32) -> usize {
+    (max_message_bytes as usize)
+        .saturating_mul(64)
+        .clamp(16 << 20, 256 << 20)
+}
+
+/// Checks concatenated batches as a producer sent them: framing, magic, CRC, size limit,
+/// then every record (count, lengths, offset deltas; keys on compacted topics), without
+/// keeping anything decoded. Returns the number of batches.
 pub fn validate_produce_records(
     records: &[u8],
     max_message_bytes: u32,
+    require_keys: bool,
 ) -> Result<usize, (ErrorCode, String)> {
     if records.is_empty() {
         return Err((ErrorCode::InvalidRecord, "no record batch".into()));
@@ -43,6 +54,8 @@ pub fn validate_produce_records(
                 "clients cannot write control batches".into(),
             ));
         }
+        validate_records(bytes, require_keys, max_decompressed(max_message_bytes))
+            .map_err(|e| (batch_error_code(&e), e.to_string()))?;
         count += 1;
     }
     Ok(count)
@@ -83,6 +96,14 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                 ));
                 continue;
             }
+            if is_internal_topic(&topic.name) {
+                parts.push(error_response(
+                    pd.index,
+                    ErrorCode::InvalidTopicException,
+                    format!("cannot produce to internal topic {}", topic.name),
+                ));
+                continue;
+            }
             let partition = match ctx.topics.partition(&topic.name, pd.index) {
                 Ok(p) => p,
                 Err(code) => {
@@ -90,11 +111,13 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                     continue;
                 }
             };
-            let max = ctx
-                .topics
-                .get(&topic.name)
-                .map_or(0, |t| t.config.log.max_message_bytes);
-            match validate_produce_records(&pd.records, max) {
+            let (max, compacted) = ctx.topics.get(&topic.name).map_or((0, false), |t| {
+                (
+                    t.config.log.max_message_bytes,
+                    t.config.log.cleanup_policy.compact,
+                )
+            });
+            match validate_produce_records(&pd.records, max, compacted) {
                 Ok(_) => {
                     // Placeholder until the append fills it in.
                     parts.push(error_response(pd.index, ErrorCode::None, String::new()));

@@ -386,3 +386,23 @@ pub fn temp_dir() -> tempfile::TempDir {
         .tempdir()
         .unwrap()
 }
+
+/// A batch built with the protocol crate's builder (keys, producer ids, compression).
+pub fn built_batch(
+    records: &[(Option<&[u8]>, Option<&[u8]>)],
+    producer: Option<(i64, i16, i32)>,
+    compression: weir_protocol::batch::Compression,
+) -> Bytes {
+    use weir_protocol::batch::{BatchBuilder, BatchOptions, NewRecord};
+    let mut opts = BatchOptions::new(compression);
+    if let Some((pid, epoch, seq)) = producer {
+        opts.producer_id = pid;
+        opts.producer_epoch = epoch;
+        opts.base_sequence = seq;
+    }
+    let mut b = BatchBuilder::new(opts);
+    for (k, v) in records {
+        b.push(&NewRecord::new(1000, *k, *v)).unwrap();
+    }
+    Bytes::from(b.build().unwrap())
+}
