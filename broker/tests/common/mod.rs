@@ -387,9 +387,12 @@ pub fn temp_dir() -> tempfile::TempDir {
         .unwrap()
 }
 
+/// A record as (key, value).
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
 /// A batch built with the protocol crate's builder (keys, producer ids, compression).
 pub fn built_batch(
-    records: &[(Option<&[u8]>, Option<&[u8]>)],
+    records: &[KeyValue<'_>],
     producer: Option<(i64, i16, i32)>,
     compression: weir_protocol::batch::Compression,
 ) -> Bytes {
