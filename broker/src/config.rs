@@ -50,6 +50,7 @@ pub struct ServerConfig {
     pub max_frame_bytes: u64,
     pub max_in_flight_per_connection: u32,
     pub max_connections: u32,
+    pub connections_max_idle_ms: u64,
     pub max_fetch_wait_ms: u64,
     pub shutdown_grace_ms: u64,
 }
@@ -182,6 +183,9 @@ impl Config {
         }
         if s.max_in_flight_per_connection == 0 {
             bad.push("server.max_in_flight_per_connection: must be >= 1".to_string());
+        }
+        if s.connections_max_idle_ms == 0 {
+            bad.push("server.connections_max_idle_ms: must be >= 1".to_string());
         }
         if s.max_connections == 0 {
             bad.push("server.max_connections: must be >= 1".to_string());

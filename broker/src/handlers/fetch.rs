@@ -57,7 +57,7 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
 
     loop {
         let (parts, bytes, errors) = read_all(&targets, max_bytes).await;
-        let done = errors || bytes >= min_bytes || bytes > 0 && min_bytes == 0;
+        let done = errors || bytes >= min_bytes;
         if done || Instant::now() >= deadline || wakers.is_empty() || ctx.shutdown.is_cancelled() {
             return assemble(names, &targets, parts);
         }

@@ -28,6 +28,8 @@ pub struct ConnectionLimits {
     pub max_frame_bytes: usize,
     /// Requests executing or awaiting their turn to be written.
     pub max_in_flight: usize,
+    /// Longest wait for the next complete request before closing.
+    pub max_idle: std::time::Duration,
 }
 
 type InFlight = (i32, JoinHandle<Option<ResponseEnvelope>>);
@@ -53,7 +55,13 @@ pub async fn serve(
         let next = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            n = frames.next() => n,
+            n = tokio::time::timeout(limits.max_idle, frames.next()) => match n {
+                Ok(n) => n,
+                Err(_) => {
+                    tracing::info!(%peer, "closing idle connection");
+                    break;
+                }
+            },
         };
         match next {
             None => break,
