@@ -90,7 +90,12 @@ pub fn decompress(codec: Compression, input: &[u8], max_len: usize) -> Result<Ve
             }
             Ok(input.to_vec())
         }
-        Compression::Gzip => read_capped(codec, flate2::read::MultiGzDecoder::new(input), max_len),
+        Compression::Gzip => read_capped(
+            codec,
+            input.len(),
+            flate2::bufread::MultiGzDecoder::new(input),
+            max_len,
+        ),
         Compression::Snappy => {
             if input.len() >= XERIAL_HEADER_LEN && input.starts_with(&XERIAL_MAGIC) {
                 decompress_xerial(input, max_len)
@@ -100,10 +105,17 @@ pub fn decompress(codec: Compression, input: &[u8], max_len: usize) -> Result<Ve
                 Ok(out)
             }
         }
-        Compression::Lz4 => read_capped(codec, lz4_flex::frame::FrameDecoder::new(input), max_len),
+        Compression::Lz4 => read_capped(
+            codec,
+            input.len(),
+            lz4_flex::frame::FrameDecoder::new(input),
+            max_len,
+        ),
         Compression::Zstd => {
-            let dec = zstd::stream::read::Decoder::new(input).map_err(|e| codec_err(codec, e))?;
-            read_capped(codec, dec, max_len)
+            // `with_buffer`: the slice is already a BufRead, so no extra 128 KiB buffer.
+            let dec =
+                zstd::stream::read::Decoder::with_buffer(input).map_err(|e| codec_err(codec, e))?;
+            read_capped(codec, input.len(), dec, max_len)
         }
     }
 }
@@ -119,11 +131,13 @@ fn too_large(codec: Compression, limit: usize) -> BatchError {
 /// without ever holding more than the cap.
 fn read_capped(
     codec: Compression,
+    input_len: usize,
     reader: impl Read,
     max_len: usize,
 ) -> Result<Vec<u8>, BatchError> {
     let limit = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
-    let mut out = Vec::new();
+    // A guess at the ratio saves most regrowth; the cap bounds it either way.
+    let mut out = Vec::with_capacity(input_len.saturating_mul(4).min(max_len));
     reader
         .take(limit)
         .read_to_end(&mut out)
