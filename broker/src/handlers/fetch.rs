@@ -59,6 +59,7 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
         let (parts, bytes, errors) = read_all(&targets, max_bytes).await;
         let done = errors || bytes >= min_bytes;
         if done || Instant::now() >= deadline || wakers.is_empty() || ctx.shutdown.is_cancelled() {
+            metrics::counter!("weir_fetched_bytes_total").increment(bytes as u64);
             return assemble(names, &targets, parts);
         }
         for w in &mut wakers {

@@ -170,6 +170,8 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                     };
                     match r {
                         Ok((info, log_start)) => {
+                            metrics::counter!("weir_produced_records_total")
+                                .increment(u64::from(info.record_count));
                             resp.base_offset = info.base_offset;
                             resp.log_append_time_ms = info.log_append_time_ms;
                             resp.log_start_offset = log_start;

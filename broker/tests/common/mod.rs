@@ -30,10 +30,14 @@ impl Broker {
     pub fn start(dir: &Path, extra: &[&str]) -> Broker {
         let addr_file = dir.join("broker.addr");
         let _ = std::fs::remove_file(&addr_file);
-        let child = Command::new(env!("CARGO_BIN_EXE_weir-broker"))
-            .arg("--data-dir")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir-broker"));
+        cmd.arg("--data-dir")
             .arg(dir)
-            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0"]);
+        if !extra.contains(&"--metrics-listen") {
+            cmd.args(["--metrics-listen", "127.0.0.1:0"]);
+        }
+        let child = cmd
             .args(extra)
             .env(
                 "RUST_LOG",
