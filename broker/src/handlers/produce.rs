@@ -85,6 +85,7 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
     let acks_ok = matches!(acks, -1..=1);
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut pending = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (ti, topic) in req.topic_data.into_iter().enumerate() {
         let mut parts = Vec::with_capacity(topic.partition_data.len());
         for (slot, pd) in topic.partition_data.into_iter().enumerate() {
@@ -93,6 +94,15 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                     pd.index,
                     ErrorCode::InvalidRequiredAcks,
                     format!("acks must be -1, 0 or 1, got {acks}"),
+                ));
+                continue;
+            }
+            // Partitions append in parallel, so one named twice would have no defined order.
+            if !seen.insert((topic.name.clone(), pd.index)) {
+                parts.push(error_response(
+                    pd.index,
+                    ErrorCode::InvalidRequest,
+                    "partition named twice in one request".into(),
                 ));
                 continue;
             }
@@ -141,57 +151,38 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
         });
     }
 
-    if !pending.is_empty() {
-        let results = blocking(
+    // Partitions append in parallel: each may wait for its own fsync.
+    let now = now_ms();
+    let appends = pending.into_iter().map(|mut p| async move {
+        let partition = p.partition.clone();
+        let r = blocking(
             move || {
-                let now = now_ms();
-                Ok(pending
-                    .into_iter()
-                    .map(|mut p| {
-                        let r = p
-                            .partition
-                            .append(&mut p.batches, now)
-                            .and_then(|info| Ok((info, p.partition.log_start_offset()?)));
-                        (p.topic, p.slot, r)
-                    })
-                    .collect::<Vec<_>>())
+                let info = partition.append(&mut p.batches, now)?;
+                Ok((info, partition.log_start_offset()?))
             },
             "produce append",
         )
         .await;
-        match results {
-            Ok(results) => {
-                for (ti, slot, r) in results {
-                    let Some(resp) = responses
-                        .get_mut(ti)
-                        .and_then(|t| t.partition_responses.get_mut(slot))
-                    else {
-                        continue;
-                    };
-                    match r {
-                        Ok((info, log_start)) => {
-                            metrics::counter!("weir_produced_records_total")
-                                .increment(u64::from(info.record_count));
-                            resp.base_offset = info.base_offset;
-                            resp.log_append_time_ms = info.log_append_time_ms;
-                            resp.log_start_offset = log_start;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "append failed");
-                            *resp =
-                                error_response(resp.index, partition_error_code(&e), e.to_string());
-                        }
-                    }
-                }
+        (p.topic, p.slot, r)
+    });
+    for (ti, slot, r) in futures::future::join_all(appends).await {
+        let Some(resp) = responses
+            .get_mut(ti)
+            .and_then(|t| t.partition_responses.get_mut(slot))
+        else {
+            continue;
+        };
+        match r {
+            Ok((info, log_start)) => {
+                metrics::counter!("weir_produced_records_total")
+                    .increment(u64::from(info.record_count));
+                resp.base_offset = info.base_offset;
+                resp.log_append_time_ms = info.log_append_time_ms;
+                resp.log_start_offset = log_start;
             }
             Err(e) => {
-                for t in &mut responses {
-                    for p in &mut t.partition_responses {
-                        if p.error_code == 0 {
-                            *p = error_response(p.index, partition_error_code(&e), e.to_string());
-                        }
-                    }
-                }
+                tracing::warn!(error = %e, "append failed");
+                *resp = error_response(resp.index, partition_error_code(&e), e.to_string());
             }
         }
     }
