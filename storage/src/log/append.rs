@@ -1,0 +1,230 @@
+//! The leader append path: validate, check idempotence, assign offsets in place, roll,
+//! write, apply the flush policy.
+
+use weir_protocol::batch::header::set_log_append_time;
+use weir_protocol::batch::{
+    set_base_offset, set_partition_leader_epoch, validate_batch, BatchHeader, TimestampType,
+};
+
+use super::open::prealloc;
+use super::{AppendInfo, Log, SNAPSHOTS_KEPT};
+use crate::error::{Error, Result};
+use crate::producer_state::{self, snapshot, ProducerEntry, SequenceCheck};
+use crate::segment::Segment;
+
+impl Log {
+    /// Appends client batches (one request's worth, usually one batch): validates each
+    /// (CRC, magic, sizes, counts), checks idempotent-producer sequences, assigns offsets
+    /// and the leader epoch in place (plus LogAppendTime if configured), writes them to the
+    /// active segment (rolling first if needed) and applies the flush policy.
+    ///
+    /// A duplicate of one of the producer's last five batches appends nothing and returns
+    /// the original offsets with `duplicate: true`. On any error nothing becomes visible.
+    pub fn append_as_leader(
+        &mut self,
+        batches: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        self.check_poisoned()?;
+        let mut headers = self.validate_client_batches(batches)?;
+
+        // Idempotence, staged so a failure part-way leaves the state untouched.
+        let mut staged: Vec<ProducerEntry> = Vec::new();
+        for (_, h) in &headers {
+            if h.producer_id < 0 {
+                continue;
+            }
+            let current = staged
+                .iter()
+                .find(|e| e.producer_id == h.producer_id)
+                .or_else(|| self.producers.get(h.producer_id));
+            let check = producer_state::check_batch(current, h)?;
+            if let SequenceCheck::Duplicate(orig) = check {
+                if headers.len() != 1 {
+                    return Err(Error::InvalidRecord(
+                        "duplicate batch inside a multi-batch append".into(),
+                    ));
+                }
+                let append_time = match self.config.message_timestamp_type {
+                    TimestampType::LogAppendTime => orig.max_timestamp,
+                    TimestampType::CreateTime => -1,
+                };
+                return Ok(AppendInfo {
+                    base_offset: orig.base_offset,
+                    last_offset: orig.last_offset,
+                    log_append_time_ms: append_time,
+                    record_count: h.records_count as u32,
+                    duplicate: true,
+                });
+            }
+            // Later batches of the same producer in this request see this one.
+            let mut next = current
+                .cloned()
+                .unwrap_or_else(|| ProducerEntry::new(h.producer_id, h.producer_epoch));
+            producer_state::apply(&mut next, h);
+            staged.retain(|e| e.producer_id != h.producer_id);
+            staged.push(next);
+        }
+
+        // Assign offsets and stamp the batches in place.
+        let base = self.log_end_offset();
+        let mut next = base;
+        let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
+        let mut max_ts = -1i64;
+        let mut records = 0u64;
+        for (pos, h) in headers.iter_mut() {
+            let Some(bytes) = batches.get_mut(*pos as usize..*pos as usize + h.total_len()) else {
+                return Err(Error::InvalidRecord("batch outside the buffer".into()));
+            };
+            set_base_offset(bytes, next);
+            set_partition_leader_epoch(bytes, leader_epoch);
+            h.base_offset = next;
+            h.partition_leader_epoch = leader_epoch;
+            if log_append_time {
+                set_log_append_time(bytes, now_ms);
+                h.max_timestamp = now_ms;
+            }
+            max_ts = max_ts.max(h.max_timestamp);
+            records += h.records_count as u64;
+            next = h.next_offset();
+        }
+        let last_offset = next - 1;
+
+        self.maybe_roll(batches.len() as u64, max_ts, base, last_offset, now_ms)?;
+        self.active_mut()?.append(batches, &headers)?;
+
+        for (_, h) in &headers {
+            self.producers.record(h);
+        }
+        self.unflushed_messages += records;
+        if self.first_unflushed_ms.is_none() {
+            self.first_unflushed_ms = Some(now_ms);
+        }
+        if self.unflushed_messages >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(AppendInfo {
+            base_offset: base,
+            last_offset,
+            log_append_time_ms: if log_append_time { now_ms } else { -1 },
+            record_count: records as u32,
+            duplicate: false,
+        })
+    }
+
+    /// Splits `batches` into validated client batches: `(position, header)`.
+    fn validate_client_batches(&self, batches: &[u8]) -> Result<Vec<(u64, BatchHeader)>> {
+        let mut out = Vec::with_capacity(1);
+        let mut pos = 0usize;
+        while pos < batches.len() {
+            let rest = batches.get(pos..).unwrap_or(&[]);
+            let h = BatchHeader::parse(rest)?;
+            let len = h.total_len();
+            if len > self.config.max_message_bytes as usize {
+                return Err(Error::RecordTooLarge {
+                    size: len,
+                    max: self.config.max_message_bytes,
+                });
+            }
+            let bytes = rest.get(..len).ok_or(Error::InvalidBatch(
+                weir_protocol::batch::BatchError::Truncated {
+                    needed: len,
+                    have: rest.len(),
+                },
+            ))?;
+            let h = validate_batch(bytes)?;
+            if h.records_count <= 0 || h.records_count - 1 != h.last_offset_delta {
+                return Err(Error::InvalidRecord(format!(
+                    "record count {} does not match last offset delta {}",
+                    h.records_count, h.last_offset_delta
+                )));
+            }
+            if h.is_control() {
+                return Err(Error::InvalidRecord(
+                    "clients may not write control batches".into(),
+                ));
+            }
+            if h.producer_id >= 0 && h.base_sequence < 0 {
+                return Err(Error::InvalidRecord(
+                    "idempotent batch without a base sequence".into(),
+                ));
+            }
+            if h.timestamp_type() == TimestampType::LogAppendTime {
+                return Err(Error::InvalidRecord(
+                    "producers may not set LogAppendTime".into(),
+                ));
+            }
+            out.push((pos as u64, h));
+            pos += len;
+        }
+        if out.is_empty() {
+            return Err(Error::InvalidRecord("no batches to append".into()));
+        }
+        Ok(out)
+    }
+
+    fn maybe_roll(
+        &mut self,
+        incoming: u64,
+        max_ts: i64,
+        base: i64,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> Result<()> {
+        let roll = self.active()?.should_roll(
+            incoming,
+            max_ts,
+            last_offset,
+            self.config.segment_bytes,
+            self.config.segment_ms,
+            now_ms,
+        );
+        if roll {
+            self.roll(base, now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment, makes it durable, snapshots producer state and starts a
+    /// new segment at `new_base`.
+    pub(crate) fn roll(&mut self, new_base: i64, now_ms: i64) -> Result<()> {
+        self.check_poisoned()?;
+        let dir = self.dir.clone();
+        {
+            let active = self.active_mut()?;
+            active.seal()?;
+        }
+        // Everything before the new segment becomes durable now, so recovery never has to
+        // scan sealed segments.
+        if let Err(e) = self.active()?.flush() {
+            self.poisoned = true;
+            return Err(e);
+        }
+        self.recovery_point = new_base;
+        self.unflushed_messages = 0;
+        self.first_unflushed_ms = None;
+        let seg = Segment::create(
+            &dir,
+            new_base,
+            self.settings(),
+            now_ms,
+            prealloc(&self.config),
+        )?;
+        self.segments.insert(new_base, seg);
+        snapshot::write(&dir, new_base, &self.producers)?;
+        snapshot::prune(&dir, self.log_start_offset, new_base, SNAPSHOTS_KEPT)?;
+        self.write_checkpoint(false)?;
+        self.last_checkpoint_ms = now_ms;
+        Ok(())
+    }
+
+    /// Forces a roll of a non-empty active segment (tests, admin tools, the cleaner).
+    pub fn roll_now(&mut self, now_ms: i64) -> Result<()> {
+        if self.active()?.size() == 0 {
+            return Ok(());
+        }
+        let leo = self.log_end_offset();
+        self.roll(leo, now_ms)
+    }
+}

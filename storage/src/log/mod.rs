@@ -1,0 +1,363 @@
+//! `Log`: one partition's ordered segments, with append, read, truncation, retention,
+//! flushing and crash recovery.
+//!
+//! - this file: the type, reads and accessors.
+//! - `open`: loading and recovery after a crash.
+//! - `append`: validation, offset assignment, idempotence, rolling, flush policy.
+//! - `truncate`: `truncate_to` and `delete_records_before`.
+//! - `retention`: the pure retention planner and its application.
+//! - `checkpoint`: the per-partition checkpoint file.
+
+mod append;
+pub mod checkpoint;
+mod open;
+pub mod retention;
+mod truncate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::config::LogConfig;
+use crate::error::{Error, Result};
+use crate::producer_state::{snapshot, ProducerEntry, ProducerStateManager};
+use crate::segment::{Segment, SegmentSettings};
+use checkpoint::Checkpoint;
+
+pub use open::RecoveryInfo;
+pub use retention::RetentionOutcome;
+
+/// Result of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record appended (or of the original batch for a duplicate).
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// The broker time stamped on the batches, or -1 unless LogAppendTime is configured.
+    pub log_append_time_ms: i64,
+    /// Records in the request.
+    pub record_count: u32,
+    /// The batch was already in the log (idempotent retry); nothing was appended.
+    pub duplicate: bool,
+}
+
+/// Result of a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadInfo {
+    /// Whole batches, as stored.
+    pub records: Bytes,
+    /// Log start offset at the time of the read.
+    pub log_start_offset: i64,
+    /// Log end offset at the time of the read.
+    pub log_end_offset: i64,
+}
+
+/// A partition log. `Send + Sync`; the broker serialises writers (e.g. a `Mutex`/`RwLock`
+/// per partition) while reads only need `&self`.
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Segments by base offset; the last one is active.
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    /// Every offset below this is fsynced.
+    recovery_point: i64,
+    /// Recovery point last written to the checkpoint file.
+    persisted_recovery_point: i64,
+    last_checkpoint_ms: i64,
+    unflushed_messages: u64,
+    /// Append time of the oldest unflushed data.
+    first_unflushed_ms: Option<i64>,
+    producers: ProducerStateManager,
+    /// Set when an fsync failed: the page cache may have dropped our dirty pages, so
+    /// retrying the fsync could "succeed" over lost data. Only a reopen (which re-validates
+    /// the files) clears it.
+    poisoned: bool,
+    recovery: RecoveryInfo,
+    /// Test hook: the next fsync reports EIO.
+    fail_next_fsync: bool,
+}
+
+/// How often `maybe_flush` persists an advanced recovery point.
+const CHECKPOINT_INTERVAL_MS: i64 = 60_000;
+/// Producer snapshots kept on disk.
+const SNAPSHOTS_KEPT: usize = 2;
+
+impl Log {
+    fn settings(&self) -> SegmentSettings {
+        settings_of(&self.config)
+    }
+
+    fn active(&self) -> Result<&Segment> {
+        self.segments
+            .values()
+            .next_back()
+            .ok_or_else(|| Error::corrupt(&self.dir, "log has no segments"))
+    }
+
+    fn active_mut(&mut self) -> Result<&mut Segment> {
+        let dir = &self.dir;
+        self.segments
+            .values_mut()
+            .next_back()
+            .ok_or_else(|| Error::corrupt(dir, "log has no segments"))
+    }
+
+    fn check_poisoned(&self) -> Result<()> {
+        if self.poisoned {
+            return Err(Error::Poisoned {
+                path: self.dir.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads whole batches from `offset` (the batch holding it comes first) up to
+    /// `max_bytes`, returning at least one batch when any exists (KIP-74). Batches whose
+    /// last offset is ≥ `max_offset` (e.g. the high watermark) are not returned.
+    pub fn read(&self, offset: i64, max_bytes: usize, max_offset: Option<i64>) -> Result<ReadInfo> {
+        let leo = self.log_end_offset();
+        if offset < self.log_start_offset || offset > leo {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                log_start: self.log_start_offset,
+                log_end: leo,
+            });
+        }
+        let mut records = Bytes::new();
+        let start = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        for seg in self.segments.range(start..).map(|(_, s)| s) {
+            // Past this segment's data (e.g. a gap left by compaction): try the next one.
+            if seg.next_offset() <= offset {
+                continue;
+            }
+            if let Some(b) = seg.read(offset, max_bytes, max_offset)? {
+                records = b;
+            }
+            break;
+        }
+        Ok(ReadInfo {
+            records,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: leo,
+        })
+    }
+
+    /// Offset of the first batch with a timestamp ≥ `ts` and that batch's max timestamp.
+    /// Kafka's special values: -2 = earliest (log start), -1 = latest (log end). The answer
+    /// has batch granularity: it is the batch's base offset.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
+        match ts {
+            -2 => return Ok(Some((self.log_start_offset, -1))),
+            -1 => return Ok(Some((self.log_end_offset(), -1))),
+            _ => {}
+        }
+        for seg in self.segments.values() {
+            if seg.max_timestamp() < ts || seg.next_offset() <= self.log_start_offset {
+                continue;
+            }
+            if let Some((offset, found_ts)) = seg.find_by_timestamp(ts)? {
+                return Ok(Some((offset.max(self.log_start_offset), found_ts)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// fsyncs everything appended so far; the recovery point becomes the log end offset.
+    /// A failed fsync poisons the log.
+    pub fn flush(&mut self) -> Result<()> {
+        self.check_poisoned()?;
+        if self.recovery_point < self.log_end_offset() || self.unflushed_messages > 0 {
+            let r = if std::mem::take(&mut self.fail_next_fsync) {
+                Err(Error::Io {
+                    op: "fsync segment",
+                    path: self.dir.clone(),
+                    source: std::io::Error::from_raw_os_error(libc::EIO),
+                })
+            } else {
+                self.active()?.flush()
+            };
+            if let Err(e) = r {
+                self.poisoned = true;
+                tracing::error!(dir = %self.dir.display(), error = %e, "fsync failed; log poisoned");
+                return Err(e);
+            }
+        }
+        self.recovery_point = self.log_end_offset();
+        self.unflushed_messages = 0;
+        self.first_unflushed_ms = None;
+        Ok(())
+    }
+
+    /// Applies `flush.ms` and persists an advanced recovery point now and then; the broker
+    /// calls this periodically.
+    pub fn maybe_flush(&mut self, now_ms: i64) -> Result<()> {
+        if let Some(t) = self.first_unflushed_ms {
+            if now_ms.saturating_sub(t) >= self.config.flush_ms {
+                self.flush()?;
+            }
+        }
+        if self.recovery_point > self.persisted_recovery_point
+            && now_ms.saturating_sub(self.last_checkpoint_ms) >= CHECKPOINT_INTERVAL_MS
+        {
+            self.write_checkpoint(false)?;
+            self.last_checkpoint_ms = now_ms;
+        }
+        Ok(())
+    }
+
+    fn write_checkpoint(&mut self, clean: bool) -> Result<()> {
+        Checkpoint {
+            recovery_point: self.recovery_point,
+            log_start_offset: self.log_start_offset,
+            clean,
+        }
+        .write(&self.dir)?;
+        self.persisted_recovery_point = self.recovery_point;
+        Ok(())
+    }
+
+    /// Replaces the configuration; it applies to the next append and new segments.
+    pub fn update_config(&mut self, config: LogConfig) -> Result<()> {
+        config.validate()?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// Current configuration.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Flushes, seals the active segment, snapshots producer state and marks the
+    /// checkpoint clean, so the next open needs no scan. A poisoned log is left for
+    /// recovery instead.
+    pub fn close(mut self) -> Result<()> {
+        if self.poisoned {
+            return Err(Error::Poisoned { path: self.dir });
+        }
+        self.flush()?;
+        self.active_mut()?.seal()?;
+        self.active()?.flush()?;
+        let leo = self.log_end_offset();
+        snapshot::write(&self.dir, leo, &self.producers)?;
+        snapshot::prune(&self.dir, self.log_start_offset, leo, SNAPSHOTS_KEPT)?;
+        self.write_checkpoint(true)
+    }
+
+    /// Deletes the partition directory and everything in it.
+    pub fn delete(self) -> Result<()> {
+        let dir = self.dir.clone();
+        drop(self);
+        std::fs::remove_dir_all(&dir).map_err(Error::io_at("delete log directory", &dir))
+    }
+
+    /// First offset readers may fetch.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// Next offset to be assigned.
+    pub fn log_end_offset(&self) -> i64 {
+        self.segments
+            .values()
+            .next_back()
+            .map_or(self.log_start_offset, |s| s.next_offset())
+    }
+
+    /// Offset below which everything is fsynced.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    /// Total bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size()).sum()
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.keys().copied().collect()
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// State of one idempotent producer (epoch and last batches), if known.
+    pub fn producer_state(&self, producer_id: i64) -> Option<&ProducerEntry> {
+        self.producers.get(producer_id)
+    }
+
+    /// All producer state of this partition.
+    pub fn producers(&self) -> &ProducerStateManager {
+        &self.producers
+    }
+
+    /// What the last open had to do.
+    pub fn recovery_info(&self) -> &RecoveryInfo {
+        &self.recovery
+    }
+
+    /// Whether an fsync failure poisoned the log.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Test hook: makes the next fsync fail with EIO, as a failing disk would.
+    #[doc(hidden)]
+    pub fn inject_fsync_failure(&mut self) {
+        self.fail_next_fsync = true;
+    }
+
+    /// Drops producer ids idle for longer than `expiration_ms`.
+    pub fn expire_producers(&mut self, now_ms: i64, expiration_ms: i64) {
+        self.producers.expire(now_ms, expiration_ms);
+    }
+}
+
+impl Log {
+    pub(crate) fn segments(&self) -> &BTreeMap<i64, Segment> {
+        &self.segments
+    }
+
+    pub(crate) fn segment_settings(&self) -> SegmentSettings {
+        self.settings()
+    }
+
+    /// Removes segments from the in-memory map (the cleaner's swap); returns them.
+    pub(crate) fn take_segments(&mut self, bases: &[i64]) -> Vec<Segment> {
+        bases
+            .iter()
+            .filter_map(|b| self.segments.remove(b))
+            .collect()
+    }
+
+    pub(crate) fn insert_segment(&mut self, seg: Segment) {
+        self.segments.insert(seg.base_offset(), seg);
+    }
+
+    /// Fails if the log is poisoned.
+    pub(crate) fn ensure_writable(&self) -> Result<()> {
+        self.check_poisoned()
+    }
+}
+
+pub(crate) fn settings_of(config: &LogConfig) -> SegmentSettings {
+    SegmentSettings {
+        index_interval_bytes: config.index_interval_bytes,
+        segment_index_bytes: config.segment_index_bytes,
+    }
+}

@@ -1,0 +1,120 @@
+//! Moving the ends of the log: `truncate_to` (the tail, for replication) and
+//! `delete_records_before` (the head, for DeleteRecords).
+
+use super::open::{prealloc, wall_clock_ms};
+use super::Log;
+use crate::error::{Error, Result};
+use crate::segment::Segment;
+
+impl Log {
+    /// Removes every batch whose last offset is ≥ `offset`. Batches are never split, so the
+    /// new log end offset is the end of the last batch kept (≤ `offset`). Truncating at or
+    /// below the first segment empties the log and restarts it at `offset`.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        self.check_poisoned()?;
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        if offset < 0 {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                log_start: self.log_start_offset,
+                log_end: self.log_end_offset(),
+            });
+        }
+        let first_base = self.segments.keys().next().copied().unwrap_or(0);
+        if offset <= first_base || offset <= self.log_start_offset {
+            self.truncate_fully_and_start_at(offset)?;
+        } else {
+            let doomed: Vec<i64> = self.segments.range(offset..).map(|(b, _)| *b).collect();
+            for base in doomed {
+                // Keep the segment that would become empty only if it is the first one.
+                if base == first_base {
+                    continue;
+                }
+                if let Some(seg) = self.segments.remove(&base) {
+                    seg.delete()?;
+                }
+            }
+            let pre = prealloc(&self.config);
+            let active = self.active_mut()?;
+            active.truncate_to(offset)?;
+            active.make_active(pre)?;
+        }
+        self.after_tail_change()
+    }
+
+    fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+        for (_, seg) in std::mem::take(&mut self.segments) {
+            seg.delete()?;
+        }
+        let seg = Segment::create(
+            &self.dir,
+            offset,
+            self.settings(),
+            wall_clock_ms(),
+            prealloc(&self.config),
+        )?;
+        self.segments.insert(offset, seg);
+        self.log_start_offset = offset;
+        Ok(())
+    }
+
+    fn after_tail_change(&mut self) -> Result<()> {
+        let leo = self.log_end_offset();
+        self.recovery_point = self.recovery_point.min(leo);
+        self.unflushed_messages = 0;
+        self.first_unflushed_ms = None;
+        // Make the cut durable before the checkpoint claims it.
+        if let Err(e) = self.active()?.flush() {
+            self.poisoned = true;
+            return Err(e);
+        }
+        self.recovery_point = leo;
+        self.reload_producer_state()?;
+        self.write_checkpoint(false)
+    }
+
+    /// Moves the log start offset forward to `offset` (DeleteRecords). Records below it
+    /// become unreadable at once; whole segments below it are deleted. Returns the new log
+    /// start offset.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64> {
+        self.check_poisoned()?;
+        let leo = self.log_end_offset();
+        if offset > leo || offset < 0 {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                log_start: self.log_start_offset,
+                log_end: leo,
+            });
+        }
+        if offset <= self.log_start_offset {
+            return Ok(self.log_start_offset);
+        }
+        self.log_start_offset = offset;
+        // Persist first: once acknowledged, the records must not come back after a crash.
+        self.write_checkpoint(false)?;
+        self.delete_segments_below_start()?;
+        Ok(self.log_start_offset)
+    }
+
+    /// Deletes segments that lie wholly below the log start offset (never the active one).
+    pub(crate) fn delete_segments_below_start(&mut self) -> Result<usize> {
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let mut deleted = 0;
+        for w in bases.windows(2) {
+            let (base, next_base) = (w[0], w[1]);
+            if next_base > self.log_start_offset {
+                break;
+            }
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.delete()?;
+                deleted += 1;
+            }
+        }
+        if deleted > 0 {
+            self.producers.evict_below(self.log_start_offset);
+        }
+        Ok(deleted)
+    }
+}
