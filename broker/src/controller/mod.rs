@@ -12,15 +12,18 @@ use weir_protocol::ErrorCode;
 
 use crate::metadata::{
     ConfigRecord, MetadataFile, MetadataFileError, MetadataImage, MetadataRecord, PartitionRecord,
-    ProducerIdsRecord, Record, RemoveTopicRecord, TopicImage, TopicRecord, RESOURCE_TOPIC,
+    Record, RemoveTopicRecord, TopicRecord, RESOURCE_TOPIC,
 };
-use crate::names::{parse_partition_dir_name, partition_dir_name, validate_topic_name};
+use crate::names::{partition_dir_name, validate_topic_name};
 use crate::partition::{blocking, Partition, PartitionError, PartitionRef};
 use crate::topic_config::{with_overrides, TopicConfig};
 use crate::topics::{TopicState, Topics};
 
-/// Producer ids are reserved in blocks of this many, one metadata record per block.
-const PRODUCER_ID_BLOCK: i64 = 1000;
+mod producer_ids;
+mod startup;
+
+use startup::{open_topic, remove_orphans};
+
 /// Most partitions one topic may have (directories are created eagerly).
 pub const MAX_PARTITIONS: i32 = 10_000;
 /// Metadata log location inside the data dir. Cannot collide with a partition directory:
@@ -476,81 +479,6 @@ impl Controller {
         Ok(())
     }
 
-    /// Hands out a producer id and epoch: a fresh id, or the next epoch of `existing`
-    /// (KIP-360), or for a transactional id the next epoch of the id it already holds.
-    pub async fn init_producer_id(
-        &self,
-        transactional_id: Option<String>,
-        existing: Option<(i64, i16)>,
-    ) -> Result<(i64, i16), AdminError> {
-        let mut state = self.state.lock().await;
-        if let Some(tid) = &transactional_id {
-            if tid.is_empty() {
-                return Err(AdminError::new(
-                    ErrorCode::InvalidRequest,
-                    "empty transactional id",
-                ));
-            }
-            if let Some(&(pid, epoch)) = state.transactional.get(tid) {
-                if let Some((given_pid, given_epoch)) = existing {
-                    if given_pid != pid || given_epoch != epoch {
-                        return Err(AdminError::new(
-                            ErrorCode::ProducerFenced,
-                            "producer id/epoch do not match the transactional id's",
-                        ));
-                    }
-                }
-                let next = self.bump(&mut state, pid, epoch).await?;
-                state.transactional.insert(tid.clone(), next);
-                return Ok(next);
-            }
-        } else if let Some((pid, epoch)) = existing {
-            if pid < 0 || pid >= state.next_producer_id || epoch < 0 {
-                return Err(AdminError::new(
-                    ErrorCode::InvalidProducerIdMapping,
-                    format!("producer id {pid} epoch {epoch} was not issued by this broker"),
-                ));
-            }
-            return self.bump(&mut state, pid, epoch).await;
-        }
-        let pid = self.allocate(&mut state).await?;
-        if let Some(tid) = transactional_id {
-            state.transactional.insert(tid, (pid, 0));
-        }
-        Ok((pid, 0))
-    }
-
-    async fn bump(
-        &self,
-        state: &mut State,
-        pid: i64,
-        epoch: i16,
-    ) -> Result<(i64, i16), AdminError> {
-        if epoch < i16::MAX - 1 {
-            Ok((pid, epoch + 1))
-        } else {
-            // Epoch exhausted: a new id starts again at epoch 0.
-            Ok((self.allocate(state).await?, 0))
-        }
-    }
-
-    async fn allocate(&self, state: &mut State) -> Result<i64, AdminError> {
-        if state.next_producer_id >= state.producer_block_end {
-            let end = state.next_producer_id + PRODUCER_ID_BLOCK;
-            let record = MetadataRecord {
-                record: Some(Record::ProducerIds(ProducerIdsRecord {
-                    broker_id: self.node_id,
-                    next_producer_id: end,
-                })),
-            };
-            Self::append(state, vec![record]).await?;
-            state.producer_block_end = end;
-        }
-        let pid = state.next_producer_id;
-        state.next_producer_id += 1;
-        Ok(pid)
-    }
-
     /// Flushes and closes every partition log (graceful shutdown).
     pub async fn close_all(&self) {
         let topics = self.topics.all();
@@ -568,61 +496,5 @@ impl Controller {
             "close logs",
         )
         .await;
-    }
-}
-
-fn open_topic(
-    data_dir: &Path,
-    name: &str,
-    t: &TopicImage,
-    defaults: &TopicConfig,
-) -> Result<TopicState, ControllerOpenError> {
-    let config = with_overrides(defaults, &t.configs).unwrap_or_else(|e| {
-        tracing::warn!(topic = name, error = %e, "stored topic config invalid; using defaults");
-        defaults.clone()
-    });
-    let mut partitions = Vec::with_capacity(t.partitions.len());
-    for (i, p) in t.partitions.iter().enumerate() {
-        let index = i as i32;
-        let dir = data_dir.join(partition_dir_name(name, index));
-        let part = Partition::open(name, index, &dir, config.log.clone(), p.leader_epoch).map_err(
-            |source| ControllerOpenError::Partition {
-                partition: format!("{name}-{index}"),
-                source,
-            },
-        )?;
-        partitions.push(Arc::new(part));
-    }
-    Ok(TopicState {
-        name: name.to_string(),
-        id: t.id.clone(),
-        config,
-        overrides: t.configs.clone(),
-        partitions,
-    })
-}
-
-/// Removes `<topic>-<n>` directories that the image does not know (a deletion that
-/// crashed before removing its data).
-fn remove_orphans(data_dir: &Path, image: &MetadataImage) {
-    let Ok(entries) = std::fs::read_dir(data_dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some((topic, p)) = parse_partition_dir_name(name) else {
-            continue;
-        };
-        let known = image
-            .topics
-            .get(topic)
-            .is_some_and(|t| usize::try_from(p).is_ok_and(|p| p < t.partitions.len()));
-        if !known && entry.path().is_dir() {
-            tracing::warn!(dir = name, "removing data of a deleted partition");
-            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
-                tracing::warn!(dir = name, error = %e, "could not remove orphan");
-            }
-        }
     }
 }
