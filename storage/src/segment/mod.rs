@@ -11,6 +11,7 @@
 
 mod mmap_file;
 mod offset_index;
+mod pread;
 mod scan;
 mod time_index;
 
@@ -18,7 +19,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use weir_protocol::batch::{BatchHeader, HEADER_LEN};
 
 use crate::error::{Error, Result};
@@ -380,9 +381,7 @@ impl Segment {
         let want = (max_bytes as u64)
             .max(first.total_len() as u64)
             .min(available);
-        let mut buf = BytesMut::zeroed(want as usize);
-        self.log
-            .read_exact_at(&mut buf, start)
+        let mut buf = pread::read_exact_at(&self.log, want as usize, start)
             .map_err(Error::io_at("read segment", &self.log_path))?;
         // Keep whole batches only (and respect max_offset).
         let mut end = 0usize;
@@ -396,7 +395,7 @@ impl Segment {
             end += h.total_len();
         }
         buf.truncate(end);
-        Ok(Some(buf.freeze()))
+        Ok(Some(Bytes::from(buf)))
     }
 
     /// First batch whose max timestamp is ≥ `ts`: `(base offset, max timestamp)`.
