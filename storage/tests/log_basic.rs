@@ -248,3 +248,10 @@ fn idle_open_close_stays_clean_and_a_change_after_a_clean_open_is_recovered() {
     assert_eq!(got.len(), written.len() + 1);
     assert_eq!(got[..written.len()], written[..]);
 }
+
+#[test]
+fn log_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Log>();
+    assert_send_sync::<weir_storage::cleaner::Cleaner>();
+}

@@ -146,6 +146,7 @@ impl OffsetMap {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -98,7 +98,8 @@ pub fn group_segments(segments: &[SegmentInfo], max_group_bytes: u64) -> Vec<Vec
         match groups.last_mut() {
             Some(g)
                 if size + s.size <= max_group_bytes
-                    && s.next_offset - g[0].base_offset <= i64::from(i32::MAX) =>
+                    && g.first()
+                        .is_some_and(|f| s.next_offset - f.base_offset <= i64::from(i32::MAX)) =>
             {
                 g.push(*s);
                 size += s.size;
@@ -147,6 +148,7 @@ pub fn keep_record(r: RecordFacts, map_end: i64, now_ms: i64, delete_retention_m
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

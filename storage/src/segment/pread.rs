@@ -15,7 +15,8 @@ pub(crate) fn read_exact_at(file: &File, len: usize, pos: u64) -> io::Result<Vec
         let at = pos + filled as u64;
         let spare = buf.spare_capacity_mut();
         let want = spare.len().min(len - filled);
-        let at = libc::off_t::try_from(at).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let at =
+            libc::off_t::try_from(at).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: `spare` points at `want` writable (uninitialised) bytes owned by `buf`;
         // pread writes at most `want` bytes there and returns how many it wrote.
         let n = unsafe { libc::pread(file.as_raw_fd(), spare.as_mut_ptr().cast(), want, at) };
@@ -36,7 +37,7 @@ pub(crate) fn read_exact_at(file: &File, len: usize, pos: u64) -> io::Result<Vec
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use std::io::Write;
