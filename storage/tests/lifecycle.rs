@@ -259,3 +259,33 @@ fn delete_removes_the_directory() {
     log.delete().unwrap();
     assert!(!path.exists());
 }
+
+#[test]
+fn damaged_producer_snapshot_falls_back_to_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    for seq in 0..50 {
+        log.append_as_leader(&mut pb(1, 3, 0, seq), 0, 0).unwrap();
+        fill(&mut log, 1, 3, 0);
+    }
+    let want = log.producer_state(3).unwrap().clone();
+    log.close().unwrap();
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "snapshot") {
+            std::fs::write(&p, b"\x00\x01garbage").unwrap();
+        }
+    }
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    assert_eq!(log.producer_state(3), Some(&want));
+    assert!(log.recovery_info().producer_batches_replayed > 0);
+    assert!(
+        log.append_as_leader(&mut pb(1, 3, 0, 49), 0, 0)
+            .unwrap()
+            .duplicate
+    );
+    assert!(matches!(
+        log.append_as_leader(&mut pb(1, 3, 0, 51), 0, 0),
+        Err(Error::OutOfOrderSequence { expected: 50, .. })
+    ));
+}
