@@ -289,3 +289,42 @@ fn damaged_producer_snapshot_falls_back_to_replay() {
         Err(Error::OutOfOrderSequence { expected: 50, .. })
     ));
 }
+
+#[test]
+fn follower_append_copies_leader_batches_verbatim() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let mut leader = Log::open(leader_dir.path(), small_config()).unwrap();
+    fill(&mut leader, 30, 3, 0);
+    leader.append_as_leader(&mut pb(2, 9, 0, 0), 4, 0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut follower = Log::open(dir.path(), small_config()).unwrap();
+    let mut offset = 0;
+    while offset < leader.log_end_offset() {
+        let r = leader.read(offset, 700, None).unwrap();
+        let info = follower.append_as_follower(&r.records, 0).unwrap();
+        assert_eq!(info.base_offset, offset);
+        offset = info.last_offset + 1;
+    }
+    assert_eq!(read_all(&follower), read_all(&leader));
+    assert_eq!(follower.producer_state(9), leader.producer_state(9));
+    // Re-sending old data or damaged data is refused.
+    let r = leader.read(0, 100, None).unwrap();
+    assert!(follower.append_as_follower(&r.records, 0).is_err());
+    let mut bad = leader
+        .read(leader.log_end_offset() - 1, 100, None)
+        .unwrap()
+        .records
+        .to_vec();
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    assert!(follower.append_as_follower(&bad, 0).is_err());
+    // A gap: the follower starts a new segment at the leader's offset.
+    let mut b = testkit::simple_batch(2, 10, 0);
+    weir_protocol::batch::set_base_offset(&mut b, 500);
+    follower.append_as_follower(&b, 0).unwrap();
+    assert_eq!(follower.log_end_offset(), 502);
+    assert_eq!(*follower.segment_base_offsets().last().unwrap(), 500);
+    drop(follower);
+    let follower = Log::open(dir.path(), small_config()).unwrap();
+    assert_eq!(follower.log_end_offset(), 502);
+}
