@@ -127,7 +127,7 @@ impl Log {
         let mut pos = 0u64;
         for item in weir_protocol::batch::BatchIter::new(batches, true) {
             let (h, bytes) = item?;
-            if h.base_offset < next {
+            if h.base_offset < next || h.base_offset > i64::MAX / 2 {
                 return Err(Error::InvalidRecord(format!(
                     "follower batch at offset {} does not follow {next}",
                     h.base_offset
