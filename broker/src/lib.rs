@@ -1,7 +1,197 @@
 //! The Weir broker.
 //!
 //! Layout:
+//! - [`config`]: TOML config (embedded `configs/single-node.toml` + file + flags);
+//!   [`topic_config`]: topic-level keys under Kafka's dotted names.
+//! - [`server`]: listener and per-connection pipeline (decode → handler → encode, in order).
+//! - [`handlers`]: one file per API and the single dispatch `match`.
+//! - [`partition`]: a partition's log, leader epoch and high watermark; [`topics`]: the
+//!   live topic table.
+//! - [`controller`]: the one writer of metadata; [`metadata`]: the metadata log and image.
+//! - [`storage`]: the storage types the broker uses (one place to swap implementations).
+//! - [`tasks`]: retention, flush and cleaner schedules. [`metrics`]: Prometheus exporter.
+//! - [`error`]: the one mapping from failures to protocol error codes.
 //! - [`group`]: the consumer-group coordinator's pure logic (state machine, assignors,
-//!   offsets, lag, `__consumer_offsets` records).
+//!   offsets, lag, `__consumer_offsets` records); [`coordinator`]: the service that owns
+//!   the groups and their I/O.
 
+pub mod config;
+pub mod controller;
+pub mod coordinator;
+pub mod ctx;
+pub mod error;
 pub mod group;
+pub mod handlers;
+pub mod lock;
+pub mod metadata;
+pub mod metrics;
+pub mod names;
+pub mod partition;
+pub mod server;
+pub mod storage;
+pub mod tasks;
+pub mod topic_config;
+pub mod topics;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use config::Config;
+use controller::{Controller, ControllerOpenError};
+use ctx::BrokerCtx;
+
+/// File in the data dir holding the bound listener address once the broker serves.
+pub const ADDR_FILE: &str = "broker.addr";
+
+/// Why the broker could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// An I/O step failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// Which step.
+        what: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// Metadata or partitions could not be opened.
+    #[error(transparent)]
+    Controller(#[from] ControllerOpenError),
+    /// `__consumer_offsets` could not be prepared.
+    #[error(transparent)]
+    Groups(#[from] coordinator::OffsetsLogError),
+    /// The metrics listener could not start.
+    #[error("metrics exporter: {0}")]
+    Metrics(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BrokerError {
+    let what = what.into();
+    move |source| BrokerError::Io { what, source }
+}
+
+/// Runs a broker until `shutdown` fires, then shuts down gracefully: stop accepting,
+/// finish in-flight requests, flush and close every log.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), BrokerError> {
+    let data_dir = config.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(io(format!("create data dir {}", data_dir.display())))?;
+    let _lock = lock::DataDirLock::acquire(&data_dir).map_err(io("lock data dir"))?;
+
+    let defaults = config.topic_defaults();
+    let (node_id, dp) = (config.server.node_id, config.topics.default_partitions);
+    let dir = data_dir.clone();
+    let controller =
+        tokio::task::spawn_blocking(move || Controller::open(node_id, &dir, defaults, dp))
+            .await
+            .map_err(|e| BrokerError::Io {
+                what: "open metadata".into(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+    let controller = Arc::new(controller);
+
+    let g = &config.groups;
+    let groups = coordinator::Coordinator::start(
+        coordinator::CoordinatorConfig {
+            offsets_topic_partitions: g.offsets_topic_partitions,
+            group: group::GroupConfig {
+                min_session_timeout_ms: g.min_session_timeout_ms,
+                max_session_timeout_ms: g.max_session_timeout_ms,
+                initial_rebalance_delay_ms: g.initial_rebalance_delay_ms,
+                max_size: g.max_size as usize,
+                offset_metadata_max_bytes: g.offset_metadata_max_bytes as usize,
+                member_id_salt: format!("{:x}", ctx::now_ms()),
+            },
+        },
+        &controller,
+        shutdown.clone(),
+    )
+    .await?;
+
+    let listener = TcpListener::bind(&config.server.listen)
+        .await
+        .map_err(io(format!("listen on {}", config.server.listen)))?;
+    let local = listener.local_addr().map_err(io("local address"))?;
+    if let Ok(addr) = config.server.metrics_listen.parse::<SocketAddr>() {
+        metrics::install(addr).map_err(|e| BrokerError::Metrics(e.to_string()))?;
+    }
+
+    let advertised_host = if local.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        local.ip().to_string()
+    };
+    let ctx = Arc::new(BrokerCtx {
+        node_id,
+        advertised_host,
+        advertised_port: i32::from(local.port()),
+        cluster_id: "weir-single-node".into(),
+        topics: controller.topics().clone(),
+        groups,
+        controller: controller.clone(),
+        max_fetch_wait: Duration::from_millis(config.server.max_fetch_wait_ms),
+        auto_create_topics: config.topics.auto_create,
+        shutdown: shutdown.clone(),
+    });
+
+    let l = &config.log;
+    let topics = controller.topics().clone();
+    let mut background = tokio::task::JoinSet::new();
+    background.spawn(tasks::retention::run(
+        topics.clone(),
+        Duration::from_millis(l.retention_check_interval_ms),
+        shutdown.clone(),
+    ));
+    background.spawn(tasks::flush::run(
+        topics.clone(),
+        Duration::from_millis(l.flush_scheduler_interval_ms),
+        shutdown.clone(),
+    ));
+    if l.cleaner_enabled {
+        background.spawn(tasks::cleaner::run(
+            topics.clone(),
+            Duration::from_millis(l.cleaner_backoff_ms),
+            l.cleaner_dedupe_buffer_bytes,
+            shutdown.clone(),
+        ));
+    }
+
+    write_addr_file(&data_dir, local)?;
+    tracing::info!(%local, data_dir = %data_dir.display(), "weir broker listening");
+
+    let limits = server::ConnectionLimits {
+        max_frame_bytes: usize::try_from(config.server.max_frame_bytes).unwrap_or(usize::MAX),
+        max_in_flight: config.server.max_in_flight_per_connection as usize,
+        max_idle: Duration::from_millis(config.server.connections_max_idle_ms),
+    };
+    server::run(
+        listener,
+        ctx,
+        limits,
+        config.server.max_connections as usize,
+        Duration::from_millis(config.server.shutdown_grace_ms),
+        shutdown.clone(),
+    )
+    .await;
+
+    while background.join_next().await.is_some() {}
+    controller.close_all().await;
+    let _ = std::fs::remove_file(data_dir.join(ADDR_FILE));
+    tracing::info!("weir broker stopped cleanly");
+    Ok(())
+}
+
+/// Writes the address atomically (temp file + rename), so readers never see half of it.
+fn write_addr_file(dir: &Path, addr: SocketAddr) -> Result<(), BrokerError> {
+    let tmp: PathBuf = dir.join(format!("{ADDR_FILE}.tmp"));
+    std::fs::write(&tmp, addr.to_string()).map_err(io("write broker.addr"))?;
+    std::fs::rename(&tmp, dir.join(ADDR_FILE)).map_err(io("rename broker.addr"))
+}

@@ -1,1 +1,93 @@
-fn main() {}
+//! `weir-broker`: runs a single-node Weir broker.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use weir_broker::config::{Config, Overrides};
+
+/// A Kafka-like event-streaming broker.
+#[derive(Debug, Parser)]
+#[command(name = "weir-broker", version)]
+struct Cli {
+    /// TOML file merged over the built-in defaults (configs/single-node.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (default ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Native protocol listener, HOST:PORT (default 127.0.0.1:9292).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Prometheus metrics listener, HOST:PORT (default 127.0.0.1:9293).
+    #[arg(long)]
+    metrics_listen: Option<String>,
+    /// Broker id (default 0).
+    #[arg(long)]
+    node_id: Option<i32>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        data_dir: cli.data_dir,
+        listen: cli.listen,
+        metrics_listen: cli.metrics_listen,
+        node_id: cli.node_id,
+    };
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("weir-broker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("weir-broker: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(wait_for_signal(shutdown.clone()));
+        match weir_broker::run(config, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "broker failed");
+                eprintln!("weir-broker: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Cancels `shutdown` on SIGTERM or Ctrl-C.
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+    }
+    shutdown.cancel();
+}

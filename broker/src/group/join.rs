@@ -66,15 +66,8 @@ impl Group {
             }
         };
 
-        // A second join from the same member replaces the first; answer the old one.
-        if self.members.get(&member_id).is_some_and(|m| m.joined)
-            && self.state == GroupState::PreparingRebalance
-        {
-            effects.push(Effect::JoinDone {
-                member_id: member_id.clone(),
-                response: JoinResponse::error(ErrorCode::RebalanceInProgress, &member_id),
-            });
-        }
+        // A second join from the same member simply replaces the first: the I/O layer drops
+        // the older parked call (its client gave up on it).
         self.upsert_member(now, &member_id, req);
         match self.state {
             GroupState::Empty | GroupState::Stable | GroupState::CompletingRebalance => {

@@ -15,6 +15,8 @@
 mod api;
 mod api_key;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod versions;
 
 pub use api::{request_api_key, response_api_key, Request};

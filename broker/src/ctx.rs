@@ -1,0 +1,43 @@
+//! What handlers may use: the topic table, the controller (for metadata changes) and a
+//! few broker facts. Handlers get `&BrokerCtx`, never the socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::controller::Controller;
+use crate::coordinator::Coordinator;
+use crate::topics::Topics;
+
+/// Shared state of a running broker, as handlers see it.
+#[derive(Debug)]
+pub struct BrokerCtx {
+    /// This broker's id.
+    pub node_id: i32,
+    /// Host clients should connect to (Metadata brokers list).
+    pub advertised_host: String,
+    /// Port clients should connect to.
+    pub advertised_port: i32,
+    /// Reported in Metadata.
+    pub cluster_id: String,
+    /// Writer of metadata changes.
+    pub controller: Arc<Controller>,
+    /// Live topics and partitions.
+    pub topics: Topics,
+    /// The consumer-group coordinator.
+    pub groups: Coordinator,
+    /// Cap on a Fetch's max_wait_ms.
+    pub max_fetch_wait: Duration,
+    /// Create unknown topics named in Metadata requests that allow it.
+    pub auto_create_topics: bool,
+    /// Fires on graceful shutdown; long polls return early.
+    pub shutdown: CancellationToken,
+}
+
+/// Wall-clock milliseconds since the epoch (timestamps in batches and retention).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,209 @@
+//! Fetch (1), with long polling: if fewer than `min_bytes` are available the request
+//! waits until a requested partition's high watermark moves (a `watch` wake-up, no
+//! polling), `max_wait_ms` passes, or the broker shuts down.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use weir_protocol::native::v1::{
+    FetchPartitionData, FetchRequest, FetchResponse, FetchableTopicResponse,
+};
+use weir_protocol::ErrorCode;
+
+use crate::ctx::BrokerCtx;
+use crate::error::partition_error_code;
+use crate::partition::{blocking, PartitionRef};
+
+/// One requested partition, resolved.
+struct Target {
+    topic: usize,
+    index: i32,
+    partition: Result<PartitionRef, ErrorCode>,
+    leader_epoch: Option<i32>,
+    offset: i64,
+    max_bytes: usize,
+}
+
+/// Answers when enough data is there or the wait is over.
+pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
+    let wait =
+        Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)).min(ctx.max_fetch_wait);
+    let deadline = Instant::now() + wait;
+    let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
+    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+
+    let mut names = Vec::with_capacity(req.topics.len());
+    let mut targets = Vec::new();
+    for (ti, t) in req.topics.into_iter().enumerate() {
+        for p in t.partitions {
+            targets.push(Target {
+                topic: ti,
+                index: p.partition,
+                partition: ctx.topics.partition(&t.topic, p.partition),
+                leader_epoch: p.current_leader_epoch,
+                offset: p.fetch_offset,
+                max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+            });
+        }
+        names.push(t.topic);
+    }
+    // Subscribe before the first read so no append between read and wait is missed.
+    let mut wakers: Vec<watch::Receiver<i64>> = targets
+        .iter()
+        .filter_map(|t| t.partition.as_ref().ok().map(|p| p.subscribe()))
+        .collect();
+
+    loop {
+        let (parts, bytes, errors) = read_all(&targets, max_bytes).await;
+        let done = errors || bytes >= min_bytes;
+        if done || Instant::now() >= deadline || wakers.is_empty() || ctx.shutdown.is_cancelled() {
+            metrics::counter!("weir_fetched_bytes_total").increment(bytes as u64);
+            return assemble(names, &targets, parts);
+        }
+        for w in &mut wakers {
+            w.borrow_and_update();
+        }
+        let any_change =
+            futures::future::select_all(wakers.iter_mut().map(|w| Box::pin(w.changed())));
+        tokio::select! {
+            _ = any_change => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = ctx.shutdown.cancelled() => {}
+        }
+    }
+}
+
+fn assemble(
+    names: Vec<String>,
+    targets: &[Target],
+    parts: Vec<FetchPartitionData>,
+) -> FetchResponse {
+    let mut responses: Vec<FetchableTopicResponse> = names
+        .into_iter()
+        .map(|topic| FetchableTopicResponse {
+            topic,
+            partitions: Vec::new(),
+        })
+        .collect();
+    for (t, p) in targets.iter().zip(parts) {
+        if let Some(r) = responses.get_mut(t.topic) {
+            r.partitions.push(p);
+        }
+    }
+    FetchResponse {
+        error_code: 0,
+        responses,
+        throttle_time_ms: 0,
+    }
+}
+
+fn error_data(index: i32, code: ErrorCode) -> FetchPartitionData {
+    FetchPartitionData {
+        partition_index: index,
+        error_code: code.as_i32(),
+        high_watermark: -1,
+        last_stable_offset: -1,
+        log_start_offset: -1,
+        records: Bytes::new(),
+    }
+}
+
+/// Reads every target once. Returns the partition data, total record bytes, and whether
+/// any partition had an error (errors end a long poll, as in Kafka).
+async fn read_all(targets: &[Target], max_bytes: usize) -> (Vec<FetchPartitionData>, usize, bool) {
+    let plan: Vec<_> = targets
+        .iter()
+        .map(|t| {
+            (
+                t.index,
+                t.partition.clone(),
+                t.leader_epoch,
+                t.offset,
+                t.max_bytes,
+            )
+        })
+        .collect();
+    let result = blocking(
+        move || {
+            let mut remaining = max_bytes;
+            let mut total = 0usize;
+            let mut errors = false;
+            let mut out = Vec::with_capacity(plan.len());
+            for (index, partition, epoch, offset, pmax) in plan {
+                let data = match partition {
+                    Err(code) => Err(code),
+                    Ok(p) => read_one(&p, epoch, offset, pmax.min(remaining), total == 0),
+                };
+                match data {
+                    Ok(d) => {
+                        total += d.records.len();
+                        remaining = remaining.saturating_sub(d.records.len());
+                        out.push(d);
+                    }
+                    Err(code) => {
+                        errors = true;
+                        out.push(error_data(index, code));
+                    }
+                }
+            }
+            Ok((out, total, errors))
+        },
+        "fetch read",
+    )
+    .await;
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            let code = partition_error_code(&e);
+            (
+                targets.iter().map(|t| error_data(t.index, code)).collect(),
+                0,
+                true,
+            )
+        }
+    }
+}
+
+/// Reads one partition. `first` = nothing returned yet in this response, so one batch
+/// larger than the limit is still returned whole (KIP-74) and consumers never stall.
+fn read_one(
+    p: &PartitionRef,
+    leader_epoch: Option<i32>,
+    offset: i64,
+    limit: usize,
+    first: bool,
+) -> Result<FetchPartitionData, ErrorCode> {
+    if let Some(e) = leader_epoch {
+        let current = p.leader_epoch();
+        if e < current {
+            return Err(ErrorCode::FencedLeaderEpoch);
+        }
+        if e > current {
+            return Err(ErrorCode::UnknownLeaderEpoch);
+        }
+    }
+    let hw = p.high_watermark();
+    let log_start = p.log_start_offset().map_err(|e| partition_error_code(&e))?;
+    if offset < log_start || offset > hw {
+        return Err(ErrorCode::OffsetOutOfRange);
+    }
+    let mut records = Bytes::new();
+    if offset < hw && (limit > 0 || first) {
+        let info = p
+            .read(offset, limit)
+            .map_err(|e| partition_error_code(&e))?;
+        if first || info.records.len() <= limit {
+            records = info.records;
+        }
+    }
+    Ok(FetchPartitionData {
+        partition_index: p.index(),
+        error_code: 0,
+        high_watermark: hw,
+        last_stable_offset: hw,
+        log_start_offset: log_start,
+        records,
+    })
+}

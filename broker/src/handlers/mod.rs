@@ -1,0 +1,105 @@
+//! One file per API; this file is the only dispatch `match`. A handler takes the context
+//! and its request body and returns its response body; none touches the socket.
+
+mod alter_configs;
+mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_groups;
+mod delete_records;
+mod delete_topics;
+mod describe_configs;
+mod describe_groups;
+mod fetch;
+mod find_coordinator;
+mod heartbeat;
+mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
+mod list_offsets;
+mod metadata;
+mod offset_commit;
+mod offset_fetch;
+mod produce;
+mod sync_group;
+#[cfg(test)]
+mod tests;
+
+use weir_protocol::native::v1::{request_envelope::Body as Req, response_envelope::Body as Resp};
+use weir_protocol::native::v1::{RequestEnvelope, ResponseEnvelope};
+use weir_protocol::native::{request_api_key, versions, ApiKey};
+use weir_protocol::ErrorCode;
+
+use crate::ctx::BrokerCtx;
+
+pub use produce::validate_produce_records;
+
+/// Runs one request. `None` means "send nothing back" (Produce with acks=0).
+pub async fn dispatch(ctx: &BrokerCtx, req: RequestEnvelope) -> Option<ResponseEnvelope> {
+    let correlation_id = req.correlation_id;
+    let client_id = req.client_id;
+    let reply = |body: Resp| ResponseEnvelope {
+        correlation_id,
+        error_code: 0,
+        error_message: String::new(),
+        body: Some(body),
+    };
+    let Some(body) = req.body else {
+        return Some(envelope_error(
+            correlation_id,
+            ErrorCode::UnsupportedVersion,
+            "unknown API (empty or unrecognised request body)".into(),
+        ));
+    };
+    let key = request_api_key(&body);
+    let supported = versions::supported(key);
+    if !supported.is_some_and(|r| r.contains(req.api_version)) {
+        if key == ApiKey::ApiVersions {
+            // Answer with the list anyway, so the client can pick a version it shares.
+            let mut resp = api_versions::handle();
+            resp.error_code = ErrorCode::UnsupportedVersion.as_i32();
+            return Some(reply(Resp::ApiVersions(resp)));
+        }
+        return Some(envelope_error(
+            correlation_id,
+            ErrorCode::UnsupportedVersion,
+            format!("{key} version {} is not supported", req.api_version),
+        ));
+    }
+    let resp = match body {
+        Req::ApiVersions(_) => Resp::ApiVersions(api_versions::handle()),
+        Req::Metadata(r) => Resp::Metadata(metadata::handle(ctx, r).await),
+        Req::CreateTopics(r) => Resp::CreateTopics(create_topics::handle(ctx, r).await),
+        Req::DeleteTopics(r) => Resp::DeleteTopics(delete_topics::handle(ctx, r).await),
+        Req::CreatePartitions(r) => Resp::CreatePartitions(create_partitions::handle(ctx, r).await),
+        Req::DescribeConfigs(r) => Resp::DescribeConfigs(describe_configs::handle(ctx, r)),
+        Req::AlterConfigs(r) => Resp::AlterConfigs(alter_configs::handle(ctx, r).await),
+        Req::Produce(r) => Resp::Produce(produce::handle(ctx, r).await?),
+        Req::Fetch(r) => Resp::Fetch(fetch::handle(ctx, r).await),
+        Req::ListOffsets(r) => Resp::ListOffsets(list_offsets::handle(ctx, r).await),
+        Req::DeleteRecords(r) => Resp::DeleteRecords(delete_records::handle(ctx, r).await),
+        Req::InitProducerId(r) => Resp::InitProducerId(init_producer_id::handle(ctx, r).await),
+        Req::FindCoordinator(r) => Resp::FindCoordinator(find_coordinator::handle(ctx, r)),
+        Req::JoinGroup(r) => Resp::JoinGroup(join_group::handle(ctx, &client_id, r).await),
+        Req::SyncGroup(r) => Resp::SyncGroup(sync_group::handle(ctx, r)),
+        Req::Heartbeat(r) => Resp::Heartbeat(heartbeat::handle(ctx, r)),
+        Req::LeaveGroup(r) => Resp::LeaveGroup(leave_group::handle(ctx, r)),
+        Req::OffsetCommit(r) => Resp::OffsetCommit(offset_commit::handle(ctx, r).await),
+        Req::OffsetFetch(r) => Resp::OffsetFetch(offset_fetch::handle(ctx, r)),
+        Req::ListGroups(r) => Resp::ListGroups(list_groups::handle(ctx, r)),
+        Req::DescribeGroups(r) => Resp::DescribeGroups(describe_groups::handle(ctx, r)),
+        Req::DeleteGroups(r) => Resp::DeleteGroups(delete_groups::handle(ctx, r).await),
+    };
+    Some(reply(resp))
+}
+
+/// A response that carries only an envelope-level error.
+pub fn envelope_error(correlation_id: i32, code: ErrorCode, message: String) -> ResponseEnvelope {
+    ResponseEnvelope {
+        correlation_id,
+        error_code: code.as_i32(),
+        error_message: message,
+        body: None,
+    }
+}

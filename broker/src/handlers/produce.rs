@@ -1,0 +1,196 @@
+//! Produce (0). Every batch of every partition is validated (length, magic, CRC, record
+//! count, size limit) before anything is appended; then valid partitions are appended.
+//! On one node acks=1 and acks=-1 both answer after the append (and the log's flush
+//! policy); acks=0 answers nothing.
+
+use bytes::BytesMut;
+use weir_protocol::batch::{validate_records, BatchIter};
+use weir_protocol::native::v1::{
+    PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
+};
+use weir_protocol::ErrorCode;
+
+use crate::ctx::{now_ms, BrokerCtx};
+use crate::error::{batch_error_code, partition_error_code};
+use crate::names::is_internal_topic;
+use crate::partition::{blocking, PartitionRef};
+
+/// Most bytes one batch may decompress to (bounds a compression bomb).
+fn max_decompressed(max_message_bytes: u32) -> usize {
+    (max_message_bytes as usize)
+        .saturating_mul(64)
+        .clamp(16 << 20, 256 << 20)
+}
+
+/// Checks concatenated batches as a producer sent them: framing, magic, CRC, size limit,
+/// then every record (count, lengths, offset deltas; keys on compacted topics), without
+/// keeping anything decoded. Returns the number of batches.
+pub fn validate_produce_records(
+    records: &[u8],
+    max_message_bytes: u32,
+    require_keys: bool,
+) -> Result<usize, (ErrorCode, String)> {
+    if records.is_empty() {
+        return Err((ErrorCode::InvalidRecord, "no record batch".into()));
+    }
+    let mut count = 0;
+    for item in BatchIter::new(records, true) {
+        let (h, bytes) = item.map_err(|e| (batch_error_code(&e), e.to_string()))?;
+        if bytes.len() > max_message_bytes as usize {
+            return Err((
+                ErrorCode::MessageTooLarge,
+                format!(
+                    "batch of {} bytes exceeds max.message.bytes {max_message_bytes}",
+                    bytes.len()
+                ),
+            ));
+        }
+        if h.records_count <= 0 {
+            return Err((ErrorCode::InvalidRecord, "batch without records".into()));
+        }
+        if h.is_control() {
+            return Err((
+                ErrorCode::InvalidRecord,
+                "clients cannot write control batches".into(),
+            ));
+        }
+        validate_records(bytes, require_keys, max_decompressed(max_message_bytes))
+            .map_err(|e| (batch_error_code(&e), e.to_string()))?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+struct Pending {
+    topic: usize,
+    slot: usize,
+    partition: PartitionRef,
+    batches: BytesMut,
+}
+
+fn error_response(index: i32, code: ErrorCode, message: String) -> PartitionProduceResponse {
+    PartitionProduceResponse {
+        index,
+        error_code: code.as_i32(),
+        base_offset: -1,
+        log_append_time_ms: -1,
+        log_start_offset: -1,
+        error_message: message,
+    }
+}
+
+/// Validates, appends, answers (or not, for acks=0).
+pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceResponse> {
+    let acks = req.acks;
+    let acks_ok = matches!(acks, -1..=1);
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    let mut pending = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (ti, topic) in req.topic_data.into_iter().enumerate() {
+        let mut parts = Vec::with_capacity(topic.partition_data.len());
+        for (slot, pd) in topic.partition_data.into_iter().enumerate() {
+            if !acks_ok {
+                parts.push(error_response(
+                    pd.index,
+                    ErrorCode::InvalidRequiredAcks,
+                    format!("acks must be -1, 0 or 1, got {acks}"),
+                ));
+                continue;
+            }
+            // Partitions append in parallel, so one named twice would have no defined order.
+            if !seen.insert((topic.name.clone(), pd.index)) {
+                parts.push(error_response(
+                    pd.index,
+                    ErrorCode::InvalidRequest,
+                    "partition named twice in one request".into(),
+                ));
+                continue;
+            }
+            if is_internal_topic(&topic.name) {
+                parts.push(error_response(
+                    pd.index,
+                    ErrorCode::InvalidTopicException,
+                    format!("cannot produce to internal topic {}", topic.name),
+                ));
+                continue;
+            }
+            let partition = match ctx.topics.partition(&topic.name, pd.index) {
+                Ok(p) => p,
+                Err(code) => {
+                    parts.push(error_response(pd.index, code, String::new()));
+                    continue;
+                }
+            };
+            let (max, compacted) = ctx.topics.get(&topic.name).map_or((0, false), |t| {
+                (
+                    t.config.log.max_message_bytes,
+                    t.config.log.cleanup_policy.compact,
+                )
+            });
+            match validate_produce_records(&pd.records, max, compacted) {
+                Ok(_) => {
+                    // Placeholder until the append fills it in.
+                    parts.push(error_response(pd.index, ErrorCode::None, String::new()));
+                    pending.push(Pending {
+                        topic: ti,
+                        slot,
+                        partition,
+                        // The log patches offsets in place, so it needs its own copy.
+                        batches: BytesMut::from(&pd.records[..]),
+                    });
+                }
+                Err((code, message)) => {
+                    tracing::debug!(topic = %topic.name, partition = pd.index, %message, "rejected produce");
+                    parts.push(error_response(pd.index, code, message));
+                }
+            }
+        }
+        responses.push(TopicProduceResponse {
+            name: topic.name,
+            partition_responses: parts,
+        });
+    }
+
+    // Partitions append in parallel: each may wait for its own fsync.
+    let now = now_ms();
+    let appends = pending.into_iter().map(|mut p| async move {
+        let partition = p.partition.clone();
+        let r = blocking(
+            move || {
+                let info = partition.append(&mut p.batches, now)?;
+                Ok((info, partition.log_start_offset()?))
+            },
+            "produce append",
+        )
+        .await;
+        (p.topic, p.slot, r)
+    });
+    for (ti, slot, r) in futures::future::join_all(appends).await {
+        let Some(resp) = responses
+            .get_mut(ti)
+            .and_then(|t| t.partition_responses.get_mut(slot))
+        else {
+            continue;
+        };
+        match r {
+            Ok((info, log_start)) => {
+                metrics::counter!("weir_produced_records_total")
+                    .increment(u64::from(info.record_count));
+                resp.base_offset = info.base_offset;
+                resp.log_append_time_ms = info.log_append_time_ms;
+                resp.log_start_offset = log_start;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "append failed");
+                *resp = error_response(resp.index, partition_error_code(&e), e.to_string());
+            }
+        }
+    }
+    if acks == 0 {
+        return None;
+    }
+    Some(ProduceResponse {
+        responses,
+        throttle_time_ms: 0,
+    })
+}

@@ -1,0 +1,217 @@
+//! The in-memory metadata image: what the replayed records say. Pure: `apply` takes a
+//! record and changes the image, nothing else.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::{MetadataRecord, Record, RESOURCE_TOPIC};
+
+/// One partition's placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionImage {
+    /// Leader node, -1 if none.
+    pub leader: i32,
+    /// Replica nodes.
+    pub replicas: Vec<i32>,
+    /// In-sync replica nodes.
+    pub isr: Vec<i32>,
+    /// Bumped on every leader change.
+    pub leader_epoch: i32,
+}
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicImage {
+    /// 16 random bytes.
+    pub id: Bytes,
+    /// Index = partition number.
+    pub partitions: Vec<PartitionImage>,
+    /// Topic-level overrides (Kafka dotted names).
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Everything the metadata log says, replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataImage {
+    /// By name.
+    pub topics: BTreeMap<String, TopicImage>,
+    /// Producer ids below this have been handed out.
+    pub next_producer_id: i64,
+    /// Leader given to partitions whose PartitionRecord is missing (a torn multi-record
+    /// write): on a single node, this node.
+    default_leader: i32,
+}
+
+impl MetadataImage {
+    /// An empty image.
+    pub fn new(default_leader: i32) -> Self {
+        MetadataImage {
+            topics: BTreeMap::new(),
+            next_producer_id: 0,
+            default_leader,
+        }
+    }
+
+    /// The image after `records`, in order.
+    pub fn replay<'a>(
+        default_leader: i32,
+        records: impl IntoIterator<Item = &'a MetadataRecord>,
+    ) -> Self {
+        let mut image = MetadataImage::new(default_leader);
+        for r in records {
+            image.apply(r);
+        }
+        image
+    }
+
+    fn default_partition(&self) -> PartitionImage {
+        PartitionImage {
+            leader: self.default_leader,
+            replicas: vec![self.default_leader],
+            isr: vec![self.default_leader],
+            leader_epoch: 0,
+        }
+    }
+
+    /// Applies one record.
+    pub fn apply(&mut self, record: &MetadataRecord) {
+        let Some(r) = &record.record else { return };
+        match r {
+            Record::Topic(t) => {
+                let count = usize::try_from(t.partition_count).unwrap_or(0);
+                let topic = TopicImage {
+                    id: t.topic_id.clone(),
+                    partitions: vec![self.default_partition(); count],
+                    configs: t
+                        .configs
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                };
+                self.topics.insert(t.name.clone(), topic);
+            }
+            Record::RemoveTopic(t) => {
+                let matches = self
+                    .topics
+                    .get(&t.name)
+                    .is_some_and(|img| t.topic_id.is_empty() || img.id == t.topic_id);
+                if matches {
+                    self.topics.remove(&t.name);
+                }
+            }
+            Record::Config(c) => {
+                if c.resource_type != RESOURCE_TOPIC {
+                    return;
+                }
+                if let Some(topic) = self.topics.get_mut(&c.resource_name) {
+                    match &c.value {
+                        Some(v) => {
+                            topic.configs.insert(c.name.clone(), v.clone());
+                        }
+                        None => {
+                            topic.configs.remove(&c.name);
+                        }
+                    }
+                }
+            }
+            Record::Partition(p) => {
+                let default = self.default_partition();
+                let Some(topic) = self.topics.get_mut(&p.topic) else {
+                    return;
+                };
+                if !p.topic_id.is_empty() && p.topic_id != topic.id {
+                    return;
+                }
+                let Ok(index) = usize::try_from(p.partition) else {
+                    return;
+                };
+                // Bounded: a record cannot make the image allocate absurd amounts.
+                if index >= 1_000_000 {
+                    return;
+                }
+                if topic.partitions.len() <= index {
+                    topic.partitions.resize(index + 1, default);
+                }
+                if let Some(slot) = topic.partitions.get_mut(index) {
+                    *slot = PartitionImage {
+                        leader: p.leader,
+                        replicas: p.replicas.clone(),
+                        isr: p.isr.clone(),
+                        leader_epoch: p.leader_epoch,
+                    };
+                }
+            }
+            Record::ProducerIds(p) => {
+                self.next_producer_id = self.next_producer_id.max(p.next_producer_id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::metadata::{
+        ConfigRecord, PartitionRecord, ProducerIdsRecord, RemoveTopicRecord, TopicRecord,
+    };
+
+    fn rec(r: Record) -> MetadataRecord {
+        MetadataRecord { record: Some(r) }
+    }
+
+    #[test]
+    fn topics_partitions_configs_and_removal() {
+        let id = Bytes::from(vec![7; 16]);
+        let records = vec![
+            rec(Record::Topic(TopicRecord {
+                name: "t".into(),
+                topic_id: id.clone(),
+                partition_count: 1,
+                configs: [("retention.ms".to_string(), "5".to_string())].into(),
+            })),
+            rec(Record::Partition(PartitionRecord {
+                topic: "t".into(),
+                topic_id: id.clone(),
+                partition: 2,
+                leader: 0,
+                replicas: vec![0],
+                isr: vec![0],
+                leader_epoch: 3,
+                partition_epoch: 0,
+            })),
+            rec(Record::Config(ConfigRecord {
+                resource_type: RESOURCE_TOPIC,
+                resource_name: "t".into(),
+                name: "retention.ms".into(),
+                value: None,
+            })),
+            rec(Record::Config(ConfigRecord {
+                resource_type: RESOURCE_TOPIC,
+                resource_name: "t".into(),
+                name: "segment.ms".into(),
+                value: Some("9".into()),
+            })),
+            rec(Record::ProducerIds(ProducerIdsRecord {
+                broker_id: 0,
+                next_producer_id: 1000,
+            })),
+        ];
+        let img = MetadataImage::replay(0, &records);
+        let t = &img.topics["t"];
+        assert_eq!(t.partitions.len(), 3);
+        assert_eq!(t.partitions[2].leader_epoch, 3);
+        assert_eq!(t.partitions[1].leader, 0);
+        assert_eq!(t.configs.get("segment.ms").map(String::as_str), Some("9"));
+        assert!(!t.configs.contains_key("retention.ms"));
+        assert_eq!(img.next_producer_id, 1000);
+
+        let mut img = img;
+        img.apply(&rec(Record::RemoveTopic(RemoveTopicRecord {
+            name: "t".into(),
+            topic_id: id,
+        })));
+        assert!(img.topics.is_empty());
+    }
+}

@@ -1,0 +1,19 @@
+//! Metadata as a log: topic, config, partition and producer-id changes are protobuf
+//! records (`protocol/proto/metadata.proto`) appended to a local file and replayed into an
+//! in-memory [`MetadataImage`] at start. On a cluster the same records will travel over Raft.
+//!
+//! - `file.rs`: the on-disk record log (length + CRC framing, fsync, torn-tail repair).
+//! - `image.rs`: the pure image and how each record changes it.
+
+mod file;
+mod image;
+
+pub use file::{MetadataFile, MetadataFileError};
+pub use image::{MetadataImage, PartitionImage, TopicImage};
+pub use weir_protocol::native::metadata::{
+    metadata_record::Record, ConfigRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord,
+    RemoveTopicRecord, TopicRecord,
+};
+
+/// Kafka's resource type number for topics (ConfigRecord.resource_type).
+pub const RESOURCE_TOPIC: i32 = 2;

@@ -1,0 +1,118 @@
+//! One client connection. A read task decodes frames and starts a handler task per
+//! request; the writer awaits those tasks strictly in arrival order, so responses leave in
+//! request order while requests execute concurrently. The queue between them is bounded
+//! (`max_in_flight`): when it is full the reader stops reading, which pushes back on the
+//! client through TCP. A frame that cannot be decoded (oversized length, garbage) ends
+//! reading; responses already owed are still written, then the socket closes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+use weir_protocol::native::v1::ResponseEnvelope;
+use weir_protocol::native::ServerCodec;
+use weir_protocol::ErrorCode;
+
+use crate::ctx::BrokerCtx;
+use crate::handlers::{dispatch, envelope_error};
+
+/// Per-connection limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Largest request frame body.
+    pub max_frame_bytes: usize,
+    /// Requests executing or awaiting their turn to be written.
+    pub max_in_flight: usize,
+    /// Longest wait for the next complete request before closing.
+    pub max_idle: std::time::Duration,
+}
+
+type InFlight = (i32, JoinHandle<Option<ResponseEnvelope>>);
+
+/// Serves one connection until the peer closes, a frame is bad, or shutdown.
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<BrokerCtx>,
+    limits: ConnectionLimits,
+    shutdown: CancellationToken,
+) {
+    tracing::debug!(%peer, "connection opened");
+    metrics::gauge!("weir_connections").increment(1.0);
+    let (read_half, write_half) = stream.into_split();
+    let mut frames = FramedRead::new(read_half, ServerCodec::new(limits.max_frame_bytes));
+    // Responses (fetches) may legitimately exceed the request limit.
+    let sink = FramedWrite::new(write_half, ServerCodec::new(u32::MAX as usize));
+    let (tx, rx) = mpsc::channel::<InFlight>(limits.max_in_flight.max(1));
+    let writer = tokio::spawn(write_responses(sink, rx, peer));
+
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            n = tokio::time::timeout(limits.max_idle, frames.next()) => match n {
+                Ok(n) => n,
+                Err(_) => {
+                    tracing::info!(%peer, "closing idle connection");
+                    break;
+                }
+            },
+        };
+        match next {
+            None => break,
+            Some(Ok(req)) => {
+                metrics::counter!("weir_requests_total").increment(1);
+                let correlation_id = req.correlation_id;
+                let ctx = ctx.clone();
+                let task = tokio::spawn(async move { dispatch(&ctx, req).await });
+                if tx.send((correlation_id, task)).await.is_err() {
+                    break; // writer gone: the peer stopped reading
+                }
+            }
+            Some(Err(e)) => {
+                metrics::counter!("weir_bad_frames_total").increment(1);
+                tracing::warn!(%peer, error = %e, "closing connection after a bad frame");
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+    metrics::gauge!("weir_connections").decrement(1.0);
+    tracing::debug!(%peer, "connection closed");
+}
+
+async fn write_responses(
+    mut sink: FramedWrite<tokio::net::tcp::OwnedWriteHalf, ServerCodec>,
+    mut rx: mpsc::Receiver<InFlight>,
+    peer: SocketAddr,
+) {
+    while let Some((correlation_id, task)) = rx.recv().await {
+        // Buffered responses must not wait behind a slow request (a long-polling fetch).
+        if !task.is_finished() && sink.flush().await.is_err() {
+            return;
+        }
+        let response = match task.await {
+            Ok(Some(r)) => r,
+            Ok(None) => continue, // acks=0
+            Err(e) => {
+                tracing::error!(%peer, correlation_id, error = %e, "handler failed");
+                envelope_error(correlation_id, ErrorCode::Unknown, "internal error".into())
+            }
+        };
+        if let Err(e) = sink.feed(response).await {
+            tracing::debug!(%peer, error = %e, "write failed; closing");
+            return;
+        }
+        // Batch writes: flush only when no further response is queued.
+        if rx.is_empty() && sink.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = sink.flush().await;
+}

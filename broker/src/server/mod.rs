@@ -1,0 +1,77 @@
+//! The native-protocol listener: accepts connections (bounded by a semaphore, backing off
+//! on accept errors) and hands each to `connection::serve`.
+
+mod connection;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::ctx::BrokerCtx;
+
+pub use connection::ConnectionLimits;
+
+/// Accepts until `shutdown` fires, then waits up to `grace` for open connections to
+/// finish their in-flight requests.
+pub async fn run(
+    listener: TcpListener,
+    ctx: Arc<BrokerCtx>,
+    limits: ConnectionLimits,
+    max_connections: usize,
+    grace: Duration,
+    shutdown: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let ctx = ctx.clone();
+                let shutdown = shutdown.clone();
+                connections.spawn(async move {
+                    connection::serve(stream, peer, ctx, limits, shutdown).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // Usually EMFILE: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        // Reap finished connections so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    tracing::info!(
+        open = connections.len(),
+        "listener closed; draining connections"
+    );
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            left = connections.len(),
+            "grace period over; dropping connections"
+        );
+        connections.abort_all();
+    }
+}

@@ -1,0 +1,81 @@
+//! The live topic table: name → topic state with its open partitions. The controller
+//! replaces entries when metadata changes; handlers look partitions up.
+//!
+//! One std `RwLock` around the map, held only for lookups and swaps (no I/O, no await).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use weir_protocol::ErrorCode;
+
+use crate::partition::PartitionRef;
+use crate::topic_config::TopicConfig;
+
+/// A topic as the broker serves it.
+#[derive(Debug)]
+pub struct TopicState {
+    /// Name.
+    pub name: String,
+    /// 16-byte id.
+    pub id: Bytes,
+    /// Effective settings (defaults + overrides).
+    pub config: TopicConfig,
+    /// The overrides alone, as stored in the metadata log.
+    pub overrides: BTreeMap<String, String>,
+    /// Index = partition number.
+    pub partitions: Vec<PartitionRef>,
+}
+
+/// Cloneable handle to the topic table.
+#[derive(Debug, Clone, Default)]
+pub struct Topics {
+    inner: Arc<RwLock<HashMap<String, Arc<TopicState>>>>,
+}
+
+impl Topics {
+    /// The topic called `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<TopicState>> {
+        match self.inner.read() {
+            Ok(map) => map.get(name).cloned(),
+            Err(p) => p.into_inner().get(name).cloned(),
+        }
+    }
+
+    /// A partition, or the error code a client should see.
+    pub fn partition(&self, topic: &str, index: i32) -> Result<PartitionRef, ErrorCode> {
+        let t = self.get(topic).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| t.partitions.get(i))
+            .cloned()
+            .ok_or(ErrorCode::UnknownTopicOrPartition)
+    }
+
+    /// Every topic, sorted by name.
+    pub fn all(&self) -> Vec<Arc<TopicState>> {
+        let mut v: Vec<_> = match self.inner.read() {
+            Ok(map) => map.values().cloned().collect(),
+            Err(p) => p.into_inner().values().cloned().collect(),
+        };
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Adds or replaces a topic.
+    pub fn put(&self, topic: TopicState) {
+        let topic = Arc::new(topic);
+        match self.inner.write() {
+            Ok(mut map) => map.insert(topic.name.clone(), topic),
+            Err(p) => p.into_inner().insert(topic.name.clone(), topic),
+        };
+    }
+
+    /// Removes a topic, returning it.
+    pub fn remove(&self, name: &str) -> Option<Arc<TopicState>> {
+        match self.inner.write() {
+            Ok(mut map) => map.remove(name),
+            Err(p) => p.into_inner().remove(name),
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! Happy paths of every native API against the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{batch, fetch_req, produce_req, records, temp_dir, Broker};
+use weir_protocol::native::v1::{self, response_envelope::Body};
+use weir_protocol::native::ApiKey;
+use weir_protocol::ErrorCode;
+
+fn code(c: i32) -> ErrorCode {
+    ErrorCode::from_i32(c)
+}
+
+#[tokio::test]
+async fn api_versions_and_metadata() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    let v = c.call(v1::ApiVersionsRequest::default()).await;
+    assert_eq!(v.error_code, 0);
+    let keys: Vec<i32> = v.api_keys.iter().map(|k| k.api_key).collect();
+    for k in [
+        ApiKey::Produce,
+        ApiKey::Fetch,
+        ApiKey::Metadata,
+        ApiKey::InitProducerId,
+        ApiKey::CreatePartitions,
+    ] {
+        assert!(keys.contains(&i32::from(k.code())), "{k}");
+    }
+
+    c.create_topic("m", 3, &[]).await;
+    let m = c
+        .call(v1::MetadataRequest {
+            topics: vec![],
+            all_topics: true,
+            allow_auto_topic_creation: false,
+        })
+        .await;
+    assert_eq!(m.brokers.len(), 1);
+    assert_eq!(
+        format!("{}:{}", m.brokers[0].host, m.brokers[0].port),
+        b.addr
+    );
+    assert_eq!(m.controller_id, 0);
+    // The coordinator's internal __consumer_offsets is listed too, marked internal.
+    let user: Vec<_> = m.topics.iter().filter(|t| !t.is_internal).collect();
+    assert_eq!(user.len(), 1);
+    let t = user[0];
+    assert_eq!(t.name, "m");
+    assert_eq!(t.topic_id.len(), 16);
+    assert_eq!(t.partitions.len(), 3);
+    for (i, p) in t.partitions.iter().enumerate() {
+        assert_eq!(p.partition_index, i as i32);
+        assert_eq!(p.leader_id, 0);
+        assert_eq!(p.leader_epoch, 0);
+        assert_eq!(p.replica_nodes, vec![0]);
+        assert_eq!(p.isr_nodes, vec![0]);
+    }
+    let m = c
+        .call(v1::MetadataRequest {
+            topics: vec!["nope".into()],
+            all_topics: false,
+            allow_auto_topic_creation: false,
+        })
+        .await;
+    assert_eq!(
+        code(m.topics[0].error_code),
+        ErrorCode::UnknownTopicOrPartition
+    );
+    let m = c.call(v1::MetadataRequest::default()).await;
+    assert!(
+        m.topics.is_empty(),
+        "empty list and not all_topics = brokers only"
+    );
+}
+
+#[tokio::test]
+async fn produce_fetch_list_offsets_delete_records() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    let t = c.create_topic("events", 2, &[]).await;
+    assert_eq!(t.error_code, 0, "{}", t.error_message);
+    assert_eq!(t.num_partitions, 2);
+
+    let r0 = c.produce("events", 0, batch(&[b"a", b"b"], 1000)).await;
+    assert_eq!((r0.error_code, r0.base_offset), (0, 0));
+    let r1 = c.produce("events", 0, batch(&[b"c"], 2000)).await;
+    assert_eq!(
+        (r1.error_code, r1.base_offset, r1.log_append_time_ms),
+        (0, 2, -1)
+    );
+    let r2 = c
+        .produce("events", 0, batch(&[b"d", b"e", b"f"], 3000))
+        .await;
+    assert_eq!(r2.base_offset, 3);
+    let other = c.produce("events", 1, batch(&[b"x"], 1000)).await;
+    assert_eq!(other.base_offset, 0);
+
+    let f = c.fetch("events", 0, 0, 0, 1).await;
+    assert_eq!(f.error_code, 0);
+    assert_eq!(f.high_watermark, 6);
+    assert_eq!(f.last_stable_offset, 6);
+    assert_eq!(f.log_start_offset, 0);
+    let got: Vec<_> = records(&f.records)
+        .into_iter()
+        .map(|(o, v)| (o, String::from_utf8(v).unwrap()))
+        .collect();
+    let want: Vec<_> = ["a", "b", "c", "d", "e", "f"]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as i64, v.to_string()))
+        .collect();
+    assert_eq!(got, want);
+
+    // Middle of a batch: that whole batch comes back.
+    let f = c.fetch("events", 0, 4, 0, 1).await;
+    assert_eq!(records(&f.records).first().map(|r| r.0), Some(3));
+    // At the high watermark: empty, no error.
+    let f = c.fetch("events", 0, 6, 0, 1).await;
+    assert_eq!((f.error_code, f.records.len()), (0, 0));
+
+    assert_eq!(c.list_offset("events", 0, -2).await.offset, 0);
+    assert_eq!(c.list_offset("events", 0, -1).await.offset, 6);
+    let by_ts = c.list_offset("events", 0, 1500).await;
+    assert_eq!((by_ts.offset, by_ts.timestamp), (2, 2000));
+    let none = c.list_offset("events", 0, 9999).await;
+    assert_eq!((none.error_code, none.offset, none.timestamp), (0, -1, -1));
+
+    let d = c
+        .call(v1::DeleteRecordsRequest {
+            topics: vec![v1::DeleteRecordsTopic {
+                name: "events".into(),
+                partitions: vec![v1::DeleteRecordsPartition {
+                    partition_index: 0,
+                    offset: 2,
+                }],
+            }],
+            timeout_ms: 1000,
+        })
+        .await;
+    let p = &d.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.low_watermark), (0, 2));
+    assert_eq!(c.list_offset("events", 0, -2).await.offset, 2);
+    let f = c.fetch("events", 0, 0, 0, 1).await;
+    assert_eq!(code(f.error_code), ErrorCode::OffsetOutOfRange);
+    let f = c.fetch("events", 0, 2, 0, 1).await;
+    assert_eq!(f.log_start_offset, 2);
+    assert_eq!(
+        records(&f.records).first().map(|r| r.1.clone()),
+        Some(b"c".to_vec())
+    );
+}
+
+#[tokio::test]
+async fn fetch_respects_max_bytes_but_returns_a_first_large_batch() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    c.create_topic("big", 1, &[]).await;
+    let v = vec![7u8; 5000];
+    for _ in 0..3 {
+        c.produce("big", 0, batch(&[&v], 1)).await;
+    }
+    let mut req = fetch_req("big", 0, 0, 0, 1);
+    req.topics[0].partitions[0].partition_max_bytes = 100;
+    let r = c.call(req).await;
+    assert_eq!(
+        records(&r.responses[0].partitions[0].records).len(),
+        1,
+        "KIP-74: one whole batch"
+    );
+    let mut req = fetch_req("big", 0, 0, 0, 1);
+    req.max_bytes = 11_000;
+    let r = c.call(req).await;
+    assert_eq!(records(&r.responses[0].partitions[0].records).len(), 2);
+}
+
+#[tokio::test]
+async fn configs_describe_and_alter() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    let t = c
+        .create_topic(
+            "cfg",
+            1,
+            &[("retention.ms", "1234"), ("cleanup.policy", "compact")],
+        )
+        .await;
+    assert_eq!(t.error_code, 0, "{}", t.error_message);
+
+    let describe = |keys: Vec<String>| v1::DescribeConfigsRequest {
+        resources: vec![v1::DescribeConfigsResource {
+            resource_type: v1::ResourceType::Topic as i32,
+            resource_name: "cfg".into(),
+            configuration_keys: keys,
+        }],
+    };
+    let d = c.call(describe(vec![])).await;
+    let r = &d.results[0];
+    assert_eq!(r.error_code, 0);
+    let get = |name: &str| r.configs.iter().find(|e| e.name == name).cloned().unwrap();
+    assert_eq!(get("retention.ms").value.as_deref(), Some("1234"));
+    assert_eq!(
+        get("retention.ms").config_source,
+        v1::ConfigSource::DynamicTopicConfig as i32
+    );
+    assert_eq!(get("cleanup.policy").value.as_deref(), Some("compact"));
+    assert!(get("segment.bytes").is_default);
+    assert!(r.configs.len() >= 10);
+
+    let a = c
+        .call(v1::AlterConfigsRequest {
+            resources: vec![v1::AlterConfigsResource {
+                resource_type: v1::ResourceType::Topic as i32,
+                resource_name: "cfg".into(),
+                configs: vec![
+                    v1::AlterableConfig {
+                        name: "segment.ms".into(),
+                        op: v1::AlterConfigOp::Set as i32,
+                        value: "60000".into(),
+                    },
+                    v1::AlterableConfig {
+                        name: "retention.ms".into(),
+                        op: v1::AlterConfigOp::Delete as i32,
+                        value: String::new(),
+                    },
+                ],
+            }],
+            validate_only: false,
+        })
+        .await;
+    assert_eq!(
+        a.responses[0].error_code, 0,
+        "{}",
+        a.responses[0].error_message
+    );
+    let d = c
+        .call(describe(vec!["segment.ms".into(), "retention.ms".into()]))
+        .await;
+    let cfgs = &d.results[0].configs;
+    assert_eq!(cfgs.len(), 2);
+    let seg = cfgs.iter().find(|e| e.name == "segment.ms").unwrap();
+    assert_eq!(seg.value.as_deref(), Some("60000"));
+    let ret = cfgs.iter().find(|e| e.name == "retention.ms").unwrap();
+    assert_eq!(ret.value.as_deref(), Some("604800000"));
+    assert!(ret.is_default);
+
+    // Bad key and bad value: rejected, naming the key; nothing changes.
+    for (k, v) in [("retention.mss", "1"), ("segment.bytes", "banana")] {
+        let a = c
+            .call(v1::AlterConfigsRequest {
+                resources: vec![v1::AlterConfigsResource {
+                    resource_type: v1::ResourceType::Topic as i32,
+                    resource_name: "cfg".into(),
+                    configs: vec![v1::AlterableConfig {
+                        name: k.into(),
+                        op: 0,
+                        value: v.into(),
+                    }],
+                }],
+                validate_only: false,
+            })
+            .await;
+        assert_eq!(code(a.responses[0].error_code), ErrorCode::InvalidConfig);
+        assert!(
+            a.responses[0].error_message.contains(k),
+            "{}",
+            a.responses[0].error_message
+        );
+    }
+    let bad = c.create_topic("cfg2", 1, &[("no.such.key", "1")]).await;
+    assert_eq!(code(bad.error_code), ErrorCode::InvalidConfig);
+    assert!(bad.error_message.contains("no.such.key"));
+
+    let d = c
+        .call(v1::DescribeConfigsRequest {
+            resources: vec![v1::DescribeConfigsResource {
+                resource_type: v1::ResourceType::Broker as i32,
+                resource_name: "0".into(),
+                configuration_keys: vec!["max.message.bytes".into()],
+            }],
+        })
+        .await;
+    assert_eq!(d.results[0].configs[0].value.as_deref(), Some("1048588"));
+    assert!(d.results[0].configs[0].read_only);
+}
+
+#[tokio::test]
+async fn create_partitions_and_delete_topics() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    c.create_topic("grow", 1, &[]).await;
+    let dup = c.create_topic("grow", 1, &[]).await;
+    assert_eq!(code(dup.error_code), ErrorCode::TopicAlreadyExists);
+    c.produce("grow", 0, batch(&[b"keep"], 1)).await;
+
+    let grow = |name: &str, count: i32| v1::CreatePartitionsRequest {
+        topics: vec![v1::CreatePartitionsTopic {
+            name: name.into(),
+            count,
+        }],
+        timeout_ms: 1000,
+        validate_only: false,
+    };
+    let r = c.call(grow("grow", 3)).await;
+    assert_eq!(r.results[0].error_code, 0, "{}", r.results[0].error_message);
+    let r = c.call(grow("grow", 2)).await;
+    assert_eq!(code(r.results[0].error_code), ErrorCode::InvalidPartitions);
+    let r = c.call(grow("missing", 2)).await;
+    assert_eq!(
+        code(r.results[0].error_code),
+        ErrorCode::UnknownTopicOrPartition
+    );
+    assert_eq!(
+        c.produce("grow", 2, batch(&[b"new"], 1)).await.base_offset,
+        0
+    );
+    assert_eq!(records(&c.fetch("grow", 0, 0, 0, 1).await.records).len(), 1);
+    assert!(dir.path().join("grow-2").is_dir());
+
+    let d = c
+        .call(v1::DeleteTopicsRequest {
+            topic_names: vec!["grow".into(), "missing".into()],
+            timeout_ms: 1000,
+        })
+        .await;
+    assert_eq!(d.responses[0].error_code, 0);
+    assert_eq!(
+        code(d.responses[1].error_code),
+        ErrorCode::UnknownTopicOrPartition
+    );
+    assert!(!dir.path().join("grow-0").exists());
+    let p = c.produce("grow", 0, batch(&[b"x"], 1)).await;
+    assert_eq!(code(p.error_code), ErrorCode::UnknownTopicOrPartition);
+
+    // Recreated under the same name: empty.
+    c.create_topic("grow", 1, &[]).await;
+    let f = c.fetch("grow", 0, 0, 0, 1).await;
+    assert_eq!((f.error_code, f.high_watermark), (0, 0));
+}
+
+#[tokio::test]
+async fn init_producer_id_allocates_and_bumps() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    let a = c.call(v1::InitProducerIdRequest::default()).await;
+    let b2 = c.call(v1::InitProducerIdRequest::default()).await;
+    assert_eq!((a.error_code, a.producer_epoch), (0, 0));
+    assert_ne!(a.producer_id, b2.producer_id);
+    let bumped = c
+        .call(v1::InitProducerIdRequest {
+            producer_id: Some(a.producer_id),
+            producer_epoch: Some(a.producer_epoch),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(
+        (bumped.producer_id, bumped.producer_epoch),
+        (a.producer_id, 1)
+    );
+    let bogus = c
+        .call(v1::InitProducerIdRequest {
+            producer_id: Some(1 << 40),
+            producer_epoch: Some(0),
+            ..Default::default()
+        })
+        .await;
+    assert_ne!(bogus.error_code, 0);
+    let t1 = c
+        .call(v1::InitProducerIdRequest {
+            transactional_id: Some("tx".into()),
+            ..Default::default()
+        })
+        .await;
+    let t2 = c
+        .call(v1::InitProducerIdRequest {
+            transactional_id: Some("tx".into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(t1.producer_id, t2.producer_id);
+    assert_eq!(t2.producer_epoch, t1.producer_epoch + 1);
+}
+
+#[tokio::test]
+async fn long_poll_fetch_wakes_when_data_arrives() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut admin = b.client().await;
+    admin.create_topic("lp", 1, &[]).await;
+    let mut consumer = b.client().await;
+    // Waits up to 20 s; without a wake-up it would come back empty.
+    let id = consumer.send(fetch_req("lp", 0, 0, 20_000, 1)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    admin.produce("lp", 0, batch(&[b"wake"], 1)).await;
+    let resp = consumer.recv().await;
+    assert_eq!(resp.correlation_id, id);
+    let Some(Body::Fetch(f)) = resp.body else {
+        panic!("not a fetch response")
+    };
+    let p = &f.responses[0].partitions[0];
+    assert_eq!(records(&p.records), vec![(0, b"wake".to_vec())]);
+}
+
+#[tokio::test]
+async fn pipelined_responses_keep_request_order_and_acks0_is_silent() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    c.create_topic("pipe", 1, &[]).await;
+    // A long poll at the head must not let later responses overtake it.
+    let head = c.send(fetch_req("pipe", 0, 0, 300, 1)).await;
+    let silent = c
+        .send(produce_req("pipe", 0, batch(&[b"zero"], 1), 0))
+        .await;
+    let mut ids = vec![head];
+    for i in 0..40 {
+        ids.push(if i % 2 == 0 {
+            c.send(v1::MetadataRequest::default()).await
+        } else {
+            c.send(produce_req("pipe", 0, batch(&[b"p"], 1), 1)).await
+        });
+    }
+    for want in ids {
+        let r = c.recv().await;
+        assert_ne!(r.correlation_id, silent, "acks=0 must not be answered");
+        assert_eq!(r.correlation_id, want);
+    }
+    let f = c.fetch("pipe", 0, 0, 0, 1).await;
+    assert_eq!(f.high_watermark, 21, "acks=0 record plus 20 acked ones");
+}
+
+#[tokio::test]
+async fn metrics_endpoint_serves_prometheus_text() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let maddr = format!("127.0.0.1:{port}");
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
+    let mut c = b.client().await;
+    c.create_topic("met", 1, &[]).await;
+    c.produce("met", 0, batch(&[b"m"], 1)).await;
+    let mut body = String::new();
+    for _ in 0..50 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if let Ok(mut s) = tokio::net::TcpStream::connect(&maddr).await {
+            s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            body.clear();
+            let _ = s.read_to_string(&mut body).await;
+            if body.contains("weir_produced_records_total") {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(body.contains("weir_requests_total"), "{body}");
+    assert!(body.contains("weir_produced_records_total"), "{body}");
+}

@@ -1,0 +1,267 @@
+//! Crash and restart: acknowledged records survive `kill -9` with the same offsets, a torn
+//! tail is truncated on restart, topics/configs/producer ids survive, SIGTERM is clean.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{batch, records, temp_dir, Broker, Client};
+use weir_protocol::native::v1;
+
+/// Reads every record of a partition from offset 0.
+async fn read_all(c: &mut Client, topic: &str, partition: i32) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for _ in 0..10_000 {
+        let f = c.fetch(topic, partition, offset, 0, 1).await;
+        assert_eq!(f.error_code, 0);
+        let got = records(&f.records);
+        let Some(last) = got.last() else { break };
+        offset = last.0 + 1;
+        out.extend(got);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_acknowledged_production_loses_nothing_acked() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut admin = b.client().await;
+    admin.create_topic("crash", 2, &[]).await;
+
+    type Acked = Vec<(i32, i64, Vec<u8>)>;
+    let acked: Arc<Mutex<Acked>> = Arc::default();
+    let mut producers = Vec::new();
+    for p in 0..2 {
+        let addr = b.addr.clone();
+        let acked = acked.clone();
+        producers.push(tokio::spawn(async move {
+            let mut c = Client::connect(&addr).await;
+            for i in 0..100_000u32 {
+                let v = format!("p{p}-{i}").into_bytes();
+                let id = c
+                    .send(common::produce_req("crash", p, batch(&[&v], 1), -1))
+                    .await;
+                // Any failure here means the broker died: stop.
+                let Ok(Some(Ok(resp))) = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    futures::StreamExt::next(&mut c.framed),
+                )
+                .await
+                else {
+                    return;
+                };
+                assert_eq!(resp.correlation_id, id);
+                let Some(v1::response_envelope::Body::Produce(r)) = resp.body else {
+                    return;
+                };
+                let pr = &r.responses[0].partition_responses[0];
+                assert_eq!(pr.error_code, 0);
+                acked.lock().unwrap().push((p, pr.base_offset, v));
+            }
+        }));
+    }
+    // Let production run until a few hundred records are acknowledged, then kill -9.
+    for _ in 0..2000 {
+        if acked.lock().unwrap().len() >= 300 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    b.kill9();
+    for p in producers {
+        let _ = p.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 300,
+        "only {} acked before the kill",
+        acked.len()
+    );
+
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    for p in 0..2 {
+        let stored = read_all(&mut c, "crash", p).await;
+        let stored: std::collections::HashMap<i64, Vec<u8>> = stored.into_iter().collect();
+        for (_, offset, v) in acked.iter().filter(|a| a.0 == p) {
+            assert_eq!(stored.get(offset), Some(v), "partition {p} offset {offset}");
+        }
+    }
+    // And the log continues after the last stored record.
+    let hw = c.fetch("crash", 0, 0, 0, 1).await.high_watermark;
+    assert_eq!(
+        c.produce("crash", 0, batch(&[b"after"], 1))
+            .await
+            .base_offset,
+        hw
+    );
+}
+
+#[tokio::test]
+async fn torn_tail_is_truncated_on_restart() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    c.create_topic("torn", 1, &[]).await;
+    for i in 0..10u8 {
+        c.produce("torn", 0, batch(&[&[b'r', i]], 1)).await;
+    }
+    b.kill9();
+
+    // Half of a valid batch, as if the machine died mid-write, plus some junk.
+    let seg = dir.path().join("torn-0/00000000000000000000.log");
+    let before = std::fs::metadata(&seg).unwrap().len();
+    let tail = batch(&[b"never acknowledged"], 1);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+    f.write_all(&tail[..tail.len() / 2]).unwrap();
+    f.write_all(&[0xde, 0xad, 0xbe, 0xef]).unwrap();
+    drop(f);
+
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    let got = read_all(&mut c, "torn", 0).await;
+    let want: Vec<_> = (0..10u8).map(|i| (i64::from(i), vec![b'r', i])).collect();
+    assert_eq!(got, want);
+    assert!(std::fs::metadata(&seg).unwrap().len() <= before + 64);
+    assert_eq!(
+        c.produce("torn", 0, batch(&[b"next"], 1)).await.base_offset,
+        10
+    );
+    let got = read_all(&mut c, "torn", 0).await;
+    assert_eq!(got.last().unwrap(), &(10, b"next".to_vec()));
+}
+
+#[tokio::test]
+async fn topics_configs_and_producer_ids_survive_restart() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    c.create_topic("keep", 2, &[("retention.ms", "777")]).await;
+    c.create_topic("gone", 1, &[]).await;
+    c.call(v1::CreatePartitionsRequest {
+        topics: vec![v1::CreatePartitionsTopic {
+            name: "keep".into(),
+            count: 4,
+        }],
+        timeout_ms: 1,
+        validate_only: false,
+    })
+    .await;
+    c.call(v1::AlterConfigsRequest {
+        resources: vec![v1::AlterConfigsResource {
+            resource_type: v1::ResourceType::Topic as i32,
+            resource_name: "keep".into(),
+            configs: vec![v1::AlterableConfig {
+                name: "segment.ms".into(),
+                op: 0,
+                value: "5000".into(),
+            }],
+        }],
+        validate_only: false,
+    })
+    .await;
+    c.call(v1::DeleteTopicsRequest {
+        topic_names: vec!["gone".into()],
+        timeout_ms: 1,
+    })
+    .await;
+    c.produce("keep", 3, batch(&[b"data"], 1)).await;
+    let pid = c
+        .call(v1::InitProducerIdRequest::default())
+        .await
+        .producer_id;
+    let meta = c
+        .call(v1::MetadataRequest {
+            topics: vec![],
+            all_topics: true,
+            allow_auto_topic_creation: false,
+        })
+        .await;
+    assert!(b.stop(), "SIGTERM exits cleanly");
+    assert!(!dir.path().join("broker.addr").exists());
+
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    let meta2 = c
+        .call(v1::MetadataRequest {
+            topics: vec![],
+            all_topics: true,
+            allow_auto_topic_creation: false,
+        })
+        .await;
+    assert_eq!(meta2.topics, meta.topics);
+    // Ignoring the coordinator's internal __consumer_offsets.
+    let user: Vec<_> = meta2.topics.iter().filter(|t| !t.is_internal).collect();
+    assert_eq!(user.len(), 1);
+    assert_eq!(user[0].partitions.len(), 4);
+    let d = c
+        .call(v1::DescribeConfigsRequest {
+            resources: vec![v1::DescribeConfigsResource {
+                resource_type: v1::ResourceType::Topic as i32,
+                resource_name: "keep".into(),
+                configuration_keys: vec!["retention.ms".into(), "segment.ms".into()],
+            }],
+        })
+        .await;
+    let vals: Vec<_> = d.results[0]
+        .configs
+        .iter()
+        .map(|e| (e.name.clone(), e.value.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        vals,
+        vec![
+            ("retention.ms".to_string(), "777".to_string()),
+            ("segment.ms".to_string(), "5000".to_string())
+        ]
+    );
+    assert_eq!(
+        records(&c.fetch("keep", 3, 0, 0, 1).await.records),
+        vec![(0, b"data".to_vec())]
+    );
+    let pid2 = c
+        .call(v1::InitProducerIdRequest::default())
+        .await
+        .producer_id;
+    assert!(
+        pid2 > pid,
+        "producer ids are never reused ({pid2} after {pid})"
+    );
+}
+
+#[tokio::test]
+async fn second_broker_on_the_same_data_dir_is_refused() {
+    let dir = temp_dir();
+    let _b = Broker::start(dir.path(), &[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir-broker"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("locked"));
+}
+
+#[tokio::test]
+async fn bad_config_file_is_rejected_naming_the_key() {
+    let dir = temp_dir();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[log]\nretention_mss = 1\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir-broker"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("log.retention_mss"));
+}
