@@ -345,11 +345,17 @@ impl Accumulator {
         out
     }
 
-    /// The earliest time something becomes sendable by time alone.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// The earliest time after `now` at which something becomes sendable by time alone.
+    /// Deadlines already passed are left out: such batches wait for an event (a response
+    /// freeing a slot, a metadata refresh) that wakes the sender anyway.
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let linger = self.config.linger;
         let mut next: Option<Instant> = None;
-        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        let mut consider = |t: Instant| {
+            if t > now {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
         for q in self.topics.values().flatten() {
             if q.in_flight {
                 continue;
@@ -385,6 +391,25 @@ impl Accumulator {
             }
         }
         self.pending = self.pending.saturating_sub(1);
+    }
+
+    /// Removes batches that waited longer than `timeout` without being in flight (e.g. no
+    /// leader). The caller fails them and reports each through [`Accumulator::finished`].
+    pub fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        let old = |b: &ProducerBatch| now.duration_since(b.created) >= timeout;
+        for q in self.topics.values_mut().flatten() {
+            if q.in_flight {
+                continue;
+            }
+            while q.ready.front().is_some_and(old) {
+                out.extend(q.ready.pop_front());
+            }
+            if q.ready.is_empty() && q.open.as_ref().is_some_and(old) {
+                out.extend(q.open.take());
+            }
+        }
+        out
     }
 
     /// Removes every batch that is not in flight (used when the producer shuts down hard).
@@ -436,7 +461,8 @@ mod tests {
         push(&mut a, 0, b"y", t0);
         let d = a.drain(t0, false, |_, _| Some(1), |_| true);
         assert!(d.by_node.is_empty());
-        assert_eq!(a.next_deadline(), Some(t0 + Duration::from_millis(10)));
+        assert_eq!(a.next_deadline(t0), Some(t0 + Duration::from_millis(10)));
+        assert_eq!(a.next_deadline(t0 + Duration::from_millis(10)), None);
         let later = t0 + Duration::from_millis(10);
         let mut d = a.drain(later, false, |_, _| Some(1), |_| true);
         let batches = d.by_node.remove(&1).unwrap_or_default();

@@ -229,10 +229,7 @@ impl Producer {
         if inner.closing.load(Ordering::Relaxed) {
             return Err(Error::Closed);
         }
-        let meta = match inner.client.cached_topic(&record.topic) {
-            Some(m) => m,
-            None => inner.client.topic(&record.topic).await?,
-        };
+        let meta = inner.client.topic(&record.topic).await?;
         let count = meta.partition_count();
         let partition = match record.partition {
             Some(p) if p >= 0 && p < count => p,
@@ -290,6 +287,7 @@ impl Producer {
     }
 
     /// Sends every buffered record now and waits until all are acknowledged or failed.
+    /// Records enqueued concurrently while flushing are waited for too.
     pub async fn flush(&self) {
         let inner = &*self.inner;
         inner.flushing.fetch_add(1, Ordering::SeqCst);
