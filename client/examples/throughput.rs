@@ -4,6 +4,7 @@
 //! cargo build --release -p weir-broker -p weir-client --examples --bins
 //! cargo run --release -p weir-client --example throughput -- [RECORDS] [BOOTSTRAP]
 //! ```
+//! `WEIR_PERF_TOPIC_CONFIG=k=v,k=v` adds topic configs (e.g. `flush.messages=...`).
 //! Without BOOTSTRAP it starts `target/release/weir-broker` on a temp dir (killed at exit).
 //! Scenarios: 1 and 8 partitions × acks=1 and acks=all, then one consumer reading the
 //! 8-partition topic from the beginning.
@@ -43,7 +44,7 @@ fn start_broker() -> (BrokerGuard, String) {
         bin.display()
     );
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(bin)
+    let mut child = Command::new(bin)
         .arg("--data-dir")
         .arg(dir.path())
         .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
@@ -59,6 +60,8 @@ fn start_broker() -> (BrokerGuard, String) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("broker did not start");
 }
 
@@ -138,7 +141,14 @@ async fn main() {
         }
     };
     let admin = Admin::new(ClientConfig::new(&addr)).unwrap();
-    println!("records per run: {records} x 100 B");
+    // e.g. WEIR_PERF_TOPIC_CONFIG=flush.messages=9223372036854775807 (comma-separated)
+    let topic_configs: Vec<(String, String)> = std::env::var("WEIR_PERF_TOPIC_CONFIG")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    println!("records per run: {records} x 100 B, topic configs {topic_configs:?}");
     for partitions in [1, 8] {
         for (acks, name) in [(Acks::Leader, "1"), (Acks::All, "all")] {
             let topic = format!("perf-p{partitions}-acks{name}");
@@ -147,7 +157,7 @@ async fn main() {
                     name: topic.clone(),
                     partitions,
                     replication_factor: -1,
-                    configs: Vec::new(),
+                    configs: topic_configs.clone(),
                 })
                 .await
                 .unwrap();

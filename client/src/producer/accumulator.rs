@@ -19,6 +19,7 @@ use weir_protocol::batch::{compute_crc, BatchBuilder, BatchOptions, Compression,
 
 use super::RecordMetadata;
 use crate::error::{Error, Result};
+use crate::fasthash::FastMap;
 
 /// Byte offset of `baseSequence` in a batch header.
 const BASE_SEQUENCE_AT: usize = 53;
@@ -158,7 +159,7 @@ pub struct Drained {
 /// All partitions' queues.
 pub struct Accumulator {
     config: AccumulatorConfig,
-    topics: HashMap<Arc<str>, Vec<PartitionQueue>>,
+    topics: FastMap<Arc<str>, Vec<PartitionQueue>>,
     /// Batches not yet completed (open, ready or in flight).
     pending: usize,
 }
@@ -177,7 +178,7 @@ impl Accumulator {
     pub fn new(config: AccumulatorConfig) -> Self {
         Accumulator {
             config,
-            topics: HashMap::new(),
+            topics: FastMap::default(),
             pending: 0,
         }
     }
@@ -231,7 +232,7 @@ impl Accumulator {
         record: &NewRecord<'_>,
         memory: usize,
         tx: oneshot::Sender<Result<RecordMetadata>>,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
     ) -> Result<Appended> {
         let batch_size = self.config.batch_size;
         let bad = || Error::Config(format!("invalid partition {partition}"));
@@ -257,7 +258,7 @@ impl Accumulator {
                 .get_key_value(topic)
                 .map(|(k, _)| k.clone())
                 .ok_or_else(bad)?;
-            let fresh = self.new_batch(name, partition, now);
+            let fresh = self.new_batch(name, partition, now());
             self.queue(topic, partition).ok_or_else(bad)?.open = Some(fresh);
             self.pending += 1;
             out.new_batch = true;
@@ -447,7 +448,7 @@ mod tests {
             &NewRecord::new(1, None, Some(v)),
             v.len() + 20,
             tx,
-            now,
+            || now,
         )
         .unwrap_or_else(|e| panic!("append: {e}"))
     }
