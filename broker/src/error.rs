@@ -28,7 +28,13 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
 pub fn batch_error_code(e: &BatchError) -> ErrorCode {
     match e {
         BatchError::UnknownCompression(_) => ErrorCode::UnsupportedCompressionType,
-        BatchError::CountMismatch { .. } | BatchError::InvalidRecord(_) => ErrorCode::InvalidRecord,
+        BatchError::CountMismatch { .. }
+        | BatchError::InvalidRecord(_)
+        | BatchError::RecordCountMismatch { .. }
+        | BatchError::OffsetDeltaOutOfOrder { .. }
+        | BatchError::MissingKey { .. }
+        | BatchError::InvalidControlRecord(_)
+        | BatchError::DecompressedTooLarge { .. } => ErrorCode::InvalidRecord,
         _ => ErrorCode::CorruptMessage,
     }
 }

@@ -143,11 +143,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
     let limits = server::ConnectionLimits {
         max_frame_bytes: usize::try_from(config.server.max_frame_bytes).unwrap_or(usize::MAX),
         max_in_flight: config.server.max_in_flight_per_connection as usize,
+        max_idle: Duration::from_millis(config.server.connections_max_idle_ms),
     };
     server::run(
         listener,
         ctx,
         limits,
+        server::RequestMemory::new(config.server.queued_max_request_bytes),
         config.server.max_connections as usize,
         Duration::from_millis(config.server.shutdown_grace_ms),
         shutdown.clone(),

@@ -5,6 +5,14 @@
 /// Longest topic name (Kafka's limit, which keeps `<topic>-<partition>` under 255 bytes).
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
+/// Topics the broker itself writes; clients may read them but not create or produce to them.
+pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
+
+/// Whether `name` is one of [`INTERNAL_TOPICS`].
+pub fn is_internal_topic(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
 /// Why a topic name is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopicNameError {

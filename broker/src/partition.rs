@@ -5,10 +5,16 @@
 //! sections (`spawn_blocking`), never across an `.await`, so async tasks never stall on
 //! disk I/O. The high watermark lives in a `watch` channel: publishing a new value is also
 //! what wakes long-polling fetches.
+//!
+//! Durability: with `flush.messages = 1` (the shipped default) an append is fsynced before
+//! the high watermark covers it and before it is acknowledged, and fsyncs are shared (group
+//! commit): appends that arrive while one fsync runs are covered by the next single fsync.
+//! The storage layer's own per-append flush is switched off in that mode so the broker can
+//! batch.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
@@ -36,6 +42,20 @@ pub struct Partition {
     log: RwLock<Option<Log>>,
     leader_epoch: AtomicI32,
     high_watermark: watch::Sender<i64>,
+    /// fsync (group commit) before acknowledging every append.
+    sync_each_append: AtomicBool,
+    /// One fsync at a time; waiters often find their data already covered.
+    flush_gate: Mutex<()>,
+}
+
+/// What the storage layer gets: with `flush.messages = 1` the broker does the fsyncs
+/// (grouped), so storage's own per-append flush is turned off.
+fn storage_config(mut config: LogConfig) -> (LogConfig, bool) {
+    let sync = config.flush_messages <= 1;
+    if sync {
+        config.flush_messages = u64::MAX;
+    }
+    (config, sync)
 }
 
 impl std::fmt::Debug for Partition {
@@ -57,6 +77,7 @@ impl Partition {
         config: LogConfig,
         leader_epoch: i32,
     ) -> Result<Partition, StorageError> {
+        let (config, sync) = storage_config(config);
         let log = Log::open(dir, config)?;
         // One node: everything in the log was appended by this leader, so the high
         // watermark is the log end. With replicas it becomes min(ISR log ends).
@@ -68,6 +89,8 @@ impl Partition {
             log: RwLock::new(Some(log)),
             leader_epoch: AtomicI32::new(leader_epoch),
             high_watermark: hw,
+            sync_each_append: AtomicBool::new(sync),
+            flush_gate: Mutex::new(()),
         })
     }
 
@@ -139,8 +162,24 @@ impl Partition {
             let info = log.append_as_leader(batches, epoch, now_ms)?;
             Ok((info, log.log_end_offset()))
         })?;
+        if self.sync_each_append.load(Ordering::Acquire) {
+            self.flush_through(end)?;
+        }
         self.advance_high_watermark(end);
         Ok(info)
+    }
+
+    /// Makes every offset below `end` durable, sharing fsyncs between concurrent appends.
+    fn flush_through(&self, end: i64) -> Result<(), PartitionError> {
+        let _gate = self
+            .flush_gate
+            .lock()
+            .map_err(|_| PartitionError::Broken(self.name()))?;
+        // An fsync that ran while we waited may already cover this append.
+        if self.with_log(|log| Ok(log.recovery_point()))? >= end {
+            return Ok(());
+        }
+        self.with_log_mut(|log| log.flush())
     }
 
     /// Reads up to the high watermark. Blocking.
@@ -175,7 +214,10 @@ impl Partition {
 
     /// Applies new settings to the log.
     pub fn update_config(&self, config: LogConfig) -> Result<(), PartitionError> {
-        self.with_log_mut(|log| log.update_config(config))
+        let (config, sync) = storage_config(config);
+        self.with_log_mut(|log| log.update_config(config))?;
+        self.sync_each_append.store(sync, Ordering::Release);
+        Ok(())
     }
 
     /// Flushes and closes the log (graceful shutdown). Blocking.

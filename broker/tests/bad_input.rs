@@ -320,3 +320,21 @@ async fn fetch_and_list_offsets_out_of_range() {
     );
     still_serving(&mut bystander).await;
 }
+
+#[tokio::test]
+async fn idle_and_slow_loris_connections_are_closed() {
+    let dir = temp_dir();
+    let cfg = dir.path().join("idle.toml");
+    std::fs::write(&cfg, "[server]\nconnections_max_idle_ms = 300\n").unwrap();
+    let b = Broker::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    // Half a length prefix and then silence.
+    let mut slow = b.client().await;
+    slow.write_raw(&[0, 0]).await;
+    assert!(slow.is_closed_by_peer().await);
+    // An active connection keeps working.
+    let mut c = b.client().await;
+    assert_eq!(
+        c.call(v1::MetadataRequest::default()).await.brokers.len(),
+        1
+    );
+}

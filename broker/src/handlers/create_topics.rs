@@ -7,6 +7,7 @@ use weir_protocol::ErrorCode;
 
 use crate::controller::NewTopic;
 use crate::ctx::BrokerCtx;
+use crate::names::is_internal_topic;
 
 /// Creates each topic independently; a name given twice fails both entries.
 pub async fn handle(ctx: &BrokerCtx, req: CreateTopicsRequest) -> CreateTopicsResponse {
@@ -21,6 +22,15 @@ pub async fn handle(ctx: &BrokerCtx, req: CreateTopicsRequest) -> CreateTopicsRe
         .collect();
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
+        if is_internal_topic(&t.name) {
+            results.push(CreatableTopicResult {
+                name: t.name,
+                error_code: ErrorCode::InvalidRequest.as_i32(),
+                error_message: "internal topics are created by the broker".into(),
+                ..Default::default()
+            });
+            continue;
+        }
         if dupes.contains(&t.name) {
             results.push(CreatableTopicResult {
                 name: t.name,

@@ -57,8 +57,9 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
 
     loop {
         let (parts, bytes, errors) = read_all(&targets, max_bytes).await;
-        let done = errors || bytes >= min_bytes || bytes > 0 && min_bytes == 0;
+        let done = errors || bytes >= min_bytes;
         if done || Instant::now() >= deadline || wakers.is_empty() || ctx.shutdown.is_cancelled() {
+            metrics::counter!("weir_fetched_bytes_total").increment(bytes as u64);
             return assemble(names, &targets, parts);
         }
         for w in &mut wakers {
@@ -185,8 +186,18 @@ fn read_one(
     }
     let hw = p.high_watermark();
     let log_start = p.log_start_offset().map_err(|e| partition_error_code(&e))?;
-    if offset < log_start || offset > hw {
+    if offset < log_start {
         return Err(ErrorCode::OffsetOutOfRange);
+    }
+    if offset > hw {
+        // Between the high watermark and the log end (appended, fsync pending) is not an
+        // error, just nothing visible yet.
+        let end = p
+            .with_log(|log| Ok(log.log_end_offset()))
+            .map_err(|e| partition_error_code(&e))?;
+        if offset > end {
+            return Err(ErrorCode::OffsetOutOfRange);
+        }
     }
     let mut records = Bytes::new();
     if offset < hw && (limit > 0 || first) {

@@ -4,7 +4,7 @@
 //! policy); acks=0 answers nothing.
 
 use bytes::BytesMut;
-use weir_protocol::batch::BatchIter;
+use weir_protocol::batch::{validate_records, BatchIter};
 use weir_protocol::native::v1::{
     PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
 };
@@ -12,12 +12,23 @@ use weir_protocol::ErrorCode;
 
 use crate::ctx::{now_ms, BrokerCtx};
 use crate::error::{batch_error_code, partition_error_code};
+use crate::names::is_internal_topic;
 use crate::partition::{blocking, PartitionRef};
 
-/// Checks concatenated batches as a producer sent them. Returns the number of batches.
+/// Most bytes one batch may decompress to (bounds a compression bomb).
+fn max_decompressed(max_message_bytes: u32) -> usize {
+    (max_message_bytes as usize)
+        .saturating_mul(64)
+        .clamp(16 << 20, 256 << 20)
+}
+
+/// Checks concatenated batches as a producer sent them: framing, magic, CRC, size limit,
+/// then every record (count, lengths, offset deltas; keys on compacted topics), without
+/// keeping anything decoded. Returns the number of batches.
 pub fn validate_produce_records(
     records: &[u8],
     max_message_bytes: u32,
+    require_keys: bool,
 ) -> Result<usize, (ErrorCode, String)> {
     if records.is_empty() {
         return Err((ErrorCode::InvalidRecord, "no record batch".into()));
@@ -43,6 +54,8 @@ pub fn validate_produce_records(
                 "clients cannot write control batches".into(),
             ));
         }
+        validate_records(bytes, require_keys, max_decompressed(max_message_bytes))
+            .map_err(|e| (batch_error_code(&e), e.to_string()))?;
         count += 1;
     }
     Ok(count)
@@ -72,6 +85,7 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
     let acks_ok = matches!(acks, -1..=1);
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut pending = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (ti, topic) in req.topic_data.into_iter().enumerate() {
         let mut parts = Vec::with_capacity(topic.partition_data.len());
         for (slot, pd) in topic.partition_data.into_iter().enumerate() {
@@ -83,6 +97,23 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                 ));
                 continue;
             }
+            // Partitions append in parallel, so one named twice would have no defined order.
+            if !seen.insert((topic.name.clone(), pd.index)) {
+                parts.push(error_response(
+                    pd.index,
+                    ErrorCode::InvalidRequest,
+                    "partition named twice in one request".into(),
+                ));
+                continue;
+            }
+            if is_internal_topic(&topic.name) {
+                parts.push(error_response(
+                    pd.index,
+                    ErrorCode::InvalidTopicException,
+                    format!("cannot produce to internal topic {}", topic.name),
+                ));
+                continue;
+            }
             let partition = match ctx.topics.partition(&topic.name, pd.index) {
                 Ok(p) => p,
                 Err(code) => {
@@ -90,11 +121,13 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                     continue;
                 }
             };
-            let max = ctx
-                .topics
-                .get(&topic.name)
-                .map_or(0, |t| t.config.log.max_message_bytes);
-            match validate_produce_records(&pd.records, max) {
+            let (max, compacted) = ctx.topics.get(&topic.name).map_or((0, false), |t| {
+                (
+                    t.config.log.max_message_bytes,
+                    t.config.log.cleanup_policy.compact,
+                )
+            });
+            match validate_produce_records(&pd.records, max, compacted) {
                 Ok(_) => {
                     // Placeholder until the append fills it in.
                     parts.push(error_response(pd.index, ErrorCode::None, String::new()));
@@ -118,55 +151,38 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
         });
     }
 
-    if !pending.is_empty() {
-        let results = blocking(
+    // Partitions append in parallel: each may wait for its own fsync.
+    let now = now_ms();
+    let appends = pending.into_iter().map(|mut p| async move {
+        let partition = p.partition.clone();
+        let r = blocking(
             move || {
-                let now = now_ms();
-                Ok(pending
-                    .into_iter()
-                    .map(|mut p| {
-                        let r = p
-                            .partition
-                            .append(&mut p.batches, now)
-                            .and_then(|info| Ok((info, p.partition.log_start_offset()?)));
-                        (p.topic, p.slot, r)
-                    })
-                    .collect::<Vec<_>>())
+                let info = partition.append(&mut p.batches, now)?;
+                Ok((info, partition.log_start_offset()?))
             },
             "produce append",
         )
         .await;
-        match results {
-            Ok(results) => {
-                for (ti, slot, r) in results {
-                    let Some(resp) = responses
-                        .get_mut(ti)
-                        .and_then(|t| t.partition_responses.get_mut(slot))
-                    else {
-                        continue;
-                    };
-                    match r {
-                        Ok((info, log_start)) => {
-                            resp.base_offset = info.base_offset;
-                            resp.log_append_time_ms = info.log_append_time_ms;
-                            resp.log_start_offset = log_start;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "append failed");
-                            *resp =
-                                error_response(resp.index, partition_error_code(&e), e.to_string());
-                        }
-                    }
-                }
+        (p.topic, p.slot, r)
+    });
+    for (ti, slot, r) in futures::future::join_all(appends).await {
+        let Some(resp) = responses
+            .get_mut(ti)
+            .and_then(|t| t.partition_responses.get_mut(slot))
+        else {
+            continue;
+        };
+        match r {
+            Ok((info, log_start)) => {
+                metrics::counter!("weir_produced_records_total")
+                    .increment(u64::from(info.record_count));
+                resp.base_offset = info.base_offset;
+                resp.log_append_time_ms = info.log_append_time_ms;
+                resp.log_start_offset = log_start;
             }
             Err(e) => {
-                for t in &mut responses {
-                    for p in &mut t.partition_responses {
-                        if p.error_code == 0 {
-                            *p = error_response(p.index, partition_error_code(&e), e.to_string());
-                        }
-                    }
-                }
+                tracing::warn!(error = %e, "append failed");
+                *resp = error_response(resp.index, partition_error_code(&e), e.to_string());
             }
         }
     }

@@ -30,10 +30,14 @@ impl Broker {
     pub fn start(dir: &Path, extra: &[&str]) -> Broker {
         let addr_file = dir.join("broker.addr");
         let _ = std::fs::remove_file(&addr_file);
-        let child = Command::new(env!("CARGO_BIN_EXE_weir-broker"))
-            .arg("--data-dir")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir-broker"));
+        cmd.arg("--data-dir")
             .arg(dir)
-            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0"]);
+        if !extra.contains(&"--metrics-listen") {
+            cmd.args(["--metrics-listen", "127.0.0.1:0"]);
+        }
+        let child = cmd
             .args(extra)
             .env(
                 "RUST_LOG",
@@ -385,4 +389,27 @@ pub fn temp_dir() -> tempfile::TempDir {
         .prefix("weir-e2e-")
         .tempdir()
         .unwrap()
+}
+
+/// A record as (key, value).
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// A batch built with the protocol crate's builder (keys, producer ids, compression).
+pub fn built_batch(
+    records: &[KeyValue<'_>],
+    producer: Option<(i64, i16, i32)>,
+    compression: weir_protocol::batch::Compression,
+) -> Bytes {
+    use weir_protocol::batch::{BatchBuilder, BatchOptions, NewRecord};
+    let mut opts = BatchOptions::new(compression);
+    if let Some((pid, epoch, seq)) = producer {
+        opts.producer_id = pid;
+        opts.producer_epoch = epoch;
+        opts.base_sequence = seq;
+    }
+    let mut b = BatchBuilder::new(opts);
+    for (k, v) in records {
+        b.push(&NewRecord::new(1000, *k, *v)).unwrap();
+    }
+    Bytes::from(b.build().unwrap())
 }
