@@ -176,6 +176,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         listener,
         ctx,
         limits,
+        server::RequestMemory::new(config.server.queued_max_request_bytes),
         config.server.max_connections as usize,
         Duration::from_millis(config.server.shutdown_grace_ms),
         shutdown.clone(),

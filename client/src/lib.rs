@@ -1,6 +1,36 @@
-//! Weir client library: producer, consumer and admin over the native protocol.
+//! Weir client library: producer, consumer and admin over the native protocol, and the
+//! `weir` CLI (in `cli/` and `bin/weir.rs`).
 //!
 //! Layout:
+//! - [`config`]: [`ClientConfig`], [`ProducerConfig`], [`ConsumerConfig`].
+//! - [`error`]: the one [`Error`] type; `is_retriable()` separates retriable from fatal.
+//! - [`connection`]: one pipelined TCP connection (writer task, reader task, correlation
+//!   ids); [`pool`]: one connection per broker; [`metadata`]: the topic/leader cache;
+//!   [`client`]: [`Client`], the three together.
+//! - [`producer`]: [`Producer`] with the per-partition accumulator and the sender task.
+//! - [`consumer`]: standalone [`Consumer`] with per-broker prefetching.
+//! - [`admin`]: [`Admin`], topic and config management.
+//! - [`fasthash`]: a fast hasher for topic-keyed maps on the per-record path.
 //! - [`partitioner`]: Kafka-compatible murmur2 and sticky partitioning.
+//! - [`cli`]: the `weir` command line (argument parsing, output shaping, commands).
 
+pub mod admin;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod connection;
+pub mod consumer;
+pub mod error;
+pub mod fasthash;
+pub mod metadata;
 pub mod partitioner;
+pub mod pool;
+pub mod producer;
+
+pub use admin::Admin;
+pub use client::Client;
+pub use config::{Acks, ClientConfig, ConsumerConfig, OffsetReset, ProducerConfig};
+pub use consumer::{Consumer, ConsumerRecord};
+pub use error::{Error, Result};
+pub use producer::{DeliveryFuture, Producer, ProducerRecord, RecordMetadata};
+pub use weir_protocol::batch::{Compression, RecordHeader};

@@ -11,8 +11,13 @@ use std::sync::Mutex;
 /// Picks a partition for a record.
 pub trait Partitioner: Send + Sync {
     /// `key` is `None` for a null key; `partition_count` counts all partitions of the topic.
-    fn partition(&self, topic: &str, key: Option<&[u8]>, value_len: usize, partition_count: i32)
-        -> i32;
+    fn partition(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value_len: usize,
+        partition_count: i32,
+    ) -> i32;
 }
 
 /// Kafka's murmur2 (32-bit, seed 0x9747b28c) as in `org.apache.kafka.common.utils.Utils`.
@@ -138,7 +143,10 @@ mod tests {
             ("foobar", -790332482),
             ("a-little-bit-long-string", -985981536),
             ("a-little-bit-longer-string", -1486304829),
-            ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+            (
+                "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58897971,
+            ),
             ("abc", 479470107),
         ];
         for (key, want) in cases {

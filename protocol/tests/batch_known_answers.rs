@@ -112,12 +112,8 @@ fn sarama_empty_and_control_headers() {
         assert_eq!(b.len(), 61);
         validate_batch(&b).unwrap();
         assert!(decode_records(&b).unwrap().is_empty());
-        if attrs == 0 {
-            assert_eq!(validate_records(&b, true, 0).unwrap().count, 0);
-        } else {
-            // A control batch must carry its one control record.
-            assert!(validate_records(&b, false, 0).is_err());
-        }
+        // Empty control batches exist after compaction removed their marker.
+        assert_eq!(validate_records(&b, true, 0).unwrap().count, 0);
     }
 }
 
@@ -256,4 +252,44 @@ fn compaction_style_gaps() {
     b.push_with_offset_delta(3, &NewRecord::new(5, None, None))
         .unwrap();
     assert!(b.build().is_err());
+}
+
+#[test]
+fn control_batches_are_checked_strictly() {
+    let control = BatchOptions {
+        control: true,
+        transactional: true,
+        ..BatchOptions::default()
+    };
+    let mut b = BatchBuilder::new(control);
+    b.push(&NewRecord::new(
+        1,
+        Some(&[0, 0, 0, 1]),
+        Some(&[0, 0, 0, 0, 0, 1]),
+    ))
+    .unwrap();
+    b.push(&NewRecord::new(
+        1,
+        Some(&[0, 0, 0, 1]),
+        Some(&[0, 0, 0, 0, 0, 1]),
+    ))
+    .unwrap();
+    let two = b.build().unwrap();
+    assert!(matches!(
+        validate_records(&two, false, 1024),
+        Err(weir_protocol::batch::BatchError::InvalidControlRecord(_))
+    ));
+    for (key, value) in [(&[0u8, 0][..], &[0u8; 6][..]), (&[0, 0, 0, 1], &[0, 0, 0])] {
+        let mut b = BatchBuilder::new(control);
+        b.push(&NewRecord::new(1, Some(key), Some(value))).unwrap();
+        let bad = b.build().unwrap();
+        assert!(decode_records(&bad).is_ok());
+        assert!(validate_records(&bad, false, 1024).is_err());
+    }
+    // A KRaft-style control type is carried, not rejected, and is not a marker.
+    let mut b = BatchBuilder::new(control);
+    b.push(&NewRecord::new(1, Some(&[0, 0, 0, 2]), Some(b"x")))
+        .unwrap();
+    let s = validate_records(&b.build().unwrap(), false, 1024).unwrap();
+    assert_eq!(s.end_txn_marker, None);
 }

@@ -224,3 +224,27 @@ fn flush_policy_by_messages_moves_the_recovery_point() {
     log.maybe_flush(20).unwrap();
     assert_eq!(log.recovery_point(), 5);
 }
+
+#[test]
+fn idle_open_close_stays_clean_and_a_change_after_a_clean_open_is_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    let written = fill(&mut log, 30, 2, 0);
+    log.close().unwrap();
+    for _ in 0..2 {
+        let log = Log::open(dir.path(), small_config()).unwrap();
+        assert!(log.recovery_info().clean_shutdown);
+        log.close().unwrap();
+    }
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    assert!(log.recovery_info().clean_shutdown);
+    let mut b = testkit::simple_batch(2, 10, 0);
+    log.append_as_leader(&mut b, 0, 0).unwrap();
+    drop(log); // crash after a change
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    assert!(!log.recovery_info().clean_shutdown);
+    assert!(log.recovery_info().segments_scanned >= 1);
+    let got = read_all(&log);
+    assert_eq!(got.len(), written.len() + 1);
+    assert_eq!(got[..written.len()], written[..]);
+}

@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
+use prost::Message;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
@@ -32,7 +33,42 @@ pub struct ConnectionLimits {
     pub max_idle: std::time::Duration,
 }
 
-type InFlight = (i32, JoinHandle<Option<ResponseEnvelope>>);
+/// Broker-wide budget of request bytes received but not yet answered, in KiB permits.
+#[derive(Debug, Clone)]
+pub struct RequestMemory {
+    permits: Arc<Semaphore>,
+    total_kib: u32,
+}
+
+impl RequestMemory {
+    /// A budget of `bytes`.
+    pub fn new(bytes: u64) -> Self {
+        let total_kib = u32::try_from(bytes / 1024)
+            .unwrap_or(u32::MAX)
+            .clamp(1, Semaphore::MAX_PERMITS as u32);
+        RequestMemory {
+            permits: Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+        }
+    }
+
+    /// Waits until `bytes` fit in the budget. A request larger than the whole budget
+    /// takes all of it (and so runs alone) rather than waiting forever.
+    async fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_kib);
+        self.permits.clone().acquire_many_owned(kib).await.ok()
+    }
+}
+
+/// A request being handled: correlation id, handler task, and its share of the
+/// request-memory budget (released once the response is written).
+type InFlight = (
+    i32,
+    JoinHandle<Option<ResponseEnvelope>>,
+    Option<OwnedSemaphorePermit>,
+);
 
 /// Serves one connection until the peer closes, a frame is bad, or shutdown.
 pub async fn serve(
@@ -40,6 +76,7 @@ pub async fn serve(
     peer: SocketAddr,
     ctx: Arc<BrokerCtx>,
     limits: ConnectionLimits,
+    memory: RequestMemory,
     shutdown: CancellationToken,
 ) {
     tracing::debug!(%peer, "connection opened");
@@ -68,9 +105,13 @@ pub async fn serve(
             Some(Ok(req)) => {
                 metrics::counter!("weir_requests_total").increment(1);
                 let correlation_id = req.correlation_id;
+                let permit = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    p = memory.reserve(req.encoded_len()) => p,
+                };
                 let ctx = ctx.clone();
                 let task = tokio::spawn(async move { dispatch(&ctx, req).await });
-                if tx.send((correlation_id, task)).await.is_err() {
+                if tx.send((correlation_id, task, permit)).await.is_err() {
                     break; // writer gone: the peer stopped reading
                 }
             }
@@ -92,7 +133,7 @@ async fn write_responses(
     mut rx: mpsc::Receiver<InFlight>,
     peer: SocketAddr,
 ) {
-    while let Some((correlation_id, task)) = rx.recv().await {
+    while let Some((correlation_id, task, _permit)) = rx.recv().await {
         // Buffered responses must not wait behind a slow request (a long-polling fetch).
         if !task.is_finished() && sink.flush().await.is_err() {
             return;

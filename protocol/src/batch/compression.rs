@@ -7,6 +7,7 @@
 //! what other clients send too: raw snappy blocks (librdkafka, Sarama) and LZ4 frames with
 //! checksums (Sarama).
 
+use std::cell::RefCell;
 use std::io::{Read, Write};
 
 use super::{BatchError, Compression};
@@ -48,9 +49,7 @@ pub fn compress(codec: Compression, input: &[u8], out: &mut Vec<u8>) -> Result<(
             enc.write_all(input).map_err(|e| codec_err(codec, e))?;
             enc.finish().map_err(|e| codec_err(codec, e))?;
         }
-        Compression::Zstd => {
-            zstd::stream::copy_encode(input, out, ZSTD_LEVEL).map_err(|e| codec_err(codec, e))?;
-        }
+        Compression::Zstd => compress_zstd(input, out)?,
     }
     Ok(())
 }
@@ -111,13 +110,53 @@ pub fn decompress(codec: Compression, input: &[u8], max_len: usize) -> Result<Ve
             lz4_flex::frame::FrameDecoder::new(input),
             max_len,
         ),
-        Compression::Zstd => {
-            // `with_buffer`: the slice is already a BufRead, so no extra 128 KiB buffer.
-            let dec =
-                zstd::stream::read::Decoder::with_buffer(input).map_err(|e| codec_err(codec, e))?;
-            read_capped(codec, input.len(), dec, max_len)
-        }
+        Compression::Zstd => decompress_zstd(input, max_len),
     }
+}
+
+thread_local! {
+    // A zstd context costs more to create (about a megabyte of tables at level 3) than
+    // coding a 16 KiB batch does, so each thread keeps one of each. Both are reset at the
+    // start of every use, so an error midway cannot leak into the next batch.
+    static ZSTD_CCTX: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    static ZSTD_DCTX: RefCell<Option<zstd::zstd_safe::DCtx<'static>>> = const { RefCell::new(None) };
+}
+
+fn compress_zstd(input: &[u8], out: &mut Vec<u8>) -> Result<(), BatchError> {
+    let codec = Compression::Zstd;
+    ZSTD_CCTX.with(|cell| {
+        let mut slot = cell.try_borrow_mut().map_err(|e| codec_err(codec, e))?;
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| codec_err(codec, e))?);
+        }
+        let frame = match slot.as_mut() {
+            Some(c) => c.compress(input).map_err(|e| codec_err(codec, e))?,
+            None => zstd::bulk::compress(input, ZSTD_LEVEL).map_err(|e| codec_err(codec, e))?,
+        };
+        out.extend_from_slice(&frame);
+        Ok(())
+    })
+}
+
+fn decompress_zstd(input: &[u8], max_len: usize) -> Result<Vec<u8>, BatchError> {
+    let codec = Compression::Zstd;
+    ZSTD_DCTX.with(|cell| {
+        let mut slot = cell.try_borrow_mut().map_err(|e| codec_err(codec, e))?;
+        if slot.is_none() {
+            *slot = zstd::zstd_safe::DCtx::try_create();
+        }
+        match slot.as_mut() {
+            Some(ctx) => {
+                let dec = zstd::stream::read::Decoder::with_context(input, ctx);
+                read_capped(codec, input.len(), dec, max_len)
+            }
+            None => {
+                let dec = zstd::stream::read::Decoder::with_buffer(input)
+                    .map_err(|e| codec_err(codec, e))?;
+                read_capped(codec, input.len(), dec, max_len)
+            }
+        }
+    })
 }
 
 fn too_large(codec: Compression, limit: usize) -> BatchError {
@@ -297,6 +336,22 @@ mod tests {
         assert!(decompress(Compression::Gzip, b"not gzip", 100).is_err());
         assert!(decompress(Compression::Zstd, b"not zstd", 100).is_err());
         assert!(decompress(Compression::Lz4, b"not lz4!", 100).is_err());
+    }
+
+    #[test]
+    fn zstd_context_survives_errors_and_bombs() {
+        let mut good = Vec::new();
+        compress(Compression::Zstd, b"after the failure", &mut good).unwrap();
+        let mut bomb = Vec::new();
+        compress(Compression::Zstd, &vec![0u8; 1 << 20], &mut bomb).unwrap();
+        for _ in 0..3 {
+            assert!(decompress(Compression::Zstd, &good[..good.len() / 2], 1024).is_err());
+            assert!(decompress(Compression::Zstd, &bomb, 1024).is_err());
+            assert_eq!(
+                decompress(Compression::Zstd, &good, 1024).unwrap(),
+                b"after the failure"
+            );
+        }
     }
 
     proptest! {

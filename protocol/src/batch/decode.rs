@@ -248,9 +248,10 @@ pub fn validate_records(
         uncompressed_bytes: payload.len(),
         end_txn_marker: None,
     };
-    if header.is_control() && declared != 1 {
+    // Zero is legal: compaction empties a control batch once its marker may go.
+    if header.is_control() && declared > 1 {
         return Err(BatchError::InvalidControlRecord(
-            "control batch must hold one record",
+            "control batch holds more than one record",
         ));
     }
     let mut pos = 0;

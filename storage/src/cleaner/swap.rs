@@ -44,6 +44,7 @@ pub(crate) fn commit(log: &mut Log, old_bases: &[i64], mut new_seg: Segment) -> 
 
 /// Completes or rolls back an interrupted swap found in `dir` (run before loading).
 pub fn recover_dir(dir: &Path) -> Result<()> {
+    let mut changed = false;
     let mut log_swaps = Vec::new();
     let mut other = Vec::new();
     let mut logs = Vec::new();
@@ -65,10 +66,12 @@ pub fn recover_dir(dir: &Path) -> Result<()> {
     for (base, path) in other {
         if !log_swaps.contains(&base) || path.to_string_lossy().ends_with(".cleaned") {
             tracing::info!(path = %path.display(), "rolling back an unfinished clean");
+            changed = true;
             std::fs::remove_file(&path).map_err(Error::io_at("remove leftover", &path))?;
         }
     }
     for base in log_swaps {
+        changed = true;
         let stem = file_stem(base);
         let swap_log = dir.join(format!("{stem}.log.swap"));
         let end = end_offset(&swap_log, base)?;
@@ -90,7 +93,10 @@ pub fn recover_dir(dir: &Path) -> Result<()> {
             }
         }
     }
-    sync_dir(dir)
+    if changed {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// Offset after the last valid batch of a `.log` file.

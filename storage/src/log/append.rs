@@ -91,6 +91,7 @@ impl Log {
         }
         let last_offset = next - 1;
 
+        self.mark_unclean()?;
         self.maybe_roll(batches.len() as u64, max_ts, base, last_offset, now_ms)?;
         self.active_mut()?.append(batches, &headers)?;
 
@@ -190,6 +191,7 @@ impl Log {
     /// new segment at `new_base`.
     pub(crate) fn roll(&mut self, new_base: i64, now_ms: i64) -> Result<()> {
         self.check_poisoned()?;
+        self.mark_unclean()?;
         let dir = self.dir.clone();
         {
             let active = self.active_mut()?;

@@ -78,6 +78,10 @@ pub struct Log {
     recovery: RecoveryInfo,
     /// Test hook: the next fsync reports EIO.
     fail_next_fsync: bool,
+    /// The checkpoint on disk is absent or says "clean", so it must be rewritten as
+    /// unclean before the first change. Deferring this keeps opening and closing an idle
+    /// partition free of fsyncs.
+    needs_unclean_mark: bool,
 }
 
 /// How often `maybe_flush` persists an advanced recovery point.
@@ -212,7 +216,16 @@ impl Log {
         Ok(())
     }
 
+    /// Called before any change to the files: a crash from here on must trigger recovery.
+    pub(crate) fn mark_unclean(&mut self) -> Result<()> {
+        if self.needs_unclean_mark {
+            self.write_checkpoint(false)?;
+        }
+        Ok(())
+    }
+
     fn write_checkpoint(&mut self, clean: bool) -> Result<()> {
+        self.needs_unclean_mark = clean;
         Checkpoint {
             recovery_point: self.recovery_point,
             log_start_offset: self.log_start_offset,
@@ -241,6 +254,11 @@ impl Log {
     pub fn close(mut self) -> Result<()> {
         if self.poisoned {
             return Err(Error::Poisoned { path: self.dir });
+        }
+        if self.needs_unclean_mark {
+            // Nothing changed since a clean open (or ever): the files on disk are already
+            // what a clean close leaves, apart from the active indexes' spare room.
+            return self.active_mut()?.seal();
         }
         self.flush()?;
         self.active_mut()?.seal()?;
@@ -349,9 +367,10 @@ impl Log {
         self.segments.insert(seg.base_offset(), seg);
     }
 
-    /// Fails if the log is poisoned.
-    pub(crate) fn ensure_writable(&self) -> Result<()> {
-        self.check_poisoned()
+    /// Fails if the log is poisoned; marks the checkpoint unclean before a change.
+    pub(crate) fn ensure_writable(&mut self) -> Result<()> {
+        self.check_poisoned()?;
+        self.mark_unclean()
     }
 }
 

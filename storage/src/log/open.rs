@@ -134,7 +134,11 @@ impl Log {
         if let Some(active) = segments.values_mut().next_back() {
             active.make_active(prealloc(&config))?;
         }
-        sync_dir(dir)?;
+        let changed =
+            info.bytes_truncated > 0 || info.segments_deleted > 0 || info.segments_scanned > 0;
+        if changed {
+            sync_dir(dir)?;
+        }
 
         let mut log = Log {
             dir: dir.to_path_buf(),
@@ -150,13 +154,22 @@ impl Log {
             poisoned: false,
             recovery: info,
             fail_next_fsync: false,
+            needs_unclean_mark: true,
         };
         // Everything that survived was either trusted (clean/below the recovery point) or
         // scanned and fsynced just now.
         log.recovery_point = log.log_end_offset();
         log.reload_producer_state()?;
-        // Not clean any more: a crash from here on must trigger recovery.
-        log.write_checkpoint(false)?;
+        let unchanged = checkpoint.is_some_and(|c| {
+            c.log_start_offset == log.log_start_offset && c.recovery_point <= log.recovery_point
+        });
+        if changed || (checkpoint.is_some() && !unchanged) {
+            log.write_checkpoint(false)?;
+        } else {
+            // A clean checkpoint is rewritten as unclean lazily, before the first change;
+            // an existing unclean one already makes a crash trigger recovery.
+            log.needs_unclean_mark = checkpoint.is_none_or(|c| c.clean);
+        }
         Ok(log)
     }
 

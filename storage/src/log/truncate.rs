@@ -22,6 +22,7 @@ impl Log {
                 log_end: self.log_end_offset(),
             });
         }
+        self.mark_unclean()?;
         let first_base = self.segments.keys().next().copied().unwrap_or(0);
         if offset <= first_base || offset <= self.log_start_offset {
             self.truncate_fully_and_start_at(offset)?;

@@ -1,0 +1,422 @@
+//! `Admin`: topics, partitions, configs, offsets and record deletion.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use weir_protocol::native::v1::{
+    AlterConfigOp, AlterConfigsRequest, AlterConfigsResource, AlterableConfig, ConfigEntry,
+    CreatableTopic, CreatePartitionsRequest, CreatePartitionsTopic, CreateTopicsRequest,
+    DeleteRecordsPartition, DeleteRecordsRequest, DeleteRecordsTopic, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeConfigsResource, ListOffsetsPartition, ListOffsetsRequest,
+    ListOffsetsTopic, ResourceType,
+};
+
+use crate::client::Client;
+use crate::config::ClientConfig;
+use crate::error::{Error, Result};
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    /// Name.
+    pub name: String,
+    /// Partitions; -1 = broker default.
+    pub partitions: i32,
+    /// Replication factor; -1 = broker default.
+    pub replication_factor: i32,
+    /// Topic config overrides (`retention.ms`, ...).
+    pub configs: Vec<(String, String)>,
+}
+
+/// One partition of a described topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionDescription {
+    /// Partition index.
+    pub partition: i32,
+    /// Leader node, -1 if none.
+    pub leader: i32,
+    /// Replicas.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+    /// First offset still in the log.
+    pub log_start_offset: i64,
+    /// Next offset to be written. The native protocol reports the high watermark for
+    /// "latest"; on one node the two are equal.
+    pub log_end_offset: i64,
+    /// High watermark.
+    pub high_watermark: i64,
+    /// Bytes on disk; `None` because the native protocol does not carry it yet.
+    pub size_bytes: Option<u64>,
+}
+
+/// A described topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDescription {
+    /// Name.
+    pub name: String,
+    /// Partitions in index order.
+    pub partitions: Vec<PartitionDescription>,
+    /// Effective configs (key → value; null values omitted).
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Which offset ListOffsets should find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// Log start.
+    Earliest,
+    /// Log end (high watermark).
+    Latest,
+    /// First offset with timestamp >= ms.
+    Timestamp(i64),
+}
+
+impl OffsetSpec {
+    fn wire(self) -> i64 {
+        match self {
+            OffsetSpec::Earliest => -2,
+            OffsetSpec::Latest => -1,
+            OffsetSpec::Timestamp(t) => t,
+        }
+    }
+}
+
+/// Administrative operations.
+pub struct Admin {
+    client: Arc<Client>,
+}
+
+impl Admin {
+    /// An admin for `config`.
+    pub fn new(config: ClientConfig) -> Result<Admin> {
+        Ok(Admin {
+            client: Client::new(config)?,
+        })
+    }
+
+    /// An admin over an existing client.
+    pub fn with_client(client: Arc<Client>) -> Admin {
+        Admin { client }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    fn timeout_ms(&self) -> i32 {
+        i32::try_from(self.client.config().request_timeout.as_millis()).unwrap_or(i32::MAX)
+    }
+
+    /// Creates a topic.
+    pub async fn create_topic(&self, topic: NewTopic) -> Result<()> {
+        let name = topic.name.clone();
+        let r = self
+            .client
+            .request_any(CreateTopicsRequest {
+                topics: vec![CreatableTopic {
+                    name: topic.name,
+                    num_partitions: topic.partitions,
+                    replication_factor: topic.replication_factor,
+                    configs: topic
+                        .configs
+                        .into_iter()
+                        .map(|(name, value)| ConfigEntry { name, value })
+                        .collect(),
+                }],
+                timeout_ms: self.timeout_ms(),
+                validate_only: false,
+            })
+            .await?;
+        let t = r
+            .topics
+            .into_iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| missing(&name))?;
+        Error::check(
+            t.error_code,
+            || format!("create topic '{name}'"),
+            &t.error_message,
+        )?;
+        self.client.invalidate(&name);
+        Ok(())
+    }
+
+    /// Deletes a topic and its data.
+    pub async fn delete_topic(&self, name: &str) -> Result<()> {
+        let r = self
+            .client
+            .request_any(DeleteTopicsRequest {
+                topic_names: vec![name.to_owned()],
+                timeout_ms: self.timeout_ms(),
+            })
+            .await?;
+        let t = r
+            .responses
+            .into_iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| missing(name))?;
+        Error::check(
+            t.error_code,
+            || format!("delete topic '{name}'"),
+            &t.error_message,
+        )?;
+        self.client.invalidate(name);
+        Ok(())
+    }
+
+    /// Names of every topic, sorted.
+    pub async fn list_topics(&self) -> Result<Vec<String>> {
+        let view = self.client.refresh_all().await?;
+        let mut names: Vec<String> = view.topics.keys().cloned().collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Grows `name` to `total` partitions.
+    pub async fn add_partitions(&self, name: &str, total: i32) -> Result<()> {
+        let r = self
+            .client
+            .request_any(CreatePartitionsRequest {
+                topics: vec![CreatePartitionsTopic {
+                    name: name.to_owned(),
+                    count: total,
+                }],
+                timeout_ms: self.timeout_ms(),
+                validate_only: false,
+            })
+            .await?;
+        let t = r
+            .results
+            .into_iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| missing(name))?;
+        Error::check(
+            t.error_code,
+            || format!("add partitions to '{name}'"),
+            &t.error_message,
+        )?;
+        self.client.invalidate(name);
+        Ok(())
+    }
+
+    /// Effective configs of a topic (key → value; keys without a value are left out).
+    pub async fn describe_configs(&self, name: &str) -> Result<BTreeMap<String, String>> {
+        let r = self
+            .client
+            .request_any(DescribeConfigsRequest {
+                resources: vec![DescribeConfigsResource {
+                    resource_type: ResourceType::Topic as i32,
+                    resource_name: name.to_owned(),
+                    configuration_keys: Vec::new(),
+                }],
+            })
+            .await?;
+        let res = r
+            .results
+            .into_iter()
+            .find(|x| x.resource_name == name)
+            .ok_or_else(|| missing(name))?;
+        Error::check(
+            res.error_code,
+            || format!("describe configs of '{name}'"),
+            &res.error_message,
+        )?;
+        Ok(res
+            .configs
+            .into_iter()
+            .filter_map(|c| c.value.map(|v| (c.name, v)))
+            .collect())
+    }
+
+    /// Sets and deletes (back to default) topic config keys.
+    pub async fn alter_configs(
+        &self,
+        name: &str,
+        set: &[(String, String)],
+        delete: &[String],
+    ) -> Result<()> {
+        let mut configs: Vec<AlterableConfig> = set
+            .iter()
+            .map(|(k, v)| AlterableConfig {
+                name: k.clone(),
+                op: AlterConfigOp::Set as i32,
+                value: v.clone(),
+            })
+            .collect();
+        configs.extend(delete.iter().map(|k| AlterableConfig {
+            name: k.clone(),
+            op: AlterConfigOp::Delete as i32,
+            value: String::new(),
+        }));
+        let r = self
+            .client
+            .request_any(AlterConfigsRequest {
+                resources: vec![AlterConfigsResource {
+                    resource_type: ResourceType::Topic as i32,
+                    resource_name: name.to_owned(),
+                    configs,
+                }],
+                validate_only: false,
+            })
+            .await?;
+        let res = r
+            .responses
+            .into_iter()
+            .find(|x| x.resource_name == name)
+            .ok_or_else(|| missing(name))?;
+        Error::check(
+            res.error_code,
+            || format!("alter configs of '{name}'"),
+            &res.error_message,
+        )
+    }
+
+    /// Offsets of `partitions` of `topic` (all partitions when empty) per `spec`.
+    /// An offset of -1 means "no such record" (a timestamp past the last record).
+    pub async fn list_offsets(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+        spec: OffsetSpec,
+    ) -> Result<BTreeMap<i32, i64>> {
+        let meta = self.client.topic(topic).await?;
+        let parts: Vec<i32> = if partitions.is_empty() {
+            (0..meta.partition_count()).collect()
+        } else {
+            partitions.to_vec()
+        };
+        let mut by_leader: HashMap<i32, Vec<i32>> = HashMap::new();
+        for p in parts {
+            let leader = meta.leader(p).ok_or_else(|| Error::NoLeader {
+                topic: topic.to_owned(),
+                partition: p,
+            })?;
+            by_leader.entry(leader).or_default().push(p);
+        }
+        let mut out = BTreeMap::new();
+        for (leader, parts) in by_leader {
+            let conn = self.client.node_connection(leader).await?;
+            let request = ListOffsetsRequest {
+                isolation_level: 0,
+                topics: vec![ListOffsetsTopic {
+                    name: topic.to_owned(),
+                    partitions: parts
+                        .iter()
+                        .map(|p| ListOffsetsPartition {
+                            partition_index: *p,
+                            current_leader_epoch: None,
+                            timestamp: spec.wire(),
+                        })
+                        .collect(),
+                }],
+            };
+            let r = conn
+                .request(request, self.client.config().request_timeout)
+                .await?;
+            for t in r.topics {
+                for p in t.partitions {
+                    Error::check(
+                        p.error_code,
+                        || format!("list offsets {topic}-{}", p.partition_index),
+                        "",
+                    )?;
+                    out.insert(p.partition_index, p.offset);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes records before the given offsets (-1 = high watermark); returns the new
+    /// log start offset per partition.
+    pub async fn delete_records(
+        &self,
+        topic: &str,
+        before: &[(i32, i64)],
+    ) -> Result<BTreeMap<i32, i64>> {
+        let meta = self.client.topic(topic).await?;
+        let mut by_leader: HashMap<i32, Vec<(i32, i64)>> = HashMap::new();
+        for &(p, o) in before {
+            let leader = meta.leader(p).ok_or_else(|| Error::NoLeader {
+                topic: topic.to_owned(),
+                partition: p,
+            })?;
+            by_leader.entry(leader).or_default().push((p, o));
+        }
+        let mut out = BTreeMap::new();
+        for (leader, parts) in by_leader {
+            let conn = self.client.node_connection(leader).await?;
+            let request = DeleteRecordsRequest {
+                topics: vec![DeleteRecordsTopic {
+                    name: topic.to_owned(),
+                    partitions: parts
+                        .iter()
+                        .map(|&(partition_index, offset)| DeleteRecordsPartition {
+                            partition_index,
+                            offset,
+                        })
+                        .collect(),
+                }],
+                timeout_ms: self.timeout_ms(),
+            };
+            let r = conn
+                .request(request, self.client.config().request_timeout)
+                .await?;
+            for t in r.topics {
+                for p in t.partitions {
+                    Error::check(
+                        p.error_code,
+                        || format!("delete records {topic}-{}", p.partition_index),
+                        "",
+                    )?;
+                    out.insert(p.partition_index, p.low_watermark);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Partitions with leaders, replicas, ISR and offsets, plus the topic's configs.
+    pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
+        let view = self.client.refresh_metadata(&[name.to_owned()]).await?;
+        let meta = view
+            .topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTopic(name.to_owned()))?;
+        let start = self.list_offsets(name, &[], OffsetSpec::Earliest).await?;
+        let end = self.list_offsets(name, &[], OffsetSpec::Latest).await?;
+        let configs = self.describe_configs(name).await?;
+        let partitions = meta
+            .partitions
+            .iter()
+            .map(|p| {
+                let hw = end.get(&p.partition).copied().unwrap_or(-1);
+                PartitionDescription {
+                    partition: p.partition,
+                    leader: p.leader,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                    log_start_offset: start.get(&p.partition).copied().unwrap_or(-1),
+                    log_end_offset: hw,
+                    high_watermark: hw,
+                    size_bytes: None,
+                }
+            })
+            .collect();
+        Ok(TopicDescription {
+            name: name.to_owned(),
+            partitions,
+            configs,
+        })
+    }
+}
+
+fn missing(name: &str) -> Error {
+    Error::Protocol {
+        addr: "broker".into(),
+        reason: format!("response does not mention '{name}'"),
+    }
+}

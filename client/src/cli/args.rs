@@ -1,0 +1,275 @@
+//! Argument definitions (clap derive). `--bootstrap` and `--output` are global, so they
+//! are accepted before or after the subcommand.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{parse_compression, Acks};
+use weir_protocol::batch::Compression;
+
+/// Default broker address when neither `--bootstrap` nor `WEIR_BOOTSTRAP` is given.
+pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9292";
+
+/// `weir`: manage topics and produce/consume records on a Weir broker.
+#[derive(Debug, Parser)]
+#[command(
+    name = "weir",
+    version,
+    about = "Admin CLI for the Weir event-streaming broker",
+    after_help = "Examples:\n  weir topic create orders --partitions 8\n  printf 'k1:v1\\nk2:v2\\n' | weir produce orders --key-separator :\n  weir --output json consume orders --from-beginning --timeout-ms 2000"
+)]
+pub struct Cli {
+    /// Broker to contact first (HOST:PORT, several separated by commas).
+    #[arg(long, global = true, env = "WEIR_BOOTSTRAP", default_value = DEFAULT_BOOTSTRAP)]
+    pub bootstrap: String,
+    /// Output format: human-readable text, or JSON (one document, or one object per line
+    /// for record streams).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable.
+    Text,
+    /// JSON.
+    Json,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list, describe, delete and change topics.
+    #[command(after_help = "Example:\n  weir topic create orders --partitions 8")]
+    Topic {
+        /// Topic command.
+        #[command(subcommand)]
+        command: TopicCommand,
+    },
+    /// Send stdin lines as records, one per line.
+    #[command(
+        after_help = "Examples:\n  echo hello | weir produce orders\n  printf 'user1:clicked\\n' | weir produce orders --key-separator : --acks all --compression zstd"
+    )]
+    Produce(ProduceArgs),
+    /// Print records of a topic to stdout.
+    #[command(
+        after_help = "Examples:\n  weir consume orders --from-beginning --max-messages 10\n  weir --output json consume orders --partition 0 --offset 42 --timeout-ms 1000"
+    )]
+    Consume(ConsumeArgs),
+}
+
+/// Topic commands.
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic.
+    #[command(
+        after_help = "Example:\n  weir topic create orders --partitions 8 --config retention.ms=86400000"
+    )]
+    Create(CreateArgs),
+    /// List topic names.
+    #[command(after_help = "Example:\n  weir topic list --output json")]
+    List,
+    /// Show partitions (leader, replicas, ISR, offsets) and configs of a topic.
+    #[command(after_help = "Example:\n  weir --output json topic describe orders")]
+    Describe {
+        /// Topic name.
+        name: String,
+    },
+    /// Delete a topic and all its records.
+    #[command(after_help = "Example:\n  weir topic delete orders")]
+    Delete {
+        /// Topic name.
+        name: String,
+    },
+    /// Grow a topic to a new total partition count.
+    #[command(after_help = "Example:\n  weir topic add-partitions orders --total 16")]
+    AddPartitions {
+        /// Topic name.
+        name: String,
+        /// New total number of partitions (must exceed the current count).
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+        total: i32,
+    },
+    /// Set or reset topic configs.
+    #[command(
+        after_help = "Example:\n  weir topic alter-config orders --set retention.ms=3600000 --delete cleanup.policy"
+    )]
+    AlterConfig(AlterConfigArgs),
+}
+
+/// `topic create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: i32,
+    /// Replication factor (default: the broker's).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub replication_factor: Option<i32>,
+    /// Topic config override KEY=VALUE (repeatable).
+    #[arg(long = "config", value_parser = parse_key_value)]
+    pub configs: Vec<(String, String)>,
+}
+
+/// `topic alter-config`.
+#[derive(Debug, Args)]
+pub struct AlterConfigArgs {
+    /// Topic name.
+    pub name: String,
+    /// KEY=VALUE to set (repeatable).
+    #[arg(long = "set", value_parser = parse_key_value)]
+    pub set: Vec<(String, String)>,
+    /// KEY to reset to the broker default (repeatable).
+    #[arg(long = "delete")]
+    pub delete: Vec<String>,
+}
+
+/// `produce`.
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// Topic to write to.
+    pub topic: String,
+    /// Text before the first occurrence of SEP is the key, the rest the value.
+    #[arg(long, value_name = "SEP")]
+    pub key_separator: Option<String>,
+    /// An empty value becomes a null value (a tombstone on compacted topics).
+    #[arg(long)]
+    pub empty_as_null: bool,
+    /// Write every record to this partition instead of using the partitioner.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..))]
+    pub partition: Option<i32>,
+    /// Acknowledgements: 0, 1 or all.
+    #[arg(long, default_value = "all", value_parser = parse_acks)]
+    pub acks: Acks,
+    /// Compression: none, gzip, snappy, lz4 or zstd.
+    #[arg(long, default_value = "none", value_parser = parse_codec)]
+    pub compression: Compression,
+    /// Header KEY=VALUE added to every record (repeatable).
+    #[arg(long = "header", value_parser = parse_key_value)]
+    pub headers: Vec<(String, String)>,
+}
+
+/// `consume`.
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Topic to read.
+    pub topic: String,
+    /// Read only this partition (default: all).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..))]
+    pub partition: Option<i32>,
+    /// Start at the oldest record (default: only new records).
+    #[arg(long, conflicts_with = "offset")]
+    pub from_beginning: bool,
+    /// Start at this offset (in every selected partition).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    pub offset: Option<i64>,
+    /// Stop after this many records.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_messages: Option<u64>,
+    /// Stop after this many milliseconds without new records (default: never).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_ms: Option<u64>,
+}
+
+/// Parses `KEY=VALUE`; the key must not be empty.
+pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+fn parse_acks(s: &str) -> Result<Acks, String> {
+    Acks::parse(s).ok_or_else(|| format!("expected 0, 1 or all, got {s:?}"))
+}
+
+fn parse_codec(s: &str) -> Result<Compression, String> {
+    parse_compression(s)
+        .ok_or_else(|| format!("expected none, gzip, snappy, lz4 or zstd, got {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("weir").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_before_or_after_the_subcommand() {
+        let a = parse(&["--bootstrap", "h:1", "--output", "json", "topic", "list"]);
+        let b = parse(&["topic", "list", "--bootstrap", "h:1", "--output", "json"]);
+        for cli in [a, b] {
+            let cli = cli.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(cli.bootstrap, "h:1");
+            assert_eq!(cli.output, OutputFormat::Json);
+        }
+    }
+
+    #[test]
+    fn produce_flags() {
+        let cli = parse(&[
+            "produce",
+            "t",
+            "--key-separator",
+            ":",
+            "--empty-as-null",
+            "--partition",
+            "3",
+            "--acks",
+            "1",
+            "--compression",
+            "zstd",
+            "--header",
+            "a=b",
+            "--header",
+            "c=",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Command::Produce(p) = cli.command else {
+            panic!("not produce")
+        };
+        assert_eq!(p.key_separator.as_deref(), Some(":"));
+        assert!(p.empty_as_null);
+        assert_eq!(p.partition, Some(3));
+        assert_eq!(p.acks, Acks::Leader);
+        assert_eq!(p.compression, Compression::Zstd);
+        assert_eq!(
+            p.headers,
+            vec![("a".into(), "b".into()), ("c".into(), String::new())]
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_rejected() {
+        assert!(parse(&["produce", "t", "--acks", "2"]).is_err());
+        assert!(parse(&["produce", "t", "--compression", "brotli"]).is_err());
+        assert!(parse(&["produce", "t", "--header", "novalue"]).is_err());
+        assert!(parse(&["consume", "t", "--from-beginning", "--offset", "3"]).is_err());
+        assert!(
+            parse(&["topic", "create", "t"]).is_err(),
+            "--partitions is required"
+        );
+        assert!(parse(&["topic", "create", "t", "--partitions", "0"]).is_err());
+        assert!(parse(&["--output", "yaml", "topic", "list"]).is_err());
+        assert!(parse(&["frobnicate"]).is_err());
+    }
+
+    #[test]
+    fn key_value_parsing() {
+        assert_eq!(parse_key_value("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert!(parse_key_value("=x").is_err());
+    }
+}

@@ -1,0 +1,184 @@
+//! The shared core of producer, consumer and admin: configuration, the connection pool and
+//! the metadata cache, plus helpers to send a request to "any broker" or to a leader.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use weir_protocol::native::v1::MetadataRequest;
+use weir_protocol::native::Request;
+
+use crate::config::ClientConfig;
+use crate::connection::Connection;
+use crate::error::{Error, Result};
+use crate::metadata::{ClusterView, TopicMeta};
+use crate::pool::Pool;
+
+/// Connection pool + metadata cache, shared (`Arc`) by producers, consumers and admins.
+pub struct Client {
+    config: Arc<ClientConfig>,
+    pool: Pool,
+    // std RwLock: readers clone the Arc and drop the guard at once; never held across await.
+    view: RwLock<Arc<ClusterView>>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl Client {
+    /// A client for `config`; connects lazily.
+    pub fn new(config: ClientConfig) -> Result<Arc<Client>> {
+        if config.bootstrap_servers.is_empty() {
+            return Err(Error::NoBootstrap);
+        }
+        let config = Arc::new(config);
+        Ok(Arc::new(Client {
+            pool: Pool::new(config.clone()),
+            config,
+            view: RwLock::new(Arc::new(ClusterView::empty())),
+            refresh: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The current metadata snapshot.
+    pub fn view(&self) -> Arc<ClusterView> {
+        match self.view.read() {
+            Ok(v) => v.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn store(&self, v: ClusterView) -> Arc<ClusterView> {
+        let v = Arc::new(v);
+        match self.view.write() {
+            Ok(mut g) => *g = v.clone(),
+            Err(p) => *p.into_inner() = v.clone(),
+        }
+        v
+    }
+
+    /// Sends `request` to any reachable broker: known brokers first, then bootstrap servers.
+    pub async fn request_any<R: Request + Clone>(&self, request: R) -> Result<R::Response> {
+        let view = self.view();
+        let mut addrs: Vec<String> = view.brokers.values().cloned().collect();
+        addrs.sort();
+        for b in &self.config.bootstrap_servers {
+            if !addrs.contains(b) {
+                addrs.push(b.clone());
+            }
+        }
+        let mut last = Error::NoBootstrap;
+        for addr in addrs {
+            match self.request_addr(&addr, request.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(e) if e.is_retriable() && e.code().is_none() => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Sends `request` to the broker at `addr`.
+    pub async fn request_addr<R: Request>(&self, addr: &str, request: R) -> Result<R::Response> {
+        let conn = self.pool.get(addr).await?;
+        conn.request(request, self.config.request_timeout).await
+    }
+
+    /// The connection to broker `node`.
+    pub async fn node_connection(&self, node: i32) -> Result<Arc<Connection>> {
+        let addr = match self.view().brokers.get(&node) {
+            Some(a) => a.clone(),
+            None => {
+                self.refresh_metadata(&[]).await?;
+                self.view()
+                    .brokers
+                    .get(&node)
+                    .cloned()
+                    .ok_or_else(|| Error::Protocol {
+                        addr: "metadata".into(),
+                        reason: format!("broker {node} is not in the broker list"),
+                    })?
+            }
+        };
+        self.pool.get(&addr).await
+    }
+
+    /// Fetches metadata for `topics` (empty = brokers only) and merges it into the cache.
+    pub async fn refresh_metadata(&self, topics: &[String]) -> Result<Arc<ClusterView>> {
+        let _serial = self.refresh.lock().await;
+        let response = self
+            .request_any(MetadataRequest {
+                topics: topics.to_vec(),
+                all_topics: false,
+                allow_auto_topic_creation: false,
+            })
+            .await?;
+        let next = self.view().merged(response, Instant::now());
+        Ok(self.store(next))
+    }
+
+    /// Fetches metadata of every topic.
+    pub async fn refresh_all(&self) -> Result<Arc<ClusterView>> {
+        let _serial = self.refresh.lock().await;
+        let response = self
+            .request_any(MetadataRequest {
+                topics: Vec::new(),
+                all_topics: true,
+                allow_auto_topic_creation: false,
+            })
+            .await?;
+        let mut next = ClusterView::empty().merged(response, Instant::now());
+        next.missing.clear();
+        Ok(self.store(next))
+    }
+
+    /// Topic metadata, from the cache when fresh, else from a broker.
+    pub async fn topic(&self, name: &str) -> Result<Arc<TopicMeta>> {
+        let view = self.view();
+        if let (Some(t), Some(at)) = (view.topics.get(name), view.fetched_at.get(name)) {
+            if at.elapsed() < self.config.metadata_max_age {
+                return Ok(t.clone());
+            }
+        }
+        let view = self.refresh_metadata(&[name.to_owned()]).await?;
+        view.topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTopic(name.to_owned()))
+    }
+
+    /// Cached topic metadata, without any I/O.
+    pub fn cached_topic(&self, name: &str) -> Option<Arc<TopicMeta>> {
+        self.view().topics.get(name).cloned()
+    }
+
+    /// Forgets `topic` so the next lookup asks a broker.
+    pub fn invalidate(&self, topic: &str) {
+        let mut next = (*self.view()).clone();
+        next.fetched_at.remove(topic);
+        self.store(next);
+    }
+
+    /// The connection to the leader of `topic`-`partition`.
+    pub async fn leader_connection(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(i32, Arc<Connection>)> {
+        let meta = self.topic(topic).await?;
+        if partition < 0 || partition >= meta.partition_count() {
+            return Err(Error::UnknownPartition {
+                topic: topic.to_owned(),
+                partition,
+                count: meta.partition_count(),
+            });
+        }
+        let leader = meta.leader(partition).ok_or_else(|| Error::NoLeader {
+            topic: topic.to_owned(),
+            partition,
+        })?;
+        Ok((leader, self.node_connection(leader).await?))
+    }
+}

@@ -1,0 +1,413 @@
+//! The standalone consumer: `assign` partitions, optionally `seek`, then `poll`.
+//!
+//! Prefetching: one fetcher task per leader broker (see [`fetcher`]) keeps fetching ahead
+//! of `poll` and hands raw batch bytes over a channel; the bytes in flight and buffered
+//! are bounded by a semaphore (`max_buffered_bytes`), so a slow poller stalls fetching
+//! instead of growing memory. `poll` decodes (and decompresses) in the caller's task.
+//!
+//! Each partition has an epoch bumped by every seek; fetched data of an older epoch is
+//! dropped, so a seek never returns stale records. Group mode (issue 5) will drive
+//! `assign`/`seek` from the coordinator's assignment and committed offsets.
+
+mod fetcher;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, Notify, Semaphore};
+use weir_protocol::batch::{BatchIter, RecordHeader, RecordIter, DEFAULT_MAX_DECOMPRESSED};
+
+use crate::client::Client;
+use crate::config::{ClientConfig, ConsumerConfig, OffsetReset};
+use crate::error::{Error, Result};
+
+/// A topic and partition.
+pub type TopicPartition = (String, i32);
+
+/// A consumed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    /// Topic.
+    pub topic: Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Timestamp (ms).
+    pub timestamp: i64,
+    /// Key.
+    pub key: Option<Bytes>,
+    /// Value.
+    pub value: Option<Bytes>,
+    /// Headers.
+    pub headers: Vec<RecordHeader>,
+}
+
+/// Where a partition should start, before the fetcher turns it into an offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    Offset(i64),
+    Earliest,
+    Latest,
+    Timestamp(i64),
+}
+
+pub(crate) struct PartState {
+    pub(crate) topic: Arc<str>,
+    /// Next offset `poll` returns; -1 until known.
+    pub(crate) position: i64,
+    /// Next offset the fetcher asks for; `None` while `start` is unresolved.
+    pub(crate) fetch_offset: Option<i64>,
+    pub(crate) start: Option<Start>,
+    pub(crate) epoch: u64,
+    pub(crate) leader: Option<i32>,
+    /// After a seek to a timestamp: records before the first one at or after it are
+    /// skipped, in case the broker resolved the timestamp to a batch start only.
+    pub(crate) min_timestamp: Option<i64>,
+}
+
+pub(crate) enum ChunkKind {
+    Records(Bytes),
+    Failed(Error),
+}
+
+/// Fetched data for one partition; gives its buffer permits back when dropped.
+pub(crate) struct Chunk {
+    pub(crate) tp: TopicPartition,
+    pub(crate) epoch: u64,
+    pub(crate) kind: ChunkKind,
+    pub(crate) permits: usize,
+    pub(crate) memory: Arc<Semaphore>,
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        self.memory.add_permits(self.permits);
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) client: Arc<Client>,
+    pub(crate) config: ConsumerConfig,
+    // std Mutex: short critical sections, never held across an await.
+    pub(crate) parts: Mutex<HashMap<TopicPartition, PartState>>,
+    pub(crate) memory: Arc<Semaphore>,
+    /// Wakes fetchers after assign/seek.
+    pub(crate) changed: Notify,
+    pub(crate) tx: mpsc::UnboundedSender<Chunk>,
+}
+
+impl Shared {
+    pub(crate) fn parts(&self) -> MutexGuard<'_, HashMap<TopicPartition, PartState>> {
+        match self.parts.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+/// A standalone consumer (no group).
+pub struct Consumer {
+    shared: Arc<Shared>,
+    rx: mpsc::UnboundedReceiver<Chunk>,
+    fetchers: HashMap<i32, tokio::task::JoinHandle<()>>,
+    max_poll_records: usize,
+}
+
+impl Consumer {
+    /// A consumer with nothing assigned.
+    pub fn new(client_config: ClientConfig, config: ConsumerConfig) -> Result<Consumer> {
+        Ok(Self::with_client(Client::new(client_config)?, config))
+    }
+
+    /// A consumer over an existing [`Client`].
+    pub fn with_client(client: Arc<Client>, config: ConsumerConfig) -> Consumer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        // At least one full fetch must fit, or the fetcher could never start one.
+        let permits = config
+            .max_buffered_bytes
+            .max(config.fetch_max_bytes)
+            .min(Semaphore::MAX_PERMITS);
+        Consumer {
+            shared: Arc::new(Shared {
+                client,
+                memory: Arc::new(Semaphore::new(permits)),
+                config,
+                parts: Mutex::new(HashMap::new()),
+                changed: Notify::new(),
+                tx,
+            }),
+            rx,
+            fetchers: HashMap::new(),
+            max_poll_records: 10_000,
+        }
+    }
+
+    /// Caps the records one `poll` returns (it stops after the batch that crosses it).
+    pub fn set_max_poll_records(&mut self, n: usize) {
+        self.max_poll_records = n.max(1);
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &Arc<Client> {
+        &self.shared.client
+    }
+
+    /// Replaces the assignment. New partitions start per `auto_offset_reset` (earliest,
+    /// else latest) unless a seek follows; partitions kept keep their position.
+    pub async fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        let default_start = match self.shared.config.auto_offset_reset {
+            OffsetReset::Earliest => Start::Earliest,
+            OffsetReset::Latest | OffsetReset::Error => Start::Latest,
+        };
+        let mut leaders = Vec::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            let meta = self.shared.client.topic(topic).await?;
+            if *partition < 0 || *partition >= meta.partition_count() {
+                return Err(Error::UnknownPartition {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    count: meta.partition_count(),
+                });
+            }
+            leaders.push(meta.leader(*partition));
+        }
+        {
+            let mut parts = self.shared.parts();
+            parts.retain(|tp, _| partitions.contains(tp));
+            for (tp, leader) in partitions.iter().zip(leaders) {
+                let e = parts.entry(tp.clone()).or_insert_with(|| PartState {
+                    topic: Arc::from(tp.0.as_str()),
+                    position: -1,
+                    fetch_offset: None,
+                    start: Some(default_start),
+                    epoch: 0,
+                    leader: None,
+                    min_timestamp: None,
+                });
+                e.leader = leader;
+            }
+        }
+        self.ensure_fetchers();
+        self.shared.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Every partition of `topic`.
+    pub async fn assign_topic(&mut self, topic: &str) -> Result<Vec<TopicPartition>> {
+        let meta = self.shared.client.topic(topic).await?;
+        let tps: Vec<TopicPartition> = (0..meta.partition_count())
+            .map(|p| (topic.to_owned(), p))
+            .collect();
+        self.assign(&tps).await?;
+        Ok(tps)
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        let mut v: Vec<_> = self.shared.parts().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    fn set_start(&self, tp: &TopicPartition, start: Start) -> Result<()> {
+        let mut parts = self.shared.parts();
+        let p = parts.get_mut(tp).ok_or_else(|| {
+            Error::Config(format!(
+                "{}-{} is not assigned; assign it first",
+                tp.0, tp.1
+            ))
+        })?;
+        p.epoch += 1;
+        p.fetch_offset = None;
+        p.start = Some(start);
+        p.min_timestamp = match start {
+            Start::Timestamp(t) => Some(t),
+            _ => None,
+        };
+        if let Start::Offset(o) = start {
+            p.position = o;
+            p.fetch_offset = Some(o);
+            p.start = None;
+        }
+        drop(parts);
+        self.shared.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Next `poll` of `tp` starts at `offset`.
+    pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        self.set_start(tp, Start::Offset(offset))
+    }
+
+    /// Next `poll` of each partition starts at its log start.
+    pub fn seek_to_beginning(&self, tps: &[TopicPartition]) -> Result<()> {
+        tps.iter()
+            .try_for_each(|tp| self.set_start(tp, Start::Earliest))
+    }
+
+    /// Next `poll` of each partition starts at its log end (only new records).
+    pub fn seek_to_end(&self, tps: &[TopicPartition]) -> Result<()> {
+        tps.iter()
+            .try_for_each(|tp| self.set_start(tp, Start::Latest))
+    }
+
+    /// Next `poll` starts at the first record with timestamp >= `timestamp_ms` (the end
+    /// if there is none).
+    pub fn seek_to_timestamp(&self, tps: &[TopicPartition], timestamp_ms: i64) -> Result<()> {
+        tps.iter()
+            .try_for_each(|tp| self.set_start(tp, Start::Timestamp(timestamp_ms)))
+    }
+
+    /// The next offset `poll` returns for `tp`, once known.
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        self.shared
+            .parts()
+            .get(tp)
+            .and_then(|p| p.start.is_none().then_some(p.position))
+            .filter(|o| *o >= 0)
+    }
+
+    fn ensure_fetchers(&mut self) {
+        let nodes: Vec<i32> = {
+            let parts = self.shared.parts();
+            let mut n: Vec<i32> = parts.values().filter_map(|p| p.leader).collect();
+            n.sort_unstable();
+            n.dedup();
+            n
+        };
+        for node in nodes {
+            let alive = self.fetchers.get(&node).is_some_and(|h| !h.is_finished());
+            if !alive {
+                let h = tokio::spawn(fetcher::run(self.shared.clone(), node));
+                self.fetchers.insert(node, h);
+            }
+        }
+    }
+
+    async fn fix_leaders(&mut self) -> Result<()> {
+        let lost: Vec<String> = {
+            let parts = self.shared.parts();
+            let mut t: Vec<String> = parts
+                .iter()
+                .filter(|(_, p)| p.leader.is_none())
+                .map(|(tp, _)| tp.0.clone())
+                .collect();
+            t.dedup();
+            t
+        };
+        if lost.is_empty() {
+            return Ok(());
+        }
+        let view = self.shared.client.refresh_metadata(&lost).await?;
+        {
+            let mut parts = self.shared.parts();
+            for ((topic, partition), p) in parts.iter_mut() {
+                if p.leader.is_none() {
+                    p.leader = view.topics.get(topic).and_then(|m| m.leader(*partition));
+                }
+            }
+        }
+        self.ensure_fetchers();
+        self.shared.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Records fetched so far, waiting up to `timeout` for the first; empty on timeout.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        let deadline = Instant::now() + timeout;
+        let mut last_leader_check = Instant::now() - Duration::from_secs(1);
+        loop {
+            if last_leader_check.elapsed() >= self.shared.client.config().retry_backoff {
+                last_leader_check = Instant::now();
+                if let Err(e) = self.fix_leaders().await {
+                    if !e.is_retriable() {
+                        return Err(e);
+                    }
+                }
+            }
+            let wait_until = deadline.min(Instant::now() + Duration::from_millis(200));
+            let first = match tokio::time::timeout_at(wait_until.into(), self.rx.recv()).await {
+                Ok(Some(c)) => c,
+                Ok(None) => return Err(Error::Closed),
+                Err(_) if Instant::now() >= deadline => return Ok(Vec::new()),
+                Err(_) => continue,
+            };
+            let mut out = Vec::new();
+            self.absorb(first, &mut out)?;
+            while out.len() < self.max_poll_records {
+                match self.rx.try_recv() {
+                    Ok(c) => self.absorb(c, &mut out)?,
+                    Err(_) => break,
+                }
+            }
+            if !out.is_empty() || Instant::now() >= deadline {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn absorb(&self, chunk: Chunk, out: &mut Vec<ConsumerRecord>) -> Result<()> {
+        let mut parts = self.shared.parts();
+        let Some(state) = parts.get_mut(&chunk.tp) else {
+            return Ok(()); // unassigned since
+        };
+        if state.epoch != chunk.epoch {
+            return Ok(()); // a seek happened since this was fetched
+        }
+        let bytes = match &chunk.kind {
+            ChunkKind::Failed(e) => return Err(e.clone()),
+            ChunkKind::Records(b) => b,
+        };
+        let check = self.shared.config.check_crcs;
+        for item in BatchIter::new(bytes, check) {
+            let (header, batch) = item?;
+            let next = header.next_offset();
+            if next <= state.position {
+                continue;
+            }
+            if !header.is_control() {
+                out.reserve(
+                    usize::try_from(header.records_count)
+                        .unwrap_or(0)
+                        .min(1 << 16),
+                );
+                let records =
+                    RecordIter::from_bytes(bytes.slice_ref(batch), DEFAULT_MAX_DECOMPRESSED)?;
+                for r in records {
+                    let r = r?;
+                    if r.offset < state.position {
+                        continue;
+                    }
+                    if let Some(min) = state.min_timestamp {
+                        if r.timestamp < min {
+                            continue;
+                        }
+                        state.min_timestamp = None;
+                    }
+                    out.push(ConsumerRecord {
+                        topic: state.topic.clone(),
+                        partition: chunk.tp.1,
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                        key: r.key,
+                        value: r.value,
+                        headers: r.headers,
+                    });
+                }
+            }
+            state.position = next;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        for h in self.fetchers.values() {
+            h.abort();
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The `weir` CLI against a real broker.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{weir, weir_ok, Broker};
+use weir_client::partitioner::partition_for_key;
+
+#[test]
+fn hundred_thousand_keyed_records_round_trip_in_order_per_partition() {
+    let broker = Broker::start();
+    let a = &broker.addr;
+    weir_ok(a, &["topic", "create", "big", "--partitions", "4"], b"");
+    let n = 100_000;
+    let mut input = String::with_capacity(n * 24);
+    for i in 0..n {
+        input.push_str(&format!("key-{}|value-{i}\n", i % 1000));
+    }
+    let out = weir_ok(
+        a,
+        &["produce", "big", "--key-separator", "|", "--output", "json"],
+        input.as_bytes(),
+    );
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["acknowledged"], n as u64);
+
+    let out = weir_ok(
+        a,
+        &[
+            "--output",
+            "json",
+            "consume",
+            "big",
+            "--from-beginning",
+            "--max-messages",
+            "100000",
+            "--timeout-ms",
+            "5000",
+        ],
+        b"",
+    );
+    let mut last_value_per_partition: HashMap<i64, i64> = HashMap::new();
+    let mut next_offset: HashMap<i64, i64> = HashMap::new();
+    let mut count = 0;
+    for line in out.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let p = r["partition"].as_i64().unwrap();
+        let key = r["key"].as_str().unwrap();
+        let value = r["value"].as_str().unwrap();
+        let i: i64 = value.trim_start_matches("value-").parse().unwrap();
+        // Placement: Kafka's murmur2 partitioner (vectors are checked in the unit tests).
+        assert_eq!(i64::from(partition_for_key(key.as_bytes(), 4)), p, "{key}");
+        assert_eq!(key, format!("key-{}", i % 1000));
+        // Order per partition: offsets dense from 0 and values increasing.
+        let off = r["offset"].as_i64().unwrap();
+        assert_eq!(
+            off,
+            *next_offset.get(&p).unwrap_or(&0),
+            "dense offsets in partition {p}"
+        );
+        next_offset.insert(p, off + 1);
+        if let Some(prev) = last_value_per_partition.insert(p, i) {
+            assert!(prev < i, "partition {p}: {prev} then {i}");
+        }
+        count += 1;
+    }
+    assert_eq!(count, n);
+    assert_eq!(next_offset.values().sum::<i64>(), n as i64);
+
+    let d = weir_ok(a, &["topic", "describe", "big", "--output", "json"], b"");
+    let d: serde_json::Value = serde_json::from_str(d.trim()).unwrap();
+    assert_eq!(d["name"], "big");
+    let hw: i64 = d["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["high_watermark"].as_i64().unwrap())
+        .sum();
+    assert_eq!(hw, n as i64);
+}
+
+#[test]
+fn kafka_placement_vectors_through_the_cli() {
+    // Keys whose partitions under Kafka's Java DefaultPartitioner are known (also in the
+    // partitioner unit tests): the produced records must land exactly there.
+    let broker = Broker::start();
+    let a = &broker.addr;
+    weir_ok(a, &["topic", "create", "placed", "--partitions", "10"], b"");
+    // Kafka's murmur2 test vectors (apache/kafka UtilsTest), as literal hashes.
+    let vectors: [(&str, i32); 6] = [
+        ("21", -973932308),
+        ("foobar", -790332482),
+        ("a-little-bit-long-string", -985981536),
+        ("a-little-bit-longer-string", -1486304829),
+        (
+            "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+            -58897971,
+        ),
+        ("abc", 479470107),
+    ];
+    let input: String = vectors.iter().map(|(k, _)| format!("{k}=v\n")).collect();
+    weir_ok(
+        a,
+        &["produce", "placed", "--key-separator", "="],
+        input.as_bytes(),
+    );
+    let out = weir_ok(
+        a,
+        &[
+            "consume",
+            "placed",
+            "--from-beginning",
+            "--max-messages",
+            "6",
+            "--timeout-ms",
+            "3000",
+            "--output",
+            "json",
+        ],
+        b"",
+    );
+    let mut seen = 0;
+    for line in out.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = r["key"].as_str().unwrap();
+        let hash = vectors.iter().find(|(k, _)| *k == key).unwrap().1;
+        let expected = (hash & 0x7fff_ffff) % 10;
+        assert_eq!(
+            r["partition"].as_i64().unwrap(),
+            i64::from(expected),
+            "{key}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, vectors.len());
+}
+
+#[test]
+fn headers_nulls_binary_and_partition_flag() {
+    let broker = Broker::start();
+    let a = &broker.addr;
+    weir_ok(a, &["topic", "create", "h", "--partitions", "2"], b"");
+    weir_ok(
+        a,
+        &[
+            "produce",
+            "h",
+            "--partition",
+            "1",
+            "--key-separator",
+            ":",
+            "--empty-as-null",
+            "--header",
+            "src=test",
+            "--acks",
+            "1",
+            "--compression",
+            "gzip",
+        ],
+        b"k1:\nk2:\xff\xfe\n",
+    );
+    let out = weir_ok(
+        a,
+        &[
+            "consume",
+            "h",
+            "--partition",
+            "1",
+            "--offset",
+            "0",
+            "--max-messages",
+            "2",
+            "--timeout-ms",
+            "3000",
+            "--output",
+            "json",
+        ],
+        b"",
+    );
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["value"], serde_json::Value::Null);
+    assert_eq!(rows[0]["headers"][0]["key"], "src");
+    assert_eq!(rows[0]["headers"][0]["value"], "test");
+    assert_eq!(rows[1]["value_base64"], "//4=");
+    assert!(rows[1].get("value").is_none());
+    assert!(rows.iter().all(|r| r["partition"] == 1));
+}
+
+#[test]
+fn topic_admin_commands() {
+    let broker = Broker::start();
+    let a = &broker.addr;
+    weir_ok(
+        a,
+        &[
+            "topic",
+            "create",
+            "adm",
+            "--partitions",
+            "1",
+            "--config",
+            "retention.ms=60000",
+        ],
+        b"",
+    );
+    let list = weir_ok(a, &["topic", "list", "--output", "json"], b"");
+    assert!(list.contains("\"adm\""), "{list}");
+    weir_ok(a, &["topic", "add-partitions", "adm", "--total", "3"], b"");
+    weir_ok(
+        a,
+        &["topic", "alter-config", "adm", "--set", "retention.ms=1234"],
+        b"",
+    );
+    let d = weir_ok(a, &["--output", "json", "topic", "describe", "adm"], b"");
+    let d: serde_json::Value = serde_json::from_str(d.trim()).unwrap();
+    assert_eq!(d["partitions"].as_array().unwrap().len(), 3);
+    assert_eq!(d["configs"]["retention.ms"], "1234");
+    let p0 = &d["partitions"][0];
+    for field in [
+        "partition",
+        "leader",
+        "replicas",
+        "isr",
+        "log_start_offset",
+        "log_end_offset",
+        "high_watermark",
+        "size_bytes",
+    ] {
+        assert!(p0.get(field).is_some(), "missing {field}");
+    }
+    let dup = weir(a, &["topic", "create", "adm", "--partitions", "1"], b"");
+    assert!(!dup.status.success());
+    assert!(
+        String::from_utf8_lossy(&dup.stderr).contains("already exists")
+            || String::from_utf8_lossy(&dup.stderr).contains("TopicAlreadyExists")
+    );
+    weir_ok(a, &["topic", "delete", "adm"], b"");
+    let gone = weir(a, &["topic", "describe", "adm"], b"");
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("does not exist"));
+}
+
+#[test]
+fn bad_arguments_fail_with_a_message() {
+    // No broker needed: these fail before any connection.
+    let cases: &[&[&str]] = &[
+        &["produce", "t", "--acks", "7"],
+        &["produce", "t", "--compression", "brotli"],
+        &["consume", "t", "--from-beginning", "--offset", "1"],
+        &["topic", "create", "t"],
+        &["topic", "create", "t", "--partitions", "zero"],
+        &["topic", "alter-config", "t", "--set", "novalue"],
+        &["nonsense"],
+        &[],
+    ];
+    for args in cases {
+        let out = weir("127.0.0.1:1", args, b"");
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(!out.stderr.is_empty(), "{args:?}: no message");
+    }
+    // Unreachable broker: a clear runtime error, exit 1.
+    let out = weir("127.0.0.1:1", &["topic", "list"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+    // Help everywhere, with an example.
+    for args in [
+        &["--help"][..],
+        &["topic", "create", "--help"],
+        &["produce", "--help"],
+        &["consume", "--help"],
+        &["topic", "describe", "--help"],
+    ] {
+        let out = weir("127.0.0.1:1", args, b"");
+        assert!(out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("weir "),
+            "{args:?}"
+        );
+    }
+}

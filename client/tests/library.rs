@@ -1,0 +1,408 @@
+//! Producer, consumer and admin against a real broker.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{client_config, Broker};
+use futures::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::{FramedRead, FramedWrite};
+use weir_client::admin::{NewTopic, OffsetSpec};
+use weir_client::{
+    Acks, Admin, Compression, Consumer, ConsumerConfig, ConsumerRecord, Error, OffsetReset,
+    Producer, ProducerConfig, ProducerRecord,
+};
+use weir_protocol::native::v1::response_envelope::Body;
+use weir_protocol::native::{ClientCodec, ServerCodec};
+
+async fn create(addr: &str, name: &str, partitions: i32) {
+    Admin::new(client_config(addr))
+        .unwrap()
+        .create_topic(NewTopic {
+            name: name.into(),
+            partitions,
+            replication_factor: -1,
+            configs: Vec::new(),
+        })
+        .await
+        .unwrap();
+}
+
+/// Polls until `n` records arrived (bounded by count and time).
+async fn read_n(consumer: &mut Consumer, n: usize) -> Vec<ConsumerRecord> {
+    let mut out = Vec::new();
+    for _ in 0..200 {
+        if out.len() >= n {
+            break;
+        }
+        out.extend(consumer.poll(Duration::from_millis(100)).await.unwrap());
+    }
+    out
+}
+
+async fn consume_all(addr: &str, topic: &str, n: usize) -> Vec<ConsumerRecord> {
+    let mut c = Consumer::new(
+        client_config(addr),
+        ConsumerConfig {
+            auto_offset_reset: OffsetReset::Earliest,
+            ..ConsumerConfig::default()
+        },
+    )
+    .unwrap();
+    let tps = c.assign_topic(topic).await.unwrap();
+    c.seek_to_beginning(&tps).unwrap();
+    let mut got = read_n(&mut c, n).await;
+    // Nothing beyond n.
+    got.extend(c.poll(Duration::from_millis(200)).await.unwrap());
+    got.sort_by_key(|r| (r.partition, r.offset));
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_codec_round_trips() {
+    let broker = Broker::start();
+    for codec in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let topic = format!("codec-{}", codec.name());
+        create(&broker.addr, &topic, 3).await;
+        let producer = Producer::new(
+            client_config(&broker.addr),
+            ProducerConfig {
+                compression: codec,
+                linger: Duration::from_millis(2),
+                batch_size: 16 << 10,
+                ..ProducerConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+        let mut futures = Vec::new();
+        for i in 0..2000u32 {
+            let value = format!("value {i} {}", "x".repeat((i % 50) as usize));
+            let r = ProducerRecord::new(topic.clone(), value)
+                .with_key(format!("k{}", i % 37))
+                .with_header("i", i.to_string());
+            futures.push(producer.enqueue(r).await.unwrap());
+        }
+        producer.flush().await;
+        for f in futures {
+            f.await.unwrap();
+        }
+        let got = consume_all(&broker.addr, &topic, 2000).await;
+        assert_eq!(got.len(), 2000, "{codec:?}");
+        let mut seen = vec![false; 2000];
+        for r in &got {
+            let i: usize = std::str::from_utf8(&r.headers[0].value.clone().unwrap())
+                .unwrap()
+                .parse()
+                .unwrap();
+            let want = format!("value {i} {}", "x".repeat(i % 50));
+            assert_eq!(r.value.as_deref(), Some(want.as_bytes()), "{codec:?}");
+            assert_eq!(r.key.as_deref(), Some(format!("k{}", i % 37).as_bytes()));
+            seen[i] = true;
+        }
+        assert!(seen.iter().all(|s| *s));
+        producer.close().await;
+    }
+}
+
+/// A TCP proxy in front of the broker that rewrites metadata to point at itself and,
+/// while `drop_produce_responses` > 0, swallows a produce response and cuts the
+/// connection: the broker appended, the producer never hears about it.
+async fn lossy_proxy(broker: String, drop_produce_responses: Arc<AtomicUsize>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = TcpStream::connect(&broker).await.unwrap();
+            let (mut up_r, up_w) = upstream.into_split();
+            let (cl_r, mut cl_w) = client.into_split();
+            let _ = (&mut up_r, &mut cl_w);
+            let mut requests_in = cl_r;
+            let mut requests_out = up_w;
+            let forward = tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut requests_in, &mut requests_out).await;
+            });
+            let drop_count = drop_produce_responses.clone();
+            let port = local.port();
+            tokio::spawn(async move {
+                let mut responses = FramedRead::new(up_r, ClientCodec::default());
+                let mut sink = FramedWrite::new(cl_w, ServerCodec::default());
+                while let Some(Ok(mut env)) = responses.next().await {
+                    match &mut env.body {
+                        Some(Body::Metadata(m)) => {
+                            for b in &mut m.brokers {
+                                b.host = "127.0.0.1".into();
+                                b.port = i32::from(port);
+                            }
+                        }
+                        Some(Body::Produce(_)) => {
+                            let left = drop_count.load(Ordering::SeqCst);
+                            if left > 0 {
+                                drop_count.store(left - 1, Ordering::SeqCst);
+                                forward.abort();
+                                return; // drops both halves: connection closed
+                            }
+                        }
+                        _ => {}
+                    }
+                    if sink.send(env).await.is_err() {
+                        break;
+                    }
+                }
+                forward.abort();
+            });
+        }
+    });
+    local.to_string()
+}
+
+async fn produce_through_lossy_proxy(idempotence: bool) -> (Vec<i64>, usize) {
+    let broker = Broker::start();
+    let topic = "lossy";
+    create(&broker.addr, topic, 1).await;
+    let drops = Arc::new(AtomicUsize::new(1));
+    let proxy = lossy_proxy(broker.addr.clone(), drops.clone()).await;
+    let producer = Producer::new(
+        client_config(&proxy),
+        ProducerConfig {
+            idempotence,
+            acks: Acks::All,
+            linger: Duration::from_millis(20),
+            ..ProducerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut futures = Vec::new();
+    for i in 0..10 {
+        futures.push(
+            producer
+                .enqueue(ProducerRecord::new(topic, format!("v{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    producer.flush().await;
+    let mut offsets = Vec::new();
+    for f in futures {
+        offsets.push(f.await.unwrap().offset);
+    }
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "the proxy swallowed a response"
+    );
+    producer.close().await;
+    let stored = consume_all(&broker.addr, topic, 10).await.len();
+    (offsets, stored)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_retry_after_lost_response_does_not_duplicate() {
+    let (offsets, stored) = produce_through_lossy_proxy(true).await;
+    assert_eq!(
+        offsets,
+        (0..10).collect::<Vec<i64>>(),
+        "original offsets returned"
+    );
+    assert_eq!(stored, 10, "no duplicate appended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_idempotence_the_same_loss_duplicates() {
+    // The control experiment: proves the proxy really loses an appended response.
+    let (offsets, stored) = produce_through_lossy_proxy(false).await;
+    assert_eq!(offsets, (10..20).collect::<Vec<i64>>());
+    assert_eq!(stored, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeks_resets_and_admin_offsets() {
+    let broker = Broker::start();
+    let a = &broker.addr;
+    create(a, "seek", 1).await;
+    let producer = Producer::new(client_config(a), ProducerConfig::default())
+        .await
+        .unwrap();
+    for i in 0..100i64 {
+        let mut r = ProducerRecord::new("seek", format!("v{i}"));
+        r.timestamp = Some(1_000_000 + i * 10);
+        r.key = if i % 2 == 0 {
+            None
+        } else {
+            Some(Bytes::from("k"))
+        };
+        r.partition = Some(0);
+        producer.enqueue(r).await.unwrap();
+    }
+    producer.flush().await;
+    let admin = Admin::new(client_config(a)).unwrap();
+    assert_eq!(
+        admin
+            .list_offsets("seek", &[], OffsetSpec::Latest)
+            .await
+            .unwrap()[&0],
+        100
+    );
+    // Kafka answers exactly 50 here; the broker may answer the start of the batch that
+    // holds it (storage resolves timestamps per batch), never a later offset.
+    let at = admin
+        .list_offsets("seek", &[0], OffsetSpec::Timestamp(1_000_500))
+        .await
+        .unwrap()[&0];
+    assert!((0..=50).contains(&at), "{at}");
+
+    let tp = ("seek".to_string(), 0);
+    let mut c = Consumer::new(
+        client_config(a),
+        ConsumerConfig {
+            auto_offset_reset: OffsetReset::Error,
+            ..ConsumerConfig::default()
+        },
+    )
+    .unwrap();
+    c.assign(std::slice::from_ref(&tp)).await.unwrap();
+    c.seek(&tp, 42).unwrap();
+    let got = read_n(&mut c, 58).await;
+    assert_eq!(
+        got.first().map(|r| r.offset),
+        Some(42),
+        "records below the seek are skipped"
+    );
+    assert_eq!(got.len(), 58);
+    assert_eq!(got[0].value.as_deref(), Some(&b"v42"[..]));
+
+    c.seek_to_timestamp(std::slice::from_ref(&tp), 1_000_905)
+        .unwrap();
+    let got = read_n(&mut c, 9).await;
+    assert_eq!(got.first().map(|r| r.offset), Some(91));
+
+    c.seek_to_end(std::slice::from_ref(&tp)).unwrap();
+    assert!(c.poll(Duration::from_millis(300)).await.unwrap().is_empty());
+
+    // Delete the first 30, then ask for offset 10: policy "error" reports it.
+    let lw = admin.delete_records("seek", &[(0, 30)]).await.unwrap();
+    assert_eq!(lw[&0], 30);
+    c.seek(&tp, 10).unwrap();
+    let mut err = None;
+    for _ in 0..50 {
+        match c.poll(Duration::from_millis(100)).await {
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+            Ok(r) => assert!(r.is_empty()),
+        }
+    }
+    assert!(
+        matches!(err, Some(Error::OffsetOutOfRange { offset: 10, .. })),
+        "{err:?}"
+    );
+
+    // Policy "earliest" resets to the new log start instead.
+    let mut c2 = Consumer::new(
+        client_config(a),
+        ConsumerConfig {
+            auto_offset_reset: OffsetReset::Earliest,
+            ..ConsumerConfig::default()
+        },
+    )
+    .unwrap();
+    c2.assign(std::slice::from_ref(&tp)).await.unwrap();
+    c2.seek(&tp, 5).unwrap();
+    let got = read_n(&mut c2, 70).await;
+    assert_eq!(got.first().map(|r| r.offset), Some(30));
+    assert_eq!(got.len(), 70);
+
+    let d = admin.describe_topic("seek").await.unwrap();
+    assert_eq!(d.partitions[0].log_start_offset, 30);
+    assert_eq!(d.partitions[0].high_watermark, 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_errors_are_clear() {
+    let broker = Broker::start();
+    let producer = Producer::new(client_config(&broker.addr), ProducerConfig::default())
+        .await
+        .unwrap();
+    let e = producer
+        .send(ProducerRecord::new("missing-topic", "x"))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, Error::UnknownTopic(_)), "{e}");
+    assert!(e.to_string().contains("weir topic create"));
+    create(&broker.addr, "small", 2).await;
+    let e = producer
+        .send(ProducerRecord::new("small", "x").with_partition(5))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, Error::UnknownPartition { count: 2, .. }), "{e}");
+    let m = producer
+        .send(ProducerRecord::new("small", "x").with_partition(1))
+        .await
+        .unwrap();
+    assert_eq!((m.partition, m.offset), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_buffer_applies_backpressure_and_acks_zero_delivers() {
+    let broker = Broker::start();
+    create(&broker.addr, "bp", 2).await;
+    // 32 KiB of buffer for ~1.3 MB of records: enqueue must wait for acknowledgements
+    // instead of growing, and still deliver everything.
+    let producer = Producer::new(
+        client_config(&broker.addr),
+        ProducerConfig {
+            buffer_memory: 32 << 10,
+            batch_size: 8 << 10,
+            linger: Duration::from_millis(1),
+            ..ProducerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut futures = Vec::new();
+    for i in 0..10_000u32 {
+        let r = ProducerRecord::new("bp", vec![b'v'; 100]).with_key(i.to_string());
+        futures.push(producer.enqueue(r).await.unwrap());
+    }
+    producer.flush().await;
+    for f in futures {
+        f.await.unwrap();
+    }
+    producer.close().await;
+
+    let fire_and_forget = Producer::new(
+        client_config(&broker.addr),
+        ProducerConfig {
+            acks: Acks::None,
+            ..ProducerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        let m = fire_and_forget
+            .enqueue(ProducerRecord::new("bp", "z").with_partition(0))
+            .await
+            .unwrap();
+        drop(m);
+    }
+    fire_and_forget.flush().await;
+    fire_and_forget.close().await;
+    let got = consume_all(&broker.addr, "bp", 10_100).await;
+    assert_eq!(got.len(), 10_100);
+}
