@@ -11,11 +11,16 @@
 //! - [`storage`]: the storage types the broker uses (one place to swap implementations).
 //! - [`tasks`]: retention, flush and cleaner schedules. [`metrics`]: Prometheus exporter.
 //! - [`error`]: the one mapping from failures to protocol error codes.
+//! - [`group`]: the consumer-group coordinator's pure logic (state machine, assignors,
+//!   offsets, lag, `__consumer_offsets` records); [`coordinator`]: the service that owns
+//!   the groups and their I/O.
 
 pub mod config;
 pub mod controller;
+pub mod coordinator;
 pub mod ctx;
 pub mod error;
+pub mod group;
 pub mod handlers;
 pub mod lock;
 pub mod metadata;
@@ -60,6 +65,9 @@ pub enum BrokerError {
     /// Metadata or partitions could not be opened.
     #[error(transparent)]
     Controller(#[from] ControllerOpenError),
+    /// `__consumer_offsets` could not be prepared.
+    #[error(transparent)]
+    Groups(#[from] coordinator::OffsetsLogError),
     /// The metrics listener could not start.
     #[error("metrics exporter: {0}")]
     Metrics(String),
@@ -94,6 +102,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
             })??;
     let controller = Arc::new(controller);
 
+    let g = &config.groups;
+    let groups = coordinator::Coordinator::start(
+        coordinator::CoordinatorConfig {
+            offsets_topic_partitions: g.offsets_topic_partitions,
+            group: group::GroupConfig {
+                min_session_timeout_ms: g.min_session_timeout_ms,
+                max_session_timeout_ms: g.max_session_timeout_ms,
+                initial_rebalance_delay_ms: g.initial_rebalance_delay_ms,
+                max_size: g.max_size as usize,
+                offset_metadata_max_bytes: g.offset_metadata_max_bytes as usize,
+                member_id_salt: format!("{:x}", ctx::now_ms()),
+            },
+        },
+        &controller,
+        shutdown.clone(),
+    )
+    .await?;
+
     let listener = TcpListener::bind(&config.server.listen)
         .await
         .map_err(io(format!("listen on {}", config.server.listen)))?;
@@ -110,6 +136,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         advertised_port: i32::from(local.port()),
         cluster_id: "weir-single-node".into(),
         topics: controller.topics().clone(),
+        groups,
         controller: controller.clone(),
         max_fetch_wait: Duration::from_millis(config.server.max_fetch_wait_ms),
         auto_create_topics: config.topics.auto_create,

@@ -46,8 +46,10 @@ async fn api_versions_and_metadata() {
         b.addr
     );
     assert_eq!(m.controller_id, 0);
-    assert_eq!(m.topics.len(), 1);
-    let t = &m.topics[0];
+    // The coordinator's internal __consumer_offsets is listed too, marked internal.
+    let user: Vec<_> = m.topics.iter().filter(|t| !t.is_internal).collect();
+    assert_eq!(user.len(), 1);
+    let t = user[0];
     assert_eq!(t.name, "m");
     assert_eq!(t.topic_id.len(), 16);
     assert_eq!(t.partitions.len(), 3);

@@ -356,3 +356,53 @@ async fn producer_errors_are_clear() {
         .unwrap();
     assert_eq!((m.partition, m.offset), (1, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_buffer_applies_backpressure_and_acks_zero_delivers() {
+    let broker = Broker::start();
+    create(&broker.addr, "bp", 2).await;
+    // 32 KiB of buffer for ~1.3 MB of records: enqueue must wait for acknowledgements
+    // instead of growing, and still deliver everything.
+    let producer = Producer::new(
+        client_config(&broker.addr),
+        ProducerConfig {
+            buffer_memory: 32 << 10,
+            batch_size: 8 << 10,
+            linger: Duration::from_millis(1),
+            ..ProducerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut futures = Vec::new();
+    for i in 0..10_000u32 {
+        let r = ProducerRecord::new("bp", vec![b'v'; 100]).with_key(i.to_string());
+        futures.push(producer.enqueue(r).await.unwrap());
+    }
+    producer.flush().await;
+    for f in futures {
+        f.await.unwrap();
+    }
+    producer.close().await;
+
+    let fire_and_forget = Producer::new(
+        client_config(&broker.addr),
+        ProducerConfig {
+            acks: Acks::None,
+            ..ProducerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        let m = fire_and_forget
+            .enqueue(ProducerRecord::new("bp", "z").with_partition(0))
+            .await
+            .unwrap();
+        drop(m);
+    }
+    fire_and_forget.flush().await;
+    fire_and_forget.close().await;
+    let got = consume_all(&broker.addr, "bp", 10_100).await;
+    assert_eq!(got.len(), 10_100);
+}
