@@ -138,4 +138,58 @@ mod tests {
             assert_eq!(kind == Kind::Counter, name.ends_with("_total"), "{name}");
         }
     }
+
+    /// Metric names in a PromQL expression (identifiers starting with `weir_`).
+    fn metric_names(expr: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = expr;
+        while let Some(i) = rest.find("weir_") {
+            let tail = rest.get(i..).unwrap_or("");
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            out.push(tail.get(..end).unwrap_or("").to_string());
+            rest = tail.get(end..).unwrap_or("");
+        }
+        out
+    }
+
+    #[test]
+    fn dashboard_is_valid_json_and_uses_existing_metrics() {
+        let text = include_str!("../../../configs/grafana/weir-dashboard.json");
+        let dash: serde_json::Value = serde_json::from_str(text).expect("valid JSON");
+        let panels = dash["panels"].as_array().expect("panels");
+        assert!(panels.len() >= 4);
+        let mut used = std::collections::BTreeSet::new();
+        for p in panels {
+            let targets = p["targets"].as_array().expect("targets");
+            assert!(!targets.is_empty(), "{p}");
+            for t in targets {
+                let expr = t["expr"].as_str().expect("expr");
+                let names = metric_names(expr);
+                assert!(!names.is_empty(), "{expr}");
+                for n in names {
+                    let family = ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .find_map(|s| {
+                            n.strip_suffix(s)
+                                .filter(|f| lookup(f).map(|(k, _)| k) == Some(Kind::Histogram))
+                        })
+                        .unwrap_or(&n)
+                        .to_string();
+                    assert!(lookup(&family).is_some(), "{expr}: unknown metric {n}");
+                    used.insert(family);
+                }
+            }
+        }
+        for required in [
+            GROUP_LAG,
+            PRODUCED_RECORDS,
+            FETCHED_BYTES,
+            REQUEST_DURATION,
+            PARTITION_SIZE_BYTES,
+        ] {
+            assert!(used.contains(required), "dashboard lacks {required}");
+        }
+    }
 }
