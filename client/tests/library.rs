@@ -406,3 +406,34 @@ async fn tiny_buffer_applies_backpressure_and_acks_zero_delivers() {
     let got = consume_all(&broker.addr, "bp", 10_100).await;
     assert_eq!(got.len(), 10_100);
 }
+
+struct LastPartition;
+
+impl weir_client::partitioner::Partitioner for LastPartition {
+    fn partition(&self, _: &str, _: Option<&[u8]>, _: usize, partition_count: i32) -> i32 {
+        partition_count - 1
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_partitioner_is_used() {
+    let broker = Broker::start();
+    create(&broker.addr, "custom", 3).await;
+    let producer = Producer::new(
+        client_config(&broker.addr),
+        ProducerConfig {
+            partitioner: Some(Arc::new(LastPartition)),
+            ..ProducerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    for i in 0..20 {
+        let m = producer
+            .send(ProducerRecord::new("custom", "v").with_key(format!("k{i}")))
+            .await
+            .unwrap();
+        assert_eq!((m.partition, m.offset), (2, i));
+    }
+    producer.close().await;
+}
