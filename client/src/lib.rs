@@ -8,7 +8,8 @@
 //!   ids); [`pool`]: one connection per broker; [`metadata`]: the topic/leader cache;
 //!   [`client`]: [`Client`], the three together.
 //! - [`producer`]: [`Producer`] with the per-partition accumulator and the sender task.
-//! - [`consumer`]: standalone [`Consumer`] with per-broker prefetching.
+//! - [`consumer`]: standalone [`Consumer`] with per-broker prefetching; group mode in
+//!   [`GroupConsumer`] (`consumer/group.rs`).
 //! - [`admin`]: [`Admin`], topic and config management.
 //! - [`fasthash`]: a fast hasher for topic-keyed maps on the per-record path.
 //! - [`partitioner`]: Kafka-compatible murmur2 and sticky partitioning.
@@ -30,7 +31,7 @@ pub mod producer;
 pub use admin::Admin;
 pub use client::Client;
 pub use config::{Acks, ClientConfig, ConsumerConfig, OffsetReset, ProducerConfig};
-pub use consumer::{Consumer, ConsumerRecord};
+pub use consumer::{Consumer, ConsumerRecord, GroupConfig, GroupConsumer, RebalanceListener};
 pub use error::{Error, Result};
 pub use producer::{DeliveryFuture, Producer, ProducerRecord, RecordMetadata};
 pub use weir_protocol::batch::{Compression, RecordHeader};
