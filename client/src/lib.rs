@@ -10,7 +10,8 @@
 //! - [`producer`]: [`Producer`] with the per-partition accumulator and the sender task.
 //! - [`consumer`]: standalone [`Consumer`] with per-broker prefetching; group mode in
 //!   [`GroupConsumer`] (`consumer/group.rs`).
-//! - [`admin`]: [`Admin`], topic and config management.
+//! - [`admin`]: [`Admin`], topic and config management; [`group_admin`]: group
+//!   list/describe/delete/offset resets on `Admin`.
 //! - [`fasthash`]: a fast hasher for topic-keyed maps on the per-record path.
 //! - [`partitioner`]: Kafka-compatible murmur2 and sticky partitioning.
 //! - [`cli`]: the `weir` command line (argument parsing, output shaping, commands).
@@ -23,6 +24,7 @@ pub mod connection;
 pub mod consumer;
 pub mod error;
 pub mod fasthash;
+pub mod group_admin;
 pub mod metadata;
 pub mod partitioner;
 pub mod pool;

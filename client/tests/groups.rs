@@ -241,3 +241,206 @@ async fn dead_members_partitions_move_within_the_session_timeout() {
     a.stop.store(true, Ordering::Release);
     a.handle.await.unwrap();
 }
+
+fn values(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split('\t').nth(1).map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_group_consume_commits_what_it_printed_and_group_commands_work() {
+    use common::{weir, weir_ok};
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let a = broker.addr.clone();
+    weir_ok(&a, &["topic", "create", "t", "--partitions", "3"], b"");
+    let input: String = (0..30).map(|i| format!("k{i}:v{i}\n")).collect();
+    weir_ok(
+        &a,
+        &["produce", "t", "--key-separator", ":"],
+        input.as_bytes(),
+    );
+
+    let first = weir_ok(
+        &a,
+        &[
+            "consume",
+            "t",
+            "--group",
+            "cg",
+            "--from-beginning",
+            "--max-messages",
+            "10",
+            "--session-timeout-ms",
+            "2000",
+        ],
+        b"",
+    );
+    let first = values(&first);
+    assert_eq!(first.len(), 10);
+    let d: serde_json::Value = serde_json::from_str(&weir_ok(
+        &a,
+        &["--output", "json", "group", "describe", "cg"],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(d["group"], "cg");
+    assert_eq!(d["state"], "Empty", "left cleanly: {d}");
+    assert!(d["members"].as_array().unwrap().is_empty());
+    let committed: i64 = d["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["committed_offset"].as_i64().unwrap())
+        .sum();
+    assert_eq!(committed, 10, "commits exactly what it printed: {d}");
+    let lag: i64 = d["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["lag"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        committed + lag,
+        30 - untouched(&d, 30),
+        "lag = log end - committed"
+    );
+
+    // Resumes where it stopped (--from-beginning only affects uncommitted partitions).
+    let second = weir_ok(
+        &a,
+        &[
+            "consume",
+            "t",
+            "--group",
+            "cg",
+            "--from-beginning",
+            "--timeout-ms",
+            "1500",
+            "--session-timeout-ms",
+            "2000",
+        ],
+        b"",
+    );
+    let mut all: Vec<String> = first.into_iter().chain(values(&second)).collect();
+    all.sort();
+    let mut expected: Vec<String> = (0..30).map(|i| format!("v{i}")).collect();
+    expected.sort();
+    assert_eq!(
+        all, expected,
+        "every record printed exactly once across the two runs"
+    );
+
+    let list = weir_ok(&a, &["group", "list"], b"");
+    assert!(list.contains("cg\tEmpty"), "{list}");
+    let plan = weir_ok(
+        &a,
+        &[
+            "group",
+            "reset-offsets",
+            "cg",
+            "--topic",
+            "t",
+            "--to-earliest",
+        ],
+        b"",
+    );
+    assert!(plan.contains("CURRENT"), "{plan}");
+    weir_ok(
+        &a,
+        &[
+            "group",
+            "reset-offsets",
+            "cg",
+            "--topic",
+            "t",
+            "--shift-by",
+            "-2",
+            "--execute",
+        ],
+        b"",
+    );
+    let d: serde_json::Value = serde_json::from_str(&weir_ok(
+        &a,
+        &["--output", "json", "group", "describe", "cg"],
+        b"",
+    ))
+    .unwrap();
+    let lag: i64 = d["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["lag"].as_i64().unwrap())
+        .sum();
+    assert_eq!(lag, 6, "shifted back by 2 in each of 3 partitions: {d}");
+    weir_ok(&a, &["group", "delete", "cg"], b"");
+    let out = weir(&a, &["group", "describe", "cg"], b"");
+    assert!(!out.status.success());
+}
+
+/// Partitions never committed contribute their whole length to "untouched".
+fn untouched(d: &serde_json::Value, total: i64) -> i64 {
+    let covered: i64 = d["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["log_end_offset"].as_i64().unwrap())
+        .sum();
+    total - covered
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_cli_consumers_partitions_move_within_the_session_timeout() {
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let a = broker.addr.clone();
+    common::weir_ok(&a, &["topic", "create", "t", "--partitions", "6"], b"");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "consume",
+            "t",
+            "--group",
+            "kg",
+            "--session-timeout-ms",
+            "1000",
+        ])
+        .env("WEIR_BOOTSTRAP", &a)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let admin = Admin::new(client_config(&a)).unwrap();
+    wait_for_async_member(&admin, "kg", 1).await;
+    let lib = spawn(group_consumer(&a, "kg", 3000).await);
+    wait_for("the library member shares the partitions", || {
+        let n = lib.owned.lock().unwrap().len();
+        n > 0 && n < 6
+    })
+    .await;
+    // std's Child::kill is SIGKILL on Unix: no leave, no final commit.
+    child.kill().unwrap();
+    let _ = child.wait();
+    let killed = Instant::now();
+    wait_for("the survivor owns everything", || {
+        lib.owned.lock().unwrap().len() == 6
+    })
+    .await;
+    println!(
+        "kill -9 of a CLI consumer: partitions moved after {:?} (session 1000 ms)",
+        killed.elapsed()
+    );
+    lib.stop.store(true, Ordering::Release);
+    lib.handle.await.unwrap();
+}
+
+async fn wait_for_async_member(admin: &Admin, group: &str, n: usize) {
+    for _ in 0..200 {
+        if let Ok(d) = admin.describe_group(group).await {
+            if d.members.len() >= n && d.state == "Stable" {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("group {group} never reached {n} members");
+}
