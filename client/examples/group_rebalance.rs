@@ -101,7 +101,7 @@ fn start_broker() -> (Child, String, tempfile::TempDir) {
         "[groups]\noffsets_topic_partitions = 4\nmin_session_timeout_ms = 500\n",
     )
     .unwrap_or_else(|e| panic!("config: {e}"));
-    let child = Command::new(&bin)
+    let mut child = Command::new(&bin)
         .arg("--data-dir")
         .arg(dir.path())
         .arg("--config")
@@ -119,6 +119,8 @@ fn start_broker() -> (Child, String, tempfile::TempDir) {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("broker did not start");
 }
 
