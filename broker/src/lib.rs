@@ -86,6 +86,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         .map_err(io(format!("create data dir {}", data_dir.display())))?;
     let _lock = lock::DataDirLock::acquire(&data_dir).map_err(io("lock data dir"))?;
 
+    // Before opening partitions, so recovery counters are recorded.
+    if let Ok(addr) = config.server.metrics_listen.parse::<SocketAddr>() {
+        metrics::install(addr).map_err(|e| BrokerError::Metrics(e.to_string()))?;
+    }
     let defaults = config.topic_defaults();
     let (node_id, dp) = (config.server.node_id, config.topics.default_partitions);
     let dir = data_dir.clone();
@@ -120,9 +124,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         .await
         .map_err(io(format!("listen on {}", config.server.listen)))?;
     let local = listener.local_addr().map_err(io("local address"))?;
-    if let Ok(addr) = config.server.metrics_listen.parse::<SocketAddr>() {
-        metrics::install(addr).map_err(|e| BrokerError::Metrics(e.to_string()))?;
-    }
 
     let advertised_host = if local.ip().is_unspecified() {
         "127.0.0.1".to_string()

@@ -13,7 +13,7 @@
 //! Nothing here is async: the broker calls it from blocking threads. Every durable file is
 //! checksummed or rebuilt from checksummed data on open; no byte read from disk can panic.
 #![deny(missing_docs)]
-#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod cleaner;
 pub mod config;

@@ -213,8 +213,20 @@ fn tombstones_live_for_delete_retention_then_go() {
         let mut b = testkit::keyed_batch(&[(key.as_bytes(), Some(b"z"))], 100);
         log.append_as_leader(&mut b, 0, 100).unwrap();
     }
+    // The first clean that kept it set its horizon to 600 + delete.retention.ms.
     std::fs::remove_file(dir.path().join("cleaner.checkpoint")).unwrap();
-    cleaner.clean(&mut log, 100 + 1_000).unwrap();
+    cleaner.clean(&mut log, 1_500).unwrap();
+    assert_eq!(
+        records(&log).get(&tomb),
+        Some(&(b"gone".to_vec(), None)),
+        "horizon not reached"
+    );
+    let r = log.read(tomb, 1, None).unwrap();
+    let h = weir_protocol::batch::validate_batch(&r.records).unwrap();
+    assert_ne!(h.attributes & 0x40, 0, "delete horizon flag set");
+    assert_eq!(h.base_timestamp, 1_600);
+    std::fs::remove_file(dir.path().join("cleaner.checkpoint")).unwrap();
+    cleaner.clean(&mut log, 1_600).unwrap();
     assert!(
         records(&log).values().all(|(k, _)| k != b"gone"),
         "expired tombstone dropped"

@@ -30,6 +30,7 @@ pub(super) fn open_topic(
                 source,
             },
         )?;
+        report_recovery(&part);
         partitions.push(Arc::new(part));
     }
     Ok(TopicState {
@@ -63,5 +64,26 @@ pub(super) fn remove_orphans(data_dir: &Path, image: &MetadataImage) {
                 tracing::warn!(dir = name, error = %e, "could not remove orphan");
             }
         }
+    }
+}
+
+/// Logs and counts what opening an existing partition took: after a graceful shutdown the
+/// checkpoint lets storage skip the scan; after a crash it validates the tail.
+fn report_recovery(part: &Partition) {
+    let info = part.with_log(|log| Ok(log.recovery_info().clone()));
+    let Ok(info) = info else { return };
+    // An empty log that was never written has nothing to scan; count it as clean.
+    let scanned = info.bytes_scanned > 0 || info.bytes_truncated > 0 || info.checkpoint_corrupt;
+    if info.clean_shutdown || !scanned {
+        metrics::counter!("weir_partitions_opened_clean_total").increment(1);
+    } else {
+        metrics::counter!("weir_partitions_recovered_total").increment(1);
+        tracing::info!(
+            partition = %part.name(),
+            segments_scanned = info.segments_scanned,
+            bytes_scanned = info.bytes_scanned,
+            bytes_truncated = info.bytes_truncated,
+            "recovered partition after an unclean shutdown"
+        );
     }
 }

@@ -33,7 +33,7 @@ pub struct ConnectionLimits {
     pub max_idle: std::time::Duration,
 }
 
-/// Broker-wide budget of request bytes received but not yet answered, in KiB permits.
+/// Broker-wide budget of request bytes received and not yet handled, in KiB permits.
 #[derive(Debug, Clone)]
 pub struct RequestMemory {
     permits: Arc<Semaphore>,
@@ -62,13 +62,8 @@ impl RequestMemory {
     }
 }
 
-/// A request being handled: correlation id, handler task, and its share of the
-/// request-memory budget (released once the response is written).
-type InFlight = (
-    i32,
-    JoinHandle<Option<ResponseEnvelope>>,
-    Option<OwnedSemaphorePermit>,
-);
+/// A request being handled: correlation id and handler task.
+type InFlight = (i32, JoinHandle<Option<ResponseEnvelope>>);
 
 /// Serves one connection until the peer closes, a frame is bad, or shutdown.
 pub async fn serve(
@@ -110,8 +105,15 @@ pub async fn serve(
                     p = memory.reserve(req.encoded_len()) => p,
                 };
                 let ctx = ctx.clone();
-                let task = tokio::spawn(async move { dispatch(&ctx, req).await });
-                if tx.send((correlation_id, task, permit)).await.is_err() {
+                // The request's share of the budget is returned when its handler is done
+                // with it, not when the response is written: a client that stops reading
+                // responses must not starve everyone else.
+                let task = tokio::spawn(async move {
+                    let response = dispatch(&ctx, req).await;
+                    drop(permit);
+                    response
+                });
+                if tx.send((correlation_id, task)).await.is_err() {
                     break; // writer gone: the peer stopped reading
                 }
             }
@@ -133,7 +135,7 @@ async fn write_responses(
     mut rx: mpsc::Receiver<InFlight>,
     peer: SocketAddr,
 ) {
-    while let Some((correlation_id, task, _permit)) = rx.recv().await {
+    while let Some((correlation_id, task)) = rx.recv().await {
         // Buffered responses must not wait behind a slow request (a long-polling fetch).
         if !task.is_finished() && sink.flush().await.is_err() {
             return;

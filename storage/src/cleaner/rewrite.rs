@@ -1,8 +1,10 @@
 //! Rewriting one group of segments into a cleaned segment (`.cleaned` files).
 
 use bytes::Bytes;
+use weir_protocol::batch::header::attr;
 use weir_protocol::batch::{
-    BatchBuilder, BatchHeader, BatchIter, BatchOptions, RecordIter, DEFAULT_MAX_DECOMPRESSED,
+    compute_crc, BatchBuilder, BatchHeader, BatchIter, BatchOptions, RecordIter,
+    DEFAULT_MAX_DECOMPRESSED,
 };
 
 use super::offset_map::OffsetMap;
@@ -112,6 +114,7 @@ fn clean_batch(
         stats.records_kept += h.records_count.max(0) as u64;
         return Ok(Some(whole));
     }
+    let horizon = (h.attributes & attr::DELETE_HORIZON != 0).then_some(h.base_timestamp);
     let iter = RecordIter::from_bytes(whole.clone(), DEFAULT_MAX_DECOMPRESSED)?;
     let mut survivors = Vec::new();
     let mut total = 0u64;
@@ -123,15 +126,17 @@ fn clean_batch(
             has_key: rec.key.is_some(),
             is_tombstone: rec.value.is_none(),
             latest_for_key: rec.key.as_deref().and_then(|k| pass.map.get(k)),
-            batch_timestamp: h.max_timestamp,
+            delete_horizon: horizon,
         };
-        if keep_record(facts, pass.map_end, pass.now_ms, pass.delete_retention_ms) {
+        if keep_record(facts, pass.map_end, pass.now_ms) {
             survivors.push(rec);
         }
     }
     stats.records_read += total;
     stats.records_kept += survivors.len() as u64;
-    if survivors.len() as u64 == total {
+    // A kept tombstone gets its delete horizon the first time it is cleaned.
+    let needs_horizon = horizon.is_none() && survivors.iter().any(|r| r.value.is_none());
+    if survivors.len() as u64 == total && !needs_horizon {
         return Ok(Some(whole));
     }
     let producers_last = h.producer_id >= 0
@@ -142,9 +147,15 @@ fn clean_batch(
     if survivors.is_empty() && !is_group_last && !producers_last {
         return Ok(None);
     }
+    let new_horizon = match horizon {
+        Some(t) => Some(t),
+        None if needs_horizon => Some(pass.now_ms.saturating_add(pass.delete_retention_ms)),
+        None => None,
+    };
     let options = BatchOptions {
         compression: h.compression()?,
-        base_timestamp: None,
+        // With a horizon, baseTimestamp holds it and record deltas are relative to it.
+        base_timestamp: new_horizon,
         base_offset: h.base_offset,
         partition_leader_epoch: h.partition_leader_epoch,
         producer_id: h.producer_id,
@@ -162,5 +173,22 @@ fn clean_batch(
         b.push_with_offset_delta(delta, &rec.as_new())?;
     }
     stats.batches_rewritten += 1;
-    Ok(Some(Bytes::from(b.build()?)))
+    let mut out = b.build()?;
+    if new_horizon.is_some() {
+        set_delete_horizon_flag(&mut out);
+    }
+    Ok(Some(Bytes::from(out)))
+}
+
+/// Sets attribute bit 6 (baseTimestamp is the delete horizon) and refreshes the CRC.
+fn set_delete_horizon_flag(batch: &mut [u8]) {
+    if let Some(a) = batch.get_mut(21..23) {
+        let cur: [u8; 2] = (&*a).try_into().unwrap_or([0, 0]);
+        let attrs = i16::from_be_bytes(cur) | attr::DELETE_HORIZON;
+        a.copy_from_slice(&attrs.to_be_bytes());
+    }
+    let crc = compute_crc(batch);
+    if let Some(c) = batch.get_mut(17..21) {
+        c.copy_from_slice(&crc.to_be_bytes());
+    }
 }

@@ -114,6 +114,65 @@ impl Log {
         })
     }
 
+    /// Appends batches copied from a leader (replication): offsets, epochs and timestamps
+    /// are kept as they are. Each batch must pass its CRC and start at or after the log end
+    /// offset, with offsets increasing. Producer state is updated without sequence checks
+    /// (the leader already did them). Returns the first and last offsets appended.
+    pub fn append_as_follower(&mut self, batches: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        self.check_poisoned()?;
+        let mut headers: Vec<(u64, BatchHeader)> = Vec::new();
+        let mut next = self.log_end_offset();
+        let mut max_ts = -1i64;
+        let mut records = 0u64;
+        let mut pos = 0u64;
+        for item in weir_protocol::batch::BatchIter::new(batches, true) {
+            let (h, bytes) = item?;
+            if h.base_offset < next || h.base_offset > i64::MAX / 2 {
+                return Err(Error::InvalidRecord(format!(
+                    "follower batch at offset {} does not follow {next}",
+                    h.base_offset
+                )));
+            }
+            headers.push((pos, h));
+            pos += bytes.len() as u64;
+            next = h.next_offset();
+            max_ts = max_ts.max(h.max_timestamp);
+            records += h.records_count.max(0) as u64;
+        }
+        let (Some((_, first)), Some((_, last))) = (headers.first(), headers.last()) else {
+            return Err(Error::InvalidRecord("no batches to append".into()));
+        };
+        let (base, last_offset) = (first.base_offset, last.last_offset());
+        self.mark_unclean()?;
+        // A gap (e.g. the leader compacted) starts a new segment at the batch's offset, so
+        // every segment's base stays at or below its first batch.
+        let roll_base = base.max(self.log_end_offset());
+        let gap = base > self.log_end_offset() && self.active()?.size() > 0;
+        if gap {
+            self.roll(roll_base, now_ms)?;
+        } else {
+            self.maybe_roll(batches.len() as u64, max_ts, roll_base, last_offset, now_ms)?;
+        }
+        self.active_mut()?.append(batches, &headers)?;
+        for (_, h) in &headers {
+            self.producers.record(h);
+        }
+        self.unflushed_messages += records;
+        if self.first_unflushed_ms.is_none() {
+            self.first_unflushed_ms = Some(now_ms);
+        }
+        if self.unflushed_messages >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(AppendInfo {
+            base_offset: base,
+            last_offset,
+            log_append_time_ms: -1,
+            record_count: records as u32,
+            duplicate: false,
+        })
+    }
+
     /// Splits `batches` into validated client batches: `(position, header)`.
     fn validate_client_batches(&self, batches: &[u8]) -> Result<Vec<(u64, BatchHeader)>> {
         let mut out = Vec::with_capacity(1);

@@ -363,6 +363,10 @@ impl Log {
             .collect()
     }
 
+    pub(crate) fn poison(&mut self) {
+        self.poisoned = true;
+    }
+
     pub(crate) fn insert_segment(&mut self, seg: Segment) {
         self.segments.insert(seg.base_offset(), seg);
     }

@@ -3,6 +3,8 @@
 //! - `mmap_file`: the mapped, resizable file both indexes sit on.
 //! - `offset_index` / `time_index`: index formats (documented on the types).
 //! - `scan`: batch-by-batch validation of a `.log` (recovery, index rebuild).
+//! - `read`: lookups by offset and timestamp, and reads of whole batches.
+//! - `pread`: reads into uninitialised buffers.
 //!
 //! The `.log` holds batches exactly as appended (Kafka RecordBatch v2 bytes), with no file
 //! header or footer. Reads use `pread` into `Bytes`, so readers never share a file cursor.
@@ -11,6 +13,8 @@
 
 mod mmap_file;
 mod offset_index;
+mod pread;
+mod read;
 mod scan;
 mod time_index;
 
@@ -18,8 +22,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use bytes::{Bytes, BytesMut};
-use weir_protocol::batch::{BatchHeader, HEADER_LEN};
+use weir_protocol::batch::BatchHeader;
 
 use crate::error::{Error, Result};
 use offset_index::OffsetIndex;
@@ -335,87 +338,6 @@ impl Segment {
         }
         self.size = start + bytes.len() as u64;
         Ok(())
-    }
-
-    /// Reads the header of the batch at `pos`; `None` if fewer than a header's bytes remain.
-    pub(crate) fn header_at(&self, pos: u64) -> Result<Option<BatchHeader>> {
-        if pos + HEADER_LEN as u64 > self.size {
-            return Ok(None);
-        }
-        let mut buf = [0u8; HEADER_LEN];
-        self.log
-            .read_exact_at(&mut buf, pos)
-            .map_err(Error::io_at("read segment", &self.log_path))?;
-        Ok(Some(BatchHeader::parse(&buf)?))
-    }
-
-    /// Position and header of the first batch whose last offset is ≥ `offset`.
-    pub(crate) fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>> {
-        let (_, mut pos) = self.offset_index.lookup(offset);
-        while let Some(h) = self.header_at(pos)? {
-            if h.last_offset() >= offset {
-                return Ok(Some((pos, h)));
-            }
-            pos += h.total_len() as u64;
-        }
-        Ok(None)
-    }
-
-    /// Reads whole batches starting with the one holding `offset`, up to `max_bytes`
-    /// (but always at least one batch), stopping before any batch whose last offset is
-    /// ≥ `max_offset`.
-    pub(crate) fn read(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        max_offset: Option<i64>,
-    ) -> Result<Option<Bytes>> {
-        let Some((start, first)) = self.find_batch(offset)? else {
-            return Ok(None);
-        };
-        if max_offset.is_some_and(|m| first.last_offset() >= m) {
-            return Ok(None);
-        }
-        let available = self.size - start;
-        let want = (max_bytes as u64)
-            .max(first.total_len() as u64)
-            .min(available);
-        let mut buf = BytesMut::zeroed(want as usize);
-        self.log
-            .read_exact_at(&mut buf, start)
-            .map_err(Error::io_at("read segment", &self.log_path))?;
-        // Keep whole batches only (and respect max_offset).
-        let mut end = 0usize;
-        while let Some(rest) = buf.get(end..) {
-            let Ok(h) = BatchHeader::parse(rest) else {
-                break;
-            };
-            if h.total_len() > rest.len() || max_offset.is_some_and(|m| h.last_offset() >= m) {
-                break;
-            }
-            end += h.total_len();
-        }
-        buf.truncate(end);
-        Ok(Some(buf.freeze()))
-    }
-
-    /// First batch whose max timestamp is ≥ `ts`: `(base offset, max timestamp)`.
-    pub(crate) fn find_by_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
-        if self.max_timestamp < ts {
-            return Ok(None);
-        }
-        let start_offset = self
-            .time_index
-            .lookup(ts)
-            .map_or(self.base_offset, |(_, o)| o);
-        let (_, mut pos) = self.offset_index.lookup(start_offset);
-        while let Some(h) = self.header_at(pos)? {
-            if h.max_timestamp >= ts {
-                return Ok(Some((h.base_offset, h.max_timestamp)));
-            }
-            pos += h.total_len() as u64;
-        }
-        Ok(None)
     }
 
     /// Cuts the segment before the first batch whose last offset is ≥ `offset`.
