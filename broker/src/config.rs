@@ -93,6 +93,16 @@ pub struct LogSection {
     pub cleaner_dedupe_buffer_bytes: u64,
 }
 
+/// `[metrics]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub lag_refresh_interval_ms: u64,
+    pub max_partition_series: u64,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +111,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub topics: TopicsConfig,
     pub log: LogSection,
+    pub metrics: MetricsConfig,
     pub groups: GroupsSection,
 }
 
@@ -260,6 +271,9 @@ impl Config {
         }
         if g.max_size == 0 {
             bad.push("groups.max_size: must be >= 1".to_string());
+        }
+        if self.metrics.lag_refresh_interval_ms == 0 {
+            bad.push("metrics.lag_refresh_interval_ms: must be >= 1".to_string());
         }
         if bad.is_empty() {
             if let Err(e) = self.topic_defaults().log.validate() {

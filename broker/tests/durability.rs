@@ -201,8 +201,8 @@ async fn topics_configs_and_producer_ids_survive_restart() {
         common::metrics_text(&maddr, |t| t.contains("weir_partitions_opened_clean_total")).await;
     assert_eq!(
         common::metric(&body, "weir_partitions_opened_clean_total"),
-        // The topic's 4 plus the 50 of the coordinator's __consumer_offsets.
-        Some(4.0 + 50.0),
+        // 4 user partitions + the 50 of __consumer_offsets (created at first start).
+        Some(54.0),
         "{body}"
     );
     assert_eq!(

@@ -32,11 +32,24 @@ use weir_protocol::native::{request_api_key, versions, ApiKey};
 use weir_protocol::ErrorCode;
 
 use crate::ctx::BrokerCtx;
+use crate::metrics::RequestTimer;
 
 pub use produce::validate_produce_records;
 
 /// Runs one request. `None` means "send nothing back" (Produce with acks=0).
 pub async fn dispatch(ctx: &BrokerCtx, req: RequestEnvelope) -> Option<ResponseEnvelope> {
+    let timer = req
+        .body
+        .as_ref()
+        .map(|b| RequestTimer::start(request_api_key(b)));
+    let response = route(ctx, req).await;
+    if let Some(t) = timer {
+        t.finish(response.as_ref());
+    }
+    response
+}
+
+async fn route(ctx: &BrokerCtx, req: RequestEnvelope) -> Option<ResponseEnvelope> {
     let correlation_id = req.correlation_id;
     let client_id = req.client_id;
     let reply = |body: Resp| ResponseEnvelope {
