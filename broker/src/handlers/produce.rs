@@ -1,7 +1,10 @@
 //! Produce (0). Every batch of every partition is validated (length, magic, CRC, record
 //! count, size limit) before anything is appended; then valid partitions are appended.
-//! On one node acks=1 and acks=-1 both answer after the append (and the log's flush
-//! policy); acks=0 answers nothing.
+//! On one node acks=1 and acks=-1 both answer after the append and, when the log's flush
+//! policy asks for it, once the data is fsynced (group commit: `Partition::request_flush`
+//! shares one fsync among all appends made before it starts); acks=0 answers nothing.
+
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use weir_protocol::batch::{validate_records, BatchIter};
@@ -152,7 +155,7 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                             .partition
                             .append(&mut p.batches, now)
                             .and_then(|info| Ok((info, p.partition.log_start_offset()?)));
-                        (p.topic, p.slot, r)
+                        (p.topic, p.slot, p.partition, r)
                     })
                     .collect::<Vec<_>>())
             },
@@ -161,12 +164,38 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
         .await;
         match results {
             Ok(results) => {
-                for (ti, slot, r) in results {
+                // Start every partition's flush before waiting on any of them.
+                let mut durable = Vec::new();
+                for (ti, slot, partition, r) in &results {
+                    if let Ok((info, _)) = r {
+                        if info.flush_needed {
+                            let end = info.last_offset.saturating_add(1);
+                            partition.request_flush(end);
+                            durable.push((*ti, *slot, Arc::clone(partition), end));
+                        }
+                    }
+                }
+                let mut not_durable = Vec::new();
+                if acks != 0 {
+                    for (ti, slot, partition, end) in durable {
+                        if let Err(e) = partition.wait_durable(end).await {
+                            not_durable.push((ti, slot, e));
+                        }
+                    }
+                }
+                for (ti, slot, _, r) in results {
                     let Some(resp) = responses
                         .get_mut(ti)
                         .and_then(|t| t.partition_responses.get_mut(slot))
                     else {
                         continue;
+                    };
+                    let r = match not_durable
+                        .iter()
+                        .position(|(t, s, _)| (*t, *s) == (ti, slot))
+                    {
+                        Some(i) => Err(not_durable.swap_remove(i).2),
+                        None => r,
                     };
                     match r {
                         Ok((info, log_start)) => {
