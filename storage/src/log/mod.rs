@@ -330,6 +330,10 @@ impl Log {
             .collect()
     }
 
+    pub(crate) fn tail_epoch(&self) -> u64 {
+        self.tail_epoch
+    }
+
     pub(crate) fn poison(&mut self) {
         self.poisoned = true;
     }

@@ -41,6 +41,11 @@ pub(crate) fn scan_file(
     scan::scan(file, path, base_offset, len, true, on_batch)
 }
 
+/// Reads exactly `len` bytes at `pos` of a segment file (the cleaner's unlocked reads).
+pub(crate) fn pread_exact(file: &File, len: usize, pos: u64) -> std::io::Result<Vec<u8>> {
+    pread::read_exact_at(file, len, pos)
+}
+
 /// File name stem of a segment: the base offset as 20 zero-padded digits.
 pub fn file_stem(base_offset: i64) -> String {
     format!("{base_offset:020}")
