@@ -49,6 +49,7 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub max_frame_bytes: u64,
     pub max_in_flight_per_connection: u32,
+    pub queued_max_request_bytes: u64,
     pub max_connections: u32,
     pub connections_max_idle_ms: u64,
     pub max_fetch_wait_ms: u64,
@@ -186,6 +187,9 @@ impl Config {
         }
         if s.connections_max_idle_ms == 0 {
             bad.push("server.connections_max_idle_ms: must be >= 1".to_string());
+        }
+        if s.queued_max_request_bytes < 1024 * 1024 {
+            bad.push("server.queued_max_request_bytes: must be >= 1048576".to_string());
         }
         if s.max_connections == 0 {
             bad.push("server.max_connections: must be >= 1".to_string());

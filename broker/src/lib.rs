@@ -78,6 +78,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         .map_err(io(format!("create data dir {}", data_dir.display())))?;
     let _lock = lock::DataDirLock::acquire(&data_dir).map_err(io("lock data dir"))?;
 
+    // Before opening partitions, so recovery counters are recorded.
+    if let Ok(addr) = config.server.metrics_listen.parse::<SocketAddr>() {
+        metrics::install(addr).map_err(|e| BrokerError::Metrics(e.to_string()))?;
+    }
     let defaults = config.topic_defaults();
     let (node_id, dp) = (config.server.node_id, config.topics.default_partitions);
     let dir = data_dir.clone();
@@ -94,9 +98,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         .await
         .map_err(io(format!("listen on {}", config.server.listen)))?;
     let local = listener.local_addr().map_err(io("local address"))?;
-    if let Ok(addr) = config.server.metrics_listen.parse::<SocketAddr>() {
-        metrics::install(addr).map_err(|e| BrokerError::Metrics(e.to_string()))?;
-    }
 
     let advertised_host = if local.ip().is_unspecified() {
         "127.0.0.1".to_string()
@@ -149,6 +150,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         listener,
         ctx,
         limits,
+        server::RequestMemory::new(config.server.queued_max_request_bytes),
         config.server.max_connections as usize,
         Duration::from_millis(config.server.shutdown_grace_ms),
         shutdown.clone(),

@@ -6,12 +6,14 @@
 //! disk I/O. The high watermark lives in a `watch` channel: publishing a new value is also
 //! what wakes long-polling fetches.
 //!
-//! Group commit: appends do not fsync under the log lock. When the flush policy wants an
-//! append durable, the producer asks for "durable ≥ my end offset" and waits on the
-//! `durable` watch. One flusher task per partition at a time takes a flush handle under
-//! the lock, fsyncs without it (appends carry on meanwhile), records the result under the
-//! lock and publishes the new durable offset; if more was requested meanwhile it goes
-//! again, so one fsync covers every append made before it started.
+//! Durability (group commit): appends never fsync under the log lock. When the flush
+//! policy wants an append durable (`flush.messages = 1`, the shipped default), the
+//! producer asks for "durable ≥ my end offset" and waits on the `durable` watch, and the
+//! high watermark only covers the append once it is durable. One flusher task per
+//! partition at a time takes a flush handle under the lock, fsyncs without it (appends
+//! carry on meanwhile), records the result under the lock, then moves the high watermark
+//! and the durable offset; if more was requested meanwhile it goes again, so one fsync
+//! covers every append made before it started.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -176,8 +178,9 @@ impl Partition {
         Ok(f(log)?)
     }
 
-    /// Appends already-validated batches as leader and advances the high watermark.
-    /// Nothing is fsynced here: when `flush_needed` is set, the caller must
+    /// Appends already-validated batches as leader and advances the high watermark,
+    /// unless `flush_needed` is set: then the flusher advances it once the data is durable,
+    /// and the caller must
     /// [`request_flush`](Self::request_flush) and [`wait_durable`](Self::wait_durable)
     /// up to `last_offset + 1` before acknowledging. Blocking.
     pub fn append(&self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
@@ -186,7 +189,10 @@ impl Partition {
             let info = log.append_as_leader_with(batches, epoch, now_ms, FlushMode::Deferred)?;
             Ok((info, log.log_end_offset()))
         })?;
-        self.advance_high_watermark(end);
+        // Data the policy wants durable becomes visible once the flusher made it so.
+        if !info.flush_needed {
+            self.advance_high_watermark(end);
+        }
         Ok(info)
     }
 
@@ -260,6 +266,8 @@ impl Partition {
                     return;
                 }
             };
+            // Visible first, then acknowledged: an acked record is always fetchable.
+            self.advance_high_watermark(offset);
             self.durable.send_if_modified(|d| {
                 let moved = offset > d.offset;
                 d.offset = d.offset.max(offset);

@@ -438,32 +438,17 @@ async fn pipelined_responses_keep_request_order_and_acks0_is_silent() {
 
 #[tokio::test]
 async fn metrics_endpoint_serves_prometheus_text() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let maddr = format!("127.0.0.1:{port}");
+    let maddr = common::free_port_addr();
     let dir = temp_dir();
     let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
     let mut c = b.client().await;
     c.create_topic("met", 1, &[]).await;
     c.produce("met", 0, batch(&[b"m"], 1)).await;
-    let mut body = String::new();
-    for _ in 0..50 {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        if let Ok(mut s) = tokio::net::TcpStream::connect(&maddr).await {
-            s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-                .await
-                .unwrap();
-            body.clear();
-            let _ = s.read_to_string(&mut body).await;
-            if body.contains("weir_produced_records_total") {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let body = common::metrics_text(&maddr, |b| b.contains("weir_produced_records_total")).await;
     assert!(body.contains("weir_requests_total"), "{body}");
-    assert!(body.contains("weir_produced_records_total"), "{body}");
+    assert_eq!(
+        common::metric(&body, "weir_produced_records_total"),
+        Some(1.0),
+        "{body}"
+    );
 }

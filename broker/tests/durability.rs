@@ -85,7 +85,14 @@ async fn kill_9_during_acknowledged_production_loses_nothing_acked() {
         acked.len()
     );
 
-    let b = Broker::start(dir.path(), &[]);
+    let maddr = common::free_port_addr();
+    let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
+    let body =
+        common::metrics_text(&maddr, |t| t.contains("weir_partitions_recovered_total")).await;
+    assert!(
+        common::metric(&body, "weir_partitions_recovered_total").unwrap_or(0.0) >= 1.0,
+        "{body}"
+    );
     let mut c = b.client().await;
     for p in 0..2 {
         let stored = read_all(&mut c, "crash", p).await;
@@ -187,7 +194,21 @@ async fn topics_configs_and_producer_ids_survive_restart() {
     assert!(b.stop(), "SIGTERM exits cleanly");
     assert!(!dir.path().join("broker.addr").exists());
 
-    let b = Broker::start(dir.path(), &[]);
+    // The graceful shutdown left checkpoints: no partition needs a recovery scan.
+    let maddr = common::free_port_addr();
+    let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
+    let body =
+        common::metrics_text(&maddr, |t| t.contains("weir_partitions_opened_clean_total")).await;
+    assert_eq!(
+        common::metric(&body, "weir_partitions_opened_clean_total"),
+        Some(4.0),
+        "{body}"
+    );
+    assert_eq!(
+        common::metric(&body, "weir_partitions_recovered_total"),
+        None,
+        "{body}"
+    );
     let mut c = b.client().await;
     let meta2 = c
         .call(v1::MetadataRequest {

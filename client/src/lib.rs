@@ -10,6 +10,7 @@
 //! - [`producer`]: [`Producer`] with the per-partition accumulator and the sender task.
 //! - [`consumer`]: standalone [`Consumer`] with per-broker prefetching.
 //! - [`admin`]: [`Admin`], topic and config management.
+//! - [`fasthash`]: a fast hasher for topic-keyed maps on the per-record path.
 //! - [`partitioner`]: Kafka-compatible murmur2 and sticky partitioning.
 //! - [`cli`]: the `weir` command line (argument parsing, output shaping, commands).
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod connection;
 pub mod consumer;
 pub mod error;
+pub mod fasthash;
 pub mod metadata;
 pub mod partitioner;
 pub mod pool;

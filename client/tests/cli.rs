@@ -234,6 +234,12 @@ fn topic_admin_commands() {
     ] {
         assert!(p0.get(field).is_some(), "missing {field}");
     }
+    let missing = weir(a, &["produce", "no-such-topic"], b"x\n");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
+    let bad_partition = weir(a, &["produce", "adm", "--partition", "9"], b"x\n");
+    assert_eq!(bad_partition.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_partition.stderr).contains("partition 9"));
     let dup = weir(a, &["topic", "create", "adm", "--partitions", "1"], b"");
     assert!(!dup.status.success());
     assert!(

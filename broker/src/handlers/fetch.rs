@@ -186,8 +186,18 @@ fn read_one(
     }
     let hw = p.high_watermark();
     let log_start = p.log_start_offset().map_err(|e| partition_error_code(&e))?;
-    if offset < log_start || offset > hw {
+    if offset < log_start {
         return Err(ErrorCode::OffsetOutOfRange);
+    }
+    if offset > hw {
+        // Between the high watermark and the log end (appended, fsync pending) is not an
+        // error, just nothing visible yet.
+        let end = p
+            .with_log(|log| Ok(log.log_end_offset()))
+            .map_err(|e| partition_error_code(&e))?;
+        if offset > end {
+            return Err(ErrorCode::OffsetOutOfRange);
+        }
     }
     let mut records = Bytes::new();
     if offset < hw && (limit > 0 || first) {

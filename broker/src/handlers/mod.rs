@@ -13,6 +13,8 @@ mod init_producer_id;
 mod list_offsets;
 mod metadata;
 mod produce;
+#[cfg(test)]
+mod tests;
 
 use weir_protocol::native::v1::{request_envelope::Body as Req, response_envelope::Body as Resp};
 use weir_protocol::native::v1::{RequestEnvelope, ResponseEnvelope};

@@ -369,6 +369,11 @@ impl Consumer {
                 continue;
             }
             if !header.is_control() {
+                out.reserve(
+                    usize::try_from(header.records_count)
+                        .unwrap_or(0)
+                        .min(1 << 16),
+                );
                 let records =
                     RecordIter::from_bytes(bytes.slice_ref(batch), DEFAULT_MAX_DECOMPRESSED)?;
                 for r in records {
