@@ -1,7 +1,8 @@
 //! Produce (0). Every batch of every partition is validated (length, magic, CRC, record
 //! count, size limit) before anything is appended; then valid partitions are appended.
-//! On one node acks=1 and acks=-1 both answer after the append (and the log's flush
-//! policy); acks=0 answers nothing.
+//! On one node acks=1 and acks=-1 both answer after the append and, when the log's flush
+//! policy asks for it (`flush.messages = 1`, the default), once it is fsynced; acks=0
+//! answers nothing.
 
 use std::sync::Arc;
 
@@ -162,7 +163,9 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
         });
     }
 
-    // Partitions append in parallel: each may wait for its own fsync.
+    // Partitions append in parallel; each then waits for its own fsync when the flush
+    // policy asks for one (group commit: the fsync runs outside the partition lock and
+    // covers every append made before it started).
     let now = now_ms();
     let appends = pending.into_iter().map(|mut p| async move {
         let partition = p.partition.clone();
@@ -178,6 +181,19 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
             "produce append",
         )
         .await;
+        let r = match r {
+            Ok((info, _)) if info.flush_needed => {
+                let end = info.last_offset.saturating_add(1);
+                p.partition.request_flush(end);
+                // acks=0 answers nothing, so it need not wait; the flush still runs.
+                if acks == 0 {
+                    r
+                } else {
+                    p.partition.wait_durable(end).await.and(r)
+                }
+            }
+            r => r,
+        };
         (p.topic, p.slot, r)
     });
     for (ti, slot, r) in futures::future::join_all(appends).await {

@@ -7,11 +7,11 @@ use weir_protocol::batch::{
     DEFAULT_MAX_DECOMPRESSED,
 };
 
+use super::job::CleanSnapshot;
 use super::offset_map::OffsetMap;
 use super::plan::{keep_record, RecordFacts, SegmentInfo};
 use super::CleanStats;
 use crate::error::{Error, Result};
-use crate::log::Log;
 use crate::segment::Segment;
 
 /// Bytes read per `pread` while cleaning.
@@ -29,19 +29,19 @@ pub(crate) struct Pass<'a> {
 
 /// Writes the survivors of `group` to a new `.cleaned` segment (sealed and fsynced).
 pub(crate) fn rewrite_group(
-    log: &Log,
+    snap: &CleanSnapshot,
     group: &[SegmentInfo],
     pass: &Pass<'_>,
     stats: &mut CleanStats,
 ) -> Result<Segment> {
     let first = group
         .first()
-        .ok_or_else(|| Error::corrupt(log.dir(), "empty clean group"))?;
+        .ok_or_else(|| Error::corrupt(&snap.dir, "empty clean group"))?;
     let group_end = group.last().map_or(first.next_offset, |s| s.next_offset);
     let mut out = Segment::create_with_suffix(
-        log.dir(),
+        &snap.dir,
         first.base_offset,
-        log.segment_settings(),
+        snap.settings,
         pass.now_ms,
         None,
         ".cleaned",
@@ -49,20 +49,17 @@ pub(crate) fn rewrite_group(
     let mut buf: Vec<u8> = Vec::with_capacity(WRITE_CHUNK + 64 * 1024);
     let mut headers: Vec<(u64, BatchHeader)> = Vec::new();
     for info in group {
-        let Some(seg) = log.segments().get(&info.base_offset) else {
+        let Some(seg) = snap.source(info.base_offset) else {
             continue;
         };
-        let mut offset = seg.base_offset();
-        while let Some(chunk) = seg.read(offset, READ_CHUNK, None)? {
-            if chunk.is_empty() {
-                break;
-            }
+        let mut pos = 0;
+        while let Some((chunk, next_pos)) = seg.read_chunk(pos)? {
+            pos = next_pos;
             stats.bytes_read += chunk.len() as u64;
             for item in BatchIter::new(&chunk, false) {
                 let (h, bytes) = item?;
-                offset = h.next_offset();
                 let is_group_last = h.next_offset() == group_end;
-                let kept = clean_batch(log, &chunk, &h, bytes, is_group_last, pass, stats)?;
+                let kept = clean_batch(snap, &chunk, &h, bytes, is_group_last, pass, stats)?;
                 if let Some(kept) = kept {
                     let kh = BatchHeader::parse(&kept)?;
                     headers.push((buf.len() as u64, kh));
@@ -99,7 +96,7 @@ fn flush_out(
 /// The batch to write in place of `bytes`: itself, a re-encoded copy with fewer records,
 /// an empty batch (to keep a producer's last sequence or the group's end offset), or none.
 fn clean_batch(
-    log: &Log,
+    snap: &CleanSnapshot,
     chunk: &Bytes,
     h: &BatchHeader,
     bytes: &[u8],
@@ -140,10 +137,10 @@ fn clean_batch(
         return Ok(Some(whole));
     }
     let producers_last = h.producer_id >= 0
-        && log
-            .producer_state(h.producer_id)
-            .and_then(|e| e.last_offset())
-            .is_some_and(|o| o == h.last_offset());
+        && snap
+            .producer_last_offsets
+            .get(&h.producer_id)
+            .is_some_and(|o| *o == h.last_offset());
     if survivors.is_empty() && !is_group_last && !producers_last {
         return Ok(None);
     }

@@ -4,12 +4,14 @@
 //! - this file: the type, reads and accessors.
 //! - `open`: loading and recovery after a crash.
 //! - `append`: validation, offset assignment, idempotence, rolling, flush policy.
+//! - `flush`: the flush policy, inline flushes and flush handles (fsync outside a lock).
 //! - `truncate`: `truncate_to` and `delete_records_before`.
 //! - `retention`: the pure retention planner and its application.
 //! - `checkpoint`: the per-partition checkpoint file.
 
 mod append;
 pub mod checkpoint;
+mod flush;
 mod open;
 pub mod retention;
 mod truncate;
@@ -25,6 +27,7 @@ use crate::producer_state::{snapshot, ProducerEntry, ProducerStateManager};
 use crate::segment::{Segment, SegmentSettings};
 use checkpoint::Checkpoint;
 
+pub use flush::{FlushHandle, FlushMode};
 pub use open::RecoveryInfo;
 pub use retention::RetentionOutcome;
 
@@ -41,6 +44,10 @@ pub struct AppendInfo {
     pub record_count: u32,
     /// The batch was already in the log (idempotent retry); nothing was appended.
     pub duplicate: bool,
+    /// With [`FlushMode::Deferred`]: the flush policy wants the data durable before it
+    /// is acknowledged, so the caller must flush (see [`Log::flush_handle`]) and wait.
+    /// Always false with [`FlushMode::Inline`], which has flushed already.
+    pub flush_needed: bool,
 }
 
 /// Result of a read.
@@ -82,6 +89,9 @@ pub struct Log {
     /// unclean before the first change. Deferring this keeps opening and closing an idle
     /// partition free of fsyncs.
     needs_unclean_mark: bool,
+    /// Bumped whenever the tail is cut, so a flush handle taken before a truncation
+    /// cannot vouch for data appended after it at the same offsets.
+    tail_epoch: u64,
 }
 
 /// How often `maybe_flush` persists an advanced recovery point.
@@ -171,49 +181,6 @@ impl Log {
             }
         }
         Ok(None)
-    }
-
-    /// fsyncs everything appended so far; the recovery point becomes the log end offset.
-    /// A failed fsync poisons the log.
-    pub fn flush(&mut self) -> Result<()> {
-        self.check_poisoned()?;
-        if self.recovery_point < self.log_end_offset() || self.unflushed_messages > 0 {
-            let r = if std::mem::take(&mut self.fail_next_fsync) {
-                Err(Error::Io {
-                    op: "fsync segment",
-                    path: self.dir.clone(),
-                    source: std::io::Error::from_raw_os_error(libc::EIO),
-                })
-            } else {
-                self.active()?.flush()
-            };
-            if let Err(e) = r {
-                self.poisoned = true;
-                tracing::error!(dir = %self.dir.display(), error = %e, "fsync failed; log poisoned");
-                return Err(e);
-            }
-        }
-        self.recovery_point = self.log_end_offset();
-        self.unflushed_messages = 0;
-        self.first_unflushed_ms = None;
-        Ok(())
-    }
-
-    /// Applies `flush.ms` and persists an advanced recovery point now and then; the broker
-    /// calls this periodically.
-    pub fn maybe_flush(&mut self, now_ms: i64) -> Result<()> {
-        if let Some(t) = self.first_unflushed_ms {
-            if now_ms.saturating_sub(t) >= self.config.flush_ms {
-                self.flush()?;
-            }
-        }
-        if self.recovery_point > self.persisted_recovery_point
-            && now_ms.saturating_sub(self.last_checkpoint_ms) >= CHECKPOINT_INTERVAL_MS
-        {
-            self.write_checkpoint(false)?;
-            self.last_checkpoint_ms = now_ms;
-        }
-        Ok(())
     }
 
     /// Called before any change to the files: a crash from here on must trigger recovery.
@@ -361,6 +328,10 @@ impl Log {
             .iter()
             .filter_map(|b| self.segments.remove(b))
             .collect()
+    }
+
+    pub(crate) fn tail_epoch(&self) -> u64 {
+        self.tail_epoch
     }
 
     pub(crate) fn poison(&mut self) {

@@ -62,6 +62,7 @@ impl Log {
     }
 
     fn after_tail_change(&mut self) -> Result<()> {
+        self.tail_epoch += 1;
         let leo = self.log_end_offset();
         self.recovery_point = self.recovery_point.min(leo);
         self.unflushed_messages = 0;

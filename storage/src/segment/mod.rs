@@ -21,6 +21,7 @@ mod time_index;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use weir_protocol::batch::BatchHeader;
 
@@ -38,6 +39,11 @@ pub(crate) fn scan_file(
     on_batch: impl FnMut(u64, &BatchHeader),
 ) -> Result<ScanOutcome> {
     scan::scan(file, path, base_offset, len, true, on_batch)
+}
+
+/// Reads exactly `len` bytes at `pos` of a segment file (the cleaner's unlocked reads).
+pub(crate) fn pread_exact(file: &File, len: usize, pos: u64) -> std::io::Result<Vec<u8>> {
+    pread::read_exact_at(file, len, pos)
 }
 
 /// File name stem of a segment: the base offset as 20 zero-padded digits.
@@ -61,7 +67,8 @@ pub(crate) struct SegmentSettings {
 pub struct Segment {
     base_offset: i64,
     log_path: PathBuf,
-    log: File,
+    /// Shared so a flush can fsync it outside the partition lock (see `log::flush`).
+    log: Arc<File>,
     /// Logical size: bytes of whole batches (the file may be longer when preallocated).
     size: u64,
     offset_index: OffsetIndex,
@@ -107,6 +114,7 @@ impl Segment {
             .truncate(true)
             .open(&log_path)
             .map_err(Error::io_at("create segment", &log_path))?;
+        let log = Arc::new(log);
         if let Some(len) = preallocate {
             log.set_len(len)
                 .map_err(Error::io_at("preallocate segment", &log_path))?;
@@ -151,6 +159,7 @@ impl Segment {
             .write(true)
             .open(&log_path)
             .map_err(Error::io_at("open segment", &log_path))?;
+        let log = Arc::new(log);
         let size = log
             .metadata()
             .map_err(Error::io_at("stat segment", &log_path))?
@@ -481,6 +490,10 @@ impl Segment {
     }
     pub(crate) fn log_file(&self) -> &File {
         &self.log
+    }
+    /// A shared handle on the `.log`, usable after the segment is rolled or deleted.
+    pub(crate) fn shared_log_file(&self) -> Arc<File> {
+        Arc::clone(&self.log)
     }
     pub(crate) fn index_entries(&self) -> usize {
         self.offset_index.entries()
