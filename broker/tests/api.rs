@@ -155,6 +155,33 @@ async fn produce_fetch_list_offsets_delete_records() {
 }
 
 #[tokio::test]
+async fn list_offsets_by_timestamp_names_the_exact_record_in_a_compressed_batch() {
+    use weir_protocol::batch::{BatchBuilder, BatchOptions, Compression, NewRecord};
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    c.create_topic("ts", 1, &[]).await;
+    let mut builder = BatchBuilder::new(BatchOptions::new(Compression::Gzip));
+    for ts in [1000, 1100, 1200, 1300] {
+        builder.push(&NewRecord::new(ts, None, Some(b"v"))).unwrap();
+    }
+    let r = c.produce("ts", 0, builder.build().unwrap().into()).await;
+    assert_eq!((r.error_code, r.base_offset), (0, 0));
+
+    let at = c.list_offset("ts", 0, 1150).await;
+    assert_eq!((at.error_code, at.offset, at.timestamp), (0, 2, 1200));
+    let first = c.list_offset("ts", 0, 0).await;
+    assert_eq!((first.offset, first.timestamp), (0, 1000));
+    let last = c.list_offset("ts", 0, 1300).await;
+    assert_eq!((last.offset, last.timestamp), (3, 1300));
+    let beyond = c.list_offset("ts", 0, 1301).await;
+    assert_eq!(
+        (beyond.error_code, beyond.offset, beyond.timestamp),
+        (0, -1, -1)
+    );
+}
+
+#[tokio::test]
 async fn fetch_respects_max_bytes_but_returns_a_first_large_batch() {
     let dir = temp_dir();
     let b = Broker::start(dir.path(), &[]);
