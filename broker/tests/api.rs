@@ -57,6 +57,9 @@ async fn api_versions_and_metadata() {
         assert_eq!(p.leader_epoch, 0);
         assert_eq!(p.replica_nodes, vec![0]);
         assert_eq!(p.isr_nodes, vec![0]);
+        let stats = (p.log_start_offset, p.log_end_offset, p.high_watermark);
+        assert_eq!(stats, (Some(0), Some(0), Some(0)), "empty log");
+        assert_eq!(p.size_bytes, Some(0));
     }
     let m = c
         .call(v1::MetadataRequest {
@@ -152,6 +155,25 @@ async fn produce_fetch_list_offsets_delete_records() {
         records(&f.records).first().map(|r| r.1.clone()),
         Some(b"c".to_vec())
     );
+
+    // Metadata carries each partition's log offsets and size.
+    let m = c
+        .call(v1::MetadataRequest {
+            topics: vec!["events".into()],
+            ..Default::default()
+        })
+        .await;
+    let p = &m.topics[0].partitions;
+    let stats: Vec<_> = p
+        .iter()
+        .map(|p| (p.log_start_offset, p.log_end_offset, p.high_watermark))
+        .collect();
+    assert_eq!(
+        stats,
+        vec![(Some(2), Some(6), Some(6)), (Some(0), Some(1), Some(1))]
+    );
+    let sizes: Vec<u64> = p.iter().map(|p| p.size_bytes.unwrap()).collect();
+    assert!(sizes[0] > sizes[1] && sizes[1] > 0, "{sizes:?}");
 }
 
 #[tokio::test]

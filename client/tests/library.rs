@@ -334,6 +334,8 @@ async fn seeks_resets_and_admin_offsets() {
     let d = admin.describe_topic("seek").await.unwrap();
     assert_eq!(d.partitions[0].log_start_offset, 30);
     assert_eq!(d.partitions[0].high_watermark, 100);
+    assert_eq!(d.partitions[0].log_end_offset, 100);
+    assert!(d.partitions[0].size_bytes.is_some_and(|b| b > 0), "{d:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
