@@ -171,6 +171,7 @@ impl Partition {
 
     /// Makes every offset below `end` durable, sharing fsyncs between concurrent appends.
     fn flush_through(&self, end: i64) -> Result<(), PartitionError> {
+        let _waiting = crate::metrics::recorders::purgatory(crate::metrics::Purgatory::Produce);
         let _gate = self
             .flush_gate
             .lock()
@@ -179,7 +180,10 @@ impl Partition {
         if self.with_log(|log| Ok(log.recovery_point()))? >= end {
             return Ok(());
         }
-        self.with_log_mut(|log| log.flush())
+        let started = std::time::Instant::now();
+        let flushed = self.with_log_mut(|log| log.flush());
+        crate::metrics::recorders::log_flushed(started.elapsed());
+        flushed
     }
 
     /// Reads up to the high watermark. Blocking.

@@ -46,8 +46,10 @@ async fn api_versions_and_metadata() {
         b.addr
     );
     assert_eq!(m.controller_id, 0);
-    assert_eq!(m.topics.len(), 1);
-    let t = &m.topics[0];
+    // The coordinator's internal __consumer_offsets is listed too, marked internal.
+    let user: Vec<_> = m.topics.iter().filter(|t| !t.is_internal).collect();
+    assert_eq!(user.len(), 1);
+    let t = user[0];
     assert_eq!(t.name, "m");
     assert_eq!(t.topic_id.len(), 16);
     assert_eq!(t.partitions.len(), 3);
@@ -493,11 +495,71 @@ async fn metrics_endpoint_serves_prometheus_text() {
     let mut c = b.client().await;
     c.create_topic("met", 1, &[]).await;
     c.produce("met", 0, batch(&[b"m"], 1)).await;
-    let body = common::metrics_text(&maddr, |b| b.contains("weir_produced_records_total")).await;
-    assert!(body.contains("weir_requests_total"), "{body}");
-    assert_eq!(
-        common::metric(&body, "weir_produced_records_total"),
-        Some(1.0),
-        "{body}"
+    let _ = c.fetch("met", 0, 0, 0, 1).await;
+    let body = common::metrics_text(&maddr, |b| {
+        b.contains("weir_partition_high_watermark{topic=\"met\"")
+    })
+    .await;
+    for (series, want) in [
+        ("weir_produced_records_total{topic=\"met\"}", 1.0),
+        ("weir_requests_total{api=\"Produce\"}", 1.0),
+        (
+            "weir_partition_high_watermark{topic=\"met\",partition=\"0\"}",
+            1.0,
+        ),
+        (
+            "weir_partition_log_end_offset{topic=\"met\",partition=\"0\"}",
+            1.0,
+        ),
+        (
+            "weir_partition_segments{topic=\"met\",partition=\"0\"}",
+            1.0,
+        ),
+        ("weir_connections_open", 1.0),
+        ("weir_build_info{version=\"0.1.0\",commit=", 1.0),
+    ] {
+        let got = body
+            .lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok());
+        assert_eq!(got, Some(want), "{series} in\n{body}");
+    }
+    let fetched = common::metric(&body, "weir_fetched_bytes_total{topic=\"met\"}").unwrap();
+    assert!(fetched > 0.0, "{body}");
+    for family in [
+        "weir_request_duration_seconds_bucket{api=\"Produce\",le=\"0.0001\"}",
+        "weir_process_resident_memory_bytes ",
+        "weir_process_open_fds ",
+        "weir_process_uptime_seconds ",
+        "weir_log_flush_duration_seconds_bucket",
+        "# TYPE weir_consumer_group_lag gauge",
+    ] {
+        assert!(body.contains(family), "{family} in\n{body}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_can_be_disabled() {
+    let maddr = common::free_port_addr();
+    let dir = temp_dir();
+    let cfg = dir.path().join("nometrics.toml");
+    std::fs::write(&cfg, "[metrics]\nenabled = false\n").unwrap();
+    let b = Broker::start(
+        dir.path(),
+        &[
+            "--metrics-listen",
+            &maddr,
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
     );
+    let mut c = b.client().await;
+    c.create_topic("quiet", 1, &[]).await;
+    assert_eq!(c.produce("quiet", 0, batch(&[b"q"], 1)).await.error_code, 0);
+    assert!(
+        std::net::TcpStream::connect(&maddr).is_err(),
+        "listener is off"
+    );
+    assert!(!dir.path().join("metrics.addr").exists());
 }

@@ -258,6 +258,7 @@ impl Controller {
                 config,
                 overrides,
                 partitions: Vec::new(),
+                counters: Default::default(),
             }));
         }
         let id = Bytes::from(rand::random::<[u8; 16]>().to_vec());
@@ -281,6 +282,7 @@ impl Controller {
             config,
             overrides,
             partitions: parts,
+            counters: Default::default(),
         };
         self.topics.put(topic);
         tracing::info!(topic = %req.name, partitions, "created topic");
@@ -413,6 +415,7 @@ impl Controller {
             config: topic.config.clone(),
             overrides: topic.overrides.clone(),
             partitions: parts,
+            counters: topic.counters.clone(),
         });
         tracing::info!(topic = %name, from = current, to = count, "added partitions");
         Ok(())
@@ -475,6 +478,7 @@ impl Controller {
             config,
             overrides,
             partitions: topic.partitions.clone(),
+            counters: topic.counters.clone(),
         });
         Ok(())
     }

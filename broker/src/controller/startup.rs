@@ -39,6 +39,7 @@ pub(super) fn open_topic(
         config,
         overrides: t.configs.clone(),
         partitions,
+        counters: Default::default(),
     })
 }
 

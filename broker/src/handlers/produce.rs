@@ -3,6 +3,8 @@
 //! On one node acks=1 and acks=-1 both answer after the append (and the log's flush
 //! policy); acks=0 answers nothing.
 
+use std::sync::Arc;
+
 use bytes::BytesMut;
 use weir_protocol::batch::{validate_records, BatchIter};
 use weir_protocol::native::v1::{
@@ -14,6 +16,7 @@ use crate::ctx::{now_ms, BrokerCtx};
 use crate::error::{batch_error_code, partition_error_code};
 use crate::names::is_internal_topic;
 use crate::partition::{blocking, PartitionRef};
+use crate::topics::TopicCounters;
 
 /// Most bytes one batch may decompress to (bounds a compression bomb).
 fn max_decompressed(max_message_bytes: u32) -> usize {
@@ -65,6 +68,7 @@ struct Pending {
     topic: usize,
     slot: usize,
     partition: PartitionRef,
+    counters: Arc<TopicCounters>,
     batches: BytesMut,
 }
 
@@ -121,12 +125,18 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                     continue;
                 }
             };
-            let (max, compacted) = ctx.topics.get(&topic.name).map_or((0, false), |t| {
-                (
-                    t.config.log.max_message_bytes,
-                    t.config.log.cleanup_policy.compact,
-                )
-            });
+            let Some(state) = ctx.topics.get(&topic.name) else {
+                parts.push(error_response(
+                    pd.index,
+                    ErrorCode::UnknownTopicOrPartition,
+                    String::new(),
+                ));
+                continue;
+            };
+            let (max, compacted) = (
+                state.config.log.max_message_bytes,
+                state.config.log.cleanup_policy.compact,
+            );
             match validate_produce_records(&pd.records, max, compacted) {
                 Ok(_) => {
                     // Placeholder until the append fills it in.
@@ -135,6 +145,7 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                         topic: ti,
                         slot,
                         partition,
+                        counters: state.counters.clone(),
                         // The log patches offsets in place, so it needs its own copy.
                         batches: BytesMut::from(&pd.records[..]),
                     });
@@ -158,6 +169,10 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
         let r = blocking(
             move || {
                 let info = partition.append(&mut p.batches, now)?;
+                if !info.duplicate {
+                    p.counters
+                        .produced(u64::from(info.record_count), p.batches.len() as u64);
+                }
                 Ok((info, partition.log_start_offset()?))
             },
             "produce append",
@@ -174,8 +189,6 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
         };
         match r {
             Ok((info, log_start)) => {
-                metrics::counter!("weir_produced_records_total")
-                    .increment(u64::from(info.record_count));
                 resp.base_offset = info.base_offset;
                 resp.log_append_time_ms = info.log_append_time_ms;
                 resp.log_start_offset = log_start;

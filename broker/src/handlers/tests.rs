@@ -22,6 +22,14 @@ fn ctx(dir: &std::path::Path) -> BrokerCtx {
         advertised_port: 9292,
         cluster_id: "test".into(),
         topics: controller.topics().clone(),
+        groups: crate::coordinator::Coordinator::new(
+            crate::coordinator::CoordinatorConfig {
+                offsets_topic_partitions: 1,
+                group: crate::group::GroupConfig::default(),
+            },
+            controller.topics().clone(),
+            CancellationToken::new(),
+        ),
         controller,
         max_fetch_wait: Duration::from_secs(60),
         auto_create_topics: true,

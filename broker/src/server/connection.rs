@@ -75,7 +75,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     tracing::debug!(%peer, "connection opened");
-    metrics::gauge!("weir_connections").increment(1.0);
+    let _open = crate::metrics::recorders::connection_opened();
     let (read_half, write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, ServerCodec::new(limits.max_frame_bytes));
     // Responses (fetches) may legitimately exceed the request limit.
@@ -98,7 +98,6 @@ pub async fn serve(
         match next {
             None => break,
             Some(Ok(req)) => {
-                metrics::counter!("weir_requests_total").increment(1);
                 let correlation_id = req.correlation_id;
                 let permit = tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -118,7 +117,7 @@ pub async fn serve(
                 }
             }
             Some(Err(e)) => {
-                metrics::counter!("weir_bad_frames_total").increment(1);
+                crate::metrics::recorders::bad_frame();
                 tracing::warn!(%peer, error = %e, "closing connection after a bad frame");
                 break;
             }
@@ -126,7 +125,6 @@ pub async fn serve(
     }
     drop(tx);
     let _ = writer.await;
-    metrics::gauge!("weir_connections").decrement(1.0);
     tracing::debug!(%peer, "connection closed");
 }
 

@@ -17,6 +17,7 @@ pub fn clean_partition(cleaner: &mut Cleaner, log: &mut Log, now_ms: i64) -> Res
         return Ok(false);
     }
     let stats = cleaner.clean(log, now_ms)?;
+    crate::metrics::recorders::cleaner_ran(stats.bytes_read, crate::ctx::now_ms());
     Ok(stats.segments_cleaned > 0)
 }
 

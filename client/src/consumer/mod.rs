@@ -10,6 +10,9 @@
 //! `assign`/`seek` from the coordinator's assignment and committed offsets.
 
 mod fetcher;
+pub mod group;
+
+pub use group::{GroupConfig, GroupConsumer, RebalanceListener};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
