@@ -59,6 +59,9 @@ async fn api_versions_and_metadata() {
         assert_eq!(p.leader_epoch, 0);
         assert_eq!(p.replica_nodes, vec![0]);
         assert_eq!(p.isr_nodes, vec![0]);
+        let stats = (p.log_start_offset, p.log_end_offset, p.high_watermark);
+        assert_eq!(stats, (Some(0), Some(0), Some(0)), "empty log");
+        assert_eq!(p.size_bytes, Some(0));
     }
     let m = c
         .call(v1::MetadataRequest {
@@ -153,6 +156,52 @@ async fn produce_fetch_list_offsets_delete_records() {
     assert_eq!(
         records(&f.records).first().map(|r| r.1.clone()),
         Some(b"c".to_vec())
+    );
+
+    // Metadata carries each partition's log offsets and size.
+    let m = c
+        .call(v1::MetadataRequest {
+            topics: vec!["events".into()],
+            ..Default::default()
+        })
+        .await;
+    let p = &m.topics[0].partitions;
+    let stats: Vec<_> = p
+        .iter()
+        .map(|p| (p.log_start_offset, p.log_end_offset, p.high_watermark))
+        .collect();
+    assert_eq!(
+        stats,
+        vec![(Some(2), Some(6), Some(6)), (Some(0), Some(1), Some(1))]
+    );
+    let sizes: Vec<u64> = p.iter().map(|p| p.size_bytes.unwrap()).collect();
+    assert!(sizes[0] > sizes[1] && sizes[1] > 0, "{sizes:?}");
+}
+
+#[tokio::test]
+async fn list_offsets_by_timestamp_names_the_exact_record_in_a_compressed_batch() {
+    use weir_protocol::batch::{BatchBuilder, BatchOptions, Compression, NewRecord};
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    c.create_topic("ts", 1, &[]).await;
+    let mut builder = BatchBuilder::new(BatchOptions::new(Compression::Gzip));
+    for ts in [1000, 1100, 1200, 1300] {
+        builder.push(&NewRecord::new(ts, None, Some(b"v"))).unwrap();
+    }
+    let r = c.produce("ts", 0, builder.build().unwrap().into()).await;
+    assert_eq!((r.error_code, r.base_offset), (0, 0));
+
+    let at = c.list_offset("ts", 0, 1150).await;
+    assert_eq!((at.error_code, at.offset, at.timestamp), (0, 2, 1200));
+    let first = c.list_offset("ts", 0, 0).await;
+    assert_eq!((first.offset, first.timestamp), (0, 1000));
+    let last = c.list_offset("ts", 0, 1300).await;
+    assert_eq!((last.offset, last.timestamp), (3, 1300));
+    let beyond = c.list_offset("ts", 0, 1301).await;
+    assert_eq!(
+        (beyond.error_code, beyond.offset, beyond.timestamp),
+        (0, -1, -1)
     );
 }
 

@@ -257,13 +257,17 @@ async fn seeks_resets_and_admin_offsets() {
             .unwrap()[&0],
         100
     );
-    // Kafka answers exactly 50 here; the broker may answer the start of the batch that
-    // holds it (storage resolves timestamps per batch), never a later offset.
+    // The exact record, as Kafka answers, even though all 100 records share a few batches.
     let at = admin
         .list_offsets("seek", &[0], OffsetSpec::Timestamp(1_000_500))
         .await
         .unwrap()[&0];
-    assert!((0..=50).contains(&at), "{at}");
+    assert_eq!(at, 50);
+    let between = admin
+        .list_offsets("seek", &[0], OffsetSpec::Timestamp(1_000_501))
+        .await
+        .unwrap()[&0];
+    assert_eq!(between, 51);
 
     let tp = ("seek".to_string(), 0);
     let mut c = Consumer::new(
@@ -330,6 +334,8 @@ async fn seeks_resets_and_admin_offsets() {
     let d = admin.describe_topic("seek").await.unwrap();
     assert_eq!(d.partitions[0].log_start_offset, 30);
     assert_eq!(d.partitions[0].high_watermark, 100);
+    assert_eq!(d.partitions[0].log_end_offset, 100);
+    assert!(d.partitions[0].size_bytes.is_some_and(|b| b > 0), "{d:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -163,9 +163,9 @@ impl Log {
         })
     }
 
-    /// Offset of the first batch with a timestamp ≥ `ts` and that batch's max timestamp.
-    /// Kafka's special values: -2 = earliest (log start), -1 = latest (log end). The answer
-    /// has batch granularity: it is the batch's base offset.
+    /// Offset and timestamp of the first record (in offset order, from the log start) whose
+    /// timestamp is ≥ `ts`; `None` if there is none. Kafka's special values: -2 = earliest
+    /// (log start), -1 = latest (log end), both with timestamp -1.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
         match ts {
             -2 => return Ok(Some((self.log_start_offset, -1))),
@@ -176,8 +176,8 @@ impl Log {
             if seg.max_timestamp() < ts || seg.next_offset() <= self.log_start_offset {
                 continue;
             }
-            if let Some((offset, found_ts)) = seg.find_by_timestamp(ts)? {
-                return Ok(Some((offset.max(self.log_start_offset), found_ts)));
+            if let Some(found) = seg.find_by_timestamp(ts, self.log_start_offset)? {
+                return Ok(Some(found));
             }
         }
         Ok(None)

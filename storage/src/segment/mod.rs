@@ -3,7 +3,8 @@
 //! - `mmap_file`: the mapped, resizable file both indexes sit on.
 //! - `offset_index` / `time_index`: index formats (documented on the types).
 //! - `scan`: batch-by-batch validation of a `.log` (recovery, index rebuild).
-//! - `read`: lookups by offset and timestamp, and reads of whole batches.
+//! - `read`: lookup by offset and reads of whole batches.
+//! - `timestamp`: exact lookup by timestamp (time index, then one batch's records).
 //! - `pread`: reads into uninitialised buffers.
 //!
 //! The `.log` holds batches exactly as appended (Kafka RecordBatch v2 bytes), with no file
@@ -17,6 +18,7 @@ mod pread;
 mod read;
 mod scan;
 mod time_index;
+mod timestamp;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;

@@ -1,5 +1,5 @@
-//! Reading a segment: batch lookup by offset (offset index + header walk) or timestamp
-//! (time index + header walk), and whole-batch reads into `Bytes`.
+//! Reading a segment: batch lookup by offset (offset index + header walk) and whole-batch
+//! reads into `Bytes`. Lookup by timestamp lives in `timestamp`.
 
 use std::os::unix::fs::FileExt;
 
@@ -68,24 +68,5 @@ impl Segment {
         }
         buf.truncate(end);
         Ok(Some(Bytes::from(buf)))
-    }
-
-    /// First batch whose max timestamp is ≥ `ts`: `(base offset, max timestamp)`.
-    pub(crate) fn find_by_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
-        if self.max_timestamp < ts {
-            return Ok(None);
-        }
-        let start_offset = self
-            .time_index
-            .lookup(ts)
-            .map_or(self.base_offset, |(_, o)| o);
-        let (_, mut pos) = self.offset_index.lookup(start_offset);
-        while let Some(h) = self.header_at(pos)? {
-            if h.max_timestamp >= ts {
-                return Ok(Some((h.base_offset, h.max_timestamp)));
-            }
-            pos += h.total_len() as u64;
-        }
-        Ok(None)
     }
 }
