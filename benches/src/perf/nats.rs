@@ -133,14 +133,18 @@ async fn run_producers(args: &Args, stamped: bool) -> Result<(Collected, Instant
             if !chunk.is_empty() {
                 let _ = tx.send(chunk).await;
             }
-            failed
+            drop(tx);
+            // The connection (in `js`) must outlive the acks still in flight.
+            let collected = collector.await;
+            drop(js);
+            (failed, collected)
         });
-        tasks.push((task, collector));
+        tasks.push(task);
     }
     let mut total: Option<Collected> = None;
-    for (task, collector) in tasks {
-        let failed = task.await.map_err(nats_err)?;
-        let mut c = collector.await.map_err(nats_err)?;
+    for task in tasks {
+        let (failed, collected) = task.await.map_err(nats_err)?;
+        let mut c = collected.map_err(nats_err)?;
         if let Some(e) = failed {
             c.errors += 1;
             c.first_error.get_or_insert(e);
