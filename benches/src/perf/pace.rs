@@ -11,6 +11,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::stamp;
 
+/// Unpaced producers read the clock once per this many records.
+pub const CLOCK_EVERY: u64 = 32;
+
 /// Intended send times of one producer.
 #[derive(Debug, Clone)]
 pub struct Pacer {
