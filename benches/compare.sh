@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Side-by-side comparison of Weir, Redis Streams and NATS JetStream on one machine.
+#
+#   benches/compare.sh                      # all workloads, full scale, fsync every second
+#   WORKLOAD_SCALE=0.1 benches/compare.sh   # 10% of the records (quick run)
+#   FSYNC=always benches/compare.sh         # fsync before every acknowledgement
+#
+# Env: WORKLOAD_SCALE (default 1), FSYNC (everysec | always), SYSTEMS ("weir redis nats"),
+# WORKLOADS ("1 2 3 4 5"), OUT (results dir, default a new dir under /tmp).
+# Servers run one at a time on free loopback ports with temp data dirs; only the PIDs this
+# script started are stopped (trap on EXIT). See benches/README.md for what each number is.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SCALE=${WORKLOAD_SCALE:-1}
+FSYNC=${FSYNC:-everysec}
+SYSTEMS=${SYSTEMS:-"weir redis nats"}
+WORKLOADS=${WORKLOADS:-"1 2 3 4 5"}
+TMP=$(mktemp -d /tmp/weir-compare.XXXXXX)
+OUT=${OUT:-$TMP/results}
+mkdir -p "$OUT"
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+SERVER_PID=""
+
+case "$FSYNC" in everysec | always) ;; *)
+    echo "FSYNC must be everysec or always" >&2
+    exit 2
+    ;;
+esac
+
+stop_server() {
+    if [[ -n "$SERVER_PID" ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+cleanup() {
+    stop_server
+    rm -rf "$TMP/weir" "$TMP/redis" "$TMP/nats"
+}
+trap cleanup EXIT
+
+need() { # need CMD DEBIAN-PACKAGE
+    command -v "$1" >/dev/null && return 0
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "$1 missing: apt-get install $2 (as root)" >&2
+        exit 2
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null
+}
+[[ $SYSTEMS == *redis* ]] && need redis-server redis-server && need redis-cli redis-tools
+[[ $SYSTEMS == *nats* ]] && need nats-server nats-server
+need python3 python3
+
+echo "building (release)..." >&2
+(cd "$ROOT" && cargo build -q --release -p weir-broker -p weir-benches --bin weir-broker --bin weir-perf)
+PERF=$ROOT/target/release/weir-perf
+BROKER=$ROOT/target/release/weir-broker
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_port() { # wait_port PORT
+    for _ in $(seq 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+# Records per workload, scaled.
+scaled() { python3 -c "import sys; print(max(1000, int($1 * float(sys.argv[1]))))" "$SCALE"; }
+N1=$(scaled 5000000)
+N5=$(scaled 1000000)
+E2E_SECONDS=$(python3 -c "import sys; print(max(5, int(30 * float(sys.argv[1]))))" "$SCALE")
+N4=$((50000 * E2E_SECONDS))
+TOPIC_CONFIG=()
+NATS_NOTE=""
+
+start_weir() {
+    mkdir -p "$TMP/weir"
+    local flush
+    if [[ $FSYNC == always ]]; then
+        flush="flush_messages = 1
+flush_ms = -1"
+        TOPIC_CONFIG=(--topic-config flush.messages=1)
+    else
+        # Redis everysec: fsync at most a second after the write.
+        flush="flush_messages = 9223372036854775807
+flush_ms = 1000
+flush_scheduler_interval_ms = 200"
+        TOPIC_CONFIG=()
+    fi
+    cat >"$TMP/weir/broker.toml" <<TOML
+[server]
+listen = "127.0.0.1:$PORT"
+metrics_listen = "127.0.0.1:0"
+data_dir = "$TMP/weir/data"
+[topics]
+default_partitions = 1
+[log]
+$flush
+TOML
+    "$BROKER" --config "$TMP/weir/broker.toml" 2>"$OUT/weir-broker.log" &
+    SERVER_PID=$!
+}
+start_redis() {
+    mkdir -p "$TMP/redis"
+    redis-server --bind 127.0.0.1 --port "$PORT" --dir "$TMP/redis" --appendonly yes \
+        --appendfsync "$FSYNC" --save '' --daemonize no --logfile "$OUT/redis.log" &
+    SERVER_PID=$!
+}
+start_nats() {
+    mkdir -p "$TMP/nats"
+    local sync=1s
+    [[ $FSYNC == always ]] && sync=always
+    cat >"$TMP/nats/nats.conf" <<CONF
+listen: 127.0.0.1:$PORT
+jetstream {
+  store_dir: "$TMP/nats/store"
+  sync_interval: $sync
+}
+CONF
+    nats-server -c "$TMP/nats/nats.conf" -l "$OUT/nats.log" &
+    SERVER_PID=$!
+    sleep 0.5
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        # nats-server before 2.10 has no sync_interval: it syncs on its own schedule.
+        stop_server
+        NATS_NOTE="nats-server $(nats-server --version | awk '{print $2}') has no sync_interval: default syncing (less durable than the others)"
+        nats-server -js -a 127.0.0.1 -p "$PORT" --store_dir "$TMP/nats/store" -l "$OUT/nats.log" &
+        SERVER_PID=$!
+    else
+        NATS_NOTE="nats sync_interval=$sync"
+    fi
+}
+
+run_perf() { # perf SYSTEM WORKLOAD SUBCOMMAND ARGS...
+    local system=$1 label=$2 sub=$3
+    shift 3
+    local extra=()
+    [[ $system == weir ]] && extra=("${TOPIC_CONFIG[@]}")
+    echo "  $system $label: $sub $*" >&2
+    if ! "$PERF" "$sub" --system "$system" --bootstrap "127.0.0.1:$PORT" --server-pid "$SERVER_PID" \
+        --workload "$label" --output json --duration 180 "${extra[@]}" "$@" >>"$RESULTS" 2>>"$OUT/perf-errors.log"; then
+        echo "    ($system $label failed, see $OUT/perf-errors.log)" >&2
+    fi
+}
+has() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+
+drop_caches() {
+    sync
+    if [[ $(id -u) -eq 0 ]] && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then
+        return 0
+    fi
+    return 1
+}
+
+for system in $SYSTEMS; do
+    PORT=$(free_port)
+    echo "== $system on 127.0.0.1:$PORT (fsync $FSYNC)" >&2
+    "start_$system"
+    wait_port "$PORT" || { echo "$system did not start; logs in $OUT" >&2; exit 1; }
+    if has 1 || has 3; then
+        run_perf "$system" w1 produce --topic w1 --records "$N1" --producers 1 --partitions 1 --acks 1
+    fi
+    if has 2; then
+        run_perf "$system" w2 produce --topic w2 --records "$N1" --producers 4 --partitions 8 --acks all
+    fi
+    if has 3; then
+        run_perf "$system" w3-warm consume --topic w1 --records "$N1" --partitions 1
+        if drop_caches; then
+            run_perf "$system" w3-cold consume --topic w1 --records "$N1" --partitions 1
+        fi
+    fi
+    if has 4; then
+        run_perf "$system" w4 end-to-end --topic w4 --records "$N4" --rate 50000 --partitions 1 \
+            --producers 1 --acks 1 --linger-ms 1
+    fi
+    if has 5; then
+        run_perf "$system" w5 produce --topic w5 --records "$N5" --record-size 1024 --compression zstd \
+            --producers 1 --partitions 1 --acks 1
+    fi
+    stop_server
+done
+
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+echo
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cores: $(nproc)  cpu: $CPU"
+echo "fsync: $FSYNC  scale: $SCALE (w1/w2/w3: $N1 records, w4: $N4 at 50k/s, w5: $N5)  load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+[[ -n $NATS_NOTE ]] && echo "note: $NATS_NOTE"
+python3 - "$RESULTS" <<'PY'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line.startswith("{"):
+        continue
+    r = json.loads(line)
+    rows.setdefault(r["workload"], {})[r["system"]] = r
+systems = ["weir", "redis", "nats"]
+def cell(r, key):
+    if r is None:
+        return None
+    if key == "rps":
+        return r["records_per_sec"]
+    if key == "p50":
+        return r["latency_ms"]["p50"]
+    if key == "p99":
+        return r["latency_ms"]["p99"]
+    if key == "p999":
+        return r["latency_ms"]["p999"]
+    if key == "cpu":
+        return r.get("server_cpu_s_per_million")
+def fmt(v, key):
+    if v is None:
+        return "-"
+    return f"{v:,.0f}" if key == "rps" else f"{v:.3f}"
+def ratio(a, b, key):
+    if a is None or b is None or a == 0 or b == 0:
+        return "-"
+    # >1 means Weir is better: more records/s, less latency or CPU.
+    return f"{a / b:.2f}x" if key == "rps" else f"{b / a:.2f}x"
+metrics = [("rps", "records/s"), ("p50", "p50 ms"), ("p99", "p99 ms"), ("p999", "p999 ms"), ("cpu", "srv cpu-s/M")]
+print("| workload | metric | weir | redis | nats | weir vs redis | weir vs nats |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for w in sorted(rows):
+    for key, name in metrics:
+        if key == "p50" and w != "w4":
+            continue
+        vals = {s: cell(rows[w].get(s), key) for s in systems}
+        print(f"| {w} | {name} | " + " | ".join(fmt(vals[s], key) for s in systems)
+              + f" | {ratio(vals['weir'], vals['redis'], key)} | {ratio(vals['weir'], vals['nats'], key)} |")
+errs = [(w, s, r.get("errors", 0)) for w in rows for s, r in rows[w].items() if r.get("errors", 0)]
+for w, s, e in errs:
+    print(f"warning: {s} {w} had {e} failed records")
+PY
+echo "raw results: $RESULTS" >&2

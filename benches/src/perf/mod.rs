@@ -1,0 +1,65 @@
+//! `weir-perf`, the end-to-end load tool.
+//!
+//! Layout:
+//! - [`args`]: command line, validation (loopback only).
+//! - [`pace`]: intended send times (coordinated-omission correction) and payloads;
+//!   [`stamp`]: send times carried in values for end-to-end latency.
+//! - [`collect`]: awaits acks in send order and records latencies.
+//! - [`report`]: the result, as text or one JSON object; [`cpu`]: `/proc/<pid>/stat`.
+//! - Drivers, one per system: [`weir`] (weir-client), [`redis`] (over [`resp`], a minimal
+//!   pipelined RESP client), [`nats`] (async-nats).
+
+pub mod args;
+pub mod collect;
+pub mod cpu;
+pub mod error;
+pub mod nats;
+pub mod pace;
+pub mod redis;
+pub mod report;
+pub mod resp;
+pub mod stamp;
+pub mod weir;
+
+use args::{Args, Command, System};
+use error::Result;
+use report::Report;
+
+/// Runs one workload and returns its report.
+pub async fn run(command: Command) -> Result<Report> {
+    let (kind, args) = match &command {
+        Command::Produce(a) => ("produce", a),
+        Command::Consume(a) => ("consume", a),
+        Command::EndToEnd(a) => ("end-to-end", a),
+    };
+    args.validate(matches!(command, Command::EndToEnd(_)))?;
+    let label = args.workload.clone().unwrap_or_else(|| kind.to_owned());
+    let mut report = Report::new(&label, args.system.name());
+    let server_before = args.server_pid.map(cpu::cpu_seconds).transpose()?;
+    let client_before = cpu::own_cpu_seconds().ok();
+    dispatch(&command, args, &mut report).await?;
+    if let (Some(pid), Some(before)) = (args.server_pid, server_before) {
+        report.server_cpu_s = Some(cpu::cpu_seconds(pid)? - before);
+    }
+    if let (Ok(after), Some(before)) = (cpu::own_cpu_seconds(), client_before) {
+        report.client_cpu_s = Some(after - before);
+    }
+    report
+        .extra
+        .insert("record_size".into(), args.record_size.into());
+    Ok(report)
+}
+
+async fn dispatch(command: &Command, args: &Args, report: &mut Report) -> Result<()> {
+    match (command, args.system) {
+        (Command::Produce(_), System::Weir) => weir::produce(args, report).await,
+        (Command::Consume(_), System::Weir) => weir::consume(args, report).await,
+        (Command::EndToEnd(_), System::Weir) => weir::end_to_end(args, report).await,
+        (Command::Produce(_), System::Redis) => redis::produce(args, report).await,
+        (Command::Consume(_), System::Redis) => redis::consume(args, report).await,
+        (Command::EndToEnd(_), System::Redis) => redis::end_to_end(args, report).await,
+        (Command::Produce(_), System::Nats) => nats::produce(args, report).await,
+        (Command::Consume(_), System::Nats) => nats::consume(args, report).await,
+        (Command::EndToEnd(_), System::Nats) => nats::end_to_end(args, report).await,
+    }
+}
