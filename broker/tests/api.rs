@@ -563,3 +563,22 @@ async fn metrics_can_be_disabled() {
     );
     assert!(!dir.path().join("metrics.addr").exists());
 }
+
+#[tokio::test]
+async fn acks_all_is_refused_when_min_insync_replicas_exceeds_the_one_replica() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    c.create_topic("isr2", 1, &[("min.insync.replicas", "2")])
+        .await;
+    let r = c.call(produce_req("isr2", 0, batch(&[b"a"], 1), -1)).await;
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(code(p.error_code), ErrorCode::NotEnoughReplicas);
+    assert!(p.error_message.contains("min.insync.replicas"), "{p:?}");
+    // acks=1 does not need the other replica; the refused batch was never appended.
+    let r = c.call(produce_req("isr2", 0, batch(&[b"b"], 1), 1)).await;
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    let f = c.fetch("isr2", 0, 0, 0, 1).await;
+    assert_eq!(records(&f.records), vec![(0, b"b".to_vec())]);
+}
