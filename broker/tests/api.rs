@@ -582,3 +582,33 @@ async fn acks_all_is_refused_when_min_insync_replicas_exceeds_the_one_replica() 
     let f = c.fetch("isr2", 0, 0, 0, 1).await;
     assert_eq!(records(&f.records), vec![(0, b"b".to_vec())]);
 }
+
+#[tokio::test]
+async fn log_append_time_topics_stamp_batches_with_the_broker_time() {
+    use weir_protocol::batch::{BatchIter, TimestampType};
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    let t = c
+        .create_topic("lat", 1, &[("message.timestamp.type", "LogAppendTime")])
+        .await;
+    assert_eq!(t.error_code, 0, "{}", t.error_message);
+    let p = c.produce("lat", 0, batch(&[b"a", b"b"], 7)).await;
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    let stamped = p.log_append_time_ms;
+    assert!(
+        stamped > 7,
+        "the broker's clock replaces the producer's: {stamped}"
+    );
+
+    let f = c.fetch("lat", 0, 0, 0, 1).await;
+    let headers: Vec<_> = BatchIter::new(&f.records, true)
+        .map(|b| b.unwrap().0)
+        .collect();
+    assert_eq!(headers.len(), 1);
+    assert_eq!(headers[0].timestamp_type(), TimestampType::LogAppendTime);
+    assert_eq!(headers[0].max_timestamp, stamped);
+    // Lookups by time see the broker's time, not the producer's.
+    assert_eq!(c.list_offset("lat", 0, 8).await.offset, 0);
+    assert_eq!(c.list_offset("lat", 0, stamped + 1).await.offset, -1);
+}
