@@ -81,6 +81,24 @@ async fn auto_create_and_acks_zero() {
     assert_eq!(m.topics[0].error_code, 0);
     assert_eq!(m.topics[0].partitions.len(), 1);
 
+    // Internal topics are never auto-created as plain topics.
+    let meta = v1::MetadataRequest {
+        topics: vec!["__transaction_state".into()],
+        all_topics: false,
+        allow_auto_topic_creation: true,
+    };
+    let r = dispatch(&ctx, RequestEnvelope::new(1, "t", meta))
+        .await
+        .unwrap();
+    let Some(Body::Metadata(m)) = r.body else {
+        panic!()
+    };
+    assert_eq!(
+        ErrorCode::from_i32(m.topics[0].error_code),
+        ErrorCode::UnknownTopicOrPartition
+    );
+    assert!(ctx.topics.get("__transaction_state").is_none());
+
     let produce = v1::ProduceRequest {
         acks: 0,
         ..Default::default()
