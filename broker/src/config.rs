@@ -395,5 +395,9 @@ mod tests {
         .to_string();
         assert!(e.contains("log.cleanup_policy"), "{e}");
         assert!(e.contains("server.listen"), "{e}");
+        let e = Config::from_toml_str("[log]\nsegment_bytes = 4294967296\n", &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("segment.bytes"), "{e}");
     }
 }
