@@ -53,6 +53,7 @@ pub struct ServerConfig {
     pub max_connections: u32,
     pub connections_max_idle_ms: u64,
     pub max_fetch_wait_ms: u64,
+    pub fetch_max_bytes: u64,
     pub shutdown_grace_ms: u64,
 }
 
@@ -215,6 +216,9 @@ impl Config {
         }
         if s.queued_max_request_bytes < 1024 * 1024 {
             bad.push("server.queued_max_request_bytes: must be >= 1048576".to_string());
+        }
+        if s.fetch_max_bytes < 1024 {
+            bad.push("server.fetch_max_bytes: must be >= 1024".to_string());
         }
         if s.max_connections == 0 {
             bad.push("server.max_connections: must be >= 1".to_string());
@@ -395,5 +399,9 @@ mod tests {
         .to_string();
         assert!(e.contains("log.cleanup_policy"), "{e}");
         assert!(e.contains("server.listen"), "{e}");
+        let e = Config::from_toml_str("[log]\nsegment_bytes = 4294967296\n", &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("segment.bytes"), "{e}");
     }
 }

@@ -29,6 +29,8 @@ pub struct BrokerCtx {
     pub groups: Coordinator,
     /// Cap on a Fetch's max_wait_ms.
     pub max_fetch_wait: Duration,
+    /// Cap on a Fetch's max_bytes (bytes of records in one response).
+    pub fetch_max_bytes: usize,
     /// Create unknown topics named in Metadata requests that allow it.
     pub auto_create_topics: bool,
     /// Fires on graceful shutdown; long polls return early.

@@ -144,6 +144,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         groups,
         controller: controller.clone(),
         max_fetch_wait: Duration::from_millis(config.server.max_fetch_wait_ms),
+        fetch_max_bytes: usize::try_from(config.server.fetch_max_bytes).unwrap_or(usize::MAX),
         auto_create_topics: config.topics.auto_create,
         shutdown: shutdown.clone(),
     });

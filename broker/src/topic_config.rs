@@ -108,7 +108,13 @@ pub fn set(cfg: &mut TopicConfig, key: &str, value: &str) -> Result<(), TopicCon
             }
             "retention.bytes" => l.retention_bytes = at_least(num(value)?, -1)?,
             "retention.ms" => l.retention_ms = at_least(num(value)?, -1)?,
-            "segment.bytes" => l.segment_bytes = at_least(num(value)?, 14)?,
+            "segment.bytes" => {
+                let v: u64 = at_least(num(value)?, 14)?;
+                if v > i32::MAX as u64 {
+                    return Err(format!("must be <= {}", i32::MAX));
+                }
+                l.segment_bytes = v;
+            }
             "segment.index.bytes" => l.segment_index_bytes = at_least(num(value)?, 48)?,
             "segment.ms" => l.segment_ms = at_least(num(value)?, 1)?,
             _ => return Err("unknown topic config key".into()),
@@ -194,6 +200,8 @@ mod tests {
         let e = set(&mut c, "retention.mss", "1").unwrap_err();
         assert_eq!(e.key, "retention.mss");
         let e = set(&mut c, "segment.bytes", "3").unwrap_err();
+        assert_eq!(e.key, "segment.bytes");
+        let e = set(&mut c, "segment.bytes", "4294967296").unwrap_err();
         assert_eq!(e.key, "segment.bytes");
         assert!(set(&mut c, "cleanup.policy", "shred").is_err());
         assert!(set(&mut c, "retention.ms", "abc").is_err());

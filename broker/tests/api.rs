@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{batch, fetch_req, produce_req, records, temp_dir, Broker};
+use common::{batch, built_batch, fetch_req, produce_req, records, temp_dir, Broker};
 use weir_protocol::native::v1::{self, response_envelope::Body};
 use weir_protocol::native::ApiKey;
 use weir_protocol::ErrorCode;
@@ -562,4 +562,121 @@ async fn metrics_can_be_disabled() {
         "listener is off"
     );
     assert!(!dir.path().join("metrics.addr").exists());
+}
+
+#[tokio::test]
+async fn acks_all_is_refused_when_min_insync_replicas_exceeds_the_one_replica() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    c.create_topic("isr2", 1, &[("min.insync.replicas", "2")])
+        .await;
+    let r = c.call(produce_req("isr2", 0, batch(&[b"a"], 1), -1)).await;
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(code(p.error_code), ErrorCode::NotEnoughReplicas);
+    assert!(p.error_message.contains("min.insync.replicas"), "{p:?}");
+    // acks=1 does not need the other replica; the refused batch was never appended.
+    let r = c.call(produce_req("isr2", 0, batch(&[b"b"], 1), 1)).await;
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    let f = c.fetch("isr2", 0, 0, 0, 1).await;
+    assert_eq!(records(&f.records), vec![(0, b"b".to_vec())]);
+}
+
+#[tokio::test]
+async fn log_append_time_topics_stamp_batches_with_the_broker_time() {
+    use weir_protocol::batch::{BatchIter, TimestampType};
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    let t = c
+        .create_topic("lat", 1, &[("message.timestamp.type", "LogAppendTime")])
+        .await;
+    assert_eq!(t.error_code, 0, "{}", t.error_message);
+    let p = c.produce("lat", 0, batch(&[b"a", b"b"], 7)).await;
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    let stamped = p.log_append_time_ms;
+    assert!(
+        stamped > 7,
+        "the broker's clock replaces the producer's: {stamped}"
+    );
+
+    let f = c.fetch("lat", 0, 0, 0, 1).await;
+    let headers: Vec<_> = BatchIter::new(&f.records, true)
+        .map(|b| b.unwrap().0)
+        .collect();
+    assert_eq!(headers.len(), 1);
+    assert_eq!(headers[0].timestamp_type(), TimestampType::LogAppendTime);
+    assert_eq!(headers[0].max_timestamp, stamped);
+    // Lookups by time see the broker's time, not the producer's.
+    assert_eq!(c.list_offset("lat", 0, 8).await.offset, 0);
+    assert_eq!(c.list_offset("lat", 0, stamped + 1).await.offset, -1);
+}
+
+/// Every record of partition 0 of `topic`, following batch ends (a cleaned segment may hold
+/// only an empty batch, kept so the segment's end offset survives).
+async fn all_records(c: &mut common::Client, topic: &str) -> Vec<(i64, Vec<u8>)> {
+    use weir_protocol::batch::BatchIter;
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for _ in 0..1000 {
+        let f = c.fetch(topic, 0, offset, 0, 1).await;
+        assert_eq!(f.error_code, 0);
+        let Some(next) = BatchIter::new(&f.records, true)
+            .map(|b| b.unwrap().0.next_offset())
+            .last()
+        else {
+            break;
+        };
+        out.extend(records(&f.records));
+        offset = next;
+    }
+    out
+}
+
+#[tokio::test]
+async fn retention_and_the_cleaner_run_on_their_schedule() {
+    use weir_protocol::batch::Compression;
+    let dir = temp_dir();
+    let cfg = dir.path().join("fast.toml");
+    std::fs::write(
+        &cfg,
+        "[log]\nretention_check_interval_ms = 50\ncleaner_backoff_ms = 50\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let b = Broker::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let mut c = b.client().await;
+    let small = ("segment.bytes", "1024");
+    c.create_topic("old", 1, &[small, ("retention.ms", "1000")])
+        .await;
+    c.create_topic("keys", 1, &[small, ("cleanup.policy", "compact")])
+        .await;
+    for i in 0..40u8 {
+        // Timestamp 1: long past retention.ms, so every closed segment qualifies.
+        assert_eq!(
+            c.produce("old", 0, batch(&[&[i; 40]], 1)).await.error_code,
+            0
+        );
+        let kv = built_batch(&[(Some(b"k"), Some(&[i; 40]))], None, Compression::None);
+        assert_eq!(c.produce("keys", 0, kv).await.error_code, 0);
+    }
+
+    // Nothing but the schedule deletes or cleans: poll, bounded.
+    let (mut start, mut kept) = (0, Vec::new());
+    for _ in 0..400 {
+        start = c.list_offset("old", 0, -2).await.offset;
+        kept = all_records(&mut c, "keys").await;
+        if start > 0 && kept.len() < 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(start > 0, "retention moved the log start");
+    assert!(kept.len() < 40, "the cleaner dropped superseded values");
+    assert_eq!(
+        kept.last(),
+        Some(&(39, vec![39u8; 40])),
+        "the newest value stays"
+    );
 }

@@ -338,3 +338,66 @@ async fn idle_and_slow_loris_connections_are_closed() {
         1
     );
 }
+
+#[tokio::test]
+async fn internal_topics_cannot_be_deleted_regrown_or_trimmed() {
+    let dir = temp_dir();
+    let (b, mut bystander) = setup(dir.path()).await;
+    let mut c = b.client().await;
+    let internal = "__consumer_offsets";
+    let partitions = |m: v1::MetadataResponse| {
+        assert_eq!(m.topics[0].error_code, 0, "{internal} exists");
+        m.topics[0].partitions.len()
+    };
+    let meta = v1::MetadataRequest {
+        topics: vec![internal.into()],
+        all_topics: false,
+        allow_auto_topic_creation: false,
+    };
+    let before = partitions(c.call(meta.clone()).await);
+
+    let d = c
+        .call(v1::DeleteTopicsRequest {
+            topic_names: vec![internal.into()],
+            timeout_ms: 1000,
+        })
+        .await;
+    assert_eq!(
+        code(d.responses[0].error_code),
+        ErrorCode::InvalidTopicException
+    );
+    let g = c
+        .call(v1::CreatePartitionsRequest {
+            topics: vec![v1::CreatePartitionsTopic {
+                name: internal.into(),
+                count: before as i32 + 1,
+            }],
+            timeout_ms: 1000,
+            validate_only: false,
+        })
+        .await;
+    assert_eq!(
+        code(g.results[0].error_code),
+        ErrorCode::InvalidTopicException
+    );
+    let r = c
+        .call(v1::DeleteRecordsRequest {
+            topics: vec![v1::DeleteRecordsTopic {
+                name: internal.into(),
+                partitions: vec![v1::DeleteRecordsPartition {
+                    partition_index: 0,
+                    offset: -1,
+                }],
+            }],
+            timeout_ms: 1000,
+        })
+        .await;
+    assert_eq!(
+        code(r.topics[0].partitions[0].error_code),
+        ErrorCode::InvalidTopicException
+    );
+
+    assert_eq!(partitions(c.call(meta).await), before);
+    assert!(dir.path().join(format!("{internal}-0")).is_dir());
+    still_serving(&mut bystander).await;
+}

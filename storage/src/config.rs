@@ -121,6 +121,14 @@ impl LogConfig {
         if self.segment_bytes < 14 {
             return bad("segment.bytes must be at least 14");
         }
+        // Kafka's limit; offset-index positions are 32-bit, so a larger segment would leave
+        // its tail unindexed.
+        if self.segment_bytes > i32::MAX as u64 {
+            return bad("segment.bytes must be at most 2147483647");
+        }
+        if self.delete_retention_ms < 0 || self.min_compaction_lag_ms < 0 {
+            return bad("delete.retention.ms and min.compaction.lag.ms must be >= 0");
+        }
         if self.segment_ms < 1 {
             return bad("segment.ms must be positive");
         }
@@ -168,5 +176,26 @@ mod tests {
             ..LogConfig::default()
         };
         assert!(c.validate().is_err());
+        for bad in [
+            LogConfig {
+                segment_bytes: 1 << 31,
+                ..LogConfig::default()
+            },
+            LogConfig {
+                delete_retention_ms: -1,
+                ..LogConfig::default()
+            },
+            LogConfig {
+                min_compaction_lag_ms: -5,
+                ..LogConfig::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        let max = LogConfig {
+            segment_bytes: i32::MAX as u64,
+            ..LogConfig::default()
+        };
+        assert!(max.validate().is_ok());
     }
 }

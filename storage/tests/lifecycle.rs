@@ -63,9 +63,24 @@ fn retention_by_bytes_and_compact_only_policy() {
     let dir = tempfile::tempdir().unwrap();
     cfg.cleanup_policy = CleanupPolicy::parse("compact").unwrap();
     cfg.retention_ms = 0;
-    let mut log = Log::open(dir.path(), cfg).unwrap();
+    let mut log = Log::open(dir.path(), cfg.clone()).unwrap();
     fill(&mut log, 100, 3, 0);
     assert_eq!(log.apply_retention(1 << 40).unwrap().segments_deleted, 0);
+
+    // compact,delete: time and size retention apply as with delete alone.
+    let dir = tempfile::tempdir().unwrap();
+    cfg.cleanup_policy = CleanupPolicy::parse("compact,delete").unwrap();
+    let mut log = Log::open(dir.path(), cfg.clone()).unwrap();
+    fill(&mut log, 100, 3, 0);
+    let out = log.apply_retention(1 << 40).unwrap();
+    assert!(out.segments_deleted > 0);
+    assert_eq!(log.segment_count(), 1, "all but the active segment");
+    let dir = tempfile::tempdir().unwrap();
+    cfg.retention_ms = -1;
+    let mut log = Log::open(dir.path(), cfg).unwrap();
+    fill(&mut log, 200, 3, 0);
+    assert!(log.apply_retention(0).unwrap().segments_deleted > 0);
+    assert!(log.size_bytes() - 8192 < 4096 + 1024);
 }
 
 #[test]

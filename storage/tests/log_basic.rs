@@ -278,3 +278,51 @@ fn rolls_when_an_index_is_full() {
     assert_eq!(read_all(&log), written);
     assert_eq!(log.offset_for_timestamp(17).unwrap(), Some((17, 17)));
 }
+
+/// Lengths of the `.index` and `.timeindex` files next to each `.log`, in base-offset order.
+fn index_file_lens(dir: &std::path::Path) -> Vec<(u64, u64)> {
+    common::log_files(dir)
+        .iter()
+        .map(|l| {
+            let len = |ext| std::fs::metadata(l.with_extension(ext)).unwrap().len();
+            (len("index"), len("timeindex"))
+        })
+        .collect()
+}
+
+#[test]
+fn indexes_are_preallocated_while_active_and_trimmed_on_roll_and_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_config(); // segment.index.bytes = 4096
+    let mut log = Log::open(dir.path(), cfg.clone()).unwrap();
+    fill(&mut log, 2, 1, 0);
+    let lens = index_file_lens(dir.path());
+    assert_eq!(lens.len(), 1);
+    assert!(
+        lens[0].0 >= 4000 && lens[0].1 >= 4000,
+        "active indexes are preallocated: {lens:?}"
+    );
+
+    fill(&mut log, 60, 3, 10);
+    assert!(log.segment_count() > 2);
+    let lens = index_file_lens(dir.path());
+    let (sealed, active) = lens.split_at(lens.len() - 1);
+    for &(idx, tidx) in sealed {
+        assert!(
+            idx < 4000 && idx % 8 == 0,
+            "sealed .index trimmed: {lens:?}"
+        );
+        assert!(
+            tidx < 4000 && tidx % 12 == 0,
+            "sealed .timeindex trimmed: {lens:?}"
+        );
+    }
+    assert!(active[0].0 >= 4000, "the new active index is preallocated");
+
+    log.close().unwrap();
+    for (idx, tidx) in index_file_lens(dir.path()) {
+        assert!(idx < 4000 && idx % 8 == 0 && tidx < 4000 && tidx % 12 == 0);
+    }
+    let log = Log::open(dir.path(), cfg).unwrap();
+    assert_eq!(log.recovery_info().indexes_rebuilt, 0);
+}

@@ -8,6 +8,7 @@ use weir_protocol::ErrorCode;
 
 use crate::ctx::BrokerCtx;
 use crate::error::partition_error_code;
+use crate::names::is_internal_topic;
 use crate::partition::blocking;
 
 /// Deletes records before each given offset (-1 = the high watermark).
@@ -16,8 +17,10 @@ pub async fn handle(ctx: &BrokerCtx, req: DeleteRecordsRequest) -> DeleteRecords
     for t in req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
+            // The internal topic holds committed offsets the coordinator replays at start.
             let r = match ctx.topics.partition(&t.name, p.partition_index) {
                 Err(code) => Err(code),
+                Ok(_) if is_internal_topic(&t.name) => Err(ErrorCode::InvalidTopicException),
                 Ok(part) => {
                     let hw = part.high_watermark();
                     let target = if p.offset == -1 { hw } else { p.offset };

@@ -4,7 +4,7 @@ use weir_protocol::native::v1::{DeletableTopicResult, DeleteTopicsRequest, Delet
 use weir_protocol::ErrorCode;
 
 use crate::ctx::BrokerCtx;
-use crate::names::validate_topic_name;
+use crate::names::{is_internal_topic, validate_topic_name};
 
 /// Deletes each named topic and its data.
 pub async fn handle(ctx: &BrokerCtx, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
@@ -12,6 +12,11 @@ pub async fn handle(ctx: &BrokerCtx, req: DeleteTopicsRequest) -> DeleteTopicsRe
     for name in req.topic_names {
         let result = match validate_topic_name(&name) {
             Err(e) => Err((ErrorCode::InvalidTopicException, e.to_string())),
+            // The group coordinator owns it; deleting it would drop every committed offset.
+            Ok(()) if is_internal_topic(&name) => Err((
+                ErrorCode::InvalidTopicException,
+                format!("cannot delete internal topic {name}"),
+            )),
             Ok(()) => ctx
                 .controller
                 .delete_topic(&name)

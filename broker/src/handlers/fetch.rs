@@ -37,7 +37,9 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
         Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)).min(ctx.max_fetch_wait);
     let deadline = Instant::now() + wait;
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
-    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    let max_bytes = usize::try_from(req.max_bytes)
+        .unwrap_or(0)
+        .min(ctx.fetch_max_bytes);
 
     let mut names = Vec::with_capacity(req.topics.len());
     let mut targets = Vec::new();

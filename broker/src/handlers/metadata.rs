@@ -10,7 +10,7 @@ use weir_protocol::ErrorCode;
 
 use crate::controller::NewTopic;
 use crate::ctx::BrokerCtx;
-use crate::names::validate_topic_name;
+use crate::names::{is_internal_topic, validate_topic_name};
 use crate::partition::{blocking, PartitionRef};
 use crate::topics::TopicState;
 
@@ -102,7 +102,9 @@ async fn lookup(ctx: &BrokerCtx, name: String, auto_create: bool) -> Found {
     if let Some(t) = ctx.topics.get(&name) {
         return Ok(t);
     }
-    if auto_create && ctx.auto_create_topics {
+    // Internal topics are created by their owners with their own settings, never as a
+    // plain topic on first mention.
+    if auto_create && ctx.auto_create_topics && !is_internal_topic(&name) {
         let new = NewTopic {
             name: name.clone(),
             partitions: -1,

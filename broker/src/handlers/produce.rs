@@ -2,7 +2,8 @@
 //! count, size limit) before anything is appended; then valid partitions are appended.
 //! On one node acks=1 and acks=-1 both answer after the append and, when the log's flush
 //! policy asks for it (`flush.messages = 1`, the default), once it is fsynced; acks=0
-//! answers nothing.
+//! answers nothing. acks=-1 on a topic with `min.insync.replicas` above 1 is refused with
+//! NOT_ENOUGH_REPLICAS before anything is appended.
 
 use std::sync::Arc;
 
@@ -18,6 +19,9 @@ use crate::error::{batch_error_code, partition_error_code};
 use crate::names::is_internal_topic;
 use crate::partition::{blocking, PartitionRef};
 use crate::topics::TopicCounters;
+
+/// In-sync replicas of every partition on a single node: the leader itself.
+const IN_SYNC_REPLICAS: i32 = 1;
 
 /// Most bytes one batch may decompress to (bounds a compression bomb).
 fn max_decompressed(max_message_bytes: u32) -> usize {
@@ -134,6 +138,19 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                 ));
                 continue;
             };
+            // One node: the leader is the only in-sync replica, so acks=all can only be
+            // honoured when one copy is enough (Kafka refuses before appending too).
+            let min_isr = state.config.min_insync_replicas;
+            if acks == -1 && min_isr > IN_SYNC_REPLICAS {
+                parts.push(error_response(
+                    pd.index,
+                    ErrorCode::NotEnoughReplicas,
+                    format!(
+                        "min.insync.replicas is {min_isr} but {IN_SYNC_REPLICAS} replica is in sync"
+                    ),
+                ));
+                continue;
+            }
             let (max, compacted) = (
                 state.config.log.max_message_bytes,
                 state.config.log.cleanup_policy.compact,

@@ -32,6 +32,7 @@ fn ctx(dir: &std::path::Path) -> BrokerCtx {
         ),
         controller,
         max_fetch_wait: Duration::from_secs(60),
+        fetch_max_bytes: 50 << 20,
         auto_create_topics: true,
         shutdown: CancellationToken::new(),
     }
@@ -80,6 +81,24 @@ async fn auto_create_and_acks_zero() {
     };
     assert_eq!(m.topics[0].error_code, 0);
     assert_eq!(m.topics[0].partitions.len(), 1);
+
+    // Internal topics are never auto-created as plain topics.
+    let meta = v1::MetadataRequest {
+        topics: vec!["__transaction_state".into()],
+        all_topics: false,
+        allow_auto_topic_creation: true,
+    };
+    let r = dispatch(&ctx, RequestEnvelope::new(1, "t", meta))
+        .await
+        .unwrap();
+    let Some(Body::Metadata(m)) = r.body else {
+        panic!()
+    };
+    assert_eq!(
+        ErrorCode::from_i32(m.topics[0].error_code),
+        ErrorCode::UnknownTopicOrPartition
+    );
+    assert!(ctx.topics.get("__transaction_state").is_none());
 
     let produce = v1::ProduceRequest {
         acks: 0,
@@ -183,4 +202,71 @@ async fn leader_epoch_checks() {
             "{epoch:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn fetch_max_bytes_caps_what_a_client_asks_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = ctx(dir.path());
+    ctx.fetch_max_bytes = 300;
+    ctx.controller
+        .create_topic(
+            crate::controller::NewTopic {
+                name: "cap".into(),
+                partitions: 1,
+                replication_factor: -1,
+                configs: vec![],
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    let batch = weir_storage::testkit::simple_batch(1, 200, 1);
+    for i in 0..3 {
+        let produce = v1::ProduceRequest {
+            acks: 1,
+            timeout_ms: 1000,
+            topic_data: vec![v1::TopicProduceData {
+                name: "cap".into(),
+                partition_data: vec![v1::PartitionProduceData {
+                    index: 0,
+                    records: batch.clone().into(),
+                }],
+            }],
+            ..Default::default()
+        };
+        let r = dispatch(&ctx, RequestEnvelope::new(i, "t", produce))
+            .await
+            .unwrap();
+        let Some(Body::Produce(p)) = r.body else {
+            panic!()
+        };
+        assert_eq!(p.responses[0].partition_responses[0].error_code, 0);
+    }
+    let fetch = v1::FetchRequest {
+        max_bytes: i32::MAX,
+        topics: vec![v1::FetchTopic {
+            topic: "cap".into(),
+            partitions: vec![v1::FetchPartition {
+                partition: 0,
+                current_leader_epoch: None,
+                fetch_offset: 0,
+                partition_max_bytes: i32::MAX,
+            }],
+        }],
+        ..Default::default()
+    };
+    let r = dispatch(&ctx, RequestEnvelope::new(9, "t", fetch))
+        .await
+        .unwrap();
+    let Some(Body::Fetch(f)) = r.body else {
+        panic!()
+    };
+    let part = &f.responses[0].partitions[0];
+    assert_eq!(part.high_watermark, 3);
+    assert_eq!(
+        part.records.len(),
+        batch.len(),
+        "one batch fits in the broker's 300-byte cap"
+    );
 }

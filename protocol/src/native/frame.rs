@@ -17,6 +17,9 @@ use super::v1::{RequestEnvelope, ResponseEnvelope};
 /// Length prefix size.
 pub const LENGTH_BYTES: usize = 4;
 
+/// Most buffer reserved ahead of bytes actually received for a partial frame.
+const RESERVE_CHUNK: usize = 64 * 1024;
+
 /// Default largest frame body (Kafka's `socket.request.max.bytes`).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 100 * 1024 * 1024;
 
@@ -55,8 +58,10 @@ pub fn split_frame(src: &mut BytesMut, max: usize) -> Result<Option<BytesMut>, F
     }
     let total = LENGTH_BYTES + len;
     if src.len() < total {
-        // Safe to reserve: len was checked against the limit above.
-        src.reserve(total - src.len());
+        // Grow by at most a chunk: the declared length is only a claim, so a peer that
+        // announces a maximal frame and then stalls holds memory for what it sent, not
+        // for what it promised (many such connections would otherwise pin max each).
+        src.reserve((total - src.len()).min(RESERVE_CHUNK));
         return Ok(None);
     }
     src.advance(LENGTH_BYTES);
@@ -223,6 +228,21 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(buf.capacity(), cap_before);
+    }
+
+    #[test]
+    fn a_large_declared_length_reserves_only_a_chunk_until_bytes_arrive() {
+        let max = 64 << 20;
+        let mut server = ServerCodec::new(max);
+        let mut buf = BytesMut::new();
+        buf.put_u32(max as u32);
+        buf.put_slice(b"stall");
+        assert!(server.decode(&mut buf).unwrap().is_none());
+        assert!(
+            buf.capacity() <= 2 * RESERVE_CHUNK,
+            "reserved {} bytes for 9 received",
+            buf.capacity()
+        );
     }
 
     #[test]
