@@ -45,6 +45,7 @@ pub fn partition_error_code(e: &PartitionError) -> ErrorCode {
         PartitionError::Storage(s) => storage_error_code(s),
         // The topic was deleted under the request.
         PartitionError::Closed(_) => ErrorCode::UnknownTopicOrPartition,
+        PartitionError::TimedOut(..) => ErrorCode::RequestTimedOut,
         PartitionError::Broken(_) => ErrorCode::KafkaStorageError,
     }
 }

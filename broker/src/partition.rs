@@ -31,6 +31,10 @@ pub enum PartitionError {
     /// The log reported an error.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The data was appended but did not become durable within the request's timeout;
+    /// it may still become durable (and visible) later, as with Kafka's produce timeout.
+    #[error("partition {0}: not durable within {1} ms")]
+    TimedOut(String, u64),
     /// The log was closed (shutdown) or deleted (topic deletion) meanwhile.
     #[error("partition {0} is closed")]
     Closed(String),
@@ -231,6 +235,27 @@ impl Partition {
             _ => Err(PartitionError::Storage(StorageError::Poisoned {
                 path: self.dir.clone(),
             })),
+        }
+    }
+
+    /// `wait_durable` bounded by a produce request's `timeout_ms`; 0 or less waits without
+    /// a bound, so a client that sends no timeout is never failed by one it did not ask for.
+    pub async fn wait_durable_within(
+        &self,
+        end: i64,
+        timeout_ms: i32,
+    ) -> Result<(), PartitionError> {
+        let Ok(ms) = u64::try_from(timeout_ms) else {
+            return self.wait_durable(end).await;
+        };
+        if ms == 0 {
+            return self.wait_durable(end).await;
+        }
+        match tokio::time::timeout(std::time::Duration::from_millis(ms), self.wait_durable(end))
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(PartitionError::TimedOut(self.name(), ms)),
         }
     }
 
@@ -452,6 +477,40 @@ mod tests {
         assert_eq!(p.durable_offset(), 64);
         assert_eq!(p.with_log(|l| Ok(l.recovery_point())).unwrap(), 64);
         assert_eq!(p.high_watermark(), 64);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flush_stuck_past_the_produce_timeout_times_out_then_completes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path());
+        // Hold the log's write lock so the flusher cannot take its flush handle.
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let q = Arc::clone(&p);
+        let mut b = testkit::simple_batch(2, 20, 0);
+        let info = q.append(&mut b, 0).unwrap();
+        let holder = std::thread::spawn(move || {
+            q.with_log_mut(|_| {
+                locked_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                Ok(())
+            })
+            .unwrap();
+        });
+        locked_rx.recv().unwrap();
+        let end = info.last_offset + 1;
+        p.request_flush(end);
+        let err = p.wait_durable_within(end, 50).await.unwrap_err();
+        assert!(matches!(err, PartitionError::TimedOut(_, 50)), "{err:?}");
+        assert_eq!(
+            crate::error::partition_error_code(&err),
+            weir_protocol::ErrorCode::RequestTimedOut
+        );
+        release_tx.send(()).unwrap();
+        holder.join().unwrap();
+        // The flush still happens; a later wait (e.g. the client's retry) sees it durable.
+        p.wait_durable_within(end, 0).await.unwrap();
+        assert_eq!(p.durable_offset(), end);
     }
 
     #[tokio::test]

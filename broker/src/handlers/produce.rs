@@ -2,7 +2,9 @@
 //! count, size limit) before anything is appended; then valid partitions are appended.
 //! On one node acks=1 and acks=-1 both answer after the append and, when the log's flush
 //! policy asks for it (`flush.messages = 1`, the default), once it is fsynced; acks=0
-//! answers nothing. acks=-1 on a topic with `min.insync.replicas` above 1 is refused with
+//! answers nothing. A flush that outlasts the request's `timeout_ms` is answered with
+//! REQUEST_TIMED_OUT (the data may still become durable; an idempotent retry is answered
+//! with its original offsets). acks=-1 on a topic with `min.insync.replicas` above 1 is refused with
 //! NOT_ENOUGH_REPLICAS before anything is appended.
 
 use std::sync::Arc;
@@ -91,6 +93,7 @@ fn error_response(index: i32, code: ErrorCode, message: String) -> PartitionProd
 /// Validates, appends, answers (or not, for acks=0).
 pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceResponse> {
     let acks = req.acks;
+    let timeout_ms = req.timeout_ms;
     let acks_ok = matches!(acks, -1..=1);
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut pending = Vec::new();
@@ -206,7 +209,10 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                 if acks == 0 {
                     r
                 } else {
-                    p.partition.wait_durable(end).await.and(r)
+                    p.partition
+                        .wait_durable_within(end, timeout_ms)
+                        .await
+                        .and(r)
                 }
             }
             r => r,
