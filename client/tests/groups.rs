@@ -444,3 +444,66 @@ async fn wait_for_async_member(admin: &Admin, group: &str, n: usize) {
     }
     panic!("group {group} never reached {n} members");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regex_subscription_matches_whole_names_and_picks_up_new_topics() {
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let admin = Admin::new(client_config(&broker.addr)).unwrap();
+    let create = |name: &'static str| {
+        let admin = &admin;
+        async move {
+            admin
+                .create_topic(NewTopic {
+                    name: name.into(),
+                    partitions: 2,
+                    replication_factor: -1,
+                    configs: vec![],
+                })
+                .await
+                .unwrap();
+        }
+    };
+    for t in ["rx-a", "rx-b", "old-rx-c"] {
+        create(t).await;
+    }
+    let mut cc = client_config(&broker.addr);
+    // The pattern is re-matched at this age: short, so the new topic shows up quickly.
+    cc.metadata_max_age = Duration::from_millis(200);
+    let mut cfg = GroupConfig::new("rx");
+    cfg.heartbeat_interval = Duration::from_millis(100);
+    cfg.session_timeout = Duration::from_millis(3000);
+    let mut c = GroupConsumer::new(cc, ConsumerConfig::default(), cfg)
+        .await
+        .unwrap();
+    assert!(c.subscribe_regex("rx-(").await.is_err(), "bad pattern");
+    c.subscribe_regex("rx-.*").await.unwrap();
+
+    let topics = |c: &GroupConsumer| -> BTreeSet<String> {
+        c.assignment().into_iter().map(|(t, _)| t).collect()
+    };
+    let mut got = BTreeSet::new();
+    for _ in 0..100 {
+        c.poll(Duration::from_millis(50)).await.unwrap();
+        got = topics(&c);
+        if got.len() >= 2 {
+            break;
+        }
+    }
+    let want: BTreeSet<String> = ["rx-a", "rx-b"].map(String::from).into();
+    assert_eq!(got, want, "whole-name match: old-rx-c is not subscribed");
+
+    create("rx-new").await;
+    for _ in 0..100 {
+        c.poll(Duration::from_millis(50)).await.unwrap();
+        got = topics(&c);
+        if got.contains("rx-new") {
+            break;
+        }
+    }
+    assert!(
+        got.contains("rx-new"),
+        "new matching topic picked up: {got:?}"
+    );
+    assert_eq!(c.assignment().len(), 6);
+    c.close().await.unwrap();
+}
