@@ -507,3 +507,64 @@ async fn regex_subscription_matches_whole_names_and_picks_up_new_topics() {
     assert_eq!(c.assignment().len(), 6);
     c.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_offsets_is_refused_while_the_group_has_members() {
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let a = broker.addr.clone();
+    common::weir_ok(&a, &["topic", "create", "t", "--partitions", "2"], b"");
+    common::weir_ok(&a, &["produce", "t"], b"a\nb\nc\nd\n");
+    let lib = spawn(group_consumer(&a, "busy", 3000).await);
+    wait_for("the member owns both partitions", || {
+        lib.owned.lock().unwrap().len() == 2
+    })
+    .await;
+    let reset = [
+        "group",
+        "reset-offsets",
+        "busy",
+        "--topic",
+        "t",
+        "--to-earliest",
+    ];
+    // A dry run only reads, so it is allowed.
+    let plan = common::weir_ok(&a, &reset, b"");
+    assert!(plan.contains("CURRENT"), "{plan}");
+    let out = common::weir(&a, &[&reset[..], &["--execute"]].concat(), b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused with a member: {stderr}");
+    assert!(
+        stderr.contains("active member") && stderr.contains("stop its consumers"),
+        "{stderr}"
+    );
+    // The member's shape in `group describe`.
+    let d: serde_json::Value = serde_json::from_str(&common::weir_ok(
+        &a,
+        &["--output", "json", "group", "describe", "busy"],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(d["state"], "Stable", "{d}");
+    assert!(d["generation"].as_i64().unwrap() >= 1, "{d}");
+    assert_eq!(d["protocol"], "sticky", "{d}");
+    let m = &d["members"][0];
+    assert!(!m["member_id"].as_str().unwrap().is_empty(), "{d}");
+    assert!(m["client_id"].is_string() && m["host"].is_string(), "{d}");
+    let mut parts: Vec<(String, i64)> = m["assignment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["topic"].as_str().unwrap().to_owned(),
+                x["partition"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    parts.sort();
+    assert_eq!(parts, vec![("t".into(), 0), ("t".into(), 1)], "{d}");
+    lib.stop.store(true, Ordering::Release);
+    lib.handle.await.unwrap();
+    // Once the member left, the same command applies.
+    common::weir_ok(&a, &[&reset[..], &["--execute"]].concat(), b"");
+}
