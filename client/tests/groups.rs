@@ -568,3 +568,29 @@ async fn reset_offsets_is_refused_while_the_group_has_members() {
     // Once the member left, the same command applies.
     common::weir_ok(&a, &[&reset[..], &["--execute"]].concat(), b"");
 }
+
+/// `--timeout-ms` counts time without records once partitions are owned: the join itself
+/// (the broker's initial rebalance delay, 3 s by default) must not use it up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_group_consume_timeout_does_not_count_the_join() {
+    let broker = Broker::start_with_config(
+        "[groups]\noffsets_topic_partitions = 2\ninitial_rebalance_delay_ms = 1500\n",
+    );
+    let a = broker.addr.clone();
+    common::weir_ok(&a, &["topic", "create", "t", "--partitions", "2"], b"");
+    common::weir_ok(&a, &["produce", "t"], b"a\nb\nc\nd\ne\n");
+    let out = common::weir_ok(
+        &a,
+        &[
+            "consume",
+            "t",
+            "--group",
+            "slow-join",
+            "--from-beginning",
+            "--timeout-ms",
+            "700",
+        ],
+        b"",
+    );
+    assert_eq!(out.lines().count(), 5, "{out}");
+}

@@ -237,7 +237,8 @@ pub struct ConsumeArgs {
     /// Stop after this many records.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_messages: Option<u64>,
-    /// Stop after this many milliseconds without new records (default: never).
+    /// Stop after this many milliseconds without new records (default: never). With
+    /// --group the clock restarts whenever the group hands this consumer partitions.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: Option<u64>,
     /// Consume as a member of this group: partitions come from the coordinator, reading
