@@ -32,10 +32,18 @@ pub(super) async fn run(inner: Arc<Inner>) {
         let force =
             inner.flushing.load(Ordering::SeqCst) > 0 || inner.closing.load(Ordering::SeqCst);
         let view = inner.client.view();
+        // A topic invalidated after NOT_LEADER_OR_FOLLOWER and the like counts as
+        // leaderless: its batches wait for the refresh below instead of going back to the
+        // stale leader until the delivery timeout.
         let drained = inner.acc().drain(
             now,
             force,
-            |t, p| view.topics.get(t).and_then(|m| m.leader(p)),
+            |t, p| {
+                if !view.fetched_at.contains_key(t) {
+                    return None;
+                }
+                view.topics.get(t).and_then(|m| m.leader(p))
+            },
             |n| per_node.get(&n).copied().unwrap_or(0) < max_in_flight,
         );
         if !drained.no_leader.is_empty() {
