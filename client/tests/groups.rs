@@ -594,3 +594,151 @@ async fn cli_group_consume_timeout_does_not_count_the_join() {
     );
     assert_eq!(out.lines().count(), 5, "{out}");
 }
+
+#[derive(Default)]
+struct Events {
+    assigned: Vec<(String, i32)>,
+    revoked: Vec<(String, i32)>,
+}
+
+struct Recorder(Arc<Mutex<Events>>);
+
+impl weir_client::RebalanceListener for Recorder {
+    fn on_revoked(&mut self, partitions: &[(String, i32)]) {
+        self.0.lock().unwrap().revoked.extend_from_slice(partitions);
+    }
+    fn on_assigned(&mut self, partitions: &[(String, i32)]) {
+        self.0
+            .lock()
+            .unwrap()
+            .assigned
+            .extend_from_slice(partitions);
+    }
+}
+
+async fn static_member(addr: &str, instance: &str) -> GroupConsumer {
+    let mut cfg = GroupConfig::new("st");
+    cfg.session_timeout = Duration::from_millis(5000);
+    cfg.heartbeat_interval = Duration::from_millis(100);
+    cfg.auto_commit_interval = None;
+    cfg.instance_id = Some(instance.into());
+    let cc = ConsumerConfig {
+        auto_offset_reset: OffsetReset::Earliest,
+        fetch_max_wait: Duration::from_millis(50),
+        ..ConsumerConfig::default()
+    };
+    let mut c = GroupConsumer::new(client_config(addr), cc, cfg)
+        .await
+        .unwrap();
+    c.subscribe(&["t"]);
+    c
+}
+
+/// A member polled in its own task (a rebalance needs every member to poll), exposing
+/// its assignment and generation.
+struct Background {
+    owned: Arc<Mutex<(Vec<(String, i32)>, i32)>>,
+    stop: Arc<AtomicBool>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+fn background(mut c: GroupConsumer) -> Background {
+    let owned = Arc::new(Mutex::new((Vec::new(), -1)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (o, st) = (owned.clone(), stop.clone());
+    let handle = tokio::spawn(async move {
+        while !st.load(Ordering::Acquire) {
+            c.poll(Duration::from_millis(20)).await.unwrap();
+            *o.lock().unwrap() = (c.assignment(), c.membership().1);
+        }
+        c.leave().await.unwrap();
+    });
+    Background {
+        owned,
+        stop,
+        handle,
+    }
+}
+
+/// Callbacks, commit_async/committed, and static membership: a static member that closes
+/// and comes back with the same instance id gets its partitions back without a rebalance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_commits_and_a_static_member_restarting_without_a_rebalance() {
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let a = broker.addr.clone();
+    common::weir_ok(&a, &["topic", "create", "t", "--partitions", "2"], b"");
+    let input: String = (0..20).map(|i| format!("k{i}:v{i}\n")).collect();
+    common::weir_ok(
+        &a,
+        &["produce", "t", "--key-separator", ":"],
+        input.as_bytes(),
+    );
+
+    let events = Arc::new(Mutex::new(Events::default()));
+    let mut m1 = static_member(&a, "one").await;
+    m1.set_listener(Box::new(Recorder(events.clone())));
+    let m2 = background(static_member(&a, "two").await);
+    for _ in 0..200 {
+        m1.poll(Duration::from_millis(20)).await.unwrap();
+        if m1.assignment().len() == 1 && m2.owned.lock().unwrap().0.len() == 1 {
+            break;
+        }
+    }
+    let mine = m1.assignment();
+    assert_eq!(mine.len(), 1, "each of two members owns one partition");
+    {
+        let e = events.lock().unwrap();
+        assert!(e.assigned.contains(&mine[0]), "on_assigned called");
+        // Whatever it owned before the second member joined was revoked through the
+        // callback.
+        assert!(e
+            .assigned
+            .iter()
+            .all(|p| *p == mine[0] || e.revoked.contains(p)));
+    }
+    // Read its partition to the end (it may have done so already), then commit in the
+    // background.
+    for _ in 0..100 {
+        if m1
+            .poll(Duration::from_millis(200))
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+    }
+    m1.commit_async().await.unwrap().unwrap();
+    let committed = m1.committed(&mine).await.unwrap();
+    assert_eq!(committed.len(), 1);
+    assert!(committed[0].1.is_some_and(|o| o > 0), "{committed:?}");
+
+    let (theirs, generation) = m2.owned.lock().unwrap().clone();
+    m1.close().await.unwrap();
+    let mut back = static_member(&a, "one").await;
+    for _ in 0..100 {
+        back.poll(Duration::from_millis(20)).await.unwrap();
+        if !back.assignment().is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        back.assignment(),
+        mine,
+        "the restarted instance gets its partition back"
+    );
+    // Resumes at the commit: nothing of its partition is read again.
+    assert!(back
+        .poll(Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        *m2.owned.lock().unwrap(),
+        (theirs, generation),
+        "no rebalance for the other member"
+    );
+    back.leave().await.unwrap();
+    m2.stop.store(true, Ordering::Release);
+    m2.handle.await.unwrap();
+}

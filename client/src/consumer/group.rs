@@ -526,13 +526,20 @@ impl GroupConsumer {
     }
 
     /// Commits (if auto-commit is on) and leaves the group, so the partitions move at once.
+    /// A static member (`instance_id` set) does not leave, as in Kafka: its partitions wait
+    /// for the same instance to come back within the session timeout, and the others see no
+    /// rebalance. Call [`GroupConsumer::leave`] to leave for good.
     pub async fn close(mut self) -> Result<()> {
         let committed = if self.config.auto_commit_interval.is_some() {
             self.commit().await
         } else {
             Ok(())
         };
-        self.leave().await?;
+        if self.config.instance_id.is_some() {
+            self.heartbeat.abort();
+        } else {
+            self.leave().await?;
+        }
         committed
     }
 
