@@ -593,6 +593,73 @@ async fn cli_group_consume_timeout_does_not_count_the_join() {
         b"",
     );
     assert_eq!(out.lines().count(), 5, "{out}");
+    // Without --from-beginning a new group starts at the end.
+    let out = common::weir_ok(
+        &a,
+        &["consume", "t", "--group", "late", "--timeout-ms", "700"],
+        b"",
+    );
+    assert_eq!(out.lines().count(), 0, "{out}");
+}
+
+/// Ctrl-C (SIGINT) stops `weir consume --group` cleanly: what it printed is committed and
+/// it leaves the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_group_consume_on_ctrl_c_commits_what_it_printed_and_leaves() {
+    use std::io::BufRead;
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let a = broker.addr.clone();
+    common::weir_ok(&a, &["topic", "create", "t", "--partitions", "3"], b"");
+    let input: String = (0..12).map(|i| format!("k{i}:v{i}\n")).collect();
+    common::weir_ok(
+        &a,
+        &["produce", "t", "--key-separator", ":"],
+        input.as_bytes(),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["consume", "t", "--group", "sig", "--from-beginning"])
+        .env("WEIR_BOOTSTRAP", &a)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut n = 0;
+        while n < 12 && lines.next().is_some() {
+            n += 1;
+        }
+        (n, lines)
+    });
+    let (printed, rest) = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(printed, 12);
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(rest.count(), 0, "nothing printed after the last record");
+    let d: serde_json::Value = serde_json::from_str(&common::weir_ok(
+        &a,
+        &["--output", "json", "group", "describe", "sig"],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(d["state"], "Empty", "left the group: {d}");
+    let committed: i64 = d["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["committed_offset"].as_i64().unwrap())
+        .sum();
+    assert_eq!(committed, 12, "{d}");
 }
 
 #[derive(Default)]
