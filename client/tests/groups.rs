@@ -703,14 +703,17 @@ async fn static_member(addr: &str, instance: &str) -> GroupConsumer {
 
 /// A member polled in its own task (a rebalance needs every member to poll), exposing
 /// its assignment and generation.
+/// (assignment, generation)
+type Owned = Arc<Mutex<(Vec<(String, i32)>, i32)>>;
+
 struct Background {
-    owned: Arc<Mutex<(Vec<(String, i32)>, i32)>>,
+    owned: Owned,
     stop: Arc<AtomicBool>,
     handle: tokio::task::JoinHandle<()>,
 }
 
 fn background(mut c: GroupConsumer) -> Background {
-    let owned = Arc::new(Mutex::new((Vec::new(), -1)));
+    let owned: Owned = Arc::new(Mutex::new((Vec::new(), -1)));
     let stop = Arc::new(AtomicBool::new(false));
     let (o, st) = (owned.clone(), stop.clone());
     let handle = tokio::spawn(async move {
