@@ -1,6 +1,6 @@
-//! Metadata refresh on NOT_LEADER_OR_FOLLOWER, against two scripted brokers: the first
-//! metadata answer names broker 1 as leader, which then refuses the produce; every later
-//! answer names broker 2, which accepts it.
+//! The producer against two scripted brokers: the first metadata answer names broker 1 as
+//! leader, which then refuses the produce with NOT_LEADER_OR_FOLLOWER; every later answer
+//! names broker 2, which accepts it (or, in the delivery-timeout test, refuses too).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
-use weir_client::{Acks, ClientConfig, Producer, ProducerConfig, ProducerRecord};
+use weir_client::{Acks, ClientConfig, Error, Producer, ProducerConfig, ProducerRecord};
 use weir_protocol::native::v1::{
     request_envelope, response_envelope, BrokerMetadata, MetadataResponse, PartitionMetadata,
     PartitionProduceResponse, ProduceResponse, ResponseEnvelope, TopicMetadata,
@@ -24,6 +24,8 @@ struct Cluster {
     addrs: [String; 2],
     metadata_calls: AtomicUsize,
     refused: AtomicUsize,
+    /// Broker 2 refuses as well: no leader ever accepts.
+    all_refuse: bool,
 }
 
 fn metadata(c: &Cluster) -> MetadataResponse {
@@ -73,7 +75,7 @@ async fn serve(l: TcpListener, node: i32, cluster: Arc<Cluster>) {
                         response_envelope::Body::Metadata(metadata(&cluster))
                     }
                     Some(request_envelope::Body::Produce(_)) => {
-                        let (error_code, base_offset) = if node == 1 {
+                        let (error_code, base_offset) = if node == 1 || cluster.all_refuse {
                             cluster.refused.fetch_add(1, Ordering::SeqCst);
                             (NOT_LEADER_OR_FOLLOWER, -1)
                         } else {
@@ -109,8 +111,7 @@ async fn serve(l: TcpListener, node: i32, cluster: Arc<Cluster>) {
     }
 }
 
-#[tokio::test]
-async fn producer_follows_the_new_leader_after_not_leader_or_follower() {
+async fn cluster(all_refuse: bool) -> Arc<Cluster> {
     let l1 = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let l2 = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let cluster = Arc::new(Cluster {
@@ -120,24 +121,34 @@ async fn producer_follows_the_new_leader_after_not_leader_or_follower() {
         ],
         metadata_calls: AtomicUsize::new(0),
         refused: AtomicUsize::new(0),
+        all_refuse,
     });
     tokio::spawn(serve(l1, 1, cluster.clone()));
     tokio::spawn(serve(l2, 2, cluster.clone()));
+    cluster
+}
 
+async fn producer(cluster: &Cluster, delivery_timeout: Duration) -> Producer {
     let mut cc = ClientConfig::new(&cluster.addrs[0]);
     cc.retry_backoff = Duration::from_millis(10);
-    let producer = Producer::new(
+    Producer::new(
         cc,
         ProducerConfig {
             acks: Acks::Leader,
             idempotence: false,
             linger: Duration::ZERO,
-            delivery_timeout: Duration::from_secs(20),
+            delivery_timeout,
             ..ProducerConfig::default()
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn producer_follows_the_new_leader_after_not_leader_or_follower() {
+    let cluster = cluster(false).await;
+    let producer = producer(&cluster, Duration::from_secs(20)).await;
     let md = producer
         .send(ProducerRecord::new("t", "v").with_partition(0))
         .await
@@ -149,4 +160,22 @@ async fn producer_follows_the_new_leader_after_not_leader_or_follower() {
         "one refusal, then re-routed"
     );
     assert!(cluster.metadata_calls.load(Ordering::SeqCst) >= 2);
+}
+
+#[tokio::test]
+async fn retriable_errors_are_retried_until_the_delivery_timeout() {
+    let cluster = cluster(true).await;
+    let producer = producer(&cluster, Duration::from_millis(400)).await;
+    let e = producer
+        .send(ProducerRecord::new("t", "v").with_partition(0))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, Error::DeliveryTimeout { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("NotLeaderOrFollower") && text.contains("raise delivery_timeout"),
+        "{text}"
+    );
+    assert!(cluster.refused.load(Ordering::SeqCst) >= 2, "retried");
 }

@@ -48,13 +48,14 @@ pub(super) async fn run(inner: Arc<Inner>) {
         );
         if !drained.no_leader.is_empty() {
             let expired = inner.acc().expire(now, inner.config.delivery_timeout);
-            for b in expired {
+            for mut b in expired {
+                let last = b.last_error.take().unwrap_or_else(|| Error::NoLeader {
+                    topic: b.topic.to_string(),
+                    partition: b.partition,
+                });
                 let e = Error::DeliveryTimeout {
                     ms: inner.config.delivery_timeout.as_millis() as u64,
-                    last: Box::new(Error::NoLeader {
-                        topic: b.topic.to_string(),
-                        partition: b.partition,
-                    }),
+                    last: Box::new(last),
                 };
                 finish_failed(&inner, b, &e, false);
             }
@@ -201,6 +202,7 @@ fn retry_or_fail(inner: &Inner, mut batch: ProducerBatch, error: Error) {
         // Exponential backoff capped at 1 s keeps a dead broker from being hammered.
         let factor = 1u32 << batch.attempts.min(4);
         batch.retry_at = Some(Instant::now() + (backoff * factor).min(Duration::from_secs(1)));
+        batch.last_error = Some(error);
         inner.acc().requeue(batch);
         return;
     }
