@@ -812,3 +812,32 @@ async fn callbacks_commits_and_a_static_member_restarting_without_a_rebalance() 
     m2.stop.store(true, Ordering::Release);
     m2.handle.await.unwrap();
 }
+
+/// Heartbeats run in the background: a member that does not poll for longer than its
+/// session timeout (slow processing) stays in the group with its partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_heartbeats_keep_a_slow_member_in_the_group() {
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    common::weir_ok(
+        &broker.addr,
+        &["topic", "create", "t", "--partitions", "2"],
+        b"",
+    );
+    let mut c = group_consumer(&broker.addr, "slow", 800).await;
+    for _ in 0..100 {
+        c.poll(Duration::from_millis(20)).await.unwrap();
+        if c.assignment().len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(c.assignment().len(), 2);
+    let before = c.membership();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    c.poll(Duration::from_millis(50)).await.unwrap();
+    assert_eq!(c.membership(), before, "no rejoin needed");
+    assert_eq!(c.assignment().len(), 2);
+    let admin = Admin::new(client_config(&broker.addr)).unwrap();
+    let d = admin.describe_group("slow").await.unwrap();
+    assert_eq!((d.members.len(), d.state.as_str()), (1, "Stable"));
+    c.close().await.unwrap();
+}
