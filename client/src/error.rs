@@ -140,6 +140,28 @@ fn hint(code: ErrorCode) -> &'static str {
         }
         ErrorCode::UnsupportedVersion => "upgrade the broker or the client",
         ErrorCode::OffsetOutOfRange => "seek to an offset inside the log",
+        ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
+            "the group rebalanced without this member; poll again to rejoin, then commit again"
+        }
+        ErrorCode::RebalanceInProgress => "the group is rebalancing; poll again to rejoin, then retry",
+        ErrorCode::NonEmptyGroup => {
+            "stop the group's consumers first (`weir group describe GROUP` lists them)"
+        }
+        ErrorCode::GroupIdNotFound => "check the group id (`weir group list` shows the groups)",
+        ErrorCode::InvalidGroupId => "use a non-empty group id",
+        ErrorCode::InvalidSessionTimeout => {
+            "choose a session timeout within the broker's groups.min_session_timeout_ms..max_session_timeout_ms"
+        }
+        ErrorCode::InconsistentGroupProtocol => {
+            "every member of a group must use protocol type \"consumer\" and a common assignor"
+        }
+        ErrorCode::FencedInstanceId => {
+            "another consumer uses the same group instance id; give each instance its own"
+        }
+        ErrorCode::GroupMaxSizeReached => {
+            "the group is full; raise groups.max_size on the broker or use another group"
+        }
+        ErrorCode::OffsetMetadataTooLarge => "use a shorter commit metadata string",
         c if c.is_retriable() => "retrying may help",
         _ => "see the broker log for details",
     }
@@ -237,5 +259,24 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("choose another name"), "{s}");
+    }
+
+    #[test]
+    fn group_errors_say_what_to_do() {
+        for code in [
+            ErrorCode::UnknownMemberId,
+            ErrorCode::IllegalGeneration,
+            ErrorCode::RebalanceInProgress,
+            ErrorCode::NonEmptyGroup,
+            ErrorCode::GroupIdNotFound,
+            ErrorCode::InvalidGroupId,
+            ErrorCode::InvalidSessionTimeout,
+            ErrorCode::InconsistentGroupProtocol,
+            ErrorCode::FencedInstanceId,
+            ErrorCode::GroupMaxSizeReached,
+            ErrorCode::OffsetMetadataTooLarge,
+        ] {
+            assert_ne!(hint(code), hint(ErrorCode::Unknown), "{code:?}");
+        }
     }
 }

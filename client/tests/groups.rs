@@ -444,3 +444,400 @@ async fn wait_for_async_member(admin: &Admin, group: &str, n: usize) {
     }
     panic!("group {group} never reached {n} members");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regex_subscription_matches_whole_names_and_picks_up_new_topics() {
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let admin = Admin::new(client_config(&broker.addr)).unwrap();
+    let create = |name: &'static str| {
+        let admin = &admin;
+        async move {
+            admin
+                .create_topic(NewTopic {
+                    name: name.into(),
+                    partitions: 2,
+                    replication_factor: -1,
+                    configs: vec![],
+                })
+                .await
+                .unwrap();
+        }
+    };
+    for t in ["rx-a", "rx-b", "old-rx-c"] {
+        create(t).await;
+    }
+    let mut cc = client_config(&broker.addr);
+    // The pattern is re-matched at this age: short, so the new topic shows up quickly.
+    cc.metadata_max_age = Duration::from_millis(200);
+    let mut cfg = GroupConfig::new("rx");
+    cfg.heartbeat_interval = Duration::from_millis(100);
+    cfg.session_timeout = Duration::from_millis(3000);
+    let mut c = GroupConsumer::new(cc, ConsumerConfig::default(), cfg)
+        .await
+        .unwrap();
+    assert!(c.subscribe_regex("rx-(").await.is_err(), "bad pattern");
+    c.subscribe_regex("rx-.*").await.unwrap();
+
+    let topics = |c: &GroupConsumer| -> BTreeSet<String> {
+        c.assignment().into_iter().map(|(t, _)| t).collect()
+    };
+    let mut got = BTreeSet::new();
+    for _ in 0..100 {
+        c.poll(Duration::from_millis(50)).await.unwrap();
+        got = topics(&c);
+        if got.len() >= 2 {
+            break;
+        }
+    }
+    let want: BTreeSet<String> = ["rx-a", "rx-b"].map(String::from).into();
+    assert_eq!(got, want, "whole-name match: old-rx-c is not subscribed");
+
+    create("rx-new").await;
+    for _ in 0..100 {
+        c.poll(Duration::from_millis(50)).await.unwrap();
+        got = topics(&c);
+        if got.contains("rx-new") {
+            break;
+        }
+    }
+    assert!(
+        got.contains("rx-new"),
+        "new matching topic picked up: {got:?}"
+    );
+    assert_eq!(c.assignment().len(), 6);
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_offsets_is_refused_while_the_group_has_members() {
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let a = broker.addr.clone();
+    common::weir_ok(&a, &["topic", "create", "t", "--partitions", "2"], b"");
+    common::weir_ok(&a, &["produce", "t"], b"a\nb\nc\nd\n");
+    let lib = spawn(group_consumer(&a, "busy", 3000).await);
+    wait_for("the member owns both partitions", || {
+        lib.owned.lock().unwrap().len() == 2
+    })
+    .await;
+    let reset = [
+        "group",
+        "reset-offsets",
+        "busy",
+        "--topic",
+        "t",
+        "--to-earliest",
+    ];
+    // A dry run only reads, so it is allowed.
+    let plan = common::weir_ok(&a, &reset, b"");
+    assert!(plan.contains("CURRENT"), "{plan}");
+    let out = common::weir(&a, &[&reset[..], &["--execute"]].concat(), b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused with a member: {stderr}");
+    assert!(
+        stderr.contains("active member") && stderr.contains("stop its consumers"),
+        "{stderr}"
+    );
+    // The member's shape in `group describe`.
+    let d: serde_json::Value = serde_json::from_str(&common::weir_ok(
+        &a,
+        &["--output", "json", "group", "describe", "busy"],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(d["state"], "Stable", "{d}");
+    assert!(d["generation"].as_i64().unwrap() >= 1, "{d}");
+    assert_eq!(d["protocol"], "sticky", "{d}");
+    let m = &d["members"][0];
+    assert!(!m["member_id"].as_str().unwrap().is_empty(), "{d}");
+    assert!(m["client_id"].is_string() && m["host"].is_string(), "{d}");
+    let mut parts: Vec<(String, i64)> = m["assignment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["topic"].as_str().unwrap().to_owned(),
+                x["partition"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    parts.sort();
+    assert_eq!(parts, vec![("t".into(), 0), ("t".into(), 1)], "{d}");
+    lib.stop.store(true, Ordering::Release);
+    lib.handle.await.unwrap();
+    // Once the member left, the same command applies.
+    common::weir_ok(&a, &[&reset[..], &["--execute"]].concat(), b"");
+}
+
+/// `--timeout-ms` counts time without records once partitions are owned: the join itself
+/// (the broker's initial rebalance delay, 3 s by default) must not use it up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_group_consume_timeout_does_not_count_the_join() {
+    let broker = Broker::start_with_config(
+        "[groups]\noffsets_topic_partitions = 2\ninitial_rebalance_delay_ms = 1500\n",
+    );
+    let a = broker.addr.clone();
+    common::weir_ok(&a, &["topic", "create", "t", "--partitions", "2"], b"");
+    common::weir_ok(&a, &["produce", "t"], b"a\nb\nc\nd\ne\n");
+    let out = common::weir_ok(
+        &a,
+        &[
+            "consume",
+            "t",
+            "--group",
+            "slow-join",
+            "--from-beginning",
+            "--timeout-ms",
+            "700",
+        ],
+        b"",
+    );
+    assert_eq!(out.lines().count(), 5, "{out}");
+    // Without --from-beginning a new group starts at the end.
+    let out = common::weir_ok(
+        &a,
+        &["consume", "t", "--group", "late", "--timeout-ms", "700"],
+        b"",
+    );
+    assert_eq!(out.lines().count(), 0, "{out}");
+}
+
+/// Ctrl-C (SIGINT) stops `weir consume --group` cleanly: what it printed is committed and
+/// it leaves the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_group_consume_on_ctrl_c_commits_what_it_printed_and_leaves() {
+    use std::io::BufRead;
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let a = broker.addr.clone();
+    common::weir_ok(&a, &["topic", "create", "t", "--partitions", "3"], b"");
+    let input: String = (0..12).map(|i| format!("k{i}:v{i}\n")).collect();
+    common::weir_ok(
+        &a,
+        &["produce", "t", "--key-separator", ":"],
+        input.as_bytes(),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["consume", "t", "--group", "sig", "--from-beginning"])
+        .env("WEIR_BOOTSTRAP", &a)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut n = 0;
+        while n < 12 && lines.next().is_some() {
+            n += 1;
+        }
+        (n, lines)
+    });
+    let (printed, rest) = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(printed, 12);
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(rest.count(), 0, "nothing printed after the last record");
+    let d: serde_json::Value = serde_json::from_str(&common::weir_ok(
+        &a,
+        &["--output", "json", "group", "describe", "sig"],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(d["state"], "Empty", "left the group: {d}");
+    let committed: i64 = d["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["committed_offset"].as_i64().unwrap())
+        .sum();
+    assert_eq!(committed, 12, "{d}");
+}
+
+#[derive(Default)]
+struct Events {
+    assigned: Vec<(String, i32)>,
+    revoked: Vec<(String, i32)>,
+}
+
+struct Recorder(Arc<Mutex<Events>>);
+
+impl weir_client::RebalanceListener for Recorder {
+    fn on_revoked(&mut self, partitions: &[(String, i32)]) {
+        self.0.lock().unwrap().revoked.extend_from_slice(partitions);
+    }
+    fn on_assigned(&mut self, partitions: &[(String, i32)]) {
+        self.0
+            .lock()
+            .unwrap()
+            .assigned
+            .extend_from_slice(partitions);
+    }
+}
+
+async fn static_member(addr: &str, instance: &str) -> GroupConsumer {
+    let mut cfg = GroupConfig::new("st");
+    cfg.session_timeout = Duration::from_millis(5000);
+    cfg.heartbeat_interval = Duration::from_millis(100);
+    cfg.auto_commit_interval = None;
+    cfg.instance_id = Some(instance.into());
+    let cc = ConsumerConfig {
+        auto_offset_reset: OffsetReset::Earliest,
+        fetch_max_wait: Duration::from_millis(50),
+        ..ConsumerConfig::default()
+    };
+    let mut c = GroupConsumer::new(client_config(addr), cc, cfg)
+        .await
+        .unwrap();
+    c.subscribe(&["t"]);
+    c
+}
+
+/// A member polled in its own task (a rebalance needs every member to poll), exposing
+/// its assignment and generation.
+/// (assignment, generation)
+type Owned = Arc<Mutex<(Vec<(String, i32)>, i32)>>;
+
+struct Background {
+    owned: Owned,
+    stop: Arc<AtomicBool>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+fn background(mut c: GroupConsumer) -> Background {
+    let owned: Owned = Arc::new(Mutex::new((Vec::new(), -1)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (o, st) = (owned.clone(), stop.clone());
+    let handle = tokio::spawn(async move {
+        while !st.load(Ordering::Acquire) {
+            c.poll(Duration::from_millis(20)).await.unwrap();
+            *o.lock().unwrap() = (c.assignment(), c.membership().1);
+        }
+        c.leave().await.unwrap();
+    });
+    Background {
+        owned,
+        stop,
+        handle,
+    }
+}
+
+/// Callbacks, commit_async/committed, and static membership: a static member that closes
+/// and comes back with the same instance id gets its partitions back without a rebalance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_commits_and_a_static_member_restarting_without_a_rebalance() {
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let a = broker.addr.clone();
+    common::weir_ok(&a, &["topic", "create", "t", "--partitions", "2"], b"");
+    let input: String = (0..20).map(|i| format!("k{i}:v{i}\n")).collect();
+    common::weir_ok(
+        &a,
+        &["produce", "t", "--key-separator", ":"],
+        input.as_bytes(),
+    );
+
+    let events = Arc::new(Mutex::new(Events::default()));
+    let mut m1 = static_member(&a, "one").await;
+    m1.set_listener(Box::new(Recorder(events.clone())));
+    let m2 = background(static_member(&a, "two").await);
+    for _ in 0..200 {
+        m1.poll(Duration::from_millis(20)).await.unwrap();
+        if m1.assignment().len() == 1 && m2.owned.lock().unwrap().0.len() == 1 {
+            break;
+        }
+    }
+    let mine = m1.assignment();
+    assert_eq!(mine.len(), 1, "each of two members owns one partition");
+    {
+        let e = events.lock().unwrap();
+        assert!(e.assigned.contains(&mine[0]), "on_assigned called");
+        // Whatever it owned before the second member joined was revoked through the
+        // callback.
+        assert!(e
+            .assigned
+            .iter()
+            .all(|p| *p == mine[0] || e.revoked.contains(p)));
+    }
+    // Read its partition to the end (it may have done so already), then commit in the
+    // background.
+    for _ in 0..100 {
+        if m1
+            .poll(Duration::from_millis(200))
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+    }
+    m1.commit_async().await.unwrap().unwrap();
+    let committed = m1.committed(&mine).await.unwrap();
+    assert_eq!(committed.len(), 1);
+    assert!(committed[0].1.is_some_and(|o| o > 0), "{committed:?}");
+
+    let (theirs, generation) = m2.owned.lock().unwrap().clone();
+    m1.close().await.unwrap();
+    let mut back = static_member(&a, "one").await;
+    for _ in 0..100 {
+        back.poll(Duration::from_millis(20)).await.unwrap();
+        if !back.assignment().is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        back.assignment(),
+        mine,
+        "the restarted instance gets its partition back"
+    );
+    // Resumes at the commit: nothing of its partition is read again.
+    assert!(back
+        .poll(Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        *m2.owned.lock().unwrap(),
+        (theirs, generation),
+        "no rebalance for the other member"
+    );
+    back.leave().await.unwrap();
+    m2.stop.store(true, Ordering::Release);
+    m2.handle.await.unwrap();
+}
+
+/// Heartbeats run in the background: a member that does not poll for longer than its
+/// session timeout (slow processing) stays in the group with its partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_heartbeats_keep_a_slow_member_in_the_group() {
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    common::weir_ok(
+        &broker.addr,
+        &["topic", "create", "t", "--partitions", "2"],
+        b"",
+    );
+    let mut c = group_consumer(&broker.addr, "slow", 800).await;
+    for _ in 0..100 {
+        c.poll(Duration::from_millis(20)).await.unwrap();
+        if c.assignment().len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(c.assignment().len(), 2);
+    let before = c.membership();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    c.poll(Duration::from_millis(50)).await.unwrap();
+    assert_eq!(c.membership(), before, "no rejoin needed");
+    assert_eq!(c.assignment().len(), 2);
+    let admin = Admin::new(client_config(&broker.addr)).unwrap();
+    let d = admin.describe_group("slow").await.unwrap();
+    assert_eq!((d.members.len(), d.state.as_str()), (1, "Stable"));
+    c.close().await.unwrap();
+}

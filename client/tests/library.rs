@@ -445,3 +445,64 @@ async fn custom_partitioner_is_used() {
     }
     producer.close().await;
 }
+
+/// Prefetching stops at `max_buffered_bytes`: after a long pause without `poll`, one poll
+/// (which drains everything buffered) returns about that much, not the whole backlog; the
+/// rest still arrives, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_is_bounded_by_max_buffered_bytes() {
+    let broker = Broker::start();
+    create(&broker.addr, "big", 1).await;
+    let producer = Producer::new(
+        client_config(&broker.addr),
+        ProducerConfig {
+            batch_size: 8 << 10,
+            ..ProducerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let total = 10_000;
+    let mut futures = Vec::with_capacity(total);
+    for i in 0..total {
+        let value = format!("{i:0>100}");
+        futures.push(
+            producer
+                .enqueue(ProducerRecord::new("big", value))
+                .await
+                .unwrap(),
+        );
+    }
+    producer.flush().await;
+    for f in futures {
+        f.await.unwrap();
+    }
+    let mut c = Consumer::new(
+        client_config(&broker.addr),
+        ConsumerConfig {
+            max_buffered_bytes: 64 << 10,
+            fetch_max_bytes: 64 << 10,
+            partition_max_bytes: 16 << 10,
+            fetch_max_wait: Duration::from_millis(50),
+            ..ConsumerConfig::default()
+        },
+    )
+    .unwrap();
+    c.set_max_poll_records(usize::MAX);
+    let tps = c.assign_topic("big").await.unwrap();
+    c.seek_to_beginning(&tps).unwrap();
+    let mut got = c.poll(Duration::from_secs(5)).await.unwrap();
+    // Plenty of time to prefetch everything if nothing held it back.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let burst = c.poll(Duration::from_secs(5)).await.unwrap();
+    // 64 KiB of ~130-byte records is ~500; allow one extra fetch of slack.
+    assert!(
+        burst.len() < 1_500,
+        "{} of {total} records were buffered",
+        burst.len()
+    );
+    got.extend(burst);
+    got.extend(read_n(&mut c, total - got.len()).await);
+    assert_eq!(got.len(), total);
+    assert!(got.iter().enumerate().all(|(i, r)| r.offset == i as i64));
+}

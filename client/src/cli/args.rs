@@ -74,18 +74,24 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
     /// List groups with their state.
+    #[command(after_help = "Example:\n  weir --output json group list")]
     List,
     /// Show state, members with their partitions, and committed offsets with lag.
+    #[command(after_help = "Example:\n  weir --output json group describe billing")]
     Describe {
         /// Group id.
         group: String,
     },
     /// Delete a group that has no members, with its committed offsets.
+    #[command(after_help = "Example:\n  weir group delete billing")]
     Delete {
         /// Group id.
         group: String,
     },
     /// Plan (default) or apply (--execute) new committed offsets for a group without members.
+    #[command(
+        after_help = "Examples:\n  weir group reset-offsets billing --topic orders --to-datetime 2026-01-02T03:04:05Z\n  weir group reset-offsets billing --topic orders --partition 0 --shift-by -10 --execute"
+    )]
     ResetOffsets(ResetOffsetsArgs),
 }
 
@@ -231,7 +237,8 @@ pub struct ConsumeArgs {
     /// Stop after this many records.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_messages: Option<u64>,
-    /// Stop after this many milliseconds without new records (default: never).
+    /// Stop after this many milliseconds without new records (default: never). With
+    /// --group the clock restarts whenever the group hands this consumer partitions.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: Option<u64>,
     /// Consume as a member of this group: partitions come from the coordinator, reading
@@ -334,6 +341,26 @@ mod tests {
         assert!(parse(&["topic", "create", "t", "--partitions", "0"]).is_err());
         assert!(parse(&["--output", "yaml", "topic", "list"]).is_err());
         assert!(parse(&["frobnicate"]).is_err());
+    }
+
+    #[test]
+    fn every_command_has_an_example_in_its_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            let help = cmd
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            if !(help.contains("Example") && help.contains("weir ")) {
+                missing.push(path.clone());
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no example in --help of: {missing:?}");
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub(super) async fn run(
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut printed = 0u64;
     let mut last_data = Instant::now();
+    let mut owned = consumer.assignment();
     let mut result = Ok(());
     let stop = stop_signal();
     tokio::pin!(stop);
@@ -73,6 +74,13 @@ pub(super) async fn run(
                 break;
             }
         };
+        // The idle clock restarts when partitions arrive: the join (which can take the
+        // broker's initial rebalance delay) is not time "without new records".
+        let now_owned = consumer.assignment();
+        if now_owned != owned {
+            owned = now_owned;
+            last_data = Instant::now();
+        }
         if records.is_empty() {
             continue;
         }

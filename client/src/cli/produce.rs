@@ -87,6 +87,7 @@ pub(super) async fn run(
     let mut outstanding: VecDeque<DeliveryFuture> = VecDeque::new();
     let mut sent: u64 = 0;
     let mut first_error: Option<Error> = None;
+    let mut failed = 0u64;
     let mut line_no = 0u64;
     loop {
         line.clear();
@@ -130,13 +131,13 @@ pub(super) async fn run(
         if outstanding.len() >= MAX_OUTSTANDING {
             if let Some(f) = outstanding.pop_front() {
                 if let Err(e) = f.await {
+                    failed += 1;
                     first_error.get_or_insert(e);
                 }
             }
         }
     }
     producer.flush().await;
-    let mut failed = 0u64;
     for f in outstanding {
         if let Err(e) = f.await {
             failed += 1;

@@ -109,6 +109,10 @@ pub struct GroupConsumer {
     conn: Arc<Connection>,
     shared: Arc<Shared>,
     topics: Vec<String>,
+    /// A regex subscription, matched against the topic list again every
+    /// `metadata_max_age` so new matching topics are picked up.
+    pattern: Option<regex::Regex>,
+    pattern_checked: Instant,
     owned: BTreeSet<TopicPartition>,
     listener: Option<Box<dyn RebalanceListener>>,
     heartbeat: tokio::task::JoinHandle<()>,
@@ -166,6 +170,8 @@ impl GroupConsumer {
             conn,
             shared,
             topics: Vec::new(),
+            pattern: None,
+            pattern_checked: Instant::now(),
             owned: BTreeSet::new(),
             listener: None,
             heartbeat,
@@ -173,27 +179,71 @@ impl GroupConsumer {
         })
     }
 
-    /// Subscribes to `topics` (replacing any earlier subscription); the join happens in the
-    /// next [`GroupConsumer::poll`].
+    /// Subscribes to `topics` (replacing any earlier subscription, a pattern included);
+    /// the join happens in the next [`GroupConsumer::poll`].
     pub fn subscribe(&mut self, topics: &[&str]) {
-        self.topics = topics.iter().map(|t| (*t).to_owned()).collect();
-        self.topics.sort();
-        self.topics.dedup();
+        self.pattern = None;
+        self.set_topics(topics);
+    }
+
+    fn set_topics(&mut self, topics: &[&str]) {
+        let mut topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+        topics.sort();
+        topics.dedup();
+        self.topics = topics;
         self.shared.rejoin.store(true, Ordering::Release);
     }
 
-    /// Subscribes to every existing topic whose name `matches` (a pattern subscription;
-    /// call again to pick up new topics).
+    /// Subscribes to every existing topic whose name `matches`, once (call again to pick
+    /// up new topics; [`GroupConsumer::subscribe_regex`] does that by itself).
     pub async fn subscribe_matching(&mut self, matches: impl Fn(&str) -> bool) -> Result<()> {
-        let admin = crate::admin::Admin::with_client(self.consumer.client().clone());
-        let names = admin.list_topics().await?;
-        let chosen: Vec<&str> = names
-            .iter()
-            .map(String::as_str)
-            .filter(|n| !n.starts_with("__") && matches(n))
-            .collect();
-        self.subscribe(&chosen);
+        self.pattern = None;
+        let chosen = self.matching_topics(matches).await?;
+        let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
+        self.set_topics(&chosen);
         Ok(())
+    }
+
+    /// Subscribes to every topic whose whole name matches the regex `pattern` (as Kafka's
+    /// `subscribe(Pattern)`: `orders-.*` matches `orders-eu`, not `old-orders-eu`).
+    /// Internal `__` topics never match. Topics created or deleted later join or leave the
+    /// subscription within `metadata_max_age` of the client config.
+    pub async fn subscribe_regex(&mut self, pattern: &str) -> Result<()> {
+        let re = topic_pattern(pattern)?;
+        let chosen = self.matching_topics(|t| re.is_match(t)).await?;
+        let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
+        self.set_topics(&chosen);
+        self.pattern = Some(re);
+        self.pattern_checked = Instant::now();
+        Ok(())
+    }
+
+    async fn matching_topics(&self, matches: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+        let admin = crate::admin::Admin::with_client(self.consumer.client().clone());
+        let mut names = admin.list_topics().await?;
+        names.retain(|n| !n.starts_with("__") && matches(n));
+        names.sort();
+        Ok(names)
+    }
+
+    /// Re-matches a pattern subscription when due; rejoins only when the set changed.
+    async fn refresh_pattern(&mut self) {
+        let Some(re) = self.pattern.clone() else {
+            return;
+        };
+        if self.pattern_checked.elapsed() < self.consumer.client().config().metadata_max_age {
+            return;
+        }
+        self.pattern_checked = Instant::now();
+        match self.matching_topics(|t| re.is_match(t)).await {
+            Ok(chosen) if chosen != self.topics => {
+                let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
+                self.set_topics(&chosen);
+            }
+            Ok(_) => {}
+            // Transient: the current subscription stays; retried at the next interval.
+            Err(e) => tracing::debug!(error = %e, "pattern subscription refresh failed"),
+        }
     }
 
     /// Sets the callbacks for revoked and assigned partitions.
@@ -216,6 +266,7 @@ impl GroupConsumer {
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let deadline = Instant::now() + timeout;
         loop {
+            self.refresh_pattern().await;
             if self.shared.rejoin.load(Ordering::Acquire) {
                 self.rejoin().await?;
             }
@@ -475,13 +526,20 @@ impl GroupConsumer {
     }
 
     /// Commits (if auto-commit is on) and leaves the group, so the partitions move at once.
+    /// A static member (`instance_id` set) does not leave, as in Kafka: its partitions wait
+    /// for the same instance to come back within the session timeout, and the others see no
+    /// rebalance. Call [`GroupConsumer::leave`] to leave for good.
     pub async fn close(mut self) -> Result<()> {
         let committed = if self.config.auto_commit_interval.is_some() {
             self.commit().await
         } else {
             Ok(())
         };
-        self.leave().await?;
+        if self.config.instance_id.is_some() {
+            self.heartbeat.abort();
+        } else {
+            self.leave().await?;
+        }
         committed
     }
 
@@ -583,6 +641,15 @@ fn group_error(code: ErrorCode, what: &str) -> Error {
     }
 }
 
+/// Compiles a topic pattern anchored at both ends (whole-name match, as Kafka does).
+fn topic_pattern(pattern: &str) -> Result<regex::Regex> {
+    regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+        Error::Config(format!(
+            "invalid topic pattern {pattern:?}: {e}; use regex syntax, e.g. \"orders-.*\""
+        ))
+    })
+}
+
 fn millis(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
@@ -599,4 +666,24 @@ fn by_topic<'a>(tps: impl Iterator<Item = &'a TopicPartition>) -> Vec<v1::TopicP
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_pattern;
+
+    #[test]
+    fn topic_patterns_match_whole_names() {
+        let re = topic_pattern("orders-.*").unwrap_or_else(|e| panic!("{e}"));
+        assert!(re.is_match("orders-eu"));
+        assert!(!re.is_match("old-orders-eu"));
+        let alt = topic_pattern("a|b").unwrap_or_else(|e| panic!("{e}"));
+        assert!(alt.is_match("a") && alt.is_match("b") && !alt.is_match("ab"));
+        let err = topic_pattern("orders-(").err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|m| m.contains("invalid topic pattern")),
+            "{err:?}"
+        );
+    }
 }

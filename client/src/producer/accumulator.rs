@@ -50,6 +50,8 @@ pub struct ProducerBatch {
     pub attempts: u32,
     /// Earliest time of the next attempt.
     pub retry_at: Option<Instant>,
+    /// Why the last attempt failed: reported if the batch then times out waiting.
+    pub last_error: Option<Error>,
     /// Sequence of the first record, -1 without idempotence or before the first send.
     pub base_sequence: i32,
 }
@@ -220,6 +222,7 @@ impl Accumulator {
             created: now,
             attempts: 0,
             retry_at: None,
+            last_error: None,
             base_sequence: -1,
         }
     }

@@ -32,21 +32,30 @@ pub(super) async fn run(inner: Arc<Inner>) {
         let force =
             inner.flushing.load(Ordering::SeqCst) > 0 || inner.closing.load(Ordering::SeqCst);
         let view = inner.client.view();
+        // A topic invalidated after NOT_LEADER_OR_FOLLOWER and the like counts as
+        // leaderless: its batches wait for the refresh below instead of going back to the
+        // stale leader until the delivery timeout.
         let drained = inner.acc().drain(
             now,
             force,
-            |t, p| view.topics.get(t).and_then(|m| m.leader(p)),
+            |t, p| {
+                if !view.fetched_at.contains_key(t) {
+                    return None;
+                }
+                view.topics.get(t).and_then(|m| m.leader(p))
+            },
             |n| per_node.get(&n).copied().unwrap_or(0) < max_in_flight,
         );
         if !drained.no_leader.is_empty() {
             let expired = inner.acc().expire(now, inner.config.delivery_timeout);
-            for b in expired {
+            for mut b in expired {
+                let last = b.last_error.take().unwrap_or_else(|| Error::NoLeader {
+                    topic: b.topic.to_string(),
+                    partition: b.partition,
+                });
                 let e = Error::DeliveryTimeout {
                     ms: inner.config.delivery_timeout.as_millis() as u64,
-                    last: Box::new(Error::NoLeader {
-                        topic: b.topic.to_string(),
-                        partition: b.partition,
-                    }),
+                    last: Box::new(last),
                 };
                 finish_failed(&inner, b, &e, false);
             }
@@ -193,6 +202,7 @@ fn retry_or_fail(inner: &Inner, mut batch: ProducerBatch, error: Error) {
         // Exponential backoff capped at 1 s keeps a dead broker from being hammered.
         let factor = 1u32 << batch.attempts.min(4);
         batch.retry_at = Some(Instant::now() + (backoff * factor).min(Duration::from_secs(1)));
+        batch.last_error = Some(error);
         inner.acc().requeue(batch);
         return;
     }
