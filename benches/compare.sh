@@ -22,6 +22,7 @@ mkdir -p "$OUT"
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
 SERVER_PID=""
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 case "$FSYNC" in everysec | always) ;; *)
     echo "FSYNC must be everysec or always" >&2
@@ -193,7 +194,7 @@ done
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cores: $(nproc)  cpu: $CPU"
-echo "fsync: $FSYNC  scale: $SCALE (w1/w2/w3: $N1 records, w4: $N4 at 50k/s, w5: $N5)  load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "fsync: $FSYNC  scale: $SCALE (w1/w2/w3: $N1 records, w4: $N4 at 50k/s, w5: $N5)  load avg at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [[ -n $NATS_NOTE ]] && echo "note: $NATS_NOTE"
 python3 - "$RESULTS" <<'PY'
 import json, sys
