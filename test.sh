@@ -3,12 +3,17 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Debian packages the end-to-end tests drive for real (none needed yet beyond Rust).
-need_pkgs=()
-if [ ${#need_pkgs[@]} -gt 0 ]; then
+# Debian packages the end-to-end tests drive for real; installed only when missing.
+# prometheus: broker/tests/prometheus.rs scrapes the broker with a real server.
+need_pkgs=(prometheus)
+missing=()
+for p in "${need_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
 cargo build --workspace --bins --locked

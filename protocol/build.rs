@@ -4,7 +4,12 @@
 use std::error::Error;
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let files = ["proto/weir.proto", "proto/metadata.proto"];
+    let files = [
+        "proto/weir.proto",
+        "proto/group_api.proto",
+        "proto/metadata.proto",
+        "proto/groups.proto",
+    ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }

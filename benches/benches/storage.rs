@@ -2,7 +2,8 @@
 //! recovery scan with lost indexes.
 //!
 //! `cargo bench -p weir-benches --bench storage`. The recovery log size is
-//! `WEIR_BENCH_RECOVERY_MB` (default 64; the closing numbers use 1024).
+//! `WEIR_BENCH_RECOVERY_MB` (default 64; the closing numbers use 1024); `WEIR_BENCH_DIR`
+//! picks the directory (default: the system temp dir).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -10,6 +11,16 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use weir_storage::{testkit, Log, LogConfig};
+
+/// Temp dir under `WEIR_BENCH_DIR` (e.g. /dev/shm to take the file system out), or the
+/// default temp location.
+fn tempdir() -> tempfile::TempDir {
+    match std::env::var_os("WEIR_BENCH_DIR") {
+        Some(base) => tempfile::tempdir_in(base),
+        None => tempfile::tempdir(),
+    }
+    .expect("tempdir")
+}
 
 /// A 16 KiB batch: 160 records of 100 B values (plus record overhead).
 fn batch_16k() -> Vec<u8> {
@@ -47,7 +58,7 @@ fn append(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(batch.len() as u64));
     g.bench_function("16k_page_cache", |bench| {
         bench.iter_custom(|iters| {
-            let dir = tempfile::tempdir().expect("tempdir");
+            let dir = tempdir();
             let mut log = Log::open(dir.path(), config()).expect("open");
             let mut b = batch.clone();
             let start = Instant::now();
@@ -60,7 +71,7 @@ fn append(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(5));
     g.bench_function("16k_fsync_each", |bench| {
         bench.iter_custom(|iters| {
-            let dir = tempfile::tempdir().expect("tempdir");
+            let dir = tempdir();
             let mut log = Log::open(dir.path(), config()).expect("open");
             let mut b = batch.clone();
             let start = Instant::now();
@@ -75,7 +86,7 @@ fn append(c: &mut Criterion) {
 }
 
 fn read(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = tempdir();
     let size = 256u64 << 20;
     let log = fill(dir.path(), size);
     let mut g = c.benchmark_group("storage_read");
@@ -133,7 +144,7 @@ fn recovery(c: &mut Criterion) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(64);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = tempdir();
     let log = fill(dir.path(), mb << 20);
     let size = log.size_bytes();
     log.close().expect("close");

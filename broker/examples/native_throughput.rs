@@ -2,11 +2,12 @@
 //! loopback, against an in-process broker on a temp dir. A measurement, not a test.
 //!
 //! ```text
-//! cargo run --release -p weir-broker --example native_throughput -- [RECORDS] [FSYNC]
+//! cargo run --release -p weir-broker --example native_throughput -- [RECORDS] [FSYNC] [METRICS]
 //! ```
 //! RECORDS (default 2,000,000) bounds each run, as does a 20 s time limit. FSYNC = `every`
 //! uses the shipped default (fsync per append, flush_messages = 1); anything else leaves
-//! flushing to the OS (Kafka's default).
+//! flushing to the OS (Kafka's default). METRICS = `off` runs with `[metrics] enabled =
+//! false` (to measure what metrics cost).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::VecDeque;
@@ -193,9 +194,10 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2_000_000);
     let fsync_every = args.get(2).is_some_and(|s| s == "every");
+    let metrics_on = args.get(3).is_none_or(|s| s != "off");
     let dir = tempfile::tempdir().unwrap();
     let toml = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\n[log]\nflush_messages = {}\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\n[log]\nflush_messages = {}\n[metrics]\nenabled = {metrics_on}\n",
         if fsync_every { 1 } else { i64::MAX }
     );
     let overrides = Overrides {
@@ -215,8 +217,9 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     println!(
-        "native protocol over loopback, {RECORD_BYTES}-byte records, {RECORDS_PER_BATCH} per batch, {WINDOW} requests in flight, fsync {}",
-        if fsync_every { "every append" } else { "left to the OS" }
+        "native protocol over loopback, {RECORD_BYTES}-byte records, {RECORDS_PER_BATCH} per batch, {WINDOW} requests in flight, fsync {}, metrics {}",
+        if fsync_every { "every append" } else { "left to the OS" },
+        if metrics_on { "on" } else { "off" }
     );
     for partitions in [1, 8] {
         let topic = format!("bench-{partitions}");

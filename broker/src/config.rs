@@ -49,6 +49,7 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub max_frame_bytes: u64,
     pub max_in_flight_per_connection: u32,
+    pub queued_max_request_bytes: u64,
     pub max_connections: u32,
     pub connections_max_idle_ms: u64,
     pub max_fetch_wait_ms: u64,
@@ -92,6 +93,16 @@ pub struct LogSection {
     pub cleaner_dedupe_buffer_bytes: u64,
 }
 
+/// `[metrics]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub lag_refresh_interval_ms: u64,
+    pub max_partition_series: u64,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,6 +111,21 @@ pub struct Config {
     pub server: ServerConfig,
     pub topics: TopicsConfig,
     pub log: LogSection,
+    pub metrics: MetricsConfig,
+    pub groups: GroupsSection,
+}
+
+/// `[groups]`: the consumer-group coordinator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct GroupsSection {
+    pub offsets_topic_partitions: i32,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    pub initial_rebalance_delay_ms: i64,
+    pub max_size: u32,
+    pub offset_metadata_max_bytes: u32,
 }
 
 /// Values given on the command line; `None` keeps the file's value.
@@ -187,6 +213,9 @@ impl Config {
         if s.connections_max_idle_ms == 0 {
             bad.push("server.connections_max_idle_ms: must be >= 1".to_string());
         }
+        if s.queued_max_request_bytes < 1024 * 1024 {
+            bad.push("server.queued_max_request_bytes: must be >= 1048576".to_string());
+        }
         if s.max_connections == 0 {
             bad.push("server.max_connections: must be >= 1".to_string());
         }
@@ -226,6 +255,25 @@ impl Config {
             if v == 0 {
                 bad.push(format!("log.{key}: must be >= 1"));
             }
+        }
+        let g = &self.groups;
+        if g.offsets_topic_partitions < 1 {
+            bad.push("groups.offsets_topic_partitions: must be >= 1".to_string());
+        }
+        if g.min_session_timeout_ms < 1 || g.max_session_timeout_ms < g.min_session_timeout_ms {
+            bad.push(
+                "groups.min_session_timeout_ms/max_session_timeout_ms: need 1 <= min <= max"
+                    .to_string(),
+            );
+        }
+        if g.initial_rebalance_delay_ms < 0 {
+            bad.push("groups.initial_rebalance_delay_ms: must be >= 0".to_string());
+        }
+        if g.max_size == 0 {
+            bad.push("groups.max_size: must be >= 1".to_string());
+        }
+        if self.metrics.lag_refresh_interval_ms == 0 {
+            bad.push("metrics.lag_refresh_interval_ms: must be >= 1".to_string());
         }
         if bad.is_empty() {
             if let Err(e) = self.topic_defaults().log.validate() {

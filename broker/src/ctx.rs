@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::controller::Controller;
+use crate::coordinator::Coordinator;
 use crate::topics::Topics;
 
 /// Shared state of a running broker, as handlers see it.
@@ -24,6 +25,8 @@ pub struct BrokerCtx {
     pub controller: Arc<Controller>,
     /// Live topics and partitions.
     pub topics: Topics,
+    /// The consumer-group coordinator.
+    pub groups: Coordinator,
     /// Cap on a Fetch's max_wait_ms.
     pub max_fetch_wait: Duration,
     /// Create unknown topics named in Metadata requests that allow it.

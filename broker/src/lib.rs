@@ -9,13 +9,19 @@
 //!   live topic table.
 //! - [`controller`]: the one writer of metadata; [`metadata`]: the metadata log and image.
 //! - [`storage`]: the storage types the broker uses (one place to swap implementations).
-//! - [`tasks`]: retention, flush and cleaner schedules. [`metrics`]: Prometheus exporter.
+//! - [`tasks`]: retention, flush and cleaner schedules. [`metrics`]: Prometheus endpoint, recorders and
+//!   the lag/partition snapshot.
 //! - [`error`]: the one mapping from failures to protocol error codes.
+//! - [`group`]: the consumer-group coordinator's pure logic (state machine, assignors,
+//!   offsets, lag, `__consumer_offsets` records); [`coordinator`]: the service that owns
+//!   the groups and their I/O.
 
 pub mod config;
 pub mod controller;
+pub mod coordinator;
 pub mod ctx;
 pub mod error;
+pub mod group;
 pub mod handlers;
 pub mod lock;
 pub mod metadata;
@@ -42,6 +48,8 @@ use ctx::BrokerCtx;
 
 /// File in the data dir holding the bound listener address once the broker serves.
 pub const ADDR_FILE: &str = "broker.addr";
+/// File in the data dir holding the bound metrics listener address.
+pub const METRICS_ADDR_FILE: &str = "metrics.addr";
 
 /// Why the broker could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +68,9 @@ pub enum BrokerError {
     /// Metadata or partitions could not be opened.
     #[error(transparent)]
     Controller(#[from] ControllerOpenError),
+    /// `__consumer_offsets` could not be prepared.
+    #[error(transparent)]
+    Groups(#[from] coordinator::OffsetsLogError),
     /// The metrics listener could not start.
     #[error("metrics exporter: {0}")]
     Metrics(String),
@@ -78,6 +89,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         .map_err(io(format!("create data dir {}", data_dir.display())))?;
     let _lock = lock::DataDirLock::acquire(&data_dir).map_err(io("lock data dir"))?;
 
+    // Before opening partitions, so recovery counters are recorded.
+    let exporter = if config.metrics.enabled {
+        Some(metrics::Exporter::install().map_err(|e| BrokerError::Metrics(e.to_string()))?)
+    } else {
+        None
+    };
     let defaults = config.topic_defaults();
     let (node_id, dp) = (config.server.node_id, config.topics.default_partitions);
     let dir = data_dir.clone();
@@ -90,13 +107,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
             })??;
     let controller = Arc::new(controller);
 
+    let g = &config.groups;
+    let groups = coordinator::Coordinator::start(
+        coordinator::CoordinatorConfig {
+            offsets_topic_partitions: g.offsets_topic_partitions,
+            group: group::GroupConfig {
+                min_session_timeout_ms: g.min_session_timeout_ms,
+                max_session_timeout_ms: g.max_session_timeout_ms,
+                initial_rebalance_delay_ms: g.initial_rebalance_delay_ms,
+                max_size: g.max_size as usize,
+                offset_metadata_max_bytes: g.offset_metadata_max_bytes as usize,
+                member_id_salt: format!("{:x}", ctx::now_ms()),
+            },
+        },
+        &controller,
+        shutdown.clone(),
+    )
+    .await?;
+
     let listener = TcpListener::bind(&config.server.listen)
         .await
         .map_err(io(format!("listen on {}", config.server.listen)))?;
     let local = listener.local_addr().map_err(io("local address"))?;
-    if let Ok(addr) = config.server.metrics_listen.parse::<SocketAddr>() {
-        metrics::install(addr).map_err(|e| BrokerError::Metrics(e.to_string()))?;
-    }
 
     let advertised_host = if local.ip().is_unspecified() {
         "127.0.0.1".to_string()
@@ -109,6 +141,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         advertised_port: i32::from(local.port()),
         cluster_id: "weir-single-node".into(),
         topics: controller.topics().clone(),
+        groups,
         controller: controller.clone(),
         max_fetch_wait: Duration::from_millis(config.server.max_fetch_wait_ms),
         auto_create_topics: config.topics.auto_create,
@@ -137,7 +170,32 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         ));
     }
 
-    write_addr_file(&data_dir, local)?;
+    if let Some(exporter) = exporter {
+        let m = &config.metrics;
+        let addr: SocketAddr = config
+            .server
+            .metrics_listen
+            .parse()
+            .map_err(|e| BrokerError::Metrics(format!("server.metrics_listen: {e}")))?;
+        let (listener, bound) = metrics::Exporter::bind(addr)
+            .await
+            .map_err(|e| BrokerError::Metrics(e.to_string()))?;
+        write_file_atomic(&data_dir, METRICS_ADDR_FILE, &bound.to_string())?;
+        tracing::info!(%bound, "metrics listening");
+        let (e, t) = (exporter.clone(), topics.clone());
+        let render: metrics::http::Render = Arc::new(move || e.render(&t));
+        background.spawn(metrics::http::serve(listener, render, shutdown.clone()));
+        background.spawn(tasks::metrics_refresh::run(
+            exporter,
+            topics.clone(),
+            ctx.groups.clone(),
+            Duration::from_millis(m.lag_refresh_interval_ms),
+            usize::try_from(m.max_partition_series).unwrap_or(usize::MAX),
+            shutdown.clone(),
+        ));
+    }
+
+    write_file_atomic(&data_dir, ADDR_FILE, &local.to_string())?;
     tracing::info!(%local, data_dir = %data_dir.display(), "weir broker listening");
 
     let limits = server::ConnectionLimits {
@@ -149,6 +207,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         listener,
         ctx,
         limits,
+        server::RequestMemory::new(config.server.queued_max_request_bytes),
         config.server.max_connections as usize,
         Duration::from_millis(config.server.shutdown_grace_ms),
         shutdown.clone(),
@@ -158,13 +217,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
     while background.join_next().await.is_some() {}
     controller.close_all().await;
     let _ = std::fs::remove_file(data_dir.join(ADDR_FILE));
+    let _ = std::fs::remove_file(data_dir.join(METRICS_ADDR_FILE));
     tracing::info!("weir broker stopped cleanly");
     Ok(())
 }
 
-/// Writes the address atomically (temp file + rename), so readers never see half of it.
-fn write_addr_file(dir: &Path, addr: SocketAddr) -> Result<(), BrokerError> {
-    let tmp: PathBuf = dir.join(format!("{ADDR_FILE}.tmp"));
-    std::fs::write(&tmp, addr.to_string()).map_err(io("write broker.addr"))?;
-    std::fs::rename(&tmp, dir.join(ADDR_FILE)).map_err(io("rename broker.addr"))
+/// Writes a file atomically (temp file + rename), so readers never see half of it.
+fn write_file_atomic(dir: &Path, name: &str, text: &str) -> Result<(), BrokerError> {
+    let tmp: PathBuf = dir.join(format!("{name}.tmp"));
+    std::fs::write(&tmp, text).map_err(io(format!("write {name}")))?;
+    std::fs::rename(&tmp, dir.join(name)).map_err(io(format!("rename {name}")))
 }

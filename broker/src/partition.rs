@@ -5,12 +5,23 @@
 //! sections (`spawn_blocking`), never across an `.await`, so async tasks never stall on
 //! disk I/O. The high watermark lives in a `watch` channel: publishing a new value is also
 //! what wakes long-polling fetches.
+//!
+//! Durability (group commit): appends never fsync under the log lock. When the flush
+//! policy wants an append durable (`flush.messages = 1`, the shipped default), the
+//! producer asks for "durable ≥ my end offset" and waits on the `durable` watch, and the
+//! high watermark only covers the append once it is durable. One flusher task per
+//! partition at a time takes a flush handle under the lock, fsyncs without it (appends
+//! carry on meanwhile), records the result under the lock, then moves the high watermark
+//! and the durable offset; if more was requested meanwhile it goes again, so one fsync
+//! covers every append made before it started.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
+
+use weir_storage::FlushMode;
 
 use crate::storage::{AppendInfo, Error as StorageError, Log, LogConfig, ReadInfo};
 
@@ -28,6 +39,33 @@ pub enum PartitionError {
     Broken(String),
 }
 
+/// What the flusher has made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Durable {
+    /// Every offset below this is fsynced.
+    offset: i64,
+    /// A flush failed or the log closed: waiters give up.
+    failed: Option<FlushFailure>,
+}
+
+/// Why waiters for durability were released without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlushFailure {
+    /// An fsync failed; the log is poisoned until reopened.
+    Poisoned,
+    /// The log was closed or deleted first.
+    Closed,
+}
+
+/// Flush requests not yet served.
+#[derive(Debug, Default)]
+struct FlushQueue {
+    /// Highest end offset a producer is waiting to see durable.
+    requested: i64,
+    /// A flusher task is running (it will look at `requested` again before stopping).
+    running: bool,
+}
+
 /// A partition's log and leader state.
 pub struct Partition {
     topic: String,
@@ -36,6 +74,9 @@ pub struct Partition {
     log: RwLock<Option<Log>>,
     leader_epoch: AtomicI32,
     high_watermark: watch::Sender<i64>,
+    durable: watch::Sender<Durable>,
+    /// Lock order: the log lock may be held while taking this one, never the reverse.
+    flush_queue: Mutex<FlushQueue>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -61,6 +102,10 @@ impl Partition {
         // One node: everything in the log was appended by this leader, so the high
         // watermark is the log end. With replicas it becomes min(ISR log ends).
         let (hw, _) = watch::channel(log.log_end_offset());
+        let (durable, _) = watch::channel(Durable {
+            offset: log.recovery_point(),
+            failed: None,
+        });
         Ok(Partition {
             topic: topic.to_string(),
             index,
@@ -68,6 +113,8 @@ impl Partition {
             log: RwLock::new(Some(log)),
             leader_epoch: AtomicI32::new(leader_epoch),
             high_watermark: hw,
+            durable,
+            flush_queue: Mutex::new(FlushQueue::default()),
         })
     }
 
@@ -131,16 +178,133 @@ impl Partition {
         Ok(f(log)?)
     }
 
-    /// Appends already-validated batches as leader and advances the high watermark.
-    /// Blocking.
+    /// Appends already-validated batches as leader and advances the high watermark,
+    /// unless `flush_needed` is set: then the flusher advances it once the data is durable,
+    /// and the caller must
+    /// [`request_flush`](Self::request_flush) and [`wait_durable`](Self::wait_durable)
+    /// up to `last_offset + 1` before acknowledging. Blocking.
     pub fn append(&self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
         let epoch = self.leader_epoch();
         let (info, end) = self.with_log_mut(|log| {
-            let info = log.append_as_leader(batches, epoch, now_ms)?;
+            let info = log.append_as_leader_with(batches, epoch, now_ms, FlushMode::Deferred)?;
             Ok((info, log.log_end_offset()))
         })?;
-        self.advance_high_watermark(end);
+        // Data the policy wants durable becomes visible once the flusher made it so.
+        if !info.flush_needed {
+            self.advance_high_watermark(end);
+        }
         Ok(info)
+    }
+
+    /// Asks for every offset below `end` to become durable, starting a flusher task unless
+    /// one is running (it will pick this up). Needs a Tokio runtime; does not block.
+    pub fn request_flush(self: &Arc<Self>, end: i64) {
+        if self.durable.borrow().offset >= end {
+            return;
+        }
+        let start = {
+            let Ok(mut q) = self.flush_queue.lock() else {
+                // Only a panic inside this module's short critical sections gets here.
+                self.fail_waiters(FlushFailure::Poisoned);
+                return;
+            };
+            q.requested = q.requested.max(end);
+            !std::mem::replace(&mut q.running, true)
+        };
+        if start {
+            tokio::spawn(Arc::clone(self).run_flusher());
+        }
+    }
+
+    /// Waits until every offset below `end` is durable. A request future dropped while
+    /// waiting does not disturb the flusher, which runs as its own task.
+    pub async fn wait_durable(&self, end: i64) -> Result<(), PartitionError> {
+        let _waiting = crate::metrics::recorders::purgatory(crate::metrics::Purgatory::Produce);
+        let mut rx = self.durable.subscribe();
+        let d = match rx.wait_for(|d| d.failed.is_some() || d.offset >= end).await {
+            Ok(d) => *d,
+            Err(_) => return Err(PartitionError::Closed(self.name())),
+        };
+        match d.failed {
+            _ if d.offset >= end => Ok(()),
+            Some(FlushFailure::Closed) => Err(PartitionError::Closed(self.name())),
+            _ => Err(PartitionError::Storage(StorageError::Poisoned {
+                path: self.dir.clone(),
+            })),
+        }
+    }
+
+    fn fail_waiters(&self, why: FlushFailure) {
+        self.durable
+            .send_modify(|d| d.failed = d.failed.or(Some(why)));
+    }
+
+    /// Offsets below this are durable (fsynced) as far as this broker knows.
+    pub fn durable_offset(&self) -> i64 {
+        self.durable.borrow().offset
+    }
+
+    /// The flusher: one fsync at a time, each covering all appends made before it began,
+    /// until nothing requested is left undurable.
+    async fn run_flusher(self: Arc<Self>) {
+        loop {
+            let p = Arc::clone(&self);
+            let outcome = blocking(move || p.flush_once(), "flush").await;
+            let offset = match outcome {
+                Ok(offset) => offset,
+                Err(e) => {
+                    let why = match e {
+                        PartitionError::Closed(_) => FlushFailure::Closed,
+                        _ => {
+                            tracing::error!(partition = %self.name(), error = %e, "flush failed");
+                            FlushFailure::Poisoned
+                        }
+                    };
+                    self.fail_waiters(why);
+                    if let Ok(mut q) = self.flush_queue.lock() {
+                        q.running = false;
+                    }
+                    return;
+                }
+            };
+            // Visible first, then acknowledged: an acked record is always fetchable.
+            self.advance_high_watermark(offset);
+            self.durable.send_if_modified(|d| {
+                let moved = offset > d.offset;
+                d.offset = d.offset.max(offset);
+                moved
+            });
+            let Ok(mut q) = self.flush_queue.lock() else {
+                self.fail_waiters(FlushFailure::Poisoned);
+                return;
+            };
+            if q.requested <= self.durable.borrow().offset {
+                q.running = false;
+                return;
+            }
+        }
+    }
+
+    /// One flush: a handle under the log lock, the fsync without it, the result under it.
+    /// Returns the offset now durable. Blocking.
+    fn flush_once(&self) -> Result<i64, PartitionError> {
+        let (handle, requested) = self.with_log_mut(|log| {
+            // Read under the log lock: every request registered by now is for data already
+            // in the log, so when nothing is left to flush all of it is durable (or was
+            // truncated away, which no waiter should hang on).
+            let requested = self.flush_queue.lock().map_or(0, |q| q.requested);
+            match log.flush_handle()? {
+                Some(h) => Ok((Some(h), requested)),
+                None => Ok((None, requested.max(log.recovery_point()))),
+            }
+        })?;
+        let Some(handle) = handle else {
+            return Ok(requested);
+        };
+        let started = std::time::Instant::now();
+        let synced = handle.sync();
+        crate::metrics::recorders::log_flushed(started.elapsed());
+        self.with_log_mut(|log| log.complete_flush(handle, synced))
     }
 
     /// Reads up to the high watermark. Blocking.
@@ -185,7 +349,17 @@ impl Partition {
             .write()
             .map_err(|_| PartitionError::Broken(self.name()))?;
         match guard.take() {
-            Some(log) => Ok(log.close()?),
+            Some(log) => {
+                let end = log.log_end_offset();
+                let r = log.close();
+                // Waiters learn whether the close made their data durable.
+                match r {
+                    Ok(()) => self.durable.send_modify(|d| d.offset = d.offset.max(end)),
+                    Err(_) => self.fail_waiters(FlushFailure::Poisoned),
+                }
+                self.fail_waiters(FlushFailure::Closed);
+                Ok(r?)
+            }
             None => Ok(()),
         }
     }
@@ -196,6 +370,7 @@ impl Partition {
             Ok(mut guard) => guard.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
+        self.fail_waiters(FlushFailure::Closed);
         match taken {
             Some(log) => Ok(log.delete()?),
             None => {
@@ -230,3 +405,96 @@ pub async fn blocking<R: Send + 'static>(
 
 /// A shared partition handle.
 pub type PartitionRef = Arc<Partition>;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use weir_storage::testkit;
+
+    fn open(dir: &Path) -> PartitionRef {
+        let config = LogConfig {
+            flush_messages: 1,
+            ..LogConfig::default()
+        };
+        Arc::new(Partition::open("t", 0, dir, config, 0).unwrap())
+    }
+
+    async fn produce(p: PartitionRef, i: usize) -> Result<AppendInfo, PartitionError> {
+        let q = Arc::clone(&p);
+        let info = blocking(
+            move || {
+                let mut b = testkit::simple_batch(2, 20, i as i64);
+                q.append(&mut b, i as i64)
+            },
+            "test append",
+        )
+        .await?;
+        assert!(info.flush_needed, "flush.messages = 1");
+        p.request_flush(info.last_offset + 1);
+        p.wait_durable(info.last_offset + 1).await?;
+        Ok(info)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_producers_share_fsyncs_and_all_become_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path());
+        let tasks: Vec<_> = (0..32)
+            .map(|i| tokio::spawn(produce(Arc::clone(&p), i)))
+            .collect();
+        for t in tasks {
+            let info = t.await.unwrap().unwrap();
+            assert!(p.durable_offset() > info.last_offset);
+        }
+        let leo = p.with_log(|l| Ok(l.log_end_offset())).unwrap();
+        assert_eq!(leo, 64);
+        assert_eq!(p.durable_offset(), 64);
+        assert_eq!(p.with_log(|l| Ok(l.recovery_point())).unwrap(), 64);
+        assert_eq!(p.high_watermark(), 64);
+    }
+
+    #[tokio::test]
+    async fn a_failed_fsync_fails_the_waiters() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path());
+        produce(Arc::clone(&p), 0).await.unwrap();
+        p.with_log_mut(|l| {
+            l.inject_fsync_failure();
+            Ok(())
+        })
+        .unwrap();
+        let err = produce(Arc::clone(&p), 1).await.unwrap_err();
+        assert!(
+            matches!(err, PartitionError::Storage(StorageError::Poisoned { .. })),
+            "{err:?}"
+        );
+        assert_eq!(
+            p.durable_offset(),
+            2,
+            "the failed batch is not acknowledged"
+        );
+        // The log refuses further appends until reopened.
+        assert!(produce(Arc::clone(&p), 2).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn closing_releases_waiters_with_their_data_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path());
+        let q = Arc::clone(&p);
+        let info = blocking(
+            move || q.append(&mut testkit::simple_batch(1, 20, 0), 0),
+            "test append",
+        )
+        .await
+        .unwrap();
+        // No flush requested: only the close makes it durable.
+        let waiter = {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move { p.wait_durable(info.last_offset + 1).await })
+        };
+        p.close().unwrap();
+        waiter.await.unwrap().unwrap();
+    }
+}

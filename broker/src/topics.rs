@@ -4,6 +4,7 @@
 //! One std `RwLock` around the map, held only for lookups and swaps (no I/O, no await).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -25,6 +26,36 @@ pub struct TopicState {
     pub overrides: BTreeMap<String, String>,
     /// Index = partition number.
     pub partitions: Vec<PartitionRef>,
+    /// Throughput counters; shared by the replacements of this entry (config changes,
+    /// added partitions) and gone with the topic, so its series disappear on deletion.
+    pub counters: Arc<TopicCounters>,
+}
+
+/// Per-topic throughput, added to on the hot path with one relaxed atomic add each and
+/// rendered by the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct TopicCounters {
+    /// Records appended.
+    pub produced_records: AtomicU64,
+    /// Batch bytes appended.
+    pub produced_bytes: AtomicU64,
+    /// Batch bytes returned to fetches.
+    pub fetched_bytes: AtomicU64,
+}
+
+impl TopicCounters {
+    /// Adds one successful append.
+    pub fn produced(&self, records: u64, bytes: u64) {
+        self.produced_records.fetch_add(records, Ordering::Relaxed);
+        self.produced_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Adds bytes returned by a fetch.
+    pub fn fetched(&self, bytes: u64) {
+        if bytes > 0 {
+            self.fetched_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Cloneable handle to the topic table.

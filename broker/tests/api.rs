@@ -46,8 +46,10 @@ async fn api_versions_and_metadata() {
         b.addr
     );
     assert_eq!(m.controller_id, 0);
-    assert_eq!(m.topics.len(), 1);
-    let t = &m.topics[0];
+    // The coordinator's internal __consumer_offsets is listed too, marked internal.
+    let user: Vec<_> = m.topics.iter().filter(|t| !t.is_internal).collect();
+    assert_eq!(user.len(), 1);
+    let t = user[0];
     assert_eq!(t.name, "m");
     assert_eq!(t.topic_id.len(), 16);
     assert_eq!(t.partitions.len(), 3);
@@ -57,6 +59,9 @@ async fn api_versions_and_metadata() {
         assert_eq!(p.leader_epoch, 0);
         assert_eq!(p.replica_nodes, vec![0]);
         assert_eq!(p.isr_nodes, vec![0]);
+        let stats = (p.log_start_offset, p.log_end_offset, p.high_watermark);
+        assert_eq!(stats, (Some(0), Some(0), Some(0)), "empty log");
+        assert_eq!(p.size_bytes, Some(0));
     }
     let m = c
         .call(v1::MetadataRequest {
@@ -151,6 +156,52 @@ async fn produce_fetch_list_offsets_delete_records() {
     assert_eq!(
         records(&f.records).first().map(|r| r.1.clone()),
         Some(b"c".to_vec())
+    );
+
+    // Metadata carries each partition's log offsets and size.
+    let m = c
+        .call(v1::MetadataRequest {
+            topics: vec!["events".into()],
+            ..Default::default()
+        })
+        .await;
+    let p = &m.topics[0].partitions;
+    let stats: Vec<_> = p
+        .iter()
+        .map(|p| (p.log_start_offset, p.log_end_offset, p.high_watermark))
+        .collect();
+    assert_eq!(
+        stats,
+        vec![(Some(2), Some(6), Some(6)), (Some(0), Some(1), Some(1))]
+    );
+    let sizes: Vec<u64> = p.iter().map(|p| p.size_bytes.unwrap()).collect();
+    assert!(sizes[0] > sizes[1] && sizes[1] > 0, "{sizes:?}");
+}
+
+#[tokio::test]
+async fn list_offsets_by_timestamp_names_the_exact_record_in_a_compressed_batch() {
+    use weir_protocol::batch::{BatchBuilder, BatchOptions, Compression, NewRecord};
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    c.create_topic("ts", 1, &[]).await;
+    let mut builder = BatchBuilder::new(BatchOptions::new(Compression::Gzip));
+    for ts in [1000, 1100, 1200, 1300] {
+        builder.push(&NewRecord::new(ts, None, Some(b"v"))).unwrap();
+    }
+    let r = c.produce("ts", 0, builder.build().unwrap().into()).await;
+    assert_eq!((r.error_code, r.base_offset), (0, 0));
+
+    let at = c.list_offset("ts", 0, 1150).await;
+    assert_eq!((at.error_code, at.offset, at.timestamp), (0, 2, 1200));
+    let first = c.list_offset("ts", 0, 0).await;
+    assert_eq!((first.offset, first.timestamp), (0, 1000));
+    let last = c.list_offset("ts", 0, 1300).await;
+    assert_eq!((last.offset, last.timestamp), (3, 1300));
+    let beyond = c.list_offset("ts", 0, 1301).await;
+    assert_eq!(
+        (beyond.error_code, beyond.offset, beyond.timestamp),
+        (0, -1, -1)
     );
 }
 
@@ -438,32 +489,77 @@ async fn pipelined_responses_keep_request_order_and_acks0_is_silent() {
 
 #[tokio::test]
 async fn metrics_endpoint_serves_prometheus_text() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let maddr = format!("127.0.0.1:{port}");
+    let maddr = common::free_port_addr();
     let dir = temp_dir();
     let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
     let mut c = b.client().await;
     c.create_topic("met", 1, &[]).await;
     c.produce("met", 0, batch(&[b"m"], 1)).await;
-    let mut body = String::new();
-    for _ in 0..50 {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        if let Ok(mut s) = tokio::net::TcpStream::connect(&maddr).await {
-            s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-                .await
-                .unwrap();
-            body.clear();
-            let _ = s.read_to_string(&mut body).await;
-            if body.contains("weir_produced_records_total") {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = c.fetch("met", 0, 0, 0, 1).await;
+    let body = common::metrics_text(&maddr, |b| {
+        b.contains("weir_partition_high_watermark{topic=\"met\"")
+    })
+    .await;
+    for (series, want) in [
+        ("weir_produced_records_total{topic=\"met\"}", 1.0),
+        ("weir_requests_total{api=\"Produce\"}", 1.0),
+        (
+            "weir_partition_high_watermark{topic=\"met\",partition=\"0\"}",
+            1.0,
+        ),
+        (
+            "weir_partition_log_end_offset{topic=\"met\",partition=\"0\"}",
+            1.0,
+        ),
+        (
+            "weir_partition_segments{topic=\"met\",partition=\"0\"}",
+            1.0,
+        ),
+        ("weir_connections_open", 1.0),
+        ("weir_build_info{version=\"0.1.0\",commit=", 1.0),
+    ] {
+        let got = body
+            .lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok());
+        assert_eq!(got, Some(want), "{series} in\n{body}");
     }
-    assert!(body.contains("weir_requests_total"), "{body}");
-    assert!(body.contains("weir_produced_records_total"), "{body}");
+    let fetched = common::metric(&body, "weir_fetched_bytes_total{topic=\"met\"}").unwrap();
+    assert!(fetched > 0.0, "{body}");
+    for family in [
+        "weir_request_duration_seconds_bucket{api=\"Produce\",le=\"0.0001\"}",
+        "weir_process_resident_memory_bytes ",
+        "weir_process_open_fds ",
+        "weir_process_uptime_seconds ",
+        "weir_log_flush_duration_seconds_bucket",
+        "# TYPE weir_consumer_group_lag gauge",
+    ] {
+        assert!(body.contains(family), "{family} in\n{body}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_can_be_disabled() {
+    let maddr = common::free_port_addr();
+    let dir = temp_dir();
+    let cfg = dir.path().join("nometrics.toml");
+    std::fs::write(&cfg, "[metrics]\nenabled = false\n").unwrap();
+    let b = Broker::start(
+        dir.path(),
+        &[
+            "--metrics-listen",
+            &maddr,
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+    );
+    let mut c = b.client().await;
+    c.create_topic("quiet", 1, &[]).await;
+    assert_eq!(c.produce("quiet", 0, batch(&[b"q"], 1)).await.error_code, 0);
+    assert!(
+        std::net::TcpStream::connect(&maddr).is_err(),
+        "listener is off"
+    );
+    assert!(!dir.path().join("metrics.addr").exists());
 }

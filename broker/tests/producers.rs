@@ -111,3 +111,38 @@ async fn compacted_topics_need_keys_and_compressed_batches_round_trip() {
         assert_eq!(got, values, "{codec:?}");
     }
 }
+
+#[tokio::test]
+async fn requests_larger_than_the_memory_budget_still_complete() {
+    let dir = temp_dir();
+    let cfg = dir.path().join("mem.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nqueued_max_request_bytes = 1048576\n[log]\nmax_message_bytes = 4000000\n",
+    )
+    .unwrap();
+    let b = Broker::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    let mut c = b.client().await;
+    c.create_topic("mem", 1, &[]).await;
+    let big = vec![1u8; 3_000_000];
+    // Several pipelined large requests: they queue for the budget, none deadlocks.
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let batch = built_batch(&[(None, Some(big.as_slice()))], None, Compression::None);
+        ids.push(c.send(common::produce_req("mem", 0, batch, -1)).await);
+    }
+    for (i, id) in ids.into_iter().enumerate() {
+        let r = c.recv().await;
+        assert_eq!(r.correlation_id, id);
+        let Some(v1::response_envelope::Body::Produce(p)) = r.body else {
+            panic!()
+        };
+        let pr = &p.responses[0].partition_responses[0];
+        assert_eq!(
+            (pr.error_code, pr.base_offset),
+            (0, i as i64),
+            "{}",
+            pr.error_message
+        );
+    }
+}

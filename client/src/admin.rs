@@ -8,7 +8,7 @@ use weir_protocol::native::v1::{
     CreatableTopic, CreatePartitionsRequest, CreatePartitionsTopic, CreateTopicsRequest,
     DeleteRecordsPartition, DeleteRecordsRequest, DeleteRecordsTopic, DeleteTopicsRequest,
     DescribeConfigsRequest, DescribeConfigsResource, ListOffsetsPartition, ListOffsetsRequest,
-    ListOffsetsTopic, ResourceType,
+    ListOffsetsTopic, PartitionMetadata, ResourceType,
 };
 
 use crate::client::Client;
@@ -39,14 +39,13 @@ pub struct PartitionDescription {
     pub replicas: Vec<i32>,
     /// In-sync replicas.
     pub isr: Vec<i32>,
-    /// First offset still in the log.
+    /// First offset still in the log; -1 if the broker could not tell.
     pub log_start_offset: i64,
-    /// Next offset to be written. The native protocol reports the high watermark for
-    /// "latest"; on one node the two are equal.
+    /// Next offset to be written (can be ahead of the high watermark); -1 if unknown.
     pub log_end_offset: i64,
-    /// High watermark.
+    /// High watermark; -1 if unknown.
     pub high_watermark: i64,
-    /// Bytes on disk; `None` because the native protocol does not carry it yet.
+    /// Bytes of record batches on disk; `None` if the broker could not tell.
     pub size_bytes: Option<u64>,
 }
 
@@ -378,31 +377,42 @@ impl Admin {
         Ok(out)
     }
 
-    /// Partitions with leaders, replicas, ISR and offsets, plus the topic's configs.
+    /// Partitions with leaders, replicas, ISR, log offsets and sizes (one metadata
+    /// snapshot), plus the topic's configs.
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
-        let view = self.client.refresh_metadata(&[name.to_owned()]).await?;
+        let (view, response) = self
+            .client
+            .refresh_metadata_with_response(&[name.to_owned()])
+            .await?;
         let meta = view
             .topics
             .get(name)
             .cloned()
             .ok_or_else(|| Error::UnknownTopic(name.to_owned()))?;
-        let start = self.list_offsets(name, &[], OffsetSpec::Earliest).await?;
-        let end = self.list_offsets(name, &[], OffsetSpec::Latest).await?;
+        let logs: HashMap<i32, &PartitionMetadata> = response
+            .topics
+            .iter()
+            .filter(|t| t.name == name)
+            .flat_map(|t| &t.partitions)
+            .map(|p| (p.partition_index, p))
+            .collect();
         let configs = self.describe_configs(name).await?;
         let partitions = meta
             .partitions
             .iter()
             .map(|p| {
-                let hw = end.get(&p.partition).copied().unwrap_or(-1);
+                let log = logs.get(&p.partition);
+                let offset =
+                    |f: fn(&PartitionMetadata) -> Option<i64>| log.and_then(|l| f(l)).unwrap_or(-1);
                 PartitionDescription {
                     partition: p.partition,
                     leader: p.leader,
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
-                    log_start_offset: start.get(&p.partition).copied().unwrap_or(-1),
-                    log_end_offset: hw,
-                    high_watermark: hw,
-                    size_bytes: None,
+                    log_start_offset: offset(|l| l.log_start_offset),
+                    log_end_offset: offset(|l| l.log_end_offset),
+                    high_watermark: offset(|l| l.high_watermark),
+                    size_bytes: log.and_then(|l| l.size_bytes),
                 }
             })
             .collect();

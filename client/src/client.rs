@@ -4,7 +4,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use weir_protocol::native::v1::MetadataRequest;
+use weir_protocol::native::v1::{MetadataRequest, MetadataResponse};
 use weir_protocol::native::Request;
 
 use crate::config::ClientConfig;
@@ -107,6 +107,15 @@ impl Client {
 
     /// Fetches metadata for `topics` (empty = brokers only) and merges it into the cache.
     pub async fn refresh_metadata(&self, topics: &[String]) -> Result<Arc<ClusterView>> {
+        Ok(self.refresh_metadata_with_response(topics).await?.0)
+    }
+
+    /// [`Client::refresh_metadata`], also returning the broker's answer for the fields the
+    /// cache does not keep (per-partition log offsets and size).
+    pub(crate) async fn refresh_metadata_with_response(
+        &self,
+        topics: &[String],
+    ) -> Result<(Arc<ClusterView>, MetadataResponse)> {
         let _serial = self.refresh.lock().await;
         let response = self
             .request_any(MetadataRequest {
@@ -115,8 +124,8 @@ impl Client {
                 allow_auto_topic_creation: false,
             })
             .await?;
-        let next = self.view().merged(response, Instant::now());
-        Ok(self.store(next))
+        let next = self.view().merged(response.clone(), Instant::now());
+        Ok((self.store(next), response))
     }
 
     /// Fetches metadata of every topic.

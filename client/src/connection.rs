@@ -186,9 +186,10 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+        // The writer is not aborted: it ends by itself once the queue (now closed) is
+        // written, so a fire-and-forget produce enqueued just before is not lost.
+        let [_writer, reader] = &self.tasks;
+        reader.abort();
         self.shared.close("connection dropped by the client");
     }
 }

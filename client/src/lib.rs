@@ -8,8 +8,11 @@
 //!   ids); [`pool`]: one connection per broker; [`metadata`]: the topic/leader cache;
 //!   [`client`]: [`Client`], the three together.
 //! - [`producer`]: [`Producer`] with the per-partition accumulator and the sender task.
-//! - [`consumer`]: standalone [`Consumer`] with per-broker prefetching.
-//! - [`admin`]: [`Admin`], topic and config management.
+//! - [`consumer`]: standalone [`Consumer`] with per-broker prefetching; group mode in
+//!   [`GroupConsumer`] (`consumer/group.rs`).
+//! - [`admin`]: [`Admin`], topic and config management; [`group_admin`]: group
+//!   list/describe/delete/offset resets on `Admin`.
+//! - [`fasthash`]: a fast hasher for topic-keyed maps on the per-record path.
 //! - [`partitioner`]: Kafka-compatible murmur2 and sticky partitioning.
 //! - [`cli`]: the `weir` command line (argument parsing, output shaping, commands).
 
@@ -20,6 +23,8 @@ pub mod config;
 pub mod connection;
 pub mod consumer;
 pub mod error;
+pub mod fasthash;
+pub mod group_admin;
 pub mod metadata;
 pub mod partitioner;
 pub mod pool;
@@ -28,7 +33,7 @@ pub mod producer;
 pub use admin::Admin;
 pub use client::Client;
 pub use config::{Acks, ClientConfig, ConsumerConfig, OffsetReset, ProducerConfig};
-pub use consumer::{Consumer, ConsumerRecord};
+pub use consumer::{Consumer, ConsumerRecord, GroupConfig, GroupConsumer, RebalanceListener};
 pub use error::{Error, Result};
 pub use producer::{DeliveryFuture, Producer, ProducerRecord, RecordMetadata};
 pub use weir_protocol::batch::{Compression, RecordHeader};

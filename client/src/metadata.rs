@@ -3,6 +3,8 @@
 //! see half an update.
 
 use std::collections::HashMap;
+
+use crate::fasthash::FastMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -56,7 +58,7 @@ pub struct ClusterView {
     /// Broker node id → `HOST:PORT`.
     pub brokers: HashMap<i32, String>,
     /// Topics by name (only those asked for, or all after a full refresh).
-    pub topics: HashMap<String, Arc<TopicMeta>>,
+    pub topics: FastMap<String, Arc<TopicMeta>>,
     /// Topics the broker said do not exist at the last refresh that named them.
     pub missing: Vec<String>,
     /// When each topic was fetched.
@@ -68,7 +70,7 @@ impl ClusterView {
     pub fn empty() -> Self {
         ClusterView {
             brokers: HashMap::new(),
-            topics: HashMap::new(),
+            topics: FastMap::default(),
             missing: Vec::new(),
             fetched_at: HashMap::new(),
         }

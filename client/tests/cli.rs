@@ -72,13 +72,23 @@ fn hundred_thousand_keyed_records_round_trip_in_order_per_partition() {
     let d = weir_ok(a, &["topic", "describe", "big", "--output", "json"], b"");
     let d: serde_json::Value = serde_json::from_str(d.trim()).unwrap();
     assert_eq!(d["name"], "big");
-    let hw: i64 = d["partitions"]
-        .as_array()
-        .unwrap()
+    let parts = d["partitions"].as_array().unwrap();
+    let hw: i64 = parts
         .iter()
         .map(|p| p["high_watermark"].as_i64().unwrap())
         .sum();
     assert_eq!(hw, n as i64);
+    for p in parts {
+        assert_eq!(p["log_end_offset"], p["high_watermark"], "{p}");
+        let size = p["size_bytes"].as_u64();
+        assert!(size.is_some(), "size_bytes must be a number: {p}");
+        if p["high_watermark"].as_i64() > Some(0) {
+            assert!(
+                size > Some(0),
+                "a partition holding records has a size: {p}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -234,6 +244,16 @@ fn topic_admin_commands() {
     ] {
         assert!(p0.get(field).is_some(), "missing {field}");
     }
+    assert_eq!(
+        p0["size_bytes"], 0,
+        "an empty partition has size 0, not null"
+    );
+    let missing = weir(a, &["produce", "no-such-topic"], b"x\n");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
+    let bad_partition = weir(a, &["produce", "adm", "--partition", "9"], b"x\n");
+    assert_eq!(bad_partition.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_partition.stderr).contains("partition 9"));
     let dup = weir(a, &["topic", "create", "adm", "--partitions", "1"], b"");
     assert!(!dup.status.success());
     assert!(

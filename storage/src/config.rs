@@ -138,6 +138,7 @@ impl LogConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

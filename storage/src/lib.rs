@@ -13,7 +13,7 @@
 //! Nothing here is async: the broker calls it from blocking threads. Every durable file is
 //! checksummed or rebuilt from checksummed data on open; no byte read from disk can panic.
 #![deny(missing_docs)]
-#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod cleaner;
 pub mod config;
@@ -25,6 +25,6 @@ pub mod testkit;
 
 pub use config::{CleanupPolicy, LogConfig};
 pub use error::{Error, Result};
-pub use log::{AppendInfo, Log, ReadInfo, RecoveryInfo, RetentionOutcome};
+pub use log::{AppendInfo, FlushHandle, FlushMode, Log, ReadInfo, RecoveryInfo, RetentionOutcome};
 pub use producer_state::{BatchMetadata, ProducerEntry};
 pub use weir_protocol::batch::TimestampType;

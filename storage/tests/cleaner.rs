@@ -213,8 +213,20 @@ fn tombstones_live_for_delete_retention_then_go() {
         let mut b = testkit::keyed_batch(&[(key.as_bytes(), Some(b"z"))], 100);
         log.append_as_leader(&mut b, 0, 100).unwrap();
     }
+    // The first clean that kept it set its horizon to 600 + delete.retention.ms.
     std::fs::remove_file(dir.path().join("cleaner.checkpoint")).unwrap();
-    cleaner.clean(&mut log, 100 + 1_000).unwrap();
+    cleaner.clean(&mut log, 1_500).unwrap();
+    assert_eq!(
+        records(&log).get(&tomb),
+        Some(&(b"gone".to_vec(), None)),
+        "horizon not reached"
+    );
+    let r = log.read(tomb, 1, None).unwrap();
+    let h = weir_protocol::batch::validate_batch(&r.records).unwrap();
+    assert_ne!(h.attributes & 0x40, 0, "delete horizon flag set");
+    assert_eq!(h.base_timestamp, 1_600);
+    std::fs::remove_file(dir.path().join("cleaner.checkpoint")).unwrap();
+    cleaner.clean(&mut log, 1_600).unwrap();
     assert!(
         records(&log).values().all(|(k, _)| k != b"gone"),
         "expired tombstone dropped"
@@ -382,4 +394,92 @@ fn crash_mid_clean_rolls_back_or_completes() {
     let mut b = cleaned_bases.clone();
     b.sort();
     assert_eq!(a, b, "same segments as a completed clean");
+}
+
+#[test]
+fn appends_proceed_while_a_clean_is_prepared_without_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::RwLock::new(Log::open(dir.path(), compact_config()).unwrap());
+    let mut latest = write_updates(&mut log.write().unwrap(), 20, 10, 0);
+    let base_before = active_base(&log.read().unwrap());
+    let mut cleaner = Cleaner::new(1 << 20);
+    // Phase 1 under a read lock; phase 2 with no lock at all.
+    let snap = log
+        .read()
+        .unwrap()
+        .clean_snapshot(0)
+        .expect("worth cleaning");
+    let prepared = cleaner.prepare(&snap).unwrap();
+    // The log takes appends (and rolls) while the cleaned segments wait.
+    latest.extend(write_updates(&mut log.write().unwrap(), 20, 3, 0));
+    assert!(
+        active_base(&log.read().unwrap()) > base_before,
+        "rolled meanwhile"
+    );
+    let leo = log.read().unwrap().log_end_offset();
+    let stats = log.write().unwrap().commit_clean(prepared).unwrap();
+    assert!(!stats.aborted);
+    assert!(stats.segments_cleaned > 0);
+    let log = log.into_inner().unwrap();
+    assert_eq!(log.log_end_offset(), leo);
+    // Only segments below the snapshot's active segment were cleaned; the later ones
+    // still hold every update, and the latest value of each key is readable.
+    expect_latest(&log, &latest, base_before);
+    assert!(!dir.path().read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains(".cleaned")));
+    drop(log);
+    let log = Log::open(dir.path(), compact_config()).unwrap();
+    expect_latest(&log, &latest, base_before);
+}
+
+#[test]
+fn retention_or_truncation_during_a_clean_aborts_the_swap() {
+    let cleaned_files = |dir: &Path| {
+        dir.read_dir()
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().contains(".cleaned")
+            })
+            .count()
+    };
+    for change in ["retention", "delete_records", "truncate"] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = LogConfig {
+            cleanup_policy: CleanupPolicy::parse("compact,delete").unwrap(),
+            ..compact_config()
+        };
+        let mut log = Log::open(dir.path(), cfg).unwrap();
+        write_updates(&mut log, 20, 10, 0);
+        let snap = log.clean_snapshot(0).expect("worth cleaning");
+        let prepared = Cleaner::new(1 << 20).prepare(&snap).unwrap();
+        assert!(cleaned_files(dir.path()) > 0, "{change}: work was written");
+        match change {
+            "retention" => {
+                let mut c = log.config().clone();
+                c.retention_bytes = 0;
+                log.update_config(c).unwrap();
+                assert!(log.apply_retention(0).unwrap().segments_deleted > 0);
+            }
+            "delete_records" => {
+                let second = log.segment_base_offsets()[2];
+                log.delete_records_before(second).unwrap();
+            }
+            _ => log.truncate_to(log.log_end_offset() / 2).unwrap(),
+        }
+        let before = records(&log);
+        let stats = log.commit_clean(prepared).unwrap();
+        assert!(stats.aborted, "{change}");
+        assert_eq!(stats.segments_cleaned, 0, "{change}");
+        assert_eq!(cleaned_files(dir.path()), 0, "{change}: work discarded");
+        assert_eq!(records(&log), before, "{change}: log untouched");
+        // The next clean starts from scratch and succeeds.
+        let stats = Cleaner::new(1 << 20).clean(&mut log, 0).unwrap();
+        assert!(!stats.aborted, "{change}");
+        drop(log);
+        Log::open(dir.path(), compact_config()).unwrap();
+    }
 }

@@ -259,3 +259,72 @@ fn delete_removes_the_directory() {
     log.delete().unwrap();
     assert!(!path.exists());
 }
+
+#[test]
+fn damaged_producer_snapshot_falls_back_to_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    for seq in 0..50 {
+        log.append_as_leader(&mut pb(1, 3, 0, seq), 0, 0).unwrap();
+        fill(&mut log, 1, 3, 0);
+    }
+    let want = log.producer_state(3).unwrap().clone();
+    log.close().unwrap();
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "snapshot") {
+            std::fs::write(&p, b"\x00\x01garbage").unwrap();
+        }
+    }
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    assert_eq!(log.producer_state(3), Some(&want));
+    assert!(log.recovery_info().producer_batches_replayed > 0);
+    assert!(
+        log.append_as_leader(&mut pb(1, 3, 0, 49), 0, 0)
+            .unwrap()
+            .duplicate
+    );
+    assert!(matches!(
+        log.append_as_leader(&mut pb(1, 3, 0, 51), 0, 0),
+        Err(Error::OutOfOrderSequence { expected: 50, .. })
+    ));
+}
+
+#[test]
+fn follower_append_copies_leader_batches_verbatim() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let mut leader = Log::open(leader_dir.path(), small_config()).unwrap();
+    fill(&mut leader, 30, 3, 0);
+    leader.append_as_leader(&mut pb(2, 9, 0, 0), 4, 0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut follower = Log::open(dir.path(), small_config()).unwrap();
+    let mut offset = 0;
+    while offset < leader.log_end_offset() {
+        let r = leader.read(offset, 700, None).unwrap();
+        let info = follower.append_as_follower(&r.records, 0).unwrap();
+        assert_eq!(info.base_offset, offset);
+        offset = info.last_offset + 1;
+    }
+    assert_eq!(read_all(&follower), read_all(&leader));
+    assert_eq!(follower.producer_state(9), leader.producer_state(9));
+    // Re-sending old data or damaged data is refused.
+    let r = leader.read(0, 100, None).unwrap();
+    assert!(follower.append_as_follower(&r.records, 0).is_err());
+    let mut bad = leader
+        .read(leader.log_end_offset() - 1, 100, None)
+        .unwrap()
+        .records
+        .to_vec();
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    assert!(follower.append_as_follower(&bad, 0).is_err());
+    // A gap: the follower starts a new segment at the leader's offset.
+    let mut b = testkit::simple_batch(2, 10, 0);
+    weir_protocol::batch::set_base_offset(&mut b, 500);
+    follower.append_as_follower(&b, 0).unwrap();
+    assert_eq!(follower.log_end_offset(), 502);
+    assert_eq!(*follower.segment_base_offsets().last().unwrap(), 500);
+    drop(follower);
+    let follower = Log::open(dir.path(), small_config()).unwrap();
+    assert_eq!(follower.log_end_offset(), 502);
+}

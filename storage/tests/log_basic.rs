@@ -248,3 +248,33 @@ fn idle_open_close_stays_clean_and_a_change_after_a_clean_open_is_recovered() {
     assert_eq!(got.len(), written.len() + 1);
     assert_eq!(got[..written.len()], written[..]);
 }
+
+#[test]
+fn log_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Log>();
+    assert_send_sync::<weir_storage::cleaner::Cleaner>();
+}
+
+#[test]
+fn rolls_when_an_index_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_index_bytes: 48, // 6 offset entries, 4 time-index slots (one reserved)
+        index_interval_bytes: 0, // index every batch after the first
+        ..LogConfig::default()
+    };
+    let mut log = Log::open(dir.path(), cfg.clone()).unwrap();
+    let written = fill(&mut log, 40, 1, 0);
+    assert!(
+        log.segment_count() >= 8,
+        "segments: {}",
+        log.segment_count()
+    );
+    assert_eq!(read_all(&log), written);
+    log.close().unwrap();
+    let log = Log::open(dir.path(), cfg).unwrap();
+    assert_eq!(log.recovery_info().indexes_rebuilt, 0);
+    assert_eq!(read_all(&log), written);
+    assert_eq!(log.offset_for_timestamp(17).unwrap(), Some((17, 17)));
+}

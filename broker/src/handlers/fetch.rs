@@ -2,6 +2,7 @@
 //! waits until a requested partition's high watermark moves (a `watch` wake-up, no
 //! polling), `max_wait_ms` passes, or the broker shuts down.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,7 +15,10 @@ use weir_protocol::ErrorCode;
 
 use crate::ctx::BrokerCtx;
 use crate::error::partition_error_code;
+use crate::metrics::recorders::purgatory;
+use crate::metrics::Purgatory;
 use crate::partition::{blocking, PartitionRef};
+use crate::topics::TopicCounters;
 
 /// One requested partition, resolved.
 struct Target {
@@ -24,6 +28,7 @@ struct Target {
     leader_epoch: Option<i32>,
     offset: i64,
     max_bytes: usize,
+    counters: Option<Arc<TopicCounters>>,
 }
 
 /// Answers when enough data is there or the wait is over.
@@ -37,6 +42,7 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
     let mut names = Vec::with_capacity(req.topics.len());
     let mut targets = Vec::new();
     for (ti, t) in req.topics.into_iter().enumerate() {
+        let counters = ctx.topics.get(&t.topic).map(|s| s.counters.clone());
         for p in t.partitions {
             targets.push(Target {
                 topic: ti,
@@ -45,6 +51,7 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
                 leader_epoch: p.current_leader_epoch,
                 offset: p.fetch_offset,
                 max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+                counters: counters.clone(),
             });
         }
         names.push(t.topic);
@@ -55,13 +62,19 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
         .filter_map(|t| t.partition.as_ref().ok().map(|p| p.subscribe()))
         .collect();
 
+    let mut parked = None;
     loop {
         let (parts, bytes, errors) = read_all(&targets, max_bytes).await;
         let done = errors || bytes >= min_bytes;
         if done || Instant::now() >= deadline || wakers.is_empty() || ctx.shutdown.is_cancelled() {
-            metrics::counter!("weir_fetched_bytes_total").increment(bytes as u64);
+            for (t, p) in targets.iter().zip(&parts) {
+                if let Some(c) = &t.counters {
+                    c.fetched(p.records.len() as u64);
+                }
+            }
             return assemble(names, &targets, parts);
         }
+        parked.get_or_insert_with(|| purgatory(Purgatory::Fetch));
         for w in &mut wakers {
             w.borrow_and_update();
         }
@@ -186,8 +199,18 @@ fn read_one(
     }
     let hw = p.high_watermark();
     let log_start = p.log_start_offset().map_err(|e| partition_error_code(&e))?;
-    if offset < log_start || offset > hw {
+    if offset < log_start {
         return Err(ErrorCode::OffsetOutOfRange);
+    }
+    if offset > hw {
+        // Between the high watermark and the log end (appended, fsync pending) is not an
+        // error, just nothing visible yet.
+        let end = p
+            .with_log(|log| Ok(log.log_end_offset()))
+            .map_err(|e| partition_error_code(&e))?;
+        if offset > end {
+            return Err(ErrorCode::OffsetOutOfRange);
+        }
     }
     let mut records = Bytes::new();
     if offset < hw && (limit > 0 || first) {

@@ -1,4 +1,7 @@
-//! Metadata (3): brokers, topics, partitions with leader, replicas, ISR and leader epoch.
+//! Metadata (3): brokers, topics, partitions with leader, replicas, ISR and leader epoch,
+//! plus each partition's log offsets and size (for `topic describe`).
+
+use std::sync::Arc;
 
 use weir_protocol::native::v1::{
     BrokerMetadata, MetadataRequest, MetadataResponse, PartitionMetadata, TopicMetadata,
@@ -8,18 +11,28 @@ use weir_protocol::ErrorCode;
 use crate::controller::NewTopic;
 use crate::ctx::BrokerCtx;
 use crate::names::validate_topic_name;
+use crate::partition::{blocking, PartitionRef};
 use crate::topics::TopicState;
 
 /// Describes the requested topics (all, none, or a list).
 pub async fn handle(ctx: &BrokerCtx, req: MetadataRequest) -> MetadataResponse {
-    let mut topics = Vec::new();
+    let mut found = Vec::new();
     if req.all_topics {
-        topics.extend(ctx.topics.all().iter().map(|t| describe(ctx, t)));
+        found.extend(ctx.topics.all().into_iter().map(Ok));
     } else {
         for name in req.topics {
-            topics.push(lookup(ctx, name, req.allow_auto_topic_creation).await);
+            found.push(lookup(ctx, name, req.allow_auto_topic_creation).await);
         }
     }
+    let stats = log_stats(&found).await;
+    let topics = found
+        .into_iter()
+        .zip(stats)
+        .map(|(t, stats)| match t {
+            Ok(t) => describe(ctx, &t, &stats),
+            Err(unknown) => unknown,
+        })
+        .collect();
     MetadataResponse {
         brokers: vec![BrokerMetadata {
             node_id: ctx.node_id,
@@ -34,13 +47,60 @@ pub async fn handle(ctx: &BrokerCtx, req: MetadataRequest) -> MetadataResponse {
     }
 }
 
-async fn lookup(ctx: &BrokerCtx, name: String, auto_create: bool) -> TopicMetadata {
+/// A topic to describe, or the error entry that replaces it.
+type Found = Result<Arc<TopicState>, TopicMetadata>;
+
+/// A partition log's offsets and size at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LogStats {
+    start: i64,
+    end: i64,
+    size: u64,
+}
+
+/// Stats of every partition of the found topics (`None` for a closed log), read in one
+/// blocking section: the log lock can be held across an fsync, so it is never taken on
+/// an async worker. Topics that were not found get no entries.
+async fn log_stats(found: &[Found]) -> Vec<Vec<Option<LogStats>>> {
+    let parts: Vec<Vec<PartitionRef>> = found
+        .iter()
+        .map(|t| {
+            t.as_ref()
+                .map_or_else(|_| Vec::new(), |t| t.partitions.clone())
+        })
+        .collect();
+    let empty: Vec<Vec<Option<LogStats>>> = parts.iter().map(|p| vec![None; p.len()]).collect();
+    if parts.iter().all(Vec::is_empty) {
+        return empty;
+    }
+    let read = move || {
+        Ok(parts
+            .iter()
+            .map(|topic| topic.iter().map(read_stats).collect())
+            .collect())
+    };
+    blocking(read, "metadata log stats").await.unwrap_or(empty)
+}
+
+fn read_stats(p: &PartitionRef) -> Option<LogStats> {
+    p.with_log(|log| {
+        Ok(LogStats {
+            start: log.log_start_offset(),
+            end: log.log_end_offset(),
+            size: log.size_bytes(),
+        })
+    })
+    .ok()
+}
+
+/// The topic `name` (created first if allowed), or its error entry.
+async fn lookup(ctx: &BrokerCtx, name: String, auto_create: bool) -> Found {
     if let Err(e) = validate_topic_name(&name) {
         tracing::debug!(error = %e, "metadata for invalid topic name");
-        return error_topic(name, ErrorCode::InvalidTopicException);
+        return Err(error_topic(name, ErrorCode::InvalidTopicException));
     }
     if let Some(t) = ctx.topics.get(&name) {
-        return describe(ctx, &t);
+        return Ok(t);
     }
     if auto_create && ctx.auto_create_topics {
         let new = NewTopic {
@@ -50,17 +110,17 @@ async fn lookup(ctx: &BrokerCtx, name: String, auto_create: bool) -> TopicMetada
             configs: Vec::new(),
         };
         match ctx.controller.create_topic(new, false).await {
-            Ok(t) => return describe(ctx, &t),
+            Ok(t) => return Ok(t),
             // Another request created it meanwhile.
             Err(e) if e.code == ErrorCode::TopicAlreadyExists => {
                 if let Some(t) = ctx.topics.get(&name) {
-                    return describe(ctx, &t);
+                    return Ok(t);
                 }
             }
-            Err(e) => return error_topic(name, e.code),
+            Err(e) => return Err(error_topic(name, e.code)),
         }
     }
-    error_topic(name, ErrorCode::UnknownTopicOrPartition)
+    Err(error_topic(name, ErrorCode::UnknownTopicOrPartition))
 }
 
 fn error_topic(name: String, code: ErrorCode) -> TopicMetadata {
@@ -71,7 +131,7 @@ fn error_topic(name: String, code: ErrorCode) -> TopicMetadata {
     }
 }
 
-fn describe(ctx: &BrokerCtx, t: &TopicState) -> TopicMetadata {
+fn describe(ctx: &BrokerCtx, t: &TopicState, stats: &[Option<LogStats>]) -> TopicMetadata {
     TopicMetadata {
         error_code: 0,
         name: t.name.clone(),
@@ -80,7 +140,8 @@ fn describe(ctx: &BrokerCtx, t: &TopicState) -> TopicMetadata {
         partitions: t
             .partitions
             .iter()
-            .map(|p| PartitionMetadata {
+            .zip(stats)
+            .map(|(p, stats)| PartitionMetadata {
                 error_code: 0,
                 partition_index: p.index(),
                 leader_id: ctx.node_id,
@@ -88,6 +149,10 @@ fn describe(ctx: &BrokerCtx, t: &TopicState) -> TopicMetadata {
                 replica_nodes: vec![ctx.node_id],
                 isr_nodes: vec![ctx.node_id],
                 offline_replicas: Vec::new(),
+                log_start_offset: stats.map(|s| s.start),
+                log_end_offset: stats.map(|s| s.end),
+                high_watermark: stats.map(|_| p.high_watermark()),
+                size_bytes: stats.map(|s| s.size),
             })
             .collect(),
     }

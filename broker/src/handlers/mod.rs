@@ -5,14 +5,26 @@ mod alter_configs;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_configs;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_fetch;
 mod produce;
+mod sync_group;
+#[cfg(test)]
+mod tests;
 
 use weir_protocol::native::v1::{request_envelope::Body as Req, response_envelope::Body as Resp};
 use weir_protocol::native::v1::{RequestEnvelope, ResponseEnvelope};
@@ -20,12 +32,26 @@ use weir_protocol::native::{request_api_key, versions, ApiKey};
 use weir_protocol::ErrorCode;
 
 use crate::ctx::BrokerCtx;
+use crate::metrics::RequestTimer;
 
 pub use produce::validate_produce_records;
 
 /// Runs one request. `None` means "send nothing back" (Produce with acks=0).
 pub async fn dispatch(ctx: &BrokerCtx, req: RequestEnvelope) -> Option<ResponseEnvelope> {
+    let timer = req
+        .body
+        .as_ref()
+        .map(|b| RequestTimer::start(request_api_key(b)));
+    let response = route(ctx, req).await;
+    if let Some(t) = timer {
+        t.finish(response.as_ref());
+    }
+    response
+}
+
+async fn route(ctx: &BrokerCtx, req: RequestEnvelope) -> Option<ResponseEnvelope> {
     let correlation_id = req.correlation_id;
+    let client_id = req.client_id;
     let reply = |body: Resp| ResponseEnvelope {
         correlation_id,
         error_code: 0,
@@ -67,6 +93,16 @@ pub async fn dispatch(ctx: &BrokerCtx, req: RequestEnvelope) -> Option<ResponseE
         Req::ListOffsets(r) => Resp::ListOffsets(list_offsets::handle(ctx, r).await),
         Req::DeleteRecords(r) => Resp::DeleteRecords(delete_records::handle(ctx, r).await),
         Req::InitProducerId(r) => Resp::InitProducerId(init_producer_id::handle(ctx, r).await),
+        Req::FindCoordinator(r) => Resp::FindCoordinator(find_coordinator::handle(ctx, r)),
+        Req::JoinGroup(r) => Resp::JoinGroup(join_group::handle(ctx, &client_id, r).await),
+        Req::SyncGroup(r) => Resp::SyncGroup(sync_group::handle(ctx, r)),
+        Req::Heartbeat(r) => Resp::Heartbeat(heartbeat::handle(ctx, r)),
+        Req::LeaveGroup(r) => Resp::LeaveGroup(leave_group::handle(ctx, r)),
+        Req::OffsetCommit(r) => Resp::OffsetCommit(offset_commit::handle(ctx, r).await),
+        Req::OffsetFetch(r) => Resp::OffsetFetch(offset_fetch::handle(ctx, r)),
+        Req::ListGroups(r) => Resp::ListGroups(list_groups::handle(ctx, r)),
+        Req::DescribeGroups(r) => Resp::DescribeGroups(describe_groups::handle(ctx, r)),
+        Req::DeleteGroups(r) => Resp::DeleteGroups(delete_groups::handle(ctx, r).await),
     };
     Some(reply(resp))
 }

@@ -1,7 +1,10 @@
 //! Produce (0). Every batch of every partition is validated (length, magic, CRC, record
 //! count, size limit) before anything is appended; then valid partitions are appended.
-//! On one node acks=1 and acks=-1 both answer after the append (and the log's flush
-//! policy); acks=0 answers nothing.
+//! On one node acks=1 and acks=-1 both answer after the append and, when the log's flush
+//! policy asks for it (`flush.messages = 1`, the default), once it is fsynced; acks=0
+//! answers nothing.
+
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use weir_protocol::batch::{validate_records, BatchIter};
@@ -14,6 +17,7 @@ use crate::ctx::{now_ms, BrokerCtx};
 use crate::error::{batch_error_code, partition_error_code};
 use crate::names::is_internal_topic;
 use crate::partition::{blocking, PartitionRef};
+use crate::topics::TopicCounters;
 
 /// Most bytes one batch may decompress to (bounds a compression bomb).
 fn max_decompressed(max_message_bytes: u32) -> usize {
@@ -65,6 +69,7 @@ struct Pending {
     topic: usize,
     slot: usize,
     partition: PartitionRef,
+    counters: Arc<TopicCounters>,
     batches: BytesMut,
 }
 
@@ -85,6 +90,7 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
     let acks_ok = matches!(acks, -1..=1);
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut pending = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (ti, topic) in req.topic_data.into_iter().enumerate() {
         let mut parts = Vec::with_capacity(topic.partition_data.len());
         for (slot, pd) in topic.partition_data.into_iter().enumerate() {
@@ -93,6 +99,15 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                     pd.index,
                     ErrorCode::InvalidRequiredAcks,
                     format!("acks must be -1, 0 or 1, got {acks}"),
+                ));
+                continue;
+            }
+            // Partitions append in parallel, so one named twice would have no defined order.
+            if !seen.insert((topic.name.clone(), pd.index)) {
+                parts.push(error_response(
+                    pd.index,
+                    ErrorCode::InvalidRequest,
+                    "partition named twice in one request".into(),
                 ));
                 continue;
             }
@@ -111,12 +126,18 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                     continue;
                 }
             };
-            let (max, compacted) = ctx.topics.get(&topic.name).map_or((0, false), |t| {
-                (
-                    t.config.log.max_message_bytes,
-                    t.config.log.cleanup_policy.compact,
-                )
-            });
+            let Some(state) = ctx.topics.get(&topic.name) else {
+                parts.push(error_response(
+                    pd.index,
+                    ErrorCode::UnknownTopicOrPartition,
+                    String::new(),
+                ));
+                continue;
+            };
+            let (max, compacted) = (
+                state.config.log.max_message_bytes,
+                state.config.log.cleanup_policy.compact,
+            );
             match validate_produce_records(&pd.records, max, compacted) {
                 Ok(_) => {
                     // Placeholder until the append fills it in.
@@ -125,6 +146,7 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                         topic: ti,
                         slot,
                         partition,
+                        counters: state.counters.clone(),
                         // The log patches offsets in place, so it needs its own copy.
                         batches: BytesMut::from(&pd.records[..]),
                     });
@@ -141,57 +163,55 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
         });
     }
 
-    if !pending.is_empty() {
-        let results = blocking(
+    // Partitions append in parallel; each then waits for its own fsync when the flush
+    // policy asks for one (group commit: the fsync runs outside the partition lock and
+    // covers every append made before it started).
+    let now = now_ms();
+    let appends = pending.into_iter().map(|mut p| async move {
+        let partition = p.partition.clone();
+        let r = blocking(
             move || {
-                let now = now_ms();
-                Ok(pending
-                    .into_iter()
-                    .map(|mut p| {
-                        let r = p
-                            .partition
-                            .append(&mut p.batches, now)
-                            .and_then(|info| Ok((info, p.partition.log_start_offset()?)));
-                        (p.topic, p.slot, r)
-                    })
-                    .collect::<Vec<_>>())
+                let info = partition.append(&mut p.batches, now)?;
+                if !info.duplicate {
+                    p.counters
+                        .produced(u64::from(info.record_count), p.batches.len() as u64);
+                }
+                Ok((info, partition.log_start_offset()?))
             },
             "produce append",
         )
         .await;
-        match results {
-            Ok(results) => {
-                for (ti, slot, r) in results {
-                    let Some(resp) = responses
-                        .get_mut(ti)
-                        .and_then(|t| t.partition_responses.get_mut(slot))
-                    else {
-                        continue;
-                    };
-                    match r {
-                        Ok((info, log_start)) => {
-                            metrics::counter!("weir_produced_records_total")
-                                .increment(u64::from(info.record_count));
-                            resp.base_offset = info.base_offset;
-                            resp.log_append_time_ms = info.log_append_time_ms;
-                            resp.log_start_offset = log_start;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "append failed");
-                            *resp =
-                                error_response(resp.index, partition_error_code(&e), e.to_string());
-                        }
-                    }
+        let r = match r {
+            Ok((info, _)) if info.flush_needed => {
+                let end = info.last_offset.saturating_add(1);
+                p.partition.request_flush(end);
+                // acks=0 answers nothing, so it need not wait; the flush still runs.
+                if acks == 0 {
+                    r
+                } else {
+                    p.partition.wait_durable(end).await.and(r)
                 }
             }
+            r => r,
+        };
+        (p.topic, p.slot, r)
+    });
+    for (ti, slot, r) in futures::future::join_all(appends).await {
+        let Some(resp) = responses
+            .get_mut(ti)
+            .and_then(|t| t.partition_responses.get_mut(slot))
+        else {
+            continue;
+        };
+        match r {
+            Ok((info, log_start)) => {
+                resp.base_offset = info.base_offset;
+                resp.log_append_time_ms = info.log_append_time_ms;
+                resp.log_start_offset = log_start;
+            }
             Err(e) => {
-                for t in &mut responses {
-                    for p in &mut t.partition_responses {
-                        if p.error_code == 0 {
-                            *p = error_response(p.index, partition_error_code(&e), e.to_string());
-                        }
-                    }
-                }
+                tracing::warn!(error = %e, "append failed");
+                *resp = error_response(resp.index, partition_error_code(&e), e.to_string());
             }
         }
     }

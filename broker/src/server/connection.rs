@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
+use prost::Message;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
@@ -32,6 +33,36 @@ pub struct ConnectionLimits {
     pub max_idle: std::time::Duration,
 }
 
+/// Broker-wide budget of request bytes received and not yet handled, in KiB permits.
+#[derive(Debug, Clone)]
+pub struct RequestMemory {
+    permits: Arc<Semaphore>,
+    total_kib: u32,
+}
+
+impl RequestMemory {
+    /// A budget of `bytes`.
+    pub fn new(bytes: u64) -> Self {
+        let total_kib = u32::try_from(bytes / 1024)
+            .unwrap_or(u32::MAX)
+            .clamp(1, Semaphore::MAX_PERMITS as u32);
+        RequestMemory {
+            permits: Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+        }
+    }
+
+    /// Waits until `bytes` fit in the budget. A request larger than the whole budget
+    /// takes all of it (and so runs alone) rather than waiting forever.
+    async fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_kib);
+        self.permits.clone().acquire_many_owned(kib).await.ok()
+    }
+}
+
+/// A request being handled: correlation id and handler task.
 type InFlight = (i32, JoinHandle<Option<ResponseEnvelope>>);
 
 /// Serves one connection until the peer closes, a frame is bad, or shutdown.
@@ -40,10 +71,11 @@ pub async fn serve(
     peer: SocketAddr,
     ctx: Arc<BrokerCtx>,
     limits: ConnectionLimits,
+    memory: RequestMemory,
     shutdown: CancellationToken,
 ) {
     tracing::debug!(%peer, "connection opened");
-    metrics::gauge!("weir_connections").increment(1.0);
+    let _open = crate::metrics::recorders::connection_opened();
     let (read_half, write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, ServerCodec::new(limits.max_frame_bytes));
     // Responses (fetches) may legitimately exceed the request limit.
@@ -66,16 +98,26 @@ pub async fn serve(
         match next {
             None => break,
             Some(Ok(req)) => {
-                metrics::counter!("weir_requests_total").increment(1);
                 let correlation_id = req.correlation_id;
+                let permit = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    p = memory.reserve(req.encoded_len()) => p,
+                };
                 let ctx = ctx.clone();
-                let task = tokio::spawn(async move { dispatch(&ctx, req).await });
+                // The request's share of the budget is returned when its handler is done
+                // with it, not when the response is written: a client that stops reading
+                // responses must not starve everyone else.
+                let task = tokio::spawn(async move {
+                    let response = dispatch(&ctx, req).await;
+                    drop(permit);
+                    response
+                });
                 if tx.send((correlation_id, task)).await.is_err() {
                     break; // writer gone: the peer stopped reading
                 }
             }
             Some(Err(e)) => {
-                metrics::counter!("weir_bad_frames_total").increment(1);
+                crate::metrics::recorders::bad_frame();
                 tracing::warn!(%peer, error = %e, "closing connection after a bad frame");
                 break;
             }
@@ -83,7 +125,6 @@ pub async fn serve(
     }
     drop(tx);
     let _ = writer.await;
-    metrics::gauge!("weir_connections").decrement(1.0);
     tracing::debug!(%peer, "connection closed");
 }
 

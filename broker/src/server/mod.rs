@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ctx::BrokerCtx;
 
-pub use connection::ConnectionLimits;
+pub use connection::{ConnectionLimits, RequestMemory};
 
 /// Accepts until `shutdown` fires, then waits up to `grace` for open connections to
 /// finish their in-flight requests.
@@ -21,6 +21,7 @@ pub async fn run(
     listener: TcpListener,
     ctx: Arc<BrokerCtx>,
     limits: ConnectionLimits,
+    memory: RequestMemory,
     max_connections: usize,
     grace: Duration,
     shutdown: CancellationToken,
@@ -44,8 +45,9 @@ pub async fn run(
                 let _ = stream.set_nodelay(true);
                 let ctx = ctx.clone();
                 let shutdown = shutdown.clone();
+                let memory = memory.clone();
                 connections.spawn(async move {
-                    connection::serve(stream, peer, ctx, limits, shutdown).await;
+                    connection::serve(stream, peer, ctx, limits, memory, shutdown).await;
                     drop(permit);
                 });
             }

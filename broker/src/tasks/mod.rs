@@ -3,6 +3,7 @@
 
 pub mod cleaner;
 pub mod flush;
+pub mod metrics_refresh;
 pub mod retention;
 
 use std::time::Duration;

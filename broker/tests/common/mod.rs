@@ -413,3 +413,39 @@ pub fn built_batch(
     }
     Bytes::from(b.build().unwrap())
 }
+
+/// A port that was free a moment ago (for the metrics listener, whose address the
+/// broker does not report).
+pub fn free_port_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("127.0.0.1:{}", l.local_addr().unwrap().port())
+}
+
+/// The value of a counter in the broker's Prometheus text, waiting (bounded) until
+/// `ready` holds for the text.
+pub async fn metrics_text(addr: &str, ready: impl Fn(&str) -> bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut body = String::new();
+    for _ in 0..100 {
+        if let Ok(mut s) = TcpStream::connect(addr).await {
+            s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            body.clear();
+            let _ = s.read_to_string(&mut body).await;
+            if ready(&body) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    body
+}
+
+/// A sample's value from Prometheus text.
+pub fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}

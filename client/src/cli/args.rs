@@ -59,6 +59,66 @@ pub enum Command {
         after_help = "Examples:\n  weir consume orders --from-beginning --max-messages 10\n  weir --output json consume orders --partition 0 --offset 42 --timeout-ms 1000"
     )]
     Consume(ConsumeArgs),
+    /// List, describe and delete consumer groups; reset their committed offsets.
+    #[command(
+        after_help = "Examples:\n  weir group list\n  weir --output json group describe billing\n  weir group reset-offsets billing --topic orders --to-earliest --execute"
+    )]
+    Group {
+        /// Group command.
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+}
+
+/// Group commands.
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// List groups with their state.
+    List,
+    /// Show state, members with their partitions, and committed offsets with lag.
+    Describe {
+        /// Group id.
+        group: String,
+    },
+    /// Delete a group that has no members, with its committed offsets.
+    Delete {
+        /// Group id.
+        group: String,
+    },
+    /// Plan (default) or apply (--execute) new committed offsets for a group without members.
+    ResetOffsets(ResetOffsetsArgs),
+}
+
+/// `group reset-offsets`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_offset", "to_datetime", "shift_by"])))]
+pub struct ResetOffsetsArgs {
+    /// Group id.
+    pub group: String,
+    /// Topic whose offsets to reset.
+    #[arg(long)]
+    pub topic: String,
+    /// Only this partition (default: all).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..))]
+    pub partition: Option<i32>,
+    /// To the log start.
+    #[arg(long)]
+    pub to_earliest: bool,
+    /// To the log end.
+    #[arg(long)]
+    pub to_latest: bool,
+    /// To this offset (clamped to the partition's range).
+    #[arg(long)]
+    pub to_offset: Option<i64>,
+    /// To the first record at or after this time (RFC 3339, e.g. 2026-01-02T03:04:05Z).
+    #[arg(long)]
+    pub to_datetime: Option<String>,
+    /// Move the committed offset by N (negative: back), clamped.
+    #[arg(long, allow_hyphen_values = true)]
+    pub shift_by: Option<i64>,
+    /// Apply the plan (otherwise only print it).
+    #[arg(long)]
+    pub execute: bool,
 }
 
 /// Topic commands.
@@ -174,6 +234,15 @@ pub struct ConsumeArgs {
     /// Stop after this many milliseconds without new records (default: never).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: Option<u64>,
+    /// Consume as a member of this group: partitions come from the coordinator, reading
+    /// resumes at committed offsets, and what is printed is committed. With --group,
+    /// --from-beginning applies only to partitions without a committed offset.
+    #[arg(long, conflicts_with_all = ["partition", "offset"])]
+    pub group: Option<String>,
+    /// With --group: the coordinator drops this consumer after this long without a
+    /// heartbeat (e.g. after kill -9), moving its partitions to the others.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_timeout_ms: u64,
 }
 
 /// Parses `KEY=VALUE`; the key must not be empty.

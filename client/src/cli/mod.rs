@@ -3,6 +3,8 @@
 
 pub mod args;
 pub mod consume;
+pub mod consume_group;
+pub mod group;
 pub mod output;
 pub mod produce;
 pub mod topic;
@@ -20,7 +22,11 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Topic { command } => topic::run(config, cli.output, command).await,
         Command::Produce(args) => produce::run(config, cli.output, args).await,
+        Command::Consume(args) if args.group.is_some() => {
+            consume_group::run(config, cli.output, args).await
+        }
         Command::Consume(args) => consume::run(config, cli.output, args).await,
+        Command::Group { command } => group::run(config, cli.output, command).await,
     }
 }
 

@@ -105,18 +105,22 @@ pub fn describe_json(d: &TopicDescription) -> Value {
 /// A text table of a description.
 pub fn describe_text(d: &TopicDescription) -> String {
     let mut s = format!("Topic: {}  Partitions: {}\n", d.name, d.partitions.len());
-    s.push_str("PARTITION  LEADER  REPLICAS  ISR  LOG_START  LOG_END  HIGH_WATERMARK\n");
+    s.push_str(
+        "PARTITION  LEADER  REPLICAS  ISR  LOG_START  LOG_END  HIGH_WATERMARK  SIZE_BYTES\n",
+    );
     let list = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
     for p in &d.partitions {
         s.push_str(&format!(
-            "{:<9}  {:<6}  {:<8}  {:<3}  {:<9}  {:<7}  {}\n",
+            "{:<9}  {:<6}  {:<8}  {:<3}  {:<9}  {:<7}  {:<14}  {}\n",
             p.partition,
             p.leader,
             list(&p.replicas),
             list(&p.isr),
             p.log_start_offset,
             p.log_end_offset,
-            p.high_watermark
+            p.high_watermark,
+            p.size_bytes
+                .map_or_else(|| "-".to_string(), |b| b.to_string())
         ));
     }
     if !d.configs.is_empty() {
@@ -183,7 +187,7 @@ mod tests {
 
     #[test]
     fn describe_json_shape() {
-        let d = TopicDescription {
+        let mut d = TopicDescription {
             name: "t".into(),
             partitions: vec![PartitionDescription {
                 partition: 0,
@@ -202,5 +206,12 @@ mod tests {
         assert_eq!(v["partitions"][0]["size_bytes"], Value::Null);
         assert_eq!(v["configs"]["retention.ms"], json!("1"));
         assert!(describe_text(&d).contains("retention.ms=1"));
+        d.partitions[0].size_bytes = Some(4096);
+        assert_eq!(
+            describe_json(&d)["partitions"][0]["size_bytes"],
+            json!(4096)
+        );
+        assert!(describe_text(&d).contains("SIZE_BYTES"));
+        assert!(describe_text(&d).contains("  4096\n"));
     }
 }

@@ -10,6 +10,9 @@
 //! `assign`/`seek` from the coordinator's assignment and committed offsets.
 
 mod fetcher;
+pub mod group;
+
+pub use group::{GroupConfig, GroupConsumer, RebalanceListener};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -63,9 +66,6 @@ pub(crate) struct PartState {
     pub(crate) start: Option<Start>,
     pub(crate) epoch: u64,
     pub(crate) leader: Option<i32>,
-    /// After a seek to a timestamp: records before the first one at or after it are
-    /// skipped, in case the broker resolved the timestamp to a batch start only.
-    pub(crate) min_timestamp: Option<i64>,
 }
 
 pub(crate) enum ChunkKind {
@@ -185,7 +185,6 @@ impl Consumer {
                     start: Some(default_start),
                     epoch: 0,
                     leader: None,
-                    min_timestamp: None,
                 });
                 e.leader = leader;
             }
@@ -223,10 +222,6 @@ impl Consumer {
         p.epoch += 1;
         p.fetch_offset = None;
         p.start = Some(start);
-        p.min_timestamp = match start {
-            Start::Timestamp(t) => Some(t),
-            _ => None,
-        };
         if let Start::Offset(o) = start {
             p.position = o;
             p.fetch_offset = Some(o);
@@ -369,18 +364,17 @@ impl Consumer {
                 continue;
             }
             if !header.is_control() {
+                out.reserve(
+                    usize::try_from(header.records_count)
+                        .unwrap_or(0)
+                        .min(1 << 16),
+                );
                 let records =
                     RecordIter::from_bytes(bytes.slice_ref(batch), DEFAULT_MAX_DECOMPRESSED)?;
                 for r in records {
                     let r = r?;
                     if r.offset < state.position {
                         continue;
-                    }
-                    if let Some(min) = state.min_timestamp {
-                        if r.timestamp < min {
-                            continue;
-                        }
-                        state.min_timestamp = None;
                     }
                     out.push(ConsumerRecord {
                         topic: state.topic.clone(),

@@ -19,6 +19,7 @@ use weir_protocol::batch::{compute_crc, BatchBuilder, BatchOptions, Compression,
 
 use super::RecordMetadata;
 use crate::error::{Error, Result};
+use crate::fasthash::FastMap;
 
 /// Byte offset of `baseSequence` in a batch header.
 const BASE_SEQUENCE_AT: usize = 53;
@@ -158,7 +159,7 @@ pub struct Drained {
 /// All partitions' queues.
 pub struct Accumulator {
     config: AccumulatorConfig,
-    topics: HashMap<Arc<str>, Vec<PartitionQueue>>,
+    topics: FastMap<Arc<str>, Vec<PartitionQueue>>,
     /// Batches not yet completed (open, ready or in flight).
     pending: usize,
 }
@@ -177,7 +178,7 @@ impl Accumulator {
     pub fn new(config: AccumulatorConfig) -> Self {
         Accumulator {
             config,
-            topics: HashMap::new(),
+            topics: FastMap::default(),
             pending: 0,
         }
     }
@@ -231,7 +232,7 @@ impl Accumulator {
         record: &NewRecord<'_>,
         memory: usize,
         tx: oneshot::Sender<Result<RecordMetadata>>,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
     ) -> Result<Appended> {
         let batch_size = self.config.batch_size;
         let bad = || Error::Config(format!("invalid partition {partition}"));
@@ -257,7 +258,7 @@ impl Accumulator {
                 .get_key_value(topic)
                 .map(|(k, _)| k.clone())
                 .ok_or_else(bad)?;
-            let fresh = self.new_batch(name, partition, now);
+            let fresh = self.new_batch(name, partition, now());
             self.queue(topic, partition).ok_or_else(bad)?.open = Some(fresh);
             self.pending += 1;
             out.new_batch = true;
@@ -345,11 +346,17 @@ impl Accumulator {
         out
     }
 
-    /// The earliest time something becomes sendable by time alone.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// The earliest time after `now` at which something becomes sendable by time alone.
+    /// Deadlines already passed are left out: such batches wait for an event (a response
+    /// freeing a slot, a metadata refresh) that wakes the sender anyway.
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let linger = self.config.linger;
         let mut next: Option<Instant> = None;
-        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        let mut consider = |t: Instant| {
+            if t > now {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
         for q in self.topics.values().flatten() {
             if q.in_flight {
                 continue;
@@ -387,6 +394,25 @@ impl Accumulator {
         self.pending = self.pending.saturating_sub(1);
     }
 
+    /// Removes batches that waited longer than `timeout` without being in flight (e.g. no
+    /// leader). The caller fails them and reports each through [`Accumulator::finished`].
+    pub fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        let old = |b: &ProducerBatch| now.duration_since(b.created) >= timeout;
+        for q in self.topics.values_mut().flatten() {
+            if q.in_flight {
+                continue;
+            }
+            while q.ready.front().is_some_and(old) {
+                out.extend(q.ready.pop_front());
+            }
+            if q.ready.is_empty() && q.open.as_ref().is_some_and(old) {
+                out.extend(q.open.take());
+            }
+        }
+        out
+    }
+
     /// Removes every batch that is not in flight (used when the producer shuts down hard).
     pub fn take_all_queued(&mut self) -> Vec<ProducerBatch> {
         let mut out = Vec::new();
@@ -422,7 +448,7 @@ mod tests {
             &NewRecord::new(1, None, Some(v)),
             v.len() + 20,
             tx,
-            now,
+            || now,
         )
         .unwrap_or_else(|e| panic!("append: {e}"))
     }
@@ -436,7 +462,8 @@ mod tests {
         push(&mut a, 0, b"y", t0);
         let d = a.drain(t0, false, |_, _| Some(1), |_| true);
         assert!(d.by_node.is_empty());
-        assert_eq!(a.next_deadline(), Some(t0 + Duration::from_millis(10)));
+        assert_eq!(a.next_deadline(t0), Some(t0 + Duration::from_millis(10)));
+        assert_eq!(a.next_deadline(t0 + Duration::from_millis(10)), None);
         let later = t0 + Duration::from_millis(10);
         let mut d = a.drain(later, false, |_, _| Some(1), |_| true);
         let batches = d.by_node.remove(&1).unwrap_or_default();

@@ -38,14 +38,28 @@ pub(super) async fn run(inner: Arc<Inner>) {
             |t, p| view.topics.get(t).and_then(|m| m.leader(p)),
             |n| per_node.get(&n).copied().unwrap_or(0) < max_in_flight,
         );
+        if !drained.no_leader.is_empty() {
+            let expired = inner.acc().expire(now, inner.config.delivery_timeout);
+            for b in expired {
+                let e = Error::DeliveryTimeout {
+                    ms: inner.config.delivery_timeout.as_millis() as u64,
+                    last: Box::new(Error::NoLeader {
+                        topic: b.topic.to_string(),
+                        partition: b.partition,
+                    }),
+                };
+                finish_failed(&inner, b, &e, false);
+            }
+        }
         if !drained.no_leader.is_empty() && refreshing.as_ref().is_none_or(|h| h.is_finished()) {
             let topics: Vec<String> = drained.no_leader.iter().map(|t| t.to_string()).collect();
             let inner2 = inner.clone();
             refreshing = Some(tokio::spawn(async move {
                 if let Err(e) = inner2.client.refresh_metadata(&topics).await {
                     tracing::debug!(error = %e, "metadata refresh failed");
-                    tokio::time::sleep(inner2.client.config().retry_backoff).await;
                 }
+                // Paced: a leaderless partition must not turn into a metadata request loop.
+                tokio::time::sleep(inner2.client.config().retry_backoff).await;
                 inner2.wake.notify_one();
             }));
         }
@@ -68,7 +82,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
         }
         let deadline = inner
             .acc()
-            .next_deadline()
+            .next_deadline(Instant::now())
             .unwrap_or_else(|| now + Duration::from_secs(3600));
         tokio::select! {
             _ = inner.wake.notified() => {}

@@ -36,10 +36,19 @@ pub fn broker_binary() -> PathBuf {
 
 impl Broker {
     pub fn start() -> Broker {
+        Broker::start_with_config("")
+    }
+
+    /// A broker with `toml` merged over its defaults (e.g. short group timeouts).
+    pub fn start_with_config(toml: &str) -> Broker {
         let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = dir.path().join("test-config.toml");
+        std::fs::write(&cfg, toml).expect("write config");
         let child = Command::new(broker_binary())
             .arg("--data-dir")
             .arg(dir.path())
+            .arg("--config")
+            .arg(&cfg)
             .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
             .env(
                 "RUST_LOG",

@@ -60,6 +60,16 @@ requests! {
     DescribeConfigs, DescribeConfigs, DescribeConfigsRequest, DescribeConfigsResponse;
     AlterConfigs, AlterConfigs, AlterConfigsRequest, AlterConfigsResponse;
     CreatePartitions, CreatePartitions, CreatePartitionsRequest, CreatePartitionsResponse;
+    OffsetCommit, OffsetCommit, OffsetCommitRequest, OffsetCommitResponse;
+    OffsetFetch, OffsetFetch, OffsetFetchRequest, OffsetFetchResponse;
+    FindCoordinator, FindCoordinator, FindCoordinatorRequest, FindCoordinatorResponse;
+    JoinGroup, JoinGroup, JoinGroupRequest, JoinGroupResponse;
+    Heartbeat, Heartbeat, HeartbeatRequest, HeartbeatResponse;
+    LeaveGroup, LeaveGroup, LeaveGroupRequest, LeaveGroupResponse;
+    SyncGroup, SyncGroup, SyncGroupRequest, SyncGroupResponse;
+    DescribeGroups, DescribeGroups, DescribeGroupsRequest, DescribeGroupsResponse;
+    ListGroups, ListGroups, ListGroupsRequest, ListGroupsResponse;
+    DeleteGroups, DeleteGroups, DeleteGroupsRequest, DeleteGroupsResponse;
 }
 
 impl v1::RequestEnvelope {
@@ -93,5 +103,32 @@ mod tests {
         let mut buf = bytes.as_slice();
         let key = prost::encoding::decode_varint(&mut buf).unwrap_or(0);
         assert_eq!(key >> 3, u64::from(ApiKey::CreatePartitions.field_number()));
+    }
+
+    #[test]
+    fn group_api_tags_are_100_plus_key() {
+        let bodies = [
+            v1::OffsetCommitRequest::default().into_body(),
+            v1::OffsetFetchRequest::default().into_body(),
+            v1::FindCoordinatorRequest::default().into_body(),
+            v1::JoinGroupRequest::default().into_body(),
+            v1::HeartbeatRequest::default().into_body(),
+            v1::LeaveGroupRequest::default().into_body(),
+            v1::SyncGroupRequest::default().into_body(),
+            v1::DescribeGroupsRequest::default().into_body(),
+            v1::ListGroupsRequest::default().into_body(),
+            v1::DeleteGroupsRequest::default().into_body(),
+        ];
+        for body in bodies {
+            let api = request_api_key(&body);
+            let env = v1::RequestEnvelope {
+                body: Some(body),
+                ..Default::default()
+            };
+            let bytes = env.encode_to_vec();
+            let mut buf = bytes.as_slice();
+            let key = prost::encoding::decode_varint(&mut buf).unwrap_or(0);
+            assert_eq!(key >> 3, u64::from(api.field_number()), "{api}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`v1`]: the generated prost types (`RequestEnvelope`, `ResponseEnvelope`, one
 //!   request/response pair per API).
+//! - [`groups`]: the generated records of `__consumer_offsets` (`proto/groups.proto`).
 //! - [`metadata`]: the generated records of the broker's metadata log (`proto/metadata.proto`).
 //! - [`ApiKey`] (`api_key.rs`): Kafka's API key numbers; the envelopes' oneof tag is 100 + key.
 //! - [`versions`]: the versions this build supports per API.
@@ -26,6 +27,12 @@ pub use frame::{ClientCodec, FrameError, ServerCodec, DEFAULT_MAX_FRAME_BYTES};
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/weir.native.v1.rs"));
+}
+
+/// Generated types of package `weir.groups.v1` (records of `__consumer_offsets`).
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod groups {
+    include!(concat!(env!("OUT_DIR"), "/weir.groups.v1.rs"));
 }
 
 /// Generated types of package `weir.metadata.v1` (metadata-log records).

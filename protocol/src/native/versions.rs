@@ -19,8 +19,7 @@ impl VersionRange {
     }
 }
 
-/// APIs the native protocol implements today, with their ranges. Group APIs join when
-/// issue 5 lands.
+/// APIs the native protocol implements today, with their ranges.
 pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::Produce, VersionRange { min: 0, max: 0 }),
     (ApiKey::Fetch, VersionRange { min: 0, max: 0 }),
@@ -34,6 +33,16 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeConfigs, VersionRange { min: 0, max: 0 }),
     (ApiKey::AlterConfigs, VersionRange { min: 0, max: 0 }),
     (ApiKey::CreatePartitions, VersionRange { min: 0, max: 0 }),
+    (ApiKey::OffsetCommit, VersionRange { min: 0, max: 0 }),
+    (ApiKey::OffsetFetch, VersionRange { min: 0, max: 0 }),
+    (ApiKey::FindCoordinator, VersionRange { min: 0, max: 0 }),
+    (ApiKey::JoinGroup, VersionRange { min: 0, max: 0 }),
+    (ApiKey::Heartbeat, VersionRange { min: 0, max: 0 }),
+    (ApiKey::LeaveGroup, VersionRange { min: 0, max: 0 }),
+    (ApiKey::SyncGroup, VersionRange { min: 0, max: 0 }),
+    (ApiKey::DescribeGroups, VersionRange { min: 0, max: 0 }),
+    (ApiKey::ListGroups, VersionRange { min: 0, max: 0 }),
+    (ApiKey::DeleteGroups, VersionRange { min: 0, max: 0 }),
 ];
 
 /// The supported range of `key`, or `None` if this build does not implement it.

@@ -4,6 +4,8 @@
 //! - `offset_map`: key hash → latest offset in a fixed memory budget.
 //! - `rewrite`: writes one group's survivors to a `.cleaned` segment, offsets unchanged.
 //! - `swap`: the crash-safe replacement of old segments by the cleaned one.
+//! - `job`: a pass split into snapshot (shared access), prepare (no lock) and commit
+//!   (exclusive, short), so appends continue while the cleaner reads and writes.
 //! - `dirty_offset`: the `cleaner.checkpoint` file.
 //!
 //! One pass maps the keys of the dirty section into the offset map (stopping at a batch
@@ -13,6 +15,7 @@
 //! batch is older than `delete.retention.ms`.
 
 pub mod dirty_offset;
+mod job;
 pub mod offset_map;
 pub mod plan;
 mod rewrite;
@@ -22,9 +25,10 @@ use weir_protocol::batch::{BatchIter, RecordIter, DEFAULT_MAX_DECOMPRESSED};
 
 use crate::error::{Error, Result};
 use crate::log::Log;
+pub use job::{CleanSnapshot, PreparedClean};
 use offset_map::OffsetMap;
 use plan::{CleanPlan, PlanInput, SegmentInfo};
-use rewrite::{rewrite_group, Pass, READ_CHUNK};
+use rewrite::{rewrite_group, Pass};
 
 /// Default offset-map budget (Kafka's `log.cleaner.dedupe.buffer.size`).
 pub const DEFAULT_OFFSET_MAP_BYTES: usize = 128 << 20;
@@ -46,6 +50,21 @@ pub struct CleanStats {
     pub batches_rewritten: u64,
     /// Segments replaced.
     pub segments_cleaned: u64,
+    /// The log changed while the pass ran (retention, truncation, ...): nothing swapped.
+    pub aborted: bool,
+}
+
+impl CleanStats {
+    fn add(&mut self, o: &CleanStats) {
+        self.passes += o.passes;
+        self.bytes_read += o.bytes_read;
+        self.bytes_written += o.bytes_written;
+        self.records_read += o.records_read;
+        self.records_kept += o.records_kept;
+        self.batches_rewritten += o.batches_rewritten;
+        self.segments_cleaned += o.segments_cleaned;
+        self.aborted |= o.aborted;
+    }
 }
 
 /// The compactor. Holds its offset map between calls so the memory is allocated once.
@@ -62,7 +81,9 @@ impl Cleaner {
     }
 
     /// Compacts `log` if its policy includes `compact` and its dirty ratio is above
-    /// `min.cleanable.dirty.ratio`.
+    /// `min.cleanable.dirty.ratio`, in as many passes as the offset map needs, holding
+    /// `&mut Log` throughout. A broker that must keep appending uses
+    /// [`Log::clean_snapshot`], [`Cleaner::prepare`] and [`Log::commit_clean`] instead.
     pub fn clean(&mut self, log: &mut Log, now_ms: i64) -> Result<CleanStats> {
         let mut stats = CleanStats::default();
         if !log.config().cleanup_policy.compact {
@@ -74,47 +95,59 @@ impl Cleaner {
         }
         let mut start = plan.first_dirty_offset;
         while start < plan.first_uncleanable_offset {
-            let end = self.build_map(log, start, plan.first_uncleanable_offset)?;
-            let pass = Pass {
-                map: &self.map,
-                map_end: end,
-                now_ms,
-                delete_retention_ms: log.config().delete_retention_ms,
-            };
-            let infos: Vec<SegmentInfo> = segment_infos(log)
-                .into_iter()
-                .filter(|s| s.base_offset < end && s.base_offset < plan.first_uncleanable_offset)
-                .collect();
-            for group in plan::group_segments(&infos, log.config().segment_bytes) {
-                let cleaned = rewrite_group(log, &group, &pass, &mut stats)?;
-                let bases: Vec<i64> = group.iter().map(|s| s.base_offset).collect();
-                swap::commit(log, &bases, cleaned)?;
-                stats.segments_cleaned += bases.len() as u64;
-            }
-            dirty_offset::write(log.dir(), end)?;
-            stats.passes += 1;
+            let snap = log.clean_snapshot_from(&plan, start, now_ms);
+            let prepared = self.prepare(&snap)?;
+            let end = prepared.dirty_end();
+            stats.add(&log.commit_clean(prepared)?);
             start = end;
         }
         Ok(stats)
     }
 
-    /// Maps keys from `start` until the map is full (at a batch boundary) or `limit`.
-    /// Returns the end of the mapped range.
-    fn build_map(&mut self, log: &Log, start: i64, limit: i64) -> Result<i64> {
+    /// The long part of one pass, without access to the log: maps keys from the
+    /// snapshot's start (as far as the map holds) and writes cleaned segments for every
+    /// closed segment up to there.
+    pub fn prepare(&mut self, snap: &CleanSnapshot) -> Result<PreparedClean> {
+        let end = self.build_map(snap)?;
+        let mut prepared = PreparedClean::new(snap, end);
+        let pass = Pass {
+            map: &self.map,
+            map_end: end,
+            now_ms: snap.now_ms,
+            delete_retention_ms: snap.delete_retention_ms,
+        };
+        let infos: Vec<SegmentInfo> = snap
+            .segments
+            .iter()
+            .map(|s| s.info)
+            .filter(|s| s.base_offset < end)
+            .collect();
+        for group in plan::group_segments(&infos, snap.segment_bytes) {
+            // Pushed one by one so an error part-way still removes what was written.
+            let cleaned = rewrite_group(snap, &group, &pass, &mut prepared.stats)?;
+            prepared.groups.push((group, cleaned));
+        }
+        Ok(prepared)
+    }
+
+    /// Maps keys from the snapshot's start until the map is full (at a batch boundary) or
+    /// its limit. Returns the end of the mapped range.
+    fn build_map(&mut self, snap: &CleanSnapshot) -> Result<i64> {
+        let (start, limit) = (snap.start, snap.limit);
         self.map.clear();
         let mut end = start;
-        for seg in log.segments().values() {
-            if seg.next_offset() <= start || seg.base_offset() >= limit {
+        for seg in &snap.segments {
+            if seg.info.next_offset <= start || seg.info.base_offset >= limit {
                 continue;
             }
-            let mut offset = start.max(seg.base_offset());
-            while let Some(chunk) = seg.read(offset, READ_CHUNK, Some(limit))? {
-                if chunk.is_empty() {
-                    break;
-                }
+            let mut pos = 0;
+            while let Some((chunk, next_pos)) = seg.read_chunk(pos)? {
+                pos = next_pos;
                 for item in BatchIter::new(&chunk, false) {
                     let (h, bytes) = item?;
-                    offset = h.next_offset();
+                    if h.last_offset() >= limit {
+                        return Ok(limit);
+                    }
                     if h.last_offset() < start || h.is_control() || h.is_transactional() {
                         end = end.max(h.next_offset());
                         continue;
@@ -141,7 +174,6 @@ impl Cleaner {
             }
         }
         // Everything below `limit` fitted.
-        let _ = end;
         Ok(limit)
     }
 }

@@ -98,7 +98,8 @@ pub fn group_segments(segments: &[SegmentInfo], max_group_bytes: u64) -> Vec<Vec
         match groups.last_mut() {
             Some(g)
                 if size + s.size <= max_group_bytes
-                    && s.next_offset - g[0].base_offset <= i64::from(i32::MAX) =>
+                    && g.first()
+                        .is_some_and(|f| s.next_offset - f.base_offset <= i64::from(i32::MAX)) =>
             {
                 g.push(*s);
                 size += s.size;
@@ -123,14 +124,15 @@ pub struct RecordFacts {
     pub is_tombstone: bool,
     /// Latest offset of this key in the offset map, if mapped.
     pub latest_for_key: Option<i64>,
-    /// Timestamp of the record's batch (its max timestamp).
-    pub batch_timestamp: i64,
+    /// The batch's delete horizon (KIP-534) if a previous clean set one.
+    pub delete_horizon: Option<i64>,
 }
 
 /// Decides whether a data record survives a pass whose map covers offsets up to
-/// `map_end` (exclusive). Tombstones are kept for `delete_retention_ms` after their
-/// batch's timestamp so consumers can see the delete.
-pub fn keep_record(r: RecordFacts, map_end: i64, now_ms: i64, delete_retention_ms: i64) -> bool {
+/// `map_end` (exclusive). A tombstone that is the latest for its key survives until its
+/// batch's delete horizon passes; the first clean that keeps it sets that horizon to
+/// clean time + `delete.retention.ms` (KIP-534), so consumers get that long to see it.
+pub fn keep_record(r: RecordFacts, map_end: i64, now_ms: i64) -> bool {
     if r.offset >= map_end {
         return true;
     }
@@ -141,12 +143,13 @@ pub fn keep_record(r: RecordFacts, map_end: i64, now_ms: i64, delete_retention_m
         return false;
     }
     if r.is_tombstone {
-        return now_ms.saturating_sub(r.batch_timestamp) < delete_retention_ms;
+        return r.delete_horizon.is_none_or(|h| now_ms < h);
     }
     true
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -215,25 +218,27 @@ mod tests {
 
     #[test]
     fn record_fate_table() {
-        let r = |offset, has_key, is_tombstone, latest: Option<i64>, ts| RecordFacts {
+        let r = |offset, has_key, is_tombstone, latest: Option<i64>, horizon| RecordFacts {
             offset,
             has_key,
             is_tombstone,
             latest_for_key: latest,
-            batch_timestamp: ts,
+            delete_horizon: horizon,
         };
-        // (record, map_end, now, delete_retention) -> keep
+        // (record, map_end, now) -> keep
         let cases = [
-            (r(5, true, false, Some(9), 0), 10, 0, 100, false), // superseded
-            (r(9, true, false, Some(9), 0), 10, 0, 100, true),  // latest
-            (r(3, true, false, None, 0), 10, 0, 100, true),     // key not in this pass's map
-            (r(12, true, false, Some(20), 0), 10, 0, 100, true), // beyond the pass
-            (r(5, false, false, None, 0), 10, 0, 100, false),   // keyless
-            (r(9, true, true, Some(9), 50), 10, 100, 100, true), // young tombstone
-            (r(9, true, true, Some(9), 0), 10, 100, 100, false), // expired tombstone
+            (r(5, true, false, Some(9), None), 10, 0, false), // superseded
+            (r(9, true, false, Some(9), None), 10, 0, true),  // latest
+            (r(3, true, false, None, None), 10, 0, true),     // key not in this pass's map
+            (r(12, true, false, Some(20), None), 10, 0, true), // beyond the pass
+            (r(5, false, false, None, None), 10, 0, false),   // keyless
+            (r(9, true, true, Some(9), None), 10, 100, true), // tombstone, no horizon yet
+            (r(9, true, true, Some(9), Some(150)), 10, 100, true), // before its horizon
+            (r(9, true, true, Some(9), Some(100)), 10, 100, false), // horizon passed
+            (r(5, true, true, Some(9), None), 10, 100, false), // superseded tombstone
         ];
-        for (i, (rec, end, now, ret, want)) in cases.into_iter().enumerate() {
-            assert_eq!(keep_record(rec, end, now, ret), want, "case {i}");
+        for (i, (rec, end, now, want)) in cases.into_iter().enumerate() {
+            assert_eq!(keep_record(rec, end, now), want, "case {i}");
         }
     }
 }

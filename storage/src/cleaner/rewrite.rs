@@ -1,15 +1,17 @@
 //! Rewriting one group of segments into a cleaned segment (`.cleaned` files).
 
 use bytes::Bytes;
+use weir_protocol::batch::header::attr;
 use weir_protocol::batch::{
-    BatchBuilder, BatchHeader, BatchIter, BatchOptions, RecordIter, DEFAULT_MAX_DECOMPRESSED,
+    compute_crc, BatchBuilder, BatchHeader, BatchIter, BatchOptions, RecordIter,
+    DEFAULT_MAX_DECOMPRESSED,
 };
 
+use super::job::CleanSnapshot;
 use super::offset_map::OffsetMap;
 use super::plan::{keep_record, RecordFacts, SegmentInfo};
 use super::CleanStats;
 use crate::error::{Error, Result};
-use crate::log::Log;
 use crate::segment::Segment;
 
 /// Bytes read per `pread` while cleaning.
@@ -27,19 +29,19 @@ pub(crate) struct Pass<'a> {
 
 /// Writes the survivors of `group` to a new `.cleaned` segment (sealed and fsynced).
 pub(crate) fn rewrite_group(
-    log: &Log,
+    snap: &CleanSnapshot,
     group: &[SegmentInfo],
     pass: &Pass<'_>,
     stats: &mut CleanStats,
 ) -> Result<Segment> {
     let first = group
         .first()
-        .ok_or_else(|| Error::corrupt(log.dir(), "empty clean group"))?;
+        .ok_or_else(|| Error::corrupt(&snap.dir, "empty clean group"))?;
     let group_end = group.last().map_or(first.next_offset, |s| s.next_offset);
     let mut out = Segment::create_with_suffix(
-        log.dir(),
+        &snap.dir,
         first.base_offset,
-        log.segment_settings(),
+        snap.settings,
         pass.now_ms,
         None,
         ".cleaned",
@@ -47,20 +49,17 @@ pub(crate) fn rewrite_group(
     let mut buf: Vec<u8> = Vec::with_capacity(WRITE_CHUNK + 64 * 1024);
     let mut headers: Vec<(u64, BatchHeader)> = Vec::new();
     for info in group {
-        let Some(seg) = log.segments().get(&info.base_offset) else {
+        let Some(seg) = snap.source(info.base_offset) else {
             continue;
         };
-        let mut offset = seg.base_offset();
-        while let Some(chunk) = seg.read(offset, READ_CHUNK, None)? {
-            if chunk.is_empty() {
-                break;
-            }
+        let mut pos = 0;
+        while let Some((chunk, next_pos)) = seg.read_chunk(pos)? {
+            pos = next_pos;
             stats.bytes_read += chunk.len() as u64;
             for item in BatchIter::new(&chunk, false) {
                 let (h, bytes) = item?;
-                offset = h.next_offset();
                 let is_group_last = h.next_offset() == group_end;
-                let kept = clean_batch(log, &chunk, &h, bytes, is_group_last, pass, stats)?;
+                let kept = clean_batch(snap, &chunk, &h, bytes, is_group_last, pass, stats)?;
                 if let Some(kept) = kept {
                     let kh = BatchHeader::parse(&kept)?;
                     headers.push((buf.len() as u64, kh));
@@ -97,7 +96,7 @@ fn flush_out(
 /// The batch to write in place of `bytes`: itself, a re-encoded copy with fewer records,
 /// an empty batch (to keep a producer's last sequence or the group's end offset), or none.
 fn clean_batch(
-    log: &Log,
+    snap: &CleanSnapshot,
     chunk: &Bytes,
     h: &BatchHeader,
     bytes: &[u8],
@@ -112,6 +111,7 @@ fn clean_batch(
         stats.records_kept += h.records_count.max(0) as u64;
         return Ok(Some(whole));
     }
+    let horizon = (h.attributes & attr::DELETE_HORIZON != 0).then_some(h.base_timestamp);
     let iter = RecordIter::from_bytes(whole.clone(), DEFAULT_MAX_DECOMPRESSED)?;
     let mut survivors = Vec::new();
     let mut total = 0u64;
@@ -123,28 +123,36 @@ fn clean_batch(
             has_key: rec.key.is_some(),
             is_tombstone: rec.value.is_none(),
             latest_for_key: rec.key.as_deref().and_then(|k| pass.map.get(k)),
-            batch_timestamp: h.max_timestamp,
+            delete_horizon: horizon,
         };
-        if keep_record(facts, pass.map_end, pass.now_ms, pass.delete_retention_ms) {
+        if keep_record(facts, pass.map_end, pass.now_ms) {
             survivors.push(rec);
         }
     }
     stats.records_read += total;
     stats.records_kept += survivors.len() as u64;
-    if survivors.len() as u64 == total {
+    // A kept tombstone gets its delete horizon the first time it is cleaned.
+    let needs_horizon = horizon.is_none() && survivors.iter().any(|r| r.value.is_none());
+    if survivors.len() as u64 == total && !needs_horizon {
         return Ok(Some(whole));
     }
     let producers_last = h.producer_id >= 0
-        && log
-            .producer_state(h.producer_id)
-            .and_then(|e| e.last_offset())
-            .is_some_and(|o| o == h.last_offset());
+        && snap
+            .producer_last_offsets
+            .get(&h.producer_id)
+            .is_some_and(|o| *o == h.last_offset());
     if survivors.is_empty() && !is_group_last && !producers_last {
         return Ok(None);
     }
+    let new_horizon = match horizon {
+        Some(t) => Some(t),
+        None if needs_horizon => Some(pass.now_ms.saturating_add(pass.delete_retention_ms)),
+        None => None,
+    };
     let options = BatchOptions {
         compression: h.compression()?,
-        base_timestamp: None,
+        // With a horizon, baseTimestamp holds it and record deltas are relative to it.
+        base_timestamp: new_horizon,
         base_offset: h.base_offset,
         partition_leader_epoch: h.partition_leader_epoch,
         producer_id: h.producer_id,
@@ -162,5 +170,22 @@ fn clean_batch(
         b.push_with_offset_delta(delta, &rec.as_new())?;
     }
     stats.batches_rewritten += 1;
-    Ok(Some(Bytes::from(b.build()?)))
+    let mut out = b.build()?;
+    if new_horizon.is_some() {
+        set_delete_horizon_flag(&mut out);
+    }
+    Ok(Some(Bytes::from(out)))
+}
+
+/// Sets attribute bit 6 (baseTimestamp is the delete horizon) and refreshes the CRC.
+fn set_delete_horizon_flag(batch: &mut [u8]) {
+    if let Some(a) = batch.get_mut(21..23) {
+        let cur: [u8; 2] = (&*a).try_into().unwrap_or([0, 0]);
+        let attrs = i16::from_be_bytes(cur) | attr::DELETE_HORIZON;
+        a.copy_from_slice(&attrs.to_be_bytes());
+    }
+    let crc = compute_crc(batch);
+    if let Some(c) = batch.get_mut(17..21) {
+        c.copy_from_slice(&crc.to_be_bytes());
+    }
 }

@@ -29,15 +29,23 @@ pub(crate) fn commit(log: &mut Log, old_bases: &[i64], mut new_seg: Segment) -> 
     let dir = log.dir().to_path_buf();
     new_seg.rename_all(&dir, ".swap")?;
     sync_dir(&dir)?;
-    for old in log.take_segments(old_bases) {
-        if old.base_offset() == new_seg.base_offset() {
-            drop(old); // its files are replaced by the renames below
-        } else {
-            old.delete()?;
+    // Past the commit point: a failure leaves memory and disk apart, and only the open-time
+    // recovery below can finish the job, so the log refuses further writes.
+    let finish = |log: &mut Log, new_seg: &mut Segment| -> Result<()> {
+        for old in log.take_segments(old_bases) {
+            if old.base_offset() == new_seg.base_offset() {
+                drop(old); // its files are replaced by the renames below
+            } else {
+                old.delete()?;
+            }
         }
+        new_seg.rename_all(&dir, "")?;
+        sync_dir(&dir)
+    };
+    if let Err(e) = finish(log, &mut new_seg) {
+        log.poison();
+        return Err(e);
     }
-    new_seg.rename_all(&dir, "")?;
-    sync_dir(&dir)?;
     log.insert_segment(new_seg);
     Ok(())
 }

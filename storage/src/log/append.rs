@@ -1,5 +1,5 @@
 //! The leader append path: validate, check idempotence, assign offsets in place, roll,
-//! write, apply the flush policy.
+//! write, apply the flush policy (inline, or reported to the caller).
 
 use weir_protocol::batch::header::set_log_append_time;
 use weir_protocol::batch::{
@@ -7,7 +7,7 @@ use weir_protocol::batch::{
 };
 
 use super::open::prealloc;
-use super::{AppendInfo, Log, SNAPSHOTS_KEPT};
+use super::{AppendInfo, FlushMode, Log, SNAPSHOTS_KEPT};
 use crate::error::{Error, Result};
 use crate::producer_state::{self, snapshot, ProducerEntry, SequenceCheck};
 use crate::segment::Segment;
@@ -25,6 +25,19 @@ impl Log {
         batches: &mut [u8],
         leader_epoch: i32,
         now_ms: i64,
+    ) -> Result<AppendInfo> {
+        self.append_as_leader_with(batches, leader_epoch, now_ms, FlushMode::Inline)
+    }
+
+    /// [`Log::append_as_leader`] with the flush policy applied per `mode`: with
+    /// [`FlushMode::Deferred`] nothing is fsynced here and
+    /// [`AppendInfo::flush_needed`] says whether the caller must flush before answering.
+    pub fn append_as_leader_with(
+        &mut self,
+        batches: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        mode: FlushMode,
     ) -> Result<AppendInfo> {
         self.check_poisoned()?;
         let mut headers = self.validate_client_batches(batches)?;
@@ -56,6 +69,11 @@ impl Log {
                     log_append_time_ms: append_time,
                     record_count: h.records_count as u32,
                     duplicate: true,
+                    // The original may still await its flush; with a flush per append,
+                    // the retry's answer promises the same durability.
+                    flush_needed: mode == FlushMode::Deferred
+                        && self.config.flush_messages <= 1
+                        && self.recovery_point <= orig.last_offset,
                 });
             }
             // Later batches of the same producer in this request see this one.
@@ -102,15 +120,72 @@ impl Log {
         if self.first_unflushed_ms.is_none() {
             self.first_unflushed_ms = Some(now_ms);
         }
-        if self.unflushed_messages >= self.config.flush_messages {
-            self.flush()?;
-        }
+        let flush_needed = self.apply_flush_policy(mode, now_ms)?;
         Ok(AppendInfo {
             base_offset: base,
             last_offset,
             log_append_time_ms: if log_append_time { now_ms } else { -1 },
             record_count: records as u32,
             duplicate: false,
+            flush_needed,
+        })
+    }
+
+    /// Appends batches copied from a leader (replication): offsets, epochs and timestamps
+    /// are kept as they are. Each batch must pass its CRC and start at or after the log end
+    /// offset, with offsets increasing. Producer state is updated without sequence checks
+    /// (the leader already did them). Returns the first and last offsets appended.
+    pub fn append_as_follower(&mut self, batches: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        self.check_poisoned()?;
+        let mut headers: Vec<(u64, BatchHeader)> = Vec::new();
+        let mut next = self.log_end_offset();
+        let mut max_ts = -1i64;
+        let mut records = 0u64;
+        let mut pos = 0u64;
+        for item in weir_protocol::batch::BatchIter::new(batches, true) {
+            let (h, bytes) = item?;
+            if h.base_offset < next || h.base_offset > i64::MAX / 2 {
+                return Err(Error::InvalidRecord(format!(
+                    "follower batch at offset {} does not follow {next}",
+                    h.base_offset
+                )));
+            }
+            headers.push((pos, h));
+            pos += bytes.len() as u64;
+            next = h.next_offset();
+            max_ts = max_ts.max(h.max_timestamp);
+            records += h.records_count.max(0) as u64;
+        }
+        let (Some((_, first)), Some((_, last))) = (headers.first(), headers.last()) else {
+            return Err(Error::InvalidRecord("no batches to append".into()));
+        };
+        let (base, last_offset) = (first.base_offset, last.last_offset());
+        self.mark_unclean()?;
+        // A gap (e.g. the leader compacted) starts a new segment at the batch's offset, so
+        // every segment's base stays at or below its first batch.
+        let roll_base = base.max(self.log_end_offset());
+        let gap = base > self.log_end_offset() && self.active()?.size() > 0;
+        if gap {
+            self.roll(roll_base, now_ms)?;
+        } else {
+            self.maybe_roll(batches.len() as u64, max_ts, roll_base, last_offset, now_ms)?;
+        }
+        self.active_mut()?.append(batches, &headers)?;
+        for (_, h) in &headers {
+            self.producers.record(h);
+        }
+        self.unflushed_messages += records;
+        if self.first_unflushed_ms.is_none() {
+            self.first_unflushed_ms = Some(now_ms);
+        }
+        self.apply_flush_policy(FlushMode::Inline, now_ms)?;
+        Ok(AppendInfo {
+            base_offset: base,
+            last_offset,
+            log_append_time_ms: -1,
+            record_count: records as u32,
+            duplicate: false,
+            flush_needed: false,
         })
     }
 

@@ -4,12 +4,14 @@
 //! - this file: the type, reads and accessors.
 //! - `open`: loading and recovery after a crash.
 //! - `append`: validation, offset assignment, idempotence, rolling, flush policy.
+//! - `flush`: the flush policy, inline flushes and flush handles (fsync outside a lock).
 //! - `truncate`: `truncate_to` and `delete_records_before`.
 //! - `retention`: the pure retention planner and its application.
 //! - `checkpoint`: the per-partition checkpoint file.
 
 mod append;
 pub mod checkpoint;
+mod flush;
 mod open;
 pub mod retention;
 mod truncate;
@@ -25,6 +27,7 @@ use crate::producer_state::{snapshot, ProducerEntry, ProducerStateManager};
 use crate::segment::{Segment, SegmentSettings};
 use checkpoint::Checkpoint;
 
+pub use flush::{FlushHandle, FlushMode};
 pub use open::RecoveryInfo;
 pub use retention::RetentionOutcome;
 
@@ -41,6 +44,10 @@ pub struct AppendInfo {
     pub record_count: u32,
     /// The batch was already in the log (idempotent retry); nothing was appended.
     pub duplicate: bool,
+    /// With [`FlushMode::Deferred`]: the flush policy wants the data durable before it
+    /// is acknowledged, so the caller must flush (see [`Log::flush_handle`]) and wait.
+    /// Always false with [`FlushMode::Inline`], which has flushed already.
+    pub flush_needed: bool,
 }
 
 /// Result of a read.
@@ -82,6 +89,9 @@ pub struct Log {
     /// unclean before the first change. Deferring this keeps opening and closing an idle
     /// partition free of fsyncs.
     needs_unclean_mark: bool,
+    /// Bumped whenever the tail is cut, so a flush handle taken before a truncation
+    /// cannot vouch for data appended after it at the same offsets.
+    tail_epoch: u64,
 }
 
 /// How often `maybe_flush` persists an advanced recovery point.
@@ -153,9 +163,9 @@ impl Log {
         })
     }
 
-    /// Offset of the first batch with a timestamp ≥ `ts` and that batch's max timestamp.
-    /// Kafka's special values: -2 = earliest (log start), -1 = latest (log end). The answer
-    /// has batch granularity: it is the batch's base offset.
+    /// Offset and timestamp of the first record (in offset order, from the log start) whose
+    /// timestamp is ≥ `ts`; `None` if there is none. Kafka's special values: -2 = earliest
+    /// (log start), -1 = latest (log end), both with timestamp -1.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
         match ts {
             -2 => return Ok(Some((self.log_start_offset, -1))),
@@ -166,54 +176,11 @@ impl Log {
             if seg.max_timestamp() < ts || seg.next_offset() <= self.log_start_offset {
                 continue;
             }
-            if let Some((offset, found_ts)) = seg.find_by_timestamp(ts)? {
-                return Ok(Some((offset.max(self.log_start_offset), found_ts)));
+            if let Some(found) = seg.find_by_timestamp(ts, self.log_start_offset)? {
+                return Ok(Some(found));
             }
         }
         Ok(None)
-    }
-
-    /// fsyncs everything appended so far; the recovery point becomes the log end offset.
-    /// A failed fsync poisons the log.
-    pub fn flush(&mut self) -> Result<()> {
-        self.check_poisoned()?;
-        if self.recovery_point < self.log_end_offset() || self.unflushed_messages > 0 {
-            let r = if std::mem::take(&mut self.fail_next_fsync) {
-                Err(Error::Io {
-                    op: "fsync segment",
-                    path: self.dir.clone(),
-                    source: std::io::Error::from_raw_os_error(libc::EIO),
-                })
-            } else {
-                self.active()?.flush()
-            };
-            if let Err(e) = r {
-                self.poisoned = true;
-                tracing::error!(dir = %self.dir.display(), error = %e, "fsync failed; log poisoned");
-                return Err(e);
-            }
-        }
-        self.recovery_point = self.log_end_offset();
-        self.unflushed_messages = 0;
-        self.first_unflushed_ms = None;
-        Ok(())
-    }
-
-    /// Applies `flush.ms` and persists an advanced recovery point now and then; the broker
-    /// calls this periodically.
-    pub fn maybe_flush(&mut self, now_ms: i64) -> Result<()> {
-        if let Some(t) = self.first_unflushed_ms {
-            if now_ms.saturating_sub(t) >= self.config.flush_ms {
-                self.flush()?;
-            }
-        }
-        if self.recovery_point > self.persisted_recovery_point
-            && now_ms.saturating_sub(self.last_checkpoint_ms) >= CHECKPOINT_INTERVAL_MS
-        {
-            self.write_checkpoint(false)?;
-            self.last_checkpoint_ms = now_ms;
-        }
-        Ok(())
     }
 
     /// Called before any change to the files: a crash from here on must trigger recovery.
@@ -361,6 +328,14 @@ impl Log {
             .iter()
             .filter_map(|b| self.segments.remove(b))
             .collect()
+    }
+
+    pub(crate) fn tail_epoch(&self) -> u64 {
+        self.tail_epoch
+    }
+
+    pub(crate) fn poison(&mut self) {
+        self.poisoned = true;
     }
 
     pub(crate) fn insert_segment(&mut self, seg: Segment) {

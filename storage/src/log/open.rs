@@ -155,6 +155,7 @@ impl Log {
             recovery: info,
             fail_next_fsync: false,
             needs_unclean_mark: true,
+            tail_epoch: 0,
         };
         // Everything that survived was either trusted (clean/below the recovery point) or
         // scanned and fsynced just now.

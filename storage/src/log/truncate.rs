@@ -62,6 +62,7 @@ impl Log {
     }
 
     fn after_tail_change(&mut self) -> Result<()> {
+        self.tail_epoch += 1;
         let leo = self.log_end_offset();
         self.recovery_point = self.recovery_point.min(leo);
         self.unflushed_messages = 0;
@@ -103,8 +104,7 @@ impl Log {
     pub(crate) fn delete_segments_below_start(&mut self) -> Result<usize> {
         let bases: Vec<i64> = self.segments.keys().copied().collect();
         let mut deleted = 0;
-        for w in bases.windows(2) {
-            let (base, next_base) = (w[0], w[1]);
+        for (base, next_base) in bases.iter().copied().zip(bases.iter().copied().skip(1)) {
             if next_base > self.log_start_offset {
                 break;
             }

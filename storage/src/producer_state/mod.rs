@@ -230,7 +230,7 @@ pub(crate) fn apply(entry: &mut ProducerEntry, h: &BatchHeader) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -182,7 +182,7 @@ pub fn prune(dir: &Path, min: i64, max: i64, keep: usize) -> Result<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use weir_protocol::batch::BatchHeader;

@@ -3,6 +3,9 @@
 //! - `mmap_file`: the mapped, resizable file both indexes sit on.
 //! - `offset_index` / `time_index`: index formats (documented on the types).
 //! - `scan`: batch-by-batch validation of a `.log` (recovery, index rebuild).
+//! - `read`: lookup by offset and reads of whole batches.
+//! - `timestamp`: exact lookup by timestamp (time index, then one batch's records).
+//! - `pread`: reads into uninitialised buffers.
 //!
 //! The `.log` holds batches exactly as appended (Kafka RecordBatch v2 bytes), with no file
 //! header or footer. Reads use `pread` into `Bytes`, so readers never share a file cursor.
@@ -11,15 +14,18 @@
 
 mod mmap_file;
 mod offset_index;
+mod pread;
+mod read;
 mod scan;
 mod time_index;
+mod timestamp;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use weir_protocol::batch::{BatchHeader, HEADER_LEN};
+use weir_protocol::batch::BatchHeader;
 
 use crate::error::{Error, Result};
 use offset_index::OffsetIndex;
@@ -35,6 +41,11 @@ pub(crate) fn scan_file(
     on_batch: impl FnMut(u64, &BatchHeader),
 ) -> Result<ScanOutcome> {
     scan::scan(file, path, base_offset, len, true, on_batch)
+}
+
+/// Reads exactly `len` bytes at `pos` of a segment file (the cleaner's unlocked reads).
+pub(crate) fn pread_exact(file: &File, len: usize, pos: u64) -> std::io::Result<Vec<u8>> {
+    pread::read_exact_at(file, len, pos)
 }
 
 /// File name stem of a segment: the base offset as 20 zero-padded digits.
@@ -58,7 +69,8 @@ pub(crate) struct SegmentSettings {
 pub struct Segment {
     base_offset: i64,
     log_path: PathBuf,
-    log: File,
+    /// Shared so a flush can fsync it outside the partition lock (see `log::flush`).
+    log: Arc<File>,
     /// Logical size: bytes of whole batches (the file may be longer when preallocated).
     size: u64,
     offset_index: OffsetIndex,
@@ -104,6 +116,7 @@ impl Segment {
             .truncate(true)
             .open(&log_path)
             .map_err(Error::io_at("create segment", &log_path))?;
+        let log = Arc::new(log);
         if let Some(len) = preallocate {
             log.set_len(len)
                 .map_err(Error::io_at("preallocate segment", &log_path))?;
@@ -148,6 +161,7 @@ impl Segment {
             .write(true)
             .open(&log_path)
             .map_err(Error::io_at("open segment", &log_path))?;
+        let log = Arc::new(log);
         let size = log
             .metadata()
             .map_err(Error::io_at("stat segment", &log_path))?
@@ -337,87 +351,6 @@ impl Segment {
         Ok(())
     }
 
-    /// Reads the header of the batch at `pos`; `None` if fewer than a header's bytes remain.
-    pub(crate) fn header_at(&self, pos: u64) -> Result<Option<BatchHeader>> {
-        if pos + HEADER_LEN as u64 > self.size {
-            return Ok(None);
-        }
-        let mut buf = [0u8; HEADER_LEN];
-        self.log
-            .read_exact_at(&mut buf, pos)
-            .map_err(Error::io_at("read segment", &self.log_path))?;
-        Ok(Some(BatchHeader::parse(&buf)?))
-    }
-
-    /// Position and header of the first batch whose last offset is ≥ `offset`.
-    pub(crate) fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>> {
-        let (_, mut pos) = self.offset_index.lookup(offset);
-        while let Some(h) = self.header_at(pos)? {
-            if h.last_offset() >= offset {
-                return Ok(Some((pos, h)));
-            }
-            pos += h.total_len() as u64;
-        }
-        Ok(None)
-    }
-
-    /// Reads whole batches starting with the one holding `offset`, up to `max_bytes`
-    /// (but always at least one batch), stopping before any batch whose last offset is
-    /// ≥ `max_offset`.
-    pub(crate) fn read(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        max_offset: Option<i64>,
-    ) -> Result<Option<Bytes>> {
-        let Some((start, first)) = self.find_batch(offset)? else {
-            return Ok(None);
-        };
-        if max_offset.is_some_and(|m| first.last_offset() >= m) {
-            return Ok(None);
-        }
-        let available = self.size - start;
-        let want = (max_bytes as u64)
-            .max(first.total_len() as u64)
-            .min(available);
-        let mut buf = BytesMut::zeroed(want as usize);
-        self.log
-            .read_exact_at(&mut buf, start)
-            .map_err(Error::io_at("read segment", &self.log_path))?;
-        // Keep whole batches only (and respect max_offset).
-        let mut end = 0usize;
-        while let Some(rest) = buf.get(end..) {
-            let Ok(h) = BatchHeader::parse(rest) else {
-                break;
-            };
-            if h.total_len() > rest.len() || max_offset.is_some_and(|m| h.last_offset() >= m) {
-                break;
-            }
-            end += h.total_len();
-        }
-        buf.truncate(end);
-        Ok(Some(buf.freeze()))
-    }
-
-    /// First batch whose max timestamp is ≥ `ts`: `(base offset, max timestamp)`.
-    pub(crate) fn find_by_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
-        if self.max_timestamp < ts {
-            return Ok(None);
-        }
-        let start_offset = self
-            .time_index
-            .lookup(ts)
-            .map_or(self.base_offset, |(_, o)| o);
-        let (_, mut pos) = self.offset_index.lookup(start_offset);
-        while let Some(h) = self.header_at(pos)? {
-            if h.max_timestamp >= ts {
-                return Ok(Some((h.base_offset, h.max_timestamp)));
-            }
-            pos += h.total_len() as u64;
-        }
-        Ok(None)
-    }
-
     /// Cuts the segment before the first batch whose last offset is ≥ `offset`.
     /// Returns the bytes removed.
     pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<u64> {
@@ -559,6 +492,10 @@ impl Segment {
     }
     pub(crate) fn log_file(&self) -> &File {
         &self.log
+    }
+    /// A shared handle on the `.log`, usable after the segment is rolled or deleted.
+    pub(crate) fn shared_log_file(&self) -> Arc<File> {
+        Arc::clone(&self.log)
     }
     pub(crate) fn index_entries(&self) -> usize {
         self.offset_index.entries()

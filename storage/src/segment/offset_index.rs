@@ -58,7 +58,12 @@ impl OffsetIndex {
     }
 
     fn entry(&self, i: usize) -> Option<(i64, u64)> {
-        let b = self.file.bytes().get(i * ENTRY..(i + 1) * ENTRY)?;
+        let b: [u8; ENTRY] = self
+            .file
+            .bytes()
+            .get(i * ENTRY..(i + 1) * ENTRY)?
+            .try_into()
+            .ok()?;
         let rel = i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         let pos = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
         Some((self.base_offset + i64::from(rel), u64::from(pos)))
@@ -84,9 +89,11 @@ impl OffsetIndex {
             return false;
         };
         let at = self.entries * ENTRY;
+        let mut entry = [0u8; ENTRY];
+        entry[..4].copy_from_slice(&rel.to_be_bytes());
+        entry[4..].copy_from_slice(&pos.to_be_bytes());
         if let Some(slot) = self.file.bytes_mut().get_mut(at..at + ENTRY) {
-            slot[..4].copy_from_slice(&rel.to_be_bytes());
-            slot[4..].copy_from_slice(&pos.to_be_bytes());
+            slot.copy_from_slice(&entry);
             self.entries += 1;
             true
         } else {
@@ -183,7 +190,7 @@ fn round_down(max_bytes: u32) -> u64 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -81,9 +81,11 @@ pub(crate) fn scan(
                 Err(_) => break,
             }
         };
+        // Written without overflow: baseOffset is outside the CRC, so it may be garbage.
         let offsets_ok = header.base_offset >= next_offset
             && header.last_offset_delta >= 0
-            && header.last_offset() - base_offset <= i64::from(i32::MAX);
+            && (header.base_offset - base_offset) + i64::from(header.last_offset_delta)
+                <= i64::from(i32::MAX);
         if !offsets_ok {
             break;
         }

@@ -54,9 +54,13 @@ impl TimeIndex {
     }
 
     fn entry(&self, i: usize) -> Option<(i64, i64)> {
-        let b = self.file.bytes().get(i * ENTRY..(i + 1) * ENTRY)?;
-        let mut ts = [0u8; 8];
-        ts.copy_from_slice(&b[..8]);
+        let b: [u8; ENTRY] = self
+            .file
+            .bytes()
+            .get(i * ENTRY..(i + 1) * ENTRY)?
+            .try_into()
+            .ok()?;
+        let ts = [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
         let rel = i32::from_be_bytes([b[8], b[9], b[10], b[11]]);
         Some((i64::from_be_bytes(ts), self.base_offset + i64::from(rel)))
     }
@@ -80,9 +84,11 @@ impl TimeIndex {
             return false;
         };
         let at = self.entries * ENTRY;
+        let mut entry = [0u8; ENTRY];
+        entry[..8].copy_from_slice(&timestamp.to_be_bytes());
+        entry[8..].copy_from_slice(&rel.to_be_bytes());
         if let Some(slot) = self.file.bytes_mut().get_mut(at..at + ENTRY) {
-            slot[..8].copy_from_slice(&timestamp.to_be_bytes());
-            slot[8..].copy_from_slice(&rel.to_be_bytes());
+            slot.copy_from_slice(&entry);
             self.entries += 1;
             true
         } else {
@@ -168,7 +174,7 @@ fn round_down(max_bytes: u32) -> u64 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

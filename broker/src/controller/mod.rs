@@ -1,0 +1,504 @@
+//! The controller: the one writer of metadata. Every topic, partition, config and
+//! producer-id change is first appended (and fsynced) to the metadata log, then applied to
+//! the image and to the live topic table. One async mutex serialises changes, so two
+//! CreateTopics for the same name cannot both succeed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use weir_protocol::ErrorCode;
+
+use crate::metadata::{
+    ConfigRecord, MetadataFile, MetadataFileError, MetadataImage, MetadataRecord, PartitionRecord,
+    Record, RemoveTopicRecord, TopicRecord, RESOURCE_TOPIC,
+};
+use crate::names::{partition_dir_name, validate_topic_name};
+use crate::partition::{blocking, Partition, PartitionError, PartitionRef};
+use crate::topic_config::{with_overrides, TopicConfig};
+use crate::topics::{TopicState, Topics};
+
+mod producer_ids;
+mod startup;
+
+use startup::{open_topic, remove_orphans};
+
+/// Most partitions one topic may have (directories are created eagerly).
+pub const MAX_PARTITIONS: i32 = 10_000;
+/// Metadata log location inside the data dir. Cannot collide with a partition directory:
+/// those always end in `-<digits>`.
+pub const METADATA_LOG: &str = "meta/metadata.log";
+
+/// A refused or failed admin operation: the code and a message for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminError {
+    /// Protocol code.
+    pub code: ErrorCode,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl AdminError {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        AdminError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<MetadataFileError> for AdminError {
+    fn from(e: MetadataFileError) -> Self {
+        tracing::error!(error = %e, "metadata log write failed");
+        AdminError::new(ErrorCode::KafkaStorageError, e.to_string())
+    }
+}
+
+impl From<PartitionError> for AdminError {
+    fn from(e: PartitionError) -> Self {
+        AdminError::new(crate::error::partition_error_code(&e), e.to_string())
+    }
+}
+
+/// Startup failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerOpenError {
+    /// Metadata log unreadable.
+    #[error(transparent)]
+    Metadata(#[from] MetadataFileError),
+    /// A partition log could not be opened.
+    #[error("cannot open partition {partition}: {source}")]
+    Partition {
+        /// "topic-index".
+        partition: String,
+        /// Storage error.
+        source: crate::storage::Error,
+    },
+}
+
+/// A topic to create.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    /// Name (validated here).
+    pub name: String,
+    /// -1 = broker default.
+    pub partitions: i32,
+    /// -1 = broker default (1 on a single node).
+    pub replication_factor: i32,
+    /// Kafka dotted-name overrides.
+    pub configs: Vec<(String, String)>,
+}
+
+struct State {
+    file: Arc<std::sync::Mutex<MetadataFile>>,
+    image: MetadataImage,
+    next_producer_id: i64,
+    producer_block_end: i64,
+    /// transactional id → (producer id, epoch). In memory only until transactions land.
+    transactional: HashMap<String, (i64, i16)>,
+}
+
+/// Owner of all metadata changes.
+pub struct Controller {
+    node_id: i32,
+    data_dir: PathBuf,
+    defaults: TopicConfig,
+    default_partitions: i32,
+    topics: Topics,
+    state: tokio::sync::Mutex<State>,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("node_id", &self.node_id)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Controller {
+    /// Replays the metadata log, opens every partition (recovering logs after a crash) and
+    /// removes partition directories of topics the log says were deleted. Blocking.
+    pub fn open(
+        node_id: i32,
+        data_dir: &Path,
+        defaults: TopicConfig,
+        default_partitions: i32,
+    ) -> Result<Controller, ControllerOpenError> {
+        let (file, records) = MetadataFile::open(&data_dir.join(METADATA_LOG))?;
+        let image = MetadataImage::replay(node_id, &records);
+        tracing::info!(
+            records = records.len(),
+            topics = image.topics.len(),
+            "replayed metadata log"
+        );
+        let topics = Topics::default();
+        for (name, t) in &image.topics {
+            let state = open_topic(data_dir, name, t, &defaults)?;
+            topics.put(state);
+        }
+        remove_orphans(data_dir, &image);
+        let next = image.next_producer_id;
+        Ok(Controller {
+            node_id,
+            data_dir: data_dir.to_path_buf(),
+            defaults,
+            default_partitions,
+            topics,
+            state: tokio::sync::Mutex::new(State {
+                file: Arc::new(std::sync::Mutex::new(file)),
+                image,
+                next_producer_id: next,
+                producer_block_end: next,
+                transactional: HashMap::new(),
+            }),
+        })
+    }
+
+    /// The live topic table.
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// Broker-wide topic defaults.
+    pub fn defaults(&self) -> &TopicConfig {
+        &self.defaults
+    }
+
+    async fn append(state: &mut State, records: Vec<MetadataRecord>) -> Result<(), AdminError> {
+        let file = state.file.clone();
+        let to_write = records.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let mut f = match file.lock() {
+                Ok(f) => f,
+                Err(p) => p.into_inner(),
+            };
+            f.append(&to_write)
+        })
+        .await
+        .map_err(|e| AdminError::new(ErrorCode::Unknown, e.to_string()))?;
+        written?;
+        for r in &records {
+            state.image.apply(r);
+        }
+        Ok(())
+    }
+
+    /// Creates a topic (or, with `validate_only`, checks that it could be created).
+    pub async fn create_topic(
+        &self,
+        req: NewTopic,
+        validate_only: bool,
+    ) -> Result<Arc<TopicState>, AdminError> {
+        validate_topic_name(&req.name)
+            .map_err(|e| AdminError::new(ErrorCode::InvalidTopicException, e.to_string()))?;
+        let partitions = match req.partitions {
+            -1 => self.default_partitions,
+            n if n <= 0 => {
+                return Err(AdminError::new(
+                    ErrorCode::InvalidPartitions,
+                    format!("number of partitions must be positive, got {n}"),
+                ))
+            }
+            n if n > MAX_PARTITIONS => {
+                return Err(AdminError::new(
+                    ErrorCode::InvalidPartitions,
+                    format!("at most {MAX_PARTITIONS} partitions per topic, got {n}"),
+                ))
+            }
+            n => n,
+        };
+        if req.replication_factor != -1 && req.replication_factor != 1 {
+            return Err(AdminError::new(
+                ErrorCode::InvalidReplicationFactor,
+                format!(
+                    "replication factor {} is not possible with 1 broker",
+                    req.replication_factor
+                ),
+            ));
+        }
+        let mut overrides = BTreeMap::new();
+        for (k, v) in &req.configs {
+            if overrides.insert(k.clone(), v.clone()).is_some() {
+                return Err(AdminError::new(
+                    ErrorCode::InvalidConfig,
+                    format!("config {k} given twice"),
+                ));
+            }
+        }
+        let config = with_overrides(&self.defaults, &overrides)
+            .map_err(|e| AdminError::new(ErrorCode::InvalidConfig, e.to_string()))?;
+
+        let mut state = self.state.lock().await;
+        if state.image.topics.contains_key(&req.name) {
+            return Err(AdminError::new(
+                ErrorCode::TopicAlreadyExists,
+                format!("topic {} already exists", req.name),
+            ));
+        }
+        // Kafka's rule: '.' and '_' collide in metric names, so "a.b" and "a_b" cannot both exist.
+        let canon = req.name.replace('.', "_");
+        if let Some(other) = state
+            .image
+            .topics
+            .keys()
+            .find(|n| n.replace('.', "_") == canon)
+        {
+            return Err(AdminError::new(
+                ErrorCode::InvalidTopicException,
+                format!("topic {} collides with existing topic {other}", req.name),
+            ));
+        }
+        if validate_only {
+            return Ok(Arc::new(TopicState {
+                name: req.name,
+                id: Bytes::new(),
+                config,
+                overrides,
+                partitions: Vec::new(),
+                counters: Default::default(),
+            }));
+        }
+        let id = Bytes::from(rand::random::<[u8; 16]>().to_vec());
+        let mut records = vec![MetadataRecord {
+            record: Some(Record::Topic(TopicRecord {
+                name: req.name.clone(),
+                topic_id: id.clone(),
+                partition_count: partitions,
+                configs: overrides.clone().into_iter().collect(),
+            })),
+        }];
+        records.extend((0..partitions).map(|p| self.partition_record(&req.name, &id, p)));
+        Self::append(&mut state, records).await?;
+
+        let parts = self
+            .open_partitions(&req.name, 0..partitions, &config)
+            .await?;
+        let topic = TopicState {
+            name: req.name.clone(),
+            id,
+            config,
+            overrides,
+            partitions: parts,
+            counters: Default::default(),
+        };
+        self.topics.put(topic);
+        tracing::info!(topic = %req.name, partitions, "created topic");
+        self.topics
+            .get(&req.name)
+            .ok_or_else(|| AdminError::new(ErrorCode::Unknown, "topic vanished"))
+    }
+
+    fn partition_record(&self, topic: &str, id: &Bytes, p: i32) -> MetadataRecord {
+        MetadataRecord {
+            record: Some(Record::Partition(PartitionRecord {
+                topic: topic.to_string(),
+                topic_id: id.clone(),
+                partition: p,
+                leader: self.node_id,
+                replicas: vec![self.node_id],
+                isr: vec![self.node_id],
+                leader_epoch: 0,
+                partition_epoch: 0,
+            })),
+        }
+    }
+
+    async fn open_partitions(
+        &self,
+        topic: &str,
+        range: std::ops::Range<i32>,
+        config: &TopicConfig,
+    ) -> Result<Vec<PartitionRef>, AdminError> {
+        let dir = self.data_dir.clone();
+        let topic = topic.to_string();
+        let log_config = config.log.clone();
+        let parts = blocking(
+            move || {
+                range
+                    .map(|p| {
+                        let pdir = dir.join(partition_dir_name(&topic, p));
+                        Partition::open(&topic, p, &pdir, log_config.clone(), 0)
+                            .map(Arc::new)
+                            .map_err(PartitionError::from)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            },
+            "open partitions",
+        )
+        .await?;
+        Ok(parts)
+    }
+
+    /// Deletes a topic and its data.
+    pub async fn delete_topic(&self, name: &str) -> Result<(), AdminError> {
+        let mut state = self.state.lock().await;
+        let Some(image) = state.image.topics.get(name) else {
+            return Err(AdminError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic {name} does not exist"),
+            ));
+        };
+        let record = MetadataRecord {
+            record: Some(Record::RemoveTopic(RemoveTopicRecord {
+                name: name.to_string(),
+                topic_id: image.id.clone(),
+            })),
+        };
+        Self::append(&mut state, vec![record]).await?;
+        if let Some(topic) = self.topics.remove(name) {
+            let parts = topic.partitions.clone();
+            blocking(
+                move || {
+                    for p in parts {
+                        if let Err(e) = p.delete() {
+                            // The metadata says deleted; leftovers go at the next start.
+                            tracing::warn!(partition = %p.name(), error = %e, "could not remove partition data");
+                        }
+                    }
+                    Ok(())
+                },
+                "delete partitions",
+            )
+            .await?;
+        }
+        tracing::info!(topic = %name, "deleted topic");
+        Ok(())
+    }
+
+    /// Raises a topic's partition count to `count`.
+    pub async fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), AdminError> {
+        let mut state = self.state.lock().await;
+        let Some(topic) = self.topics.get(name) else {
+            return Err(AdminError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic {name} does not exist"),
+            ));
+        };
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            return Err(AdminError::new(
+                ErrorCode::InvalidPartitions,
+                format!(
+                    "topic {name} has {current} partitions; the new count {count} must be larger"
+                ),
+            ));
+        }
+        if count > MAX_PARTITIONS {
+            return Err(AdminError::new(
+                ErrorCode::InvalidPartitions,
+                format!("at most {MAX_PARTITIONS} partitions per topic, got {count}"),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let records = (current..count)
+            .map(|p| self.partition_record(name, &topic.id, p))
+            .collect();
+        Self::append(&mut state, records).await?;
+        let mut parts = topic.partitions.clone();
+        parts.extend(
+            self.open_partitions(name, current..count, &topic.config)
+                .await?,
+        );
+        self.topics.put(TopicState {
+            name: topic.name.clone(),
+            id: topic.id.clone(),
+            config: topic.config.clone(),
+            overrides: topic.overrides.clone(),
+            partitions: parts,
+            counters: topic.counters.clone(),
+        });
+        tracing::info!(topic = %name, from = current, to = count, "added partitions");
+        Ok(())
+    }
+
+    /// Sets (`Some`) or resets (`None`) topic-level config keys.
+    pub async fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: Vec<(String, Option<String>)>,
+        validate_only: bool,
+    ) -> Result<(), AdminError> {
+        let mut state = self.state.lock().await;
+        let Some(topic) = self.topics.get(name) else {
+            return Err(AdminError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic {name} does not exist"),
+            ));
+        };
+        let mut overrides = topic.overrides.clone();
+        for (k, v) in &changes {
+            match v {
+                Some(v) => {
+                    overrides.insert(k.clone(), v.clone());
+                }
+                None => {
+                    if crate::topic_config::get(&self.defaults, k).is_none() {
+                        return Err(AdminError::new(
+                            ErrorCode::InvalidConfig,
+                            format!("config {k}: unknown topic config key"),
+                        ));
+                    }
+                    overrides.remove(k);
+                }
+            }
+        }
+        let config = with_overrides(&self.defaults, &overrides)
+            .map_err(|e| AdminError::new(ErrorCode::InvalidConfig, e.to_string()))?;
+        if validate_only {
+            return Ok(());
+        }
+        let records = changes
+            .into_iter()
+            .map(|(k, v)| MetadataRecord {
+                record: Some(Record::Config(ConfigRecord {
+                    resource_type: RESOURCE_TOPIC,
+                    resource_name: name.to_string(),
+                    name: k,
+                    value: v,
+                })),
+            })
+            .collect();
+        Self::append(&mut state, records).await?;
+        for p in &topic.partitions {
+            p.update_config(config.log.clone())?;
+        }
+        self.topics.put(TopicState {
+            name: topic.name.clone(),
+            id: topic.id.clone(),
+            config,
+            overrides,
+            partitions: topic.partitions.clone(),
+            counters: topic.counters.clone(),
+        });
+        Ok(())
+    }
+
+    /// Flushes and closes every partition log (graceful shutdown).
+    pub async fn close_all(&self) {
+        let topics = self.topics.all();
+        let _ = blocking(
+            move || {
+                for t in topics {
+                    for p in &t.partitions {
+                        if let Err(e) = p.close() {
+                            tracing::error!(partition = %p.name(), error = %e, "close failed");
+                        }
+                    }
+                }
+                Ok(())
+            },
+            "close logs",
+        )
+        .await;
+    }
+}

@@ -1,0 +1,176 @@
+//! `__consumer_offsets` I/O: creating the topic, the single writer task that appends the
+//! coordinator's records in the order they were queued, and the replay at start.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use weir_protocol::batch::{decode_records, BatchBuilder, BatchIter, BatchOptions, NewRecord};
+use weir_protocol::ErrorCode;
+
+use crate::controller::{Controller, NewTopic};
+use crate::error::partition_error_code;
+use crate::group::records::{self, GroupRecord, OFFSETS_TOPIC};
+use crate::group::{Group, GroupConfig, GroupState, Millis};
+use crate::partition::blocking;
+use crate::topics::Topics;
+
+/// Largest chunk read at a time during replay.
+const REPLAY_READ_BYTES: usize = 1 << 20;
+
+/// Why the offsets topic could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetsLogError {
+    /// Creating the topic failed.
+    #[error("cannot create {OFFSETS_TOPIC}: {0}")]
+    Create(String),
+    /// Reading it back failed.
+    #[error("cannot replay {OFFSETS_TOPIC} partition {partition}: {reason}")]
+    Replay {
+        /// Partition.
+        partition: usize,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Records for one partition of the topic, with an optional durability acknowledgement.
+pub(super) struct WriteRequest {
+    pub partition: i32,
+    pub records: Vec<(Bytes, Option<Bytes>)>,
+    pub ack: Option<oneshot::Sender<ErrorCode>>,
+}
+
+pub(super) async fn ensure_topic(
+    controller: &Controller,
+    partitions: i32,
+) -> Result<(), OffsetsLogError> {
+    if controller.topics().get(OFFSETS_TOPIC).is_some() {
+        return Ok(());
+    }
+    controller
+        .create_topic(
+            NewTopic {
+                name: OFFSETS_TOPIC.to_string(),
+                partitions,
+                replication_factor: -1,
+                configs: vec![("cleanup.policy".into(), "compact".into())],
+            },
+            false,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| OffsetsLogError::Create(format!("{e:?}")))
+}
+
+/// Appends queued records in order; acknowledges each request once it is durable.
+pub(super) async fn run_writer(topics: Topics, mut rx: mpsc::UnboundedReceiver<WriteRequest>) {
+    while let Some(req) = rx.recv().await {
+        let code = append(&topics, req.partition, &req.records).await;
+        if code != ErrorCode::None {
+            tracing::warn!(partition = req.partition, error = %code, "{OFFSETS_TOPIC} append failed");
+        }
+        if let Some(ack) = req.ack {
+            let _ = ack.send(code);
+        }
+    }
+}
+
+async fn append(topics: &Topics, partition: i32, recs: &[(Bytes, Option<Bytes>)]) -> ErrorCode {
+    let part = match topics.partition(OFFSETS_TOPIC, partition) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let now = crate::ctx::now_ms();
+    let mut builder = BatchBuilder::new(BatchOptions::default());
+    for (k, v) in recs {
+        if builder
+            .push(&NewRecord::new(now, Some(k), v.as_deref()))
+            .is_err()
+        {
+            return ErrorCode::Unknown;
+        }
+    }
+    let mut buf = match builder.build() {
+        Ok(b) => b,
+        Err(_) => return ErrorCode::Unknown,
+    };
+    match blocking(move || part.append(&mut buf, now), "append group records").await {
+        Ok(_) => ErrorCode::None,
+        Err(e) => partition_error_code(&e),
+    }
+}
+
+/// Rebuilds every group from the topic: the latest record per key wins, tombstones delete.
+pub(super) async fn replay(
+    topics: &Topics,
+    config: &GroupConfig,
+    now: Millis,
+) -> Result<HashMap<String, Group>, OffsetsLogError> {
+    let mut groups: HashMap<String, Group> = HashMap::new();
+    let Some(topic) = topics.get(OFFSETS_TOPIC) else {
+        return Ok(groups);
+    };
+    for (i, part) in topic.partitions.iter().enumerate() {
+        let err = |reason: String| OffsetsLogError::Replay {
+            partition: i,
+            reason,
+        };
+        let p = part.clone();
+        let mut offset = blocking(move || p.log_start_offset(), "offsets log start")
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let end = part.high_watermark();
+        while offset < end {
+            let p = part.clone();
+            let info = blocking(move || p.read(offset, REPLAY_READ_BYTES), "replay offsets")
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            let before = offset;
+            for batch in BatchIter::new(&info.records, true) {
+                let (header, bytes) = batch.map_err(|e| err(e.to_string()))?;
+                let recs = decode_records(bytes).map_err(|e| err(e.to_string()))?;
+                for r in recs.into_iter().filter(|r| r.offset >= offset) {
+                    match records::decode(r.key.as_deref(), r.value.as_deref()) {
+                        Ok(rec) => apply(&mut groups, rec, config, now),
+                        // One unreadable record must not lose every other group.
+                        Err(e) => {
+                            tracing::warn!(offset = r.offset, error = %e, "skipping group record")
+                        }
+                    }
+                }
+                offset = offset.max(header.next_offset());
+            }
+            if offset == before {
+                break;
+            }
+        }
+    }
+    groups.retain(|_, g| g.state() != GroupState::Dead);
+    Ok(groups)
+}
+
+fn apply(groups: &mut HashMap<String, Group>, rec: GroupRecord, config: &GroupConfig, now: Millis) {
+    match rec {
+        GroupRecord::Offset { group, tp, value } => {
+            let g = groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(group, config.clone(), now));
+            match value {
+                Some(v) => g.offsets_mut().put(tp, v),
+                None => {
+                    g.offsets_mut().remove(&tp);
+                }
+            }
+        }
+        GroupRecord::Group { group, value } => match value {
+            Some(v) => groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(group, config.clone(), now))
+                .load_metadata(&v, now),
+            None => {
+                groups.remove(&group);
+            }
+        },
+    }
+}

@@ -1,0 +1,130 @@
+//! The group coordinator service: owns every group, feeds the pure state machines in
+//! `crate::group` with requests and the current time, parks JoinGroup calls until their
+//! generation forms, and persists commits and group metadata as records of the internal
+//! compacted topic `__consumer_offsets` (replayed at start).
+//!
+//! - `log.rs`: the writer task that appends records in order, and the replay.
+//! - `timer.rs`: the task that expires sessions and ends rebalances (sleeps until the
+//!   next deadline; woken early when something changes).
+//! - `ops.rs`: the operations handlers call (join, sync, commit, describe, lag, ...).
+//!
+//! Locking: one std `Mutex` over the group table, held only for state-machine calls (no
+//! I/O, no await under it). Records are queued to the writer *under* that lock, so the
+//! log order equals the order in which the state changed.
+
+mod log;
+mod ops;
+mod timer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::group::{Group, GroupConfig, JoinResponse, PartitionCounts};
+use crate::topics::Topics;
+
+pub use log::OffsetsLogError;
+pub use ops::{CommitPartition, DescribedGroup, DescribedMember};
+
+/// Coordinator settings (`[groups]` in the broker config).
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// Partitions of `__consumer_offsets` when it is created.
+    pub offsets_topic_partitions: i32,
+    /// Limits handed to every group.
+    pub group: GroupConfig,
+}
+
+/// Partition counts straight from the live topic table.
+struct LiveCounts<'a>(&'a Topics);
+
+impl PartitionCounts for LiveCounts<'_> {
+    fn partition_count(&self, topic: &str) -> Option<u32> {
+        self.0.get(topic).map(|t| t.partitions.len() as u32)
+    }
+}
+
+type Waiters = HashMap<(String, String), oneshot::Sender<JoinResponse>>;
+
+struct Table {
+    groups: HashMap<String, Group>,
+    /// Parked JoinGroup calls by (group, member id).
+    waiters: Waiters,
+}
+
+struct Inner {
+    config: CoordinatorConfig,
+    topics: Topics,
+    table: Mutex<Table>,
+    writer: mpsc::UnboundedSender<log::WriteRequest>,
+    /// Wakes the timer task when deadlines may have moved.
+    wake: Notify,
+}
+
+/// Cloneable handle to the coordinator.
+#[derive(Clone)]
+pub struct Coordinator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator").finish_non_exhaustive()
+    }
+}
+
+impl Coordinator {
+    /// Creates `__consumer_offsets` if needed, replays it, and starts the writer and timer
+    /// tasks (they stop when `shutdown` fires).
+    pub async fn start(
+        config: CoordinatorConfig,
+        controller: &crate::controller::Controller,
+        shutdown: CancellationToken,
+    ) -> Result<Coordinator, OffsetsLogError> {
+        log::ensure_topic(controller, config.offsets_topic_partitions).await?;
+        let topics = controller.topics().clone();
+        let groups = log::replay(&topics, &config.group, crate::ctx::now_ms()).await?;
+        tracing::info!(
+            groups = groups.len(),
+            "replayed {}",
+            crate::group::records::OFFSETS_TOPIC
+        );
+        let c = Coordinator::new(config, topics, shutdown);
+        c.table().groups = groups;
+        Ok(c)
+    }
+
+    /// A coordinator with no groups over `topics` (no replay); spawns its tasks, so call it
+    /// inside a tokio runtime.
+    pub fn new(
+        config: CoordinatorConfig,
+        topics: Topics,
+        shutdown: CancellationToken,
+    ) -> Coordinator {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            config,
+            topics: topics.clone(),
+            table: Mutex::new(Table {
+                groups: HashMap::new(),
+                waiters: HashMap::new(),
+            }),
+            writer: tx,
+            wake: Notify::new(),
+        });
+        tokio::spawn(log::run_writer(topics, rx));
+        tokio::spawn(timer::run(Arc::downgrade(&inner), shutdown));
+        Coordinator { inner }
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        // A panic under the lock cannot leave a half-applied state-machine step that later
+        // calls would trip over in unsafe ways; keep serving.
+        match self.inner.table.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}

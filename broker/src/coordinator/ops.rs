@@ -1,0 +1,448 @@
+//! The operations the group handlers call. Each takes the table lock once, runs the state
+//! machine, queues records and parked-join answers, and awaits durability (commits,
+//! deletes) or the new generation (joins) only after releasing the lock.
+
+use std::collections::BTreeSet;
+
+use tokio::sync::oneshot;
+use weir_protocol::ErrorCode;
+
+use super::log::WriteRequest;
+use super::{Coordinator, LiveCounts, Table};
+use crate::ctx::now_ms;
+use crate::group::lag::{lag, LagRow};
+use crate::group::records::{self, partition_for, OFFSETS_TOPIC};
+use crate::group::{
+    CommittedOffset, Committer, Effect, Group, GroupState, JoinOutcome, JoinRequest, JoinResponse,
+    Millis, SyncResponse, TopicPartition,
+};
+
+/// One partition of an OffsetCommit.
+#[derive(Debug, Clone)]
+pub struct CommitPartition {
+    /// Which partition.
+    pub tp: TopicPartition,
+    /// Next offset to consume.
+    pub offset: i64,
+    /// Leader epoch, if known.
+    pub leader_epoch: Option<i32>,
+    /// Free text.
+    pub metadata: Option<String>,
+}
+
+/// A member as DescribeGroups reports it.
+#[derive(Debug, Clone)]
+pub struct DescribedMember {
+    /// Member id.
+    pub member_id: String,
+    /// Static id.
+    pub instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client address.
+    pub client_host: String,
+    /// Current assignment.
+    pub assignment: Vec<TopicPartition>,
+}
+
+/// A group as DescribeGroups reports it.
+#[derive(Debug, Clone)]
+pub struct DescribedGroup {
+    /// Group id.
+    pub group_id: String,
+    /// State.
+    pub state: GroupState,
+    /// Protocol type.
+    pub protocol_type: String,
+    /// Chosen assignor.
+    pub protocol: String,
+    /// Generation.
+    pub generation: i32,
+    /// Members.
+    pub members: Vec<DescribedMember>,
+    /// Committed offsets with lag.
+    pub offsets: Vec<LagRow>,
+}
+
+impl Coordinator {
+    fn offsets_partition(&self, group: &str) -> i32 {
+        let n = self
+            .inner
+            .topics
+            .get(OFFSETS_TOPIC)
+            .map_or(1, |t| t.partitions.len() as u32);
+        partition_for(group, n)
+    }
+
+    fn queue(
+        &self,
+        group: &str,
+        records: Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
+    ) -> Option<oneshot::Receiver<ErrorCode>> {
+        if records.is_empty() {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        let req = WriteRequest {
+            partition: self.offsets_partition(group),
+            records,
+            ack: Some(tx),
+        };
+        self.inner.writer.send(req).ok()?;
+        Some(rx)
+    }
+
+    /// Answers parked joins and queues metadata records. Called under the table lock.
+    fn run_effects(&self, table: &mut Table, group_id: &str, effects: Vec<Effect>, now: Millis) {
+        for e in effects {
+            match e {
+                Effect::JoinDone {
+                    member_id,
+                    response,
+                } => {
+                    if let Some(tx) = table.waiters.remove(&(group_id.to_string(), member_id)) {
+                        let _ = tx.send(response);
+                    }
+                }
+                Effect::PersistMetadata => {
+                    if let Some(g) = table.groups.get(group_id) {
+                        let rec = records::group_record(g, now);
+                        // Fire and forget: group metadata only speeds up recovery.
+                        let _ = self.queue(group_id, vec![rec]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ticks every group; drops empty groups without offsets. Returns the next deadline.
+    pub(super) fn tick_due(&self, now: Millis) -> Option<Millis> {
+        let counts = LiveCounts(&self.inner.topics);
+        let mut table = self.table();
+        let ids: Vec<String> = table.groups.keys().cloned().collect();
+        let mut next: Option<Millis> = None;
+        for id in ids {
+            let Some(g) = table.groups.get_mut(&id) else {
+                continue;
+            };
+            let effects = g.tick(now, &counts);
+            let idle =
+                g.state() == GroupState::Empty && g.offsets().is_empty() && g.members().is_empty();
+            if let Some(d) = g.next_deadline() {
+                next = Some(next.map_or(d, |n| n.min(d)));
+            }
+            self.run_effects(&mut table, &id, effects, now);
+            if idle {
+                if let Some(mut g) = table.groups.remove(&id) {
+                    if g.delete(now).is_ok() {
+                        let _ = self.queue(&id, vec![records::group_record(&g, now)]);
+                    }
+                }
+            }
+        }
+        next
+    }
+
+    /// JoinGroup; waits until the member's generation forms.
+    pub async fn join(&self, group_id: &str, req: JoinRequest) -> JoinResponse {
+        if group_id.is_empty() {
+            return JoinResponse::error(ErrorCode::InvalidGroupId, &req.member_id);
+        }
+        let now = now_ms();
+        let counts = LiveCounts(&self.inner.topics);
+        let rx = {
+            let mut table = self.table();
+            let config = self.inner.config.group.clone();
+            let g = table
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id, config, now));
+            let (outcome, effects) = g.join(now, req, &counts);
+            let rx = match outcome {
+                JoinOutcome::Done(resp) => {
+                    self.run_effects(&mut table, group_id, effects, now);
+                    return resp;
+                }
+                JoinOutcome::Pending { member_id } => {
+                    let (tx, rx) = oneshot::channel();
+                    // Replaces (drops) an older parked join of the same member.
+                    table
+                        .waiters
+                        .insert((group_id.to_string(), member_id.clone()), tx);
+                    (rx, member_id)
+                }
+            };
+            self.run_effects(&mut table, group_id, effects, now);
+            rx
+        };
+        self.inner.wake.notify_one();
+        let (rx, member_id) = rx;
+        rx.await
+            .unwrap_or_else(|_| JoinResponse::error(ErrorCode::RebalanceInProgress, &member_id))
+    }
+
+    /// SyncGroup.
+    pub fn sync(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> SyncResponse {
+        let now = now_ms();
+        let mut table = self.table();
+        let Some(g) = table.groups.get_mut(group_id) else {
+            return SyncResponse {
+                error: ErrorCode::UnknownMemberId,
+                assignment: Vec::new(),
+                protocol_name: String::new(),
+            };
+        };
+        let resp = g.sync(now, member_id, instance_id, generation);
+        drop(table);
+        self.inner.wake.notify_one();
+        resp
+    }
+
+    /// Heartbeat.
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> ErrorCode {
+        let now = now_ms();
+        let mut table = self.table();
+        match table.groups.get_mut(group_id) {
+            Some(g) => g.heartbeat(now, member_id, instance_id, generation),
+            None => ErrorCode::UnknownMemberId,
+        }
+    }
+
+    /// LeaveGroup for several members; one error per member.
+    pub fn leave(
+        &self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
+        let now = now_ms();
+        let counts = LiveCounts(&self.inner.topics);
+        let mut table = self.table();
+        if !table.groups.contains_key(group_id) {
+            return Err(ErrorCode::UnknownMemberId);
+        }
+        let mut codes = Vec::with_capacity(members.len());
+        for (member_id, instance_id) in members {
+            let Some(g) = table.groups.get_mut(group_id) else {
+                break;
+            };
+            let (code, effects) = g.leave(now, member_id, instance_id.as_deref(), &counts);
+            codes.push(code);
+            self.run_effects(&mut table, group_id, effects, now);
+        }
+        drop(table);
+        self.inner.wake.notify_one();
+        Ok(codes)
+    }
+
+    /// OffsetCommit: validates, applies, and answers once the records are durable.
+    pub async fn commit(
+        &self,
+        group_id: &str,
+        who: Committer<'_>,
+        parts: Vec<CommitPartition>,
+    ) -> Vec<(TopicPartition, ErrorCode)> {
+        if group_id.is_empty() {
+            return parts
+                .into_iter()
+                .map(|p| (p.tp, ErrorCode::InvalidGroupId))
+                .collect();
+        }
+        let now = now_ms();
+        let mut out = Vec::with_capacity(parts.len());
+        let ack = {
+            let mut table = self.table();
+            let standalone = who.generation < 0 && who.member_id.is_empty();
+            if !table.groups.contains_key(group_id) {
+                if !standalone {
+                    return parts
+                        .into_iter()
+                        .map(|p| (p.tp, ErrorCode::UnknownMemberId))
+                        .collect();
+                }
+                let g = Group::new(group_id, self.inner.config.group.clone(), now);
+                table.groups.insert(group_id.to_string(), g);
+            }
+            let Some(g) = table.groups.get_mut(group_id) else {
+                return Vec::new();
+            };
+            if let Err(code) = g.validate_commit(now, who) {
+                return parts.into_iter().map(|p| (p.tp, code)).collect();
+            }
+            let mut recs = Vec::new();
+            for p in parts {
+                let code = g.validate_partition_commit(p.metadata.as_deref());
+                if code == ErrorCode::None {
+                    let value = CommittedOffset {
+                        offset: p.offset,
+                        leader_epoch: p.leader_epoch,
+                        metadata: p.metadata.unwrap_or_default(),
+                        commit_timestamp_ms: now,
+                    };
+                    recs.push(records::offset_record(group_id, &p.tp, Some(&value)));
+                    g.offsets_mut().put(p.tp.clone(), value);
+                }
+                out.push((p.tp, code));
+            }
+            self.queue(group_id, recs)
+        };
+        if let Some(rx) = ack {
+            let code = rx.await.unwrap_or(ErrorCode::CoordinatorNotAvailable);
+            if code != ErrorCode::None {
+                for (_, c) in out.iter_mut().filter(|(_, c)| *c == ErrorCode::None) {
+                    *c = code;
+                }
+            }
+        }
+        out
+    }
+
+    /// OffsetFetch: the named partitions (`None`: every committed one).
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        wanted: Option<Vec<TopicPartition>>,
+    ) -> Vec<(TopicPartition, Option<CommittedOffset>)> {
+        let table = self.table();
+        let g = table.groups.get(group_id);
+        match wanted {
+            Some(list) => list
+                .into_iter()
+                .map(|tp| {
+                    let c = g.and_then(|g| g.offsets().get(&tp).cloned());
+                    (tp, c)
+                })
+                .collect(),
+            None => g
+                .map(|g| {
+                    g.offsets()
+                        .iter()
+                        .map(|(tp, c)| (tp.clone(), Some(c.clone())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// ListGroups: (id, protocol type, state), filtered by state names (empty: all).
+    pub fn list(&self, states: &[GroupState]) -> Vec<(String, String, GroupState)> {
+        let table = self.table();
+        let mut out: Vec<_> = table
+            .groups
+            .values()
+            .filter(|g| states.is_empty() || states.contains(&g.state()))
+            .map(|g| {
+                (
+                    g.id().to_string(),
+                    g.protocol_type().unwrap_or_default().to_string(),
+                    g.state(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// DescribeGroups for one group; `None` if unknown.
+    pub fn describe(&self, group_id: &str) -> Option<DescribedGroup> {
+        let table = self.table();
+        let g = table.groups.get(group_id)?;
+        Some(DescribedGroup {
+            group_id: g.id().to_string(),
+            state: g.state(),
+            protocol_type: g.protocol_type().unwrap_or_default().to_string(),
+            protocol: g
+                .protocol()
+                .map(|p| p.name().to_string())
+                .unwrap_or_default(),
+            generation: g.generation(),
+            members: g
+                .members()
+                .values()
+                .map(|m| DescribedMember {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    assignment: m.assignment.iter().cloned().collect(),
+                })
+                .collect(),
+            offsets: self.lag_rows(g),
+        })
+    }
+
+    fn lag_rows(&self, g: &Group) -> Vec<LagRow> {
+        g.offsets()
+            .iter()
+            .map(|(tp, c)| {
+                let log_end = self
+                    .inner
+                    .topics
+                    .partition(&tp.topic, tp.partition)
+                    .ok()
+                    .map(|p| p.high_watermark());
+                LagRow {
+                    group: g.id().to_string(),
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    committed: c.offset,
+                    log_end,
+                    lag: lag(Some(c.offset), log_end),
+                }
+            })
+            .collect()
+    }
+
+    /// Lag of every committed partition of every group (for metrics and the CLI):
+    /// (group, topic, partition, committed, log end, lag).
+    pub fn lag_report(&self) -> Vec<LagRow> {
+        let table = self.table();
+        let mut rows: Vec<LagRow> = table
+            .groups
+            .values()
+            .flat_map(|g| self.lag_rows(g))
+            .collect();
+        rows.sort_by(|a, b| {
+            (&a.group, &a.topic, a.partition).cmp(&(&b.group, &b.topic, b.partition))
+        });
+        rows
+    }
+
+    /// DeleteGroups for one group: only when it has no members; writes tombstones.
+    pub async fn delete(&self, group_id: &str) -> ErrorCode {
+        let now = now_ms();
+        let ack = {
+            let mut table = self.table();
+            let Some(g) = table.groups.get_mut(group_id) else {
+                return ErrorCode::GroupIdNotFound;
+            };
+            let tps: BTreeSet<TopicPartition> =
+                g.offsets().iter().map(|(tp, _)| tp.clone()).collect();
+            if let Err(code) = g.delete(now) {
+                return code;
+            }
+            let mut recs: Vec<_> = tps
+                .iter()
+                .map(|tp| records::offset_record(group_id, tp, None))
+                .collect();
+            recs.push(records::group_record(g, now));
+            table.groups.remove(group_id);
+            self.queue(group_id, recs)
+        };
+        match ack {
+            Some(rx) => rx.await.unwrap_or(ErrorCode::CoordinatorNotAvailable),
+            None => ErrorCode::None,
+        }
+    }
+}
