@@ -182,7 +182,7 @@ for system in $SYSTEMS; do
     fi
     if has 4; then
         run_perf "$system" w4 end-to-end --topic w4 --records "$N4" --rate 50000 --partitions 1 \
-            --producers 1 --acks 1 --linger-ms 1
+            --producers 1 --acks 1 --linger-ms 0
     fi
     if has 5; then
         run_perf "$system" w5 produce --topic w5 --records "$N5" --record-size 1024 --compression zstd \
