@@ -22,6 +22,7 @@ mkdir -p "$OUT"
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
 SERVER_PID=""
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 case "$FSYNC" in everysec | always) ;; *)
     echo "FSYNC must be everysec or always" >&2
@@ -181,7 +182,7 @@ for system in $SYSTEMS; do
     fi
     if has 4; then
         run_perf "$system" w4 end-to-end --topic w4 --records "$N4" --rate 50000 --partitions 1 \
-            --producers 1 --acks 1 --linger-ms 1
+            --producers 1 --acks 1 --linger-ms 0
     fi
     if has 5; then
         run_perf "$system" w5 produce --topic w5 --records "$N5" --record-size 1024 --compression zstd \
@@ -193,7 +194,7 @@ done
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cores: $(nproc)  cpu: $CPU"
-echo "fsync: $FSYNC  scale: $SCALE (w1/w2/w3: $N1 records, w4: $N4 at 50k/s, w5: $N5)  load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "fsync: $FSYNC  scale: $SCALE (w1/w2/w3: $N1 records, w4: $N4 at 50k/s, w5: $N5)  load avg at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [[ -n $NATS_NOTE ]] && echo "note: $NATS_NOTE"
 python3 - "$RESULTS" <<'PY'
 import json, sys
