@@ -197,7 +197,7 @@ async fn main() {
     let metrics_on = args.get(3).is_none_or(|s| s != "off");
     let dir = tempfile::tempdir().unwrap();
     let toml = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\n[log]\nflush_messages = {}\n[metrics]\nenabled = {metrics_on}\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\nkafka_listen = \"\"\nmetrics_listen = \"127.0.0.1:0\"\n[log]\nflush_messages = {}\n[metrics]\nenabled = {metrics_on}\n",
         if fsync_every { 1 } else { i64::MAX }
     );
     let overrides = Overrides {

@@ -45,6 +45,11 @@ pub enum ConfigError {
 pub struct ServerConfig {
     pub node_id: i32,
     pub listen: String,
+    /// Kafka wire-protocol listener; "" turns it off.
+    pub kafka_listen: String,
+    /// HOST:PORT Kafka clients are told to use (Metadata, FindCoordinator); "" = the bound
+    /// address (127.0.0.1 when bound to 0.0.0.0).
+    pub kafka_advertised_listen: String,
     pub metrics_listen: String,
     pub data_dir: PathBuf,
     pub max_frame_bytes: u64,
@@ -135,6 +140,7 @@ pub struct GroupsSection {
 pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
+    pub kafka_listen: Option<String>,
     pub metrics_listen: Option<String>,
     pub node_id: Option<i32>,
 }
@@ -179,6 +185,9 @@ impl Config {
         if let Some(l) = &overrides.listen {
             config.server.listen = l.clone();
         }
+        if let Some(k) = &overrides.kafka_listen {
+            config.server.kafka_listen = k.clone();
+        }
         if let Some(m) = &overrides.metrics_listen {
             config.server.metrics_listen = m.clone();
         }
@@ -198,6 +207,20 @@ impl Config {
         }
         if s.listen.parse::<SocketAddr>().is_err() {
             bad.push(format!("server.listen: {:?} is not HOST:PORT", s.listen));
+        }
+        if !s.kafka_listen.is_empty() && s.kafka_listen.parse::<SocketAddr>().is_err() {
+            bad.push(format!(
+                "server.kafka_listen: {:?} is not HOST:PORT (or \"\" for off)",
+                s.kafka_listen
+            ));
+        }
+        if !s.kafka_advertised_listen.is_empty()
+            && crate::kafka::split_host_port(&s.kafka_advertised_listen).is_none()
+        {
+            bad.push(format!(
+                "server.kafka_advertised_listen: {:?} is not HOST:PORT",
+                s.kafka_advertised_listen
+            ));
         }
         if s.metrics_listen.parse::<SocketAddr>().is_err() {
             bad.push(format!(

@@ -4,6 +4,7 @@
 //! - [`config`]: TOML config (embedded `configs/single-node.toml` + file + flags);
 //!   [`topic_config`]: topic-level keys under Kafka's dotted names.
 //! - [`server`]: listener and per-connection pipeline (decode → handler → encode, in order).
+//! - [`kafka`]: the Kafka wire-protocol listener, translating into the same handlers.
 //! - [`handlers`]: one file per API and the single dispatch `match`.
 //! - [`partition`]: a partition's log, leader epoch and high watermark; [`topics`]: the
 //!   live topic table.
@@ -23,6 +24,7 @@ pub mod ctx;
 pub mod error;
 pub mod group;
 pub mod handlers;
+pub mod kafka;
 pub mod lock;
 pub mod metadata;
 pub mod metrics;
@@ -48,6 +50,8 @@ use ctx::BrokerCtx;
 
 /// File in the data dir holding the bound listener address once the broker serves.
 pub const ADDR_FILE: &str = "broker.addr";
+/// File in the data dir holding the bound Kafka listener address (when it is on).
+pub const KAFKA_ADDR_FILE: &str = "kafka.addr";
 /// File in the data dir holding the bound metrics listener address.
 pub const METRICS_ADDR_FILE: &str = "metrics.addr";
 
@@ -196,21 +200,56 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         ));
     }
 
-    write_file_atomic(&data_dir, ADDR_FILE, &local.to_string())?;
-    tracing::info!(%local, data_dir = %data_dir.display(), "weir broker listening");
-
+    let memory = server::RequestMemory::new(config.server.queued_max_request_bytes);
     let limits = server::ConnectionLimits {
         max_frame_bytes: usize::try_from(config.server.max_frame_bytes).unwrap_or(usize::MAX),
         max_in_flight: config.server.max_in_flight_per_connection as usize,
         max_idle: Duration::from_millis(config.server.connections_max_idle_ms),
     };
+    let grace = Duration::from_millis(config.server.shutdown_grace_ms);
+    let max_connections = config.server.max_connections as usize;
+    if !config.server.kafka_listen.is_empty() {
+        let s = &config.server;
+        let listener = TcpListener::bind(&s.kafka_listen)
+            .await
+            .map_err(io(format!("listen on {} (kafka)", s.kafka_listen)))?;
+        let bound = listener.local_addr().map_err(io("kafka local address"))?;
+        let (host, port) = kafka::split_host_port(&s.kafka_advertised_listen).unwrap_or_else(|| {
+            let host = if bound.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                bound.ip().to_string()
+            };
+            (host, bound.port())
+        });
+        let kctx = Arc::new(kafka::KafkaCtx {
+            broker: ctx.clone(),
+            advertised_host: host,
+            advertised_port: i32::from(port),
+        });
+        write_file_atomic(&data_dir, KAFKA_ADDR_FILE, &bound.to_string())?;
+        tracing::info!(%bound, "kafka listener listening");
+        background.spawn(kafka::run(
+            listener,
+            kctx,
+            limits,
+            memory.clone(),
+            max_connections,
+            grace,
+            shutdown.clone(),
+        ));
+    }
+
+    write_file_atomic(&data_dir, ADDR_FILE, &local.to_string())?;
+    tracing::info!(%local, data_dir = %data_dir.display(), "weir broker listening");
+
     server::run(
         listener,
         ctx,
         limits,
-        server::RequestMemory::new(config.server.queued_max_request_bytes),
-        config.server.max_connections as usize,
-        Duration::from_millis(config.server.shutdown_grace_ms),
+        memory,
+        max_connections,
+        grace,
         shutdown.clone(),
     )
     .await;
@@ -219,6 +258,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
     controller.close_all().await;
     let _ = std::fs::remove_file(data_dir.join(ADDR_FILE));
     let _ = std::fs::remove_file(data_dir.join(METRICS_ADDR_FILE));
+    let _ = std::fs::remove_file(data_dir.join(KAFKA_ADDR_FILE));
     tracing::info!("weir broker stopped cleanly");
     Ok(())
 }

@@ -20,6 +20,9 @@ struct Cli {
     /// Native protocol listener, HOST:PORT (default 127.0.0.1:9292).
     #[arg(long)]
     listen: Option<String>,
+    /// Kafka wire-protocol listener, HOST:PORT (default 127.0.0.1:9092; "" = off).
+    #[arg(long)]
+    kafka_listen: Option<String>,
     /// Prometheus metrics listener, HOST:PORT (default 127.0.0.1:9293).
     #[arg(long)]
     metrics_listen: Option<String>,
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let overrides = Overrides {
         data_dir: cli.data_dir,
         listen: cli.listen,
+        kafka_listen: cli.kafka_listen,
         metrics_listen: cli.metrics_listen,
         node_id: cli.node_id,
     };

@@ -54,7 +54,7 @@ impl RequestMemory {
 
     /// Waits until `bytes` fit in the budget. A request larger than the whole budget
     /// takes all of it (and so runs alone) rather than waiting forever.
-    async fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+    pub(crate) async fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
         let kib = u32::try_from(bytes.div_ceil(1024))
             .unwrap_or(u32::MAX)
             .clamp(1, self.total_kib);

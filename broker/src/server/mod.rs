@@ -1,12 +1,15 @@
 //! The native-protocol listener: accepts connections (bounded by a semaphore, backing off
-//! on accept errors) and hands each to `connection::serve`.
+//! on accept errors) and hands each to `connection::serve`. The accept loop is shared with
+//! the Kafka listener (`crate::kafka`), so both get the same limits and shutdown.
 
 mod connection;
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +29,24 @@ pub async fn run(
     grace: Duration,
     shutdown: CancellationToken,
 ) {
+    let serve = move |stream, peer, shutdown| {
+        connection::serve(stream, peer, ctx.clone(), limits, memory.clone(), shutdown)
+    };
+    accept_loop(listener, max_connections, grace, shutdown, serve).await;
+}
+
+/// Accepts until `shutdown` fires, running `serve` per connection (at most
+/// `max_connections` at once), then waits up to `grace` for open connections to finish.
+pub async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    max_connections: usize,
+    grace: Duration,
+    shutdown: CancellationToken,
+    serve: F,
+) where
+    F: Fn(TcpStream, SocketAddr, CancellationToken) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let permits = Arc::new(Semaphore::new(max_connections));
     let mut connections = JoinSet::new();
     loop {
@@ -43,11 +64,9 @@ pub async fn run(
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let ctx = ctx.clone();
-                let shutdown = shutdown.clone();
-                let memory = memory.clone();
+                let conn = serve(stream, peer, shutdown.clone());
                 connections.spawn(async move {
-                    connection::serve(stream, peer, ctx, limits, memory, shutdown).await;
+                    conn.await;
                     drop(permit);
                 });
             }

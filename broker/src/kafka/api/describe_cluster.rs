@@ -1,0 +1,36 @@
+//! DescribeCluster (60), v0-1: this broker, at its Kafka address. No native handler is
+//! involved; the facts are in the context.
+
+use kafka_protocol::messages::describe_cluster_request::DescribeClusterRequest;
+use kafka_protocol::messages::describe_cluster_response::{
+    DescribeClusterBroker, DescribeClusterResponse,
+};
+use kafka_protocol::messages::BrokerId;
+
+use super::kstr;
+use crate::kafka::error::KafkaError;
+use crate::kafka::header::Header;
+use crate::kafka::KafkaCtx;
+
+/// Kafka's endpoint type "brokers" (v1+).
+const ENDPOINT_BROKERS: i8 = 1;
+
+/// Describes the (one-broker) cluster.
+pub async fn handle(
+    k: &KafkaCtx,
+    h: &Header,
+    _req: DescribeClusterRequest,
+) -> Result<DescribeClusterResponse, KafkaError> {
+    let mut out = DescribeClusterResponse::default();
+    if h.version >= 1 {
+        out.endpoint_type = ENDPOINT_BROKERS;
+    }
+    out.cluster_id = kstr(k.broker.cluster_id.clone());
+    out.controller_id = BrokerId(k.broker.node_id);
+    let mut b = DescribeClusterBroker::default();
+    b.broker_id = BrokerId(k.broker.node_id);
+    b.host = kstr(k.advertised_host.clone());
+    b.port = k.advertised_port;
+    out.brokers = vec![b];
+    Ok(out)
+}

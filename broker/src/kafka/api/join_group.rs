@@ -1,0 +1,102 @@
+//! JoinGroup (11), v0-7. Kafka members join the same coordinator as native ones, under the
+//! protocol type `kafka/<type>` so that native and Kafka members never share a group (the
+//! coordinator answers INCONSISTENT_GROUP_PROTOCOL to a member of the other kind). Each
+//! member's topics and owned partitions come from its Subscription blob; the blobs are
+//! kept as they are and handed to the leader, as Kafka does.
+
+use kafka_protocol::messages::join_group_request::JoinGroupRequest;
+use kafka_protocol::messages::join_group_response::{JoinGroupResponse, JoinGroupResponseMember};
+use weir_protocol::native::v1 as n;
+
+use super::{code, group, kstr, text};
+use crate::kafka::consumer_protocol::decode_subscription;
+use crate::kafka::error::KafkaError;
+use crate::kafka::header::Header;
+use crate::kafka::native::native;
+use crate::kafka::KafkaCtx;
+
+/// Prefix of the coordinator-side protocol type of Kafka groups.
+pub const KAFKA_TYPE_PREFIX: &str = "kafka/";
+
+/// The coordinator-side protocol type of a Kafka member.
+pub fn internal_type(kafka_type: &str) -> String {
+    format!("{KAFKA_TYPE_PREFIX}{kafka_type}")
+}
+
+/// The protocol type a Kafka client sees (native groups keep theirs).
+pub fn external_type(internal: &str) -> String {
+    internal
+        .strip_prefix(KAFKA_TYPE_PREFIX)
+        .unwrap_or(internal)
+        .to_string()
+}
+
+/// Joins (parks until the generation forms).
+pub async fn handle(
+    k: &KafkaCtx,
+    h: &Header,
+    req: JoinGroupRequest,
+) -> Result<JoinGroupResponse, KafkaError> {
+    let protocol_type = text(&req.protocol_type);
+    // Every protocol carries the same subscription; the first readable one is used.
+    let sub = if protocol_type == "consumer" {
+        req.protocols
+            .iter()
+            .find_map(|p| decode_subscription(&p.metadata))
+            .unwrap_or_default()
+    } else {
+        Default::default()
+    };
+    let native_req = n::JoinGroupRequest {
+        group_id: group(&req.group_id),
+        session_timeout_ms: req.session_timeout_ms,
+        rebalance_timeout_ms: req.rebalance_timeout_ms,
+        member_id: text(&req.member_id),
+        group_instance_id: req.group_instance_id.as_ref().map(text),
+        protocol_type: internal_type(&protocol_type),
+        protocols: req
+            .protocols
+            .into_iter()
+            .map(|p| n::JoinGroupProtocol {
+                name: text(&p.name),
+                metadata: p.metadata,
+            })
+            .collect(),
+        topics: sub.topics,
+        owned_partitions: sub
+            .owned
+            .into_iter()
+            .map(|(topic, partitions)| n::TopicPartitions { topic, partitions })
+            .collect(),
+        reason: req.reason.as_ref().map(text).unwrap_or_default(),
+    };
+    let r = native!(&k.broker, &h.client_id, JoinGroup, native_req);
+    Ok(response(h.version, r))
+}
+
+/// The Kafka answer for a native one.
+pub fn response(version: i16, r: n::JoinGroupResponse) -> JoinGroupResponse {
+    let mut out = JoinGroupResponse::default();
+    out.error_code = code(r.error_code);
+    out.generation_id = r.generation_id;
+    if version >= 7 {
+        out.protocol_type = Some(kstr(external_type(&r.protocol_type)));
+    }
+    out.protocol_name = Some(kstr(r.protocol_name));
+    out.leader = kstr(r.leader);
+    out.member_id = kstr(r.member_id);
+    out.members = r
+        .members
+        .into_iter()
+        .map(|m| {
+            let mut o = JoinGroupResponseMember::default();
+            o.member_id = kstr(m.member_id);
+            if version >= 5 {
+                o.group_instance_id = m.group_instance_id.map(kstr);
+            }
+            o.metadata = m.metadata;
+            o
+        })
+        .collect();
+    out
+}

@@ -1,0 +1,143 @@
+//! One Kafka client connection, shaped like the native one (`server/connection.rs`): a
+//! reader decodes frames and starts a task per request; a writer awaits those tasks in
+//! arrival order, so responses leave in request order (clients check, P14) while requests
+//! run concurrently. The queue between them is bounded; request bytes count against the
+//! broker-wide budget. Produce with acks=0 writes nothing (P15). A request Kafka would not
+//! parse (bad header, unknown API, version not advertised, undecodable body) closes the
+//! connection after the responses already owed, as Kafka does.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::sync::CancellationToken;
+
+use super::dispatch::handle;
+use super::error::KafkaError;
+use super::{header, KafkaCtx};
+use crate::server::{ConnectionLimits, RequestMemory};
+
+/// What a request task yields: bytes to write, nothing (acks=0), or a reason to close.
+type Outcome = Result<Option<Bytes>, KafkaError>;
+
+/// A request being handled.
+type InFlight = (i32, JoinHandle<Outcome>);
+
+fn frame_codec(max: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .length_field_length(4)
+        .max_frame_length(max)
+        .new_codec()
+}
+
+/// Serves one connection until the peer closes, a request is unreadable, or shutdown.
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<KafkaCtx>,
+    limits: ConnectionLimits,
+    memory: RequestMemory,
+    shutdown: CancellationToken,
+) {
+    tracing::debug!(%peer, "kafka connection opened");
+    let _open = crate::metrics::recorders::connection_opened();
+    let (read_half, write_half) = stream.into_split();
+    let mut frames = FramedRead::new(read_half, frame_codec(limits.max_frame_bytes));
+    // Responses (fetches) may legitimately exceed the request limit.
+    let sink = FramedWrite::new(write_half, frame_codec(u32::MAX as usize));
+    let (tx, rx) = mpsc::channel::<InFlight>(limits.max_in_flight.max(1));
+    // Cancelled when the writer stops (fatal request, peer gone), so reading stops too.
+    let stop = shutdown.child_token();
+    let writer = tokio::spawn(write_responses(sink, rx, peer, stop.clone()));
+
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            n = tokio::time::timeout(limits.max_idle, frames.next()) => match n {
+                Ok(n) => n,
+                Err(_) => {
+                    tracing::info!(%peer, "closing idle kafka connection");
+                    break;
+                }
+            },
+        };
+        let mut frame = match next {
+            None => break,
+            Some(Ok(f)) => f.freeze(),
+            Some(Err(e)) => {
+                crate::metrics::recorders::bad_frame();
+                tracing::warn!(%peer, error = %e, "closing kafka connection after a bad frame");
+                break;
+            }
+        };
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            p = memory.reserve(frame.len()) => p,
+        };
+        let h = match header::decode(&mut frame) {
+            Ok(h) => h,
+            Err(e) => {
+                crate::metrics::recorders::bad_frame();
+                tracing::warn!(%peer, error = %e, "closing kafka connection");
+                break;
+            }
+        };
+        let correlation_id = h.correlation_id;
+        let ctx = ctx.clone();
+        // The budget share is returned when the handler is done with the request, not
+        // when its response is written (a client that stops reading must not starve others).
+        let task = tokio::spawn(async move {
+            let out = handle(&ctx, &h, frame).await;
+            drop(permit);
+            out
+        });
+        if tx.send((correlation_id, task)).await.is_err() {
+            break; // writer gone: the peer stopped reading, or a request was fatal
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+    tracing::debug!(%peer, "kafka connection closed");
+}
+
+async fn write_responses(
+    mut sink: FramedWrite<tokio::net::tcp::OwnedWriteHalf, LengthDelimitedCodec>,
+    mut rx: mpsc::Receiver<InFlight>,
+    peer: SocketAddr,
+    stop: CancellationToken,
+) {
+    let _stop = stop.drop_guard();
+    while let Some((correlation_id, task)) = rx.recv().await {
+        // Buffered responses must not wait behind a slow request (a long-polling fetch).
+        if !task.is_finished() && SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
+            return;
+        }
+        let bytes = match task.await {
+            Ok(Ok(Some(b))) => b,
+            Ok(Ok(None)) => continue, // acks=0
+            Ok(Err(e)) => {
+                crate::metrics::recorders::bad_frame();
+                tracing::warn!(%peer, correlation_id, error = %e, "closing kafka connection");
+                break;
+            }
+            Err(e) => {
+                tracing::error!(%peer, correlation_id, error = %e, "kafka handler failed");
+                break;
+            }
+        };
+        if let Err(e) = sink.feed(bytes).await {
+            tracing::debug!(%peer, error = %e, "write failed; closing");
+            return;
+        }
+        if rx.is_empty() && SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
+            return;
+        }
+    }
+    let _ = SinkExt::<Bytes>::flush(&mut sink).await;
+}

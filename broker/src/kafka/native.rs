@@ -1,0 +1,53 @@
+//! The bridge to the native handlers: a translated request goes through the same
+//! `handlers::dispatch` as a native one (same code, same metrics), so no API is
+//! implemented twice.
+
+use weir_protocol::native::v1::request_envelope::Body as Req;
+use weir_protocol::native::v1::response_envelope::Body as Resp;
+use weir_protocol::native::v1::RequestEnvelope;
+
+use super::error::KafkaError;
+use crate::ctx::BrokerCtx;
+use crate::handlers::dispatch;
+
+/// Runs `body` through the native dispatcher. `Ok(None)`: the handler sends nothing back
+/// (Produce with acks=0).
+pub async fn call(ctx: &BrokerCtx, client_id: &str, body: Req) -> Result<Option<Resp>, KafkaError> {
+    let envelope = RequestEnvelope {
+        correlation_id: 0,
+        client_id: client_id.to_string(),
+        api_version: 0,
+        body: Some(body),
+    };
+    match dispatch(ctx, envelope).await {
+        None => Ok(None),
+        Some(r) if r.error_code != 0 => Err(KafkaError::Internal(format!(
+            "native handler refused the request ({}): {}",
+            r.error_code, r.error_message
+        ))),
+        Some(r) => Ok(r.body),
+    }
+}
+
+/// `call` for an API that always answers with `Resp::$variant`.
+macro_rules! native {
+    ($ctx:expr, $client:expr, $variant:ident, $req:expr) => {
+        match $crate::kafka::native::call(
+            $ctx,
+            $client,
+            weir_protocol::native::v1::request_envelope::Body::$variant($req),
+        )
+        .await?
+        {
+            Some(weir_protocol::native::v1::response_envelope::Body::$variant(r)) => r,
+            _ => {
+                return Err($crate::kafka::error::KafkaError::Internal(format!(
+                    "native {} handler gave no {} response",
+                    stringify!($variant),
+                    stringify!($variant)
+                )))
+            }
+        }
+    };
+}
+pub(crate) use native;
