@@ -23,6 +23,8 @@ pub struct Broker {
     child: Option<Child>,
     pub dir: PathBuf,
     pub addr: String,
+    /// The Kafka listener's bound address (a free port unless the test chose one).
+    pub kafka_addr: String,
 }
 
 impl Broker {
@@ -37,6 +39,9 @@ impl Broker {
         if !extra.contains(&"--metrics-listen") {
             cmd.args(["--metrics-listen", "127.0.0.1:0"]);
         }
+        if !extra.contains(&"--kafka-listen") {
+            cmd.args(["--kafka-listen", "127.0.0.1:0"]);
+        }
         let child = cmd
             .args(extra)
             .env(
@@ -50,12 +55,15 @@ impl Broker {
             child: Some(child),
             dir: dir.to_path_buf(),
             addr: String::new(),
+            kafka_addr: String::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(a) = std::fs::read_to_string(&addr_file) {
                 if !a.is_empty() {
                     broker.addr = a;
+                    broker.kafka_addr =
+                        std::fs::read_to_string(dir.join("kafka.addr")).unwrap_or_default();
                     return broker;
                 }
             }

@@ -50,6 +50,7 @@ impl Broker {
             .arg("--config")
             .arg(&cfg)
             .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+            .args(["--kafka-listen", "127.0.0.1:0"])
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),

@@ -9,6 +9,7 @@ use kafka_protocol::messages::join_group_response::{JoinGroupResponse, JoinGroup
 use weir_protocol::native::v1 as n;
 
 use super::{code, group, kstr, text};
+use crate::group::assignor::AssignorKind;
 use crate::kafka::consumer_protocol::decode_subscription;
 use crate::kafka::error::KafkaError;
 use crate::kafka::header::Header;
@@ -38,6 +39,7 @@ pub async fn handle(
     req: JoinGroupRequest,
 ) -> Result<JoinGroupResponse, KafkaError> {
     let protocol_type = text(&req.protocol_type);
+    let offered: Vec<String> = req.protocols.iter().map(|p| text(&p.name)).collect();
     // Every protocol carries the same subscription; the first readable one is used.
     let sub = if protocol_type == "consumer" {
         req.protocols
@@ -70,8 +72,23 @@ pub async fn handle(
             .collect(),
         reason: req.reason.as_ref().map(text).unwrap_or_default(),
     };
-    let r = native!(&k.broker, &h.client_id, JoinGroup, native_req);
+    let mut r = native!(&k.broker, &h.client_id, JoinGroup, native_req);
+    r.protocol_name = offered_name(&offered, r.protocol_name);
     Ok(response(h.version, r))
+}
+
+/// The coordinator names an assignor canonically ("sticky" for "cooperative-sticky"); a
+/// Kafka client only understands the name it offered, so the answer uses that name.
+fn offered_name(offered: &[String], chosen: String) -> String {
+    if offered.contains(&chosen) {
+        return chosen;
+    }
+    let kind = AssignorKind::from_name(&chosen);
+    offered
+        .iter()
+        .find(|o| kind.is_some() && AssignorKind::from_name(o) == kind)
+        .cloned()
+        .unwrap_or(chosen)
 }
 
 /// The Kafka answer for a native one.

@@ -1,0 +1,214 @@
+"""confluent-kafka (librdkafka) scenarios against Weir's Kafka listener.
+
+Run by broker/tests/kafka_clients.rs as `python3 confluent_scenarios.py BOOTSTRAP SCENARIO`.
+Each scenario asserts, prints "ok" and exits 0; any failure exits non-zero with a traceback.
+Waits poll a condition with a deadline; nothing sleeps and then asserts.
+"""
+import sys
+import threading
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer, TopicPartition, KafkaException
+from confluent_kafka.admin import (AdminClient, NewTopic, ConfigResource, ConfigEntry,
+                                   AlterConfigOpType, NewPartitions)
+
+BOOT = sys.argv[1]
+DEADLINE_S = 60
+
+
+def admin():
+    return AdminClient({"bootstrap.servers": BOOT})
+
+
+def create(name, partitions, config=None):
+    a = admin()  # must outlive the futures
+    fs = a.create_topics([NewTopic(name, partitions, 1, config=config or {})],
+                               operation_timeout=10)
+    for f in fs.values():
+        f.result()
+
+
+def wait_for(what, cond):
+    end = time.monotonic() + DEADLINE_S
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def produce(topic, n, conf=None, key=lambda i: f"k{i % 10}".encode()):
+    p = Producer({"bootstrap.servers": BOOT, **(conf or {})})
+    errors = []
+    for i in range(n):
+        p.produce(topic, key=key(i), value=f"v{i}".encode(),
+                  on_delivery=lambda err, msg: errors.append(err) if err else None)
+        p.poll(0)
+    assert p.flush(30) == 0, "undelivered messages"
+    assert not errors, errors
+    return p
+
+
+def read_all(topic, partitions, expect):
+    c = Consumer({"bootstrap.servers": BOOT, "group.id": "reader-" + uuid.uuid4().hex,
+                  "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    got = []
+    end = time.monotonic() + DEADLINE_S
+    while len(got) < expect and time.monotonic() < end:
+        m = c.poll(0.2)
+        if m is not None and m.error() is None:
+            got.append(m)
+    c.close()
+    assert len(got) == expect, f"read {len(got)} of {expect}"
+    return got
+
+
+def idempotent():
+    t = "cf-idem-" + uuid.uuid4().hex[:8]
+    create(t, 3)
+    produce(t, 3000, {"enable.idempotence": True, "linger.ms": 5,
+                      "max.in.flight.requests.per.connection": 5})
+    got = read_all(t, 3, 3000)
+    # Per key, values arrive in production order (one key -> one partition).
+    last = {}
+    for m in got:
+        i = int(m.value()[1:])
+        k = m.key()
+        assert last.get(k, -1) < i, f"reordered {k}: {last.get(k)} then {i}"
+        last[k] = i
+    offsets = sorted((m.partition(), m.offset()) for m in got)
+    assert len(set(offsets)) == 3000, "duplicate offsets"
+
+
+def group(strategy):
+    t = "cf-group-" + uuid.uuid4().hex[:8]
+    create(t, 6)
+    produce(t, 600)
+    gid = "g-" + strategy + "-" + uuid.uuid4().hex[:6]
+    seen = set()
+    lock = threading.Lock()
+    stop = threading.Event()
+    consumers = []
+    # A consumer's assignment is read by its own thread (assignment() blocks while another
+    # thread is inside poll()).
+    owned = [[], [], []]
+
+    def member(i):
+        c = Consumer({"bootstrap.servers": BOOT, "group.id": gid,
+                      "partition.assignment.strategy": strategy,
+                      "auto.offset.reset": "earliest", "session.timeout.ms": 10000,
+                      "heartbeat.interval.ms": 500, "enable.auto.commit": True,
+                      "auto.commit.interval.ms": 200,
+                      "client.id": f"member-{i}", **({"debug": "cgrp"} if len(sys.argv) > 3 else {})})
+        consumers.append(c)
+        c.subscribe([t])
+        while not stop.is_set():
+            m = c.poll(0.1)
+            if m is not None and m.error() is None:
+                with lock:
+                    seen.add((m.partition(), m.offset()))
+            mine = sorted(tp.partition for tp in c.assignment())
+            with lock:
+                owned[i] = mine
+
+    threads = [threading.Thread(target=member, args=(i,)) for i in range(3)]
+    for th in threads:
+        th.start()
+    try:
+        wait_for("every record consumed by the group", lambda: len(seen) >= 600)
+
+        def balanced():
+            with lock:
+                return all(len(o) == 2 for o in owned)
+        wait_for("2 partitions per member", balanced)
+        with lock:
+            parts = sorted(p for o in owned for p in o)
+        assert parts == list(range(6)), parts
+
+        # The group is visible to admin clients.
+        a = admin()
+        listed = a.list_consumer_groups().result(timeout=10)
+        assert gid in [g.group_id for g in listed.valid], listed.valid
+        d = a.describe_consumer_groups([gid])[gid].result(timeout=10)
+        assert len(d.members) == 3, d
+        assigned = sorted(tp.partition for mem in d.members
+                          for tp in mem.assignment.topic_partitions)
+        assert assigned == list(range(6)), assigned
+    finally:
+        stop.set()
+        for th in threads:
+            th.join()
+    for c in consumers:
+        c.close()
+    # Committed offsets survive the group: a new consumer of the group reads them.
+    c = Consumer({"bootstrap.servers": BOOT, "group.id": gid})
+    committed = c.committed([TopicPartition(t, p) for p in range(6)], timeout=10)
+    c.close()
+    assert sum(tp.offset for tp in committed) == 600, committed
+    assert len(seen) == 600
+
+
+def offsets():
+    t = "cf-offsets-" + uuid.uuid4().hex[:8]
+    create(t, 1)
+    p = Producer({"bootstrap.servers": BOOT})
+    base = 1_700_000_000_000
+    for i in range(10):
+        p.produce(t, value=b"x%d" % i, timestamp=base + i * 1000)
+    assert p.flush(30) == 0
+    c = Consumer({"bootstrap.servers": BOOT, "group.id": "off-" + uuid.uuid4().hex})
+    found = c.offsets_for_times([TopicPartition(t, 0, base + 4500)], timeout=10)
+    assert found[0].offset == 5, found
+    late = c.offsets_for_times([TopicPartition(t, 0, base + 99_000)], timeout=10)
+    assert late[0].offset in (-1, 10), late  # librdkafka maps "none" to the end
+    lo, hi = c.get_watermark_offsets(TopicPartition(t, 0), timeout=10)
+    assert (lo, hi) == (0, 10), (lo, hi)
+    c.commit(offsets=[TopicPartition(t, 0, 7, "meta-data")], asynchronous=False)
+    got = c.committed([TopicPartition(t, 0)], timeout=10)
+    assert got[0].offset == 7, got
+    assert got[0].metadata == "meta-data", got
+    c.close()
+
+
+def admin_ops():
+    a = admin()
+    t = "cf-admin-" + uuid.uuid4().hex[:8]
+    create(t, 2, {"retention.ms": "3600000"})
+    md = a.list_topics(timeout=10)
+    assert t in md.topics and len(md.topics[t].partitions) == 2
+    # Creating it again fails with TOPIC_ALREADY_EXISTS.
+    f = a.create_topics([NewTopic(t, 2, 1)])[t]
+    try:
+        f.result()
+        raise AssertionError("second create succeeded")
+    except KafkaException as e:
+        assert e.args[0].name() == "TOPIC_ALREADY_EXISTS", e
+    res = ConfigResource(ConfigResource.Type.TOPIC, t)
+    cfg = a.describe_configs([res])[res].result(timeout=10)
+    assert cfg["retention.ms"].value == "3600000", cfg["retention.ms"]
+    assert "cleanup.policy" in cfg
+    inc = ConfigResource(ConfigResource.Type.TOPIC, t, incremental_configs=[
+        ConfigEntry("retention.ms", "7200000",
+                    incremental_operation=AlterConfigOpType.SET)])
+    a.incremental_alter_configs([inc])[inc].result(timeout=10)
+    cfg = a.describe_configs([res])[res].result(timeout=10)
+    assert cfg["retention.ms"].value == "7200000", cfg["retention.ms"]
+    a.create_partitions([NewPartitions(t, 4)])[t].result(timeout=10)
+    wait_for("4 partitions", lambda: len(a.list_topics(t, timeout=10).topics[t].partitions) == 4)
+    a.delete_topics([t], operation_timeout=10)[t].result()
+    wait_for("topic gone", lambda: t not in a.list_topics(timeout=10).topics)
+
+
+SCENARIOS = {
+    "idempotent": idempotent,
+    "group_range": lambda: group("range"),
+    "group_cooperative_sticky": lambda: group("cooperative-sticky"),
+    "offsets": offsets,
+    "admin": admin_ops,
+}
+
+if __name__ == "__main__":
+    SCENARIOS[sys.argv[2]]()
+    print("ok")
