@@ -201,7 +201,37 @@ def admin_ops():
     wait_for("topic gone", lambda: t not in a.list_topics(timeout=10).topics)
 
 
+def produce_for_native():
+    create("cf-to-native", 1)
+    p = Producer({"bootstrap.servers": BOOT, "compression.type": "lz4"})
+    for i in range(5):
+        p.produce("cf-to-native", key=b"key-%d" % i, value=b"value-%d" % i, partition=0)
+    assert p.flush(30) == 0
+
+
+def mixed_group():
+    """The group "mixed" has a native member; a Kafka member is refused."""
+    errors = []
+    c = Consumer({"bootstrap.servers": BOOT, "group.id": "mixed",
+                  "error_cb": lambda e: errors.append(e)})
+    c.subscribe(["cf-mixed"], on_assign=lambda *_: errors.append("assigned"))
+    end = time.monotonic() + DEADLINE_S
+    got = None
+    while got is None and time.monotonic() < end:
+        m = c.poll(0.2)
+        if m is not None and m.error() is not None:
+            got = m.error()
+        elif errors:
+            got = errors[0]
+    c.close()
+    assert got is not None, "no error"
+    assert "assigned" not in errors, "a Kafka member joined a native group"
+    assert "INCONSISTENT_GROUP_PROTOCOL" in str(got) or "nconsistent group protocol" in str(got), got
+
+
 SCENARIOS = {
+    "produce_for_native": produce_for_native,
+    "mixed_group": mixed_group,
     "idempotent": idempotent,
     "group_range": lambda: group("range"),
     "group_cooperative_sticky": lambda: group("cooperative-sticky"),
