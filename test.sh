@@ -5,7 +5,8 @@ cd "$(dirname "$0")"
 
 # Debian packages the end-to-end tests drive for real; installed only when missing.
 # prometheus: broker/tests/prometheus.rs scrapes the broker with a real server.
-need_pkgs=(prometheus)
+# kcat: broker/tests/kafka_clients.rs drives the Kafka listener with it.
+need_pkgs=(prometheus kcat python3-pip)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -14,6 +15,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# Kafka client libraries for broker/tests/kafka_clients.rs, into the machine's python3;
+# installed only when missing.
+need_py=(confluent_kafka:confluent-kafka)
+missing_py=()
+for entry in "${need_py[@]}"; do
+  python3 -c "import ${entry%%:*}" 2>/dev/null || missing_py+=("${entry#*:}")
+done
+if [ ${#missing_py[@]} -gt 0 ]; then
+  python3 -m pip install -q "${missing_py[@]}" 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages "${missing_py[@]}"
 fi
 
 cargo build --workspace --bins --locked

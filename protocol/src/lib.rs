@@ -6,6 +6,8 @@
 //!   (`batch::compression`), zig-zag varints (`batch::varint`).
 //! - [`native`]: Weir's native protocol: `proto/*.proto` compiled by `build.rs`, API keys,
 //!   supported versions, the length-prefixed frame codecs.
+//! - [`kafka`]: Kafka's request header decoder (the message types are the `kafka-protocol`
+//!   crate's).
 //! - [`error_code`]: [`ErrorCode`], shared by every API, numbered like Kafka's.
 //!
 //! The crate denies `unwrap`, `expect` and unchecked indexing: every byte here may come
@@ -15,6 +17,7 @@
 
 pub mod batch;
 pub mod error_code;
+pub mod kafka;
 pub mod native;
 
 pub use error_code::ErrorCode;
