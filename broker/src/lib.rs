@@ -16,6 +16,13 @@
 //!   offsets, lag, `__consumer_offsets` records); [`coordinator`]: the service that owns
 //!   the groups and their I/O.
 
+// Tests may unwrap; the broker itself must not panic on anything a client or the disk
+// can influence.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 pub mod clock;
 pub mod config;
 pub mod controller;
