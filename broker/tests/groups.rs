@@ -229,7 +229,17 @@ async fn three_members_commit_rebalance_incrementally_and_survive_restart() {
         fourth.join("g").await;
         fourth
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Wait (bounded) until the fourth join has started the rebalance, then every member
+    // is told to rejoin.
+    let mut rebalancing = false;
+    for _ in 0..200 {
+        if members[0].heartbeat("g").await == ErrorCode::RebalanceInProgress {
+            rebalancing = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(rebalancing, "the fourth member's join starts a rebalance");
     for m in members.iter_mut() {
         assert_eq!(m.heartbeat("g").await, ErrorCode::RebalanceInProgress);
     }
