@@ -29,5 +29,9 @@ if [ ${#missing_py[@]} -gt 0 ]; then
     || python3 -m pip install -q --break-system-packages "${missing_py[@]}"
 fi
 
+# Lint gates: formatting and clippy with warnings denied, before anything runs.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 cargo build --workspace --bins --locked
 cargo test --workspace --locked

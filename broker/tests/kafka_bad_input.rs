@@ -39,7 +39,12 @@ fn response(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut len = [0u8; 4];
     match s.read_exact(&mut len) {
         Ok(()) => {}
-        Err(e) if matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
+            ) =>
+        {
             return None
         }
         Err(e) => panic!("no response and no close: {e}"),
@@ -123,7 +128,10 @@ fn bad_input_on_the_kafka_port() {
     let b = Broker::start(dir.path(), &[]);
 
     // Junk: an HTTP request reads as a 1.2 GB length; a frame too short for a header.
-    for junk in [&b"GET / HTTP/1.1\r\n\r\n"[..], &[0, 0, 0, 5, 1, 2, 3, 4, 5][..]] {
+    for junk in [
+        &b"GET / HTTP/1.1\r\n\r\n"[..],
+        &[0, 0, 0, 5, 1, 2, 3, 4, 5][..],
+    ] {
         let mut s = connect(&b);
         s.write_all(junk).unwrap();
         assert!(closed(&mut s), "junk {junk:?} did not close the connection");

@@ -15,7 +15,10 @@ use common::{temp_dir, Broker, Client};
 use weir_protocol::batch::{BatchBuilder, BatchOptions, Compression, NewRecord, RecordHeader};
 use weir_protocol::native::v1;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka/confluent_scenarios.py");
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/kafka/confluent_scenarios.py"
+);
 
 /// Runs a command with a deadline; kills it (by its own PID) if it overruns.
 fn run(cmd: &mut Command, stdin: &[u8], limit: Duration) -> Output {
@@ -98,7 +101,10 @@ fn create_topic(b: &Broker, name: &str, partitions: i32) {
 fn kcat_metadata(b: &Broker) {
     create_topic(b, "kc-meta", 3);
     let out = kcat(b, &["-L", "-t", "kc-meta"], "");
-    assert!(out.contains(&format!("broker 0 at {}", b.kafka_addr)), "{out}");
+    assert!(
+        out.contains(&format!("broker 0 at {}", b.kafka_addr)),
+        "{out}"
+    );
     assert!(out.contains("topic \"kc-meta\" with 3 partitions"), "{out}");
 }
 
@@ -106,12 +112,23 @@ fn kcat_keys_headers(b: &Broker) {
     // Auto-created by kcat's Metadata request (topics.auto_create = true in this broker).
     kcat(
         b,
-        &["-P", "-t", "kc-kh", "-p", "0", "-K", ":", "-H", "h1=x", "-H", "h2=y"],
+        &[
+            "-P", "-t", "kc-kh", "-p", "0", "-K", ":", "-H", "h1=x", "-H", "h2=y",
+        ],
         "k1:v1\nk2:v2\n",
     );
     let out = kcat(
         b,
-        &["-C", "-t", "kc-kh", "-o", "beginning", "-e", "-f", "%k|%s|%h|%o\n"],
+        &[
+            "-C",
+            "-t",
+            "kc-kh",
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%k|%s|%h|%o\n",
+        ],
         "",
     );
     assert_eq!(out, "k1|v1|h1=x,h2=y|0\nk2|v2|h1=x,h2=y|1\n");
@@ -153,7 +170,11 @@ fn native_to_kcat(b: &Broker) {
     rt().block_on(async {
         let mut c = native(b).await;
         let r = c
-            .produce("kc-native", 0, batch(1_000, &[("a", "1", "x"), ("b", "2", "y")]))
+            .produce(
+                "kc-native",
+                0,
+                batch(1_000, &[("a", "1", "x"), ("b", "2", "y")]),
+            )
             .await;
         assert_eq!(r.error_code, 0);
         let r = c
@@ -163,11 +184,24 @@ fn native_to_kcat(b: &Broker) {
     });
     let all = kcat(
         b,
-        &["-C", "-t", "kc-native", "-o", "beginning", "-e", "-f", "%k|%s|%h|%T\n"],
+        &[
+            "-C",
+            "-t",
+            "kc-native",
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%k|%s|%h|%T\n",
+        ],
         "",
     );
     assert_eq!(all, "a|1|hk=x|1000\nb|2|hk=y|1001\nc|3|hk=z|5000\n");
-    let late = kcat(b, &["-C", "-t", "kc-native", "-o", "s@3000", "-e", "-f", "%s\n"], "");
+    let late = kcat(
+        b,
+        &["-C", "-t", "kc-native", "-o", "s@3000", "-e", "-f", "%s\n"],
+        "",
+    );
     assert_eq!(late, "3\n");
 }
 
@@ -189,7 +223,16 @@ fn kcat_group(b: &Broker) {
     kcat(b, &["-P", "-t", "kc-group", "-p", "1"], "d\n");
     let out = kcat(
         b,
-        &["-G", "kc-g1", "kc-group", "-o", "beginning", "-e", "-X", "auto.commit.interval.ms=100"],
+        &[
+            "-G",
+            "kc-g1",
+            "kc-group",
+            "-o",
+            "beginning",
+            "-e",
+            "-X",
+            "auto.commit.interval.ms=100",
+        ],
         "",
     );
     let mut got: Vec<&str> = out.lines().collect();
@@ -208,7 +251,11 @@ fn kcat_group(b: &Broker) {
         let mut offsets: Vec<(i32, i64)> = r
             .topics
             .iter()
-            .flat_map(|t| t.partitions.iter().map(|p| (p.partition_index, p.committed_offset)))
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (p.partition_index, p.committed_offset))
+            })
             .collect();
         offsets.sort_unstable();
         assert_eq!(offsets, [(0, 3), (1, 1)]);
@@ -270,6 +317,9 @@ fn mixed_group_refused(b: &Broker) {
     confluent(b, "mixed_group");
 }
 
+/// A named scenario run against the shared broker.
+type Scenario = (&'static str, fn(&Broker));
+
 #[test]
 fn kafka_clients() {
     let dir = temp_dir();
@@ -280,7 +330,7 @@ fn kafka_clients() {
     let b = Broker::start(&data, &["--config", cfg.to_str().unwrap()]);
     assert!(!b.kafka_addr.is_empty(), "kafka.addr not written");
 
-    let scenarios: &[(&str, fn(&Broker))] = &[
+    let scenarios: &[Scenario] = &[
         ("kcat_metadata", kcat_metadata),
         ("kcat_keys_headers", kcat_keys_headers),
         ("kcat_offsets", kcat_offsets),

@@ -7,7 +7,10 @@ use std::path::Path;
 fn kafka_header_corpus_replays_cleanly() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut count = 0;
-    for sub in ["corpus/kafka_header_decode", "regressions/kafka_header_decode"] {
+    for sub in [
+        "corpus/kafka_header_decode",
+        "regressions/kafka_header_decode",
+    ] {
         let Ok(entries) = std::fs::read_dir(root.join(sub)) else {
             continue;
         };

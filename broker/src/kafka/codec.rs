@@ -43,7 +43,9 @@ pub fn encode_at<R: Encodable + HeaderVersion>(
         .and_then(|a| resp.compute_size(version).map(|b| a + b))
         .map_err(|e| err(&e))?;
     let mut out = BytesMut::with_capacity(size);
-    header.encode(&mut out, header_version).map_err(|e| err(&e))?;
+    header
+        .encode(&mut out, header_version)
+        .map_err(|e| err(&e))?;
     resp.encode(&mut out, version).map_err(|e| err(&e))?;
     Ok(out.freeze())
 }

@@ -45,7 +45,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     tracing::debug!(%peer, "kafka connection opened");
-    let _open = crate::metrics::recorders::connection_opened();
+    let _open = crate::instruments::recorders::connection_opened();
     let (read_half, write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, frame_codec(limits.max_frame_bytes));
     // Responses (fetches) may legitimately exceed the request limit.
@@ -71,7 +71,7 @@ pub async fn serve(
             None => break,
             Some(Ok(f)) => f.freeze(),
             Some(Err(e)) => {
-                crate::metrics::recorders::bad_frame();
+                crate::instruments::recorders::bad_frame();
                 tracing::warn!(%peer, error = %e, "closing kafka connection after a bad frame");
                 break;
             }
@@ -83,7 +83,7 @@ pub async fn serve(
         let h = match header::decode(&mut frame) {
             Ok(h) => h,
             Err(e) => {
-                crate::metrics::recorders::bad_frame();
+                crate::instruments::recorders::bad_frame();
                 tracing::warn!(%peer, error = %e, "closing kafka connection");
                 break;
             }
@@ -122,7 +122,7 @@ async fn write_responses(
             Ok(Ok(Some(b))) => b,
             Ok(Ok(None)) => continue, // acks=0
             Ok(Err(e)) => {
-                crate::metrics::recorders::bad_frame();
+                crate::instruments::recorders::bad_frame();
                 tracing::warn!(%peer, correlation_id, error = %e, "closing kafka connection");
                 break;
             }

@@ -13,7 +13,11 @@ pub fn header_decode(data: &[u8]) {
     if decode(&mut body).is_ok() {
         let consumed = full.len() - body.len();
         assert!(consumed >= 8, "a header is at least 8 bytes");
-        assert_eq!(full.slice(consumed..), body, "body is not the input's suffix");
+        assert_eq!(
+            full.slice(consumed..),
+            body,
+            "body is not the input's suffix"
+        );
         if let Some(cut) = consumed.checked_sub(1) {
             let mut short = full.slice(..cut);
             assert!(decode(&mut short).is_err(), "truncated header accepted");

@@ -70,12 +70,12 @@ pub fn decode(frame: &mut Bytes) -> Result<Header, HeaderError> {
     // An ApiVersions request of a version this build has never heard of is still answered
     // (with v0 UNSUPPORTED_VERSION); its body is never parsed, so no header tail matters.
     let known = key.valid_versions();
-    let header_version = if key == ApiKey::ApiVersions && !(known.min..=known.max).contains(&version)
-    {
-        1
-    } else {
-        key.request_header_version(version)
-    };
+    let header_version =
+        if key == ApiKey::ApiVersions && !(known.min..=known.max).contains(&version) {
+            1
+        } else {
+            key.request_header_version(version)
+        };
     let h = RequestHeader::decode(frame, header_version).map_err(|e| malformed(e.to_string()))?;
     Ok(Header {
         key,
@@ -84,7 +84,6 @@ pub fn decode(frame: &mut Bytes) -> Result<Header, HeaderError> {
         client_id: h.client_id.map(|c| c.to_string()).unwrap_or_default(),
     })
 }
-
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -142,7 +141,10 @@ mod tests {
         let mut f = frame(999, 0, Some("x"), false);
         assert!(matches!(
             decode(&mut f),
-            Err(HeaderError::UnknownApiKey { key: 999, correlation_id: 7 })
+            Err(HeaderError::UnknownApiKey {
+                key: 999,
+                correlation_id: 7
+            })
         ));
         // client_id length beyond the frame.
         let mut f = Bytes::from_static(&[0, 3, 0, 4, 0, 0, 0, 1, 0x7f, 0x00, b'a']);

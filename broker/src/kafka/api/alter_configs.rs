@@ -35,7 +35,13 @@ pub async fn handle(
     let resources = req
         .resources
         .iter()
-        .zip(current.results.iter().map(Some).chain(std::iter::repeat(None)))
+        .zip(
+            current
+                .results
+                .iter()
+                .map(Some)
+                .chain(std::iter::repeat(None)),
+        )
         .map(|(r, now)| {
             let named: Vec<String> = r.configs.iter().map(|c| text(&c.name)).collect();
             let mut configs: Vec<n::AlterableConfig> = r

@@ -1,7 +1,9 @@
 //! CreateTopics (19), v2-7.
 
 use kafka_protocol::messages::create_topics_request::CreateTopicsRequest;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicResult, CreateTopicsResponse};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicResult, CreateTopicsResponse,
+};
 use weir_protocol::native::v1 as n;
 
 use super::{code, kstr, text, to_uuid, topic};

@@ -1,7 +1,9 @@
 //! DeleteGroups (42), v0-2.
 
 use kafka_protocol::messages::delete_groups_request::DeleteGroupsRequest;
-use kafka_protocol::messages::delete_groups_response::{DeletableGroupResult, DeleteGroupsResponse};
+use kafka_protocol::messages::delete_groups_response::{
+    DeletableGroupResult, DeleteGroupsResponse,
+};
 use kafka_protocol::messages::GroupId;
 use weir_protocol::native::v1 as n;
 

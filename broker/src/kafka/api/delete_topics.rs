@@ -1,7 +1,9 @@
 //! DeleteTopics (20), v1-5 (by name).
 
 use kafka_protocol::messages::delete_topics_request::DeleteTopicsRequest;
-use kafka_protocol::messages::delete_topics_response::{DeletableTopicResult, DeleteTopicsResponse};
+use kafka_protocol::messages::delete_topics_response::{
+    DeletableTopicResult, DeleteTopicsResponse,
+};
 use weir_protocol::native::v1 as n;
 
 use super::{code, kstr, text, topic};

@@ -29,12 +29,7 @@ pub async fn handle(
             .map(|r| n::DescribeConfigsResource {
                 resource_type: i32::from(r.resource_type),
                 resource_name: text(&r.resource_name),
-                configuration_keys: r
-                    .configuration_keys
-                    .iter()
-                    .flatten()
-                    .map(text)
-                    .collect(),
+                configuration_keys: r.configuration_keys.iter().flatten().map(text).collect(),
             })
             .collect(),
     };

@@ -26,7 +26,11 @@ pub async fn handle(
 }
 
 /// The Kafka answer for a native one.
-pub fn response(k: &KafkaCtx, version: i16, r: n::FindCoordinatorResponse) -> FindCoordinatorResponse {
+pub fn response(
+    k: &KafkaCtx,
+    version: i16,
+    r: n::FindCoordinatorResponse,
+) -> FindCoordinatorResponse {
     let mut out = FindCoordinatorResponse::default();
     out.error_code = code(r.error_code);
     if version >= 1 && !r.error_message.is_empty() {

@@ -55,7 +55,11 @@ pub fn response(k: &KafkaCtx, version: i16, r: n::MetadataResponse) -> MetadataR
     if version >= 1 {
         out.controller_id = BrokerId(r.controller_id);
     }
-    out.topics = r.topics.into_iter().map(|t| topic_entry(version, t)).collect();
+    out.topics = r
+        .topics
+        .into_iter()
+        .map(|t| topic_entry(version, t))
+        .collect();
     out
 }
 
