@@ -42,6 +42,28 @@ pub struct KafkaCtx {
     pub advertised_port: i32,
 }
 
+impl KafkaCtx {
+    /// This broker as Kafka clients should reach it.
+    pub fn node(&self) -> Node {
+        Node {
+            id: self.broker.node_id,
+            host: self.advertised_host.clone(),
+            port: self.advertised_port,
+        }
+    }
+}
+
+/// A broker's id and Kafka address, as responses name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// Broker id.
+    pub id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+}
+
 /// Serves Kafka clients on `listener` until `shutdown`, with the native listener's limits.
 pub async fn run(
     listener: TcpListener,

@@ -9,7 +9,7 @@ use super::{code, kstr, text};
 use crate::kafka::error::KafkaError;
 use crate::kafka::header::Header;
 use crate::kafka::native::native;
-use crate::kafka::KafkaCtx;
+use crate::kafka::{KafkaCtx, Node};
 
 /// Finds the group (or transaction) coordinator.
 pub async fn handle(
@@ -22,12 +22,12 @@ pub async fn handle(
         key_type: i32::from(req.key_type),
     };
     let r = native!(&k.broker, &h.client_id, FindCoordinator, native_req);
-    Ok(response(k, h.version, r))
+    Ok(response(&k.node(), h.version, r))
 }
 
 /// The Kafka answer for a native one.
 pub fn response(
-    k: &KafkaCtx,
+    node: &Node,
     version: i16,
     r: n::FindCoordinatorResponse,
 ) -> FindCoordinatorResponse {
@@ -38,8 +38,8 @@ pub fn response(
     }
     if r.error_code == 0 {
         out.node_id = BrokerId(r.node_id);
-        out.host = kstr(k.advertised_host.clone());
-        out.port = k.advertised_port;
+        out.host = kstr(node.host.clone());
+        out.port = node.port;
     } else {
         out.node_id = BrokerId(-1);
         out.port = -1;

@@ -13,7 +13,7 @@ use super::{code, kstr, text, to_uuid, topic};
 use crate::kafka::error::KafkaError;
 use crate::kafka::header::Header;
 use crate::kafka::native::native;
-use crate::kafka::KafkaCtx;
+use crate::kafka::{KafkaCtx, Node};
 
 /// Describes the requested topics.
 pub async fn handle(
@@ -38,16 +38,16 @@ pub async fn handle(
         allow_auto_topic_creation: h.version < 4 || req.allow_auto_topic_creation,
     };
     let r = native!(&k.broker, &h.client_id, Metadata, native_req);
-    Ok(response(k, h.version, r))
+    Ok(response(&k.node(), h.version, r))
 }
 
 /// The Kafka answer for a native one.
-pub fn response(k: &KafkaCtx, version: i16, r: n::MetadataResponse) -> MetadataResponse {
+pub fn response(node: &Node, version: i16, r: n::MetadataResponse) -> MetadataResponse {
     let mut out = MetadataResponse::default();
     let mut b = MetadataResponseBroker::default();
-    b.node_id = BrokerId(k.broker.node_id);
-    b.host = kstr(k.advertised_host.clone());
-    b.port = k.advertised_port;
+    b.node_id = BrokerId(node.id);
+    b.host = kstr(node.host.clone());
+    b.port = node.port;
     out.brokers = vec![b];
     if version >= 2 {
         out.cluster_id = Some(kstr(r.cluster_id));
