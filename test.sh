@@ -5,21 +5,28 @@ cd "$(dirname "$0")"
 
 # Debian packages the end-to-end tests drive for real; installed only when missing.
 # prometheus: broker/tests/prometheus.rs scrapes the broker with a real server.
-# kcat: broker/tests/kafka_clients.rs drives the Kafka listener with it.
-need_pkgs=(prometheus kcat python3-pip)
+need_pkgs=(prometheus)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Commands broker/tests/kafka_clients.rs runs (kcat; python3 with pip for the Python Kafka
+# clients; node and npm for KafkaJS), as command:package; checked by command so that a
+# node or python3 from elsewhere counts.
+need_cmds=(kcat:kcat python3:python3 node:nodejs npm:npm)
+for entry in "${need_cmds[@]}"; do
+  command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
+done
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
-# Kafka client libraries for broker/tests/kafka_clients.rs, into the machine's python3;
-# installed only when missing.
-need_py=(confluent_kafka:confluent-kafka)
+# Kafka client libraries for broker/tests/kafka_clients.rs, into the machine's python3
+# (module:package), installed only when missing.
+need_py=(confluent_kafka:confluent-kafka kafka:kafka-python aiokafka:aiokafka)
 missing_py=()
 for entry in "${need_py[@]}"; do
   python3 -c "import ${entry%%:*}" 2>/dev/null || missing_py+=("${entry#*:}")
@@ -27,6 +34,11 @@ done
 if [ ${#missing_py[@]} -gt 0 ]; then
   python3 -m pip install -q "${missing_py[@]}" 2>/dev/null \
     || python3 -m pip install -q --break-system-packages "${missing_py[@]}"
+fi
+
+# KafkaJS, pinned by broker/tests/kafka/package-lock.json, next to its test script.
+if [ ! -d broker/tests/kafka/node_modules/kafkajs ]; then
+  npm ci --prefix broker/tests/kafka --silent --no-audit --no-fund
 fi
 
 # Lint gates: formatting and clippy with warnings denied, before anything runs.

@@ -1,6 +1,6 @@
 //! Real Kafka clients against the Kafka listener of a real `weir-broker`: kcat (librdkafka
-//! 2.0.2 on Debian bookworm) and confluent-kafka (a current librdkafka), plus
-//! cross-protocol checks against the native listener. One broker for the whole binary; each
+//! 2.0.2 on Debian bookworm), confluent-kafka (a current librdkafka), kafka-python,
+//! aiokafka and KafkaJS, plus cross-protocol checks against the native listener. One broker for the whole binary; each
 //! scenario uses its own topics and groups. `test.sh` installs the clients.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -15,10 +15,7 @@ use common::{temp_dir, Broker, Client};
 use weir_protocol::batch::{BatchBuilder, BatchOptions, Compression, NewRecord, RecordHeader};
 use weir_protocol::native::v1;
 
-const SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/kafka/confluent_scenarios.py"
-);
+const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka");
 
 /// Runs a command with a deadline; kills it (by its own PID) if it overruns.
 fn run(cmd: &mut Command, stdin: &[u8], limit: Duration) -> Output {
@@ -68,14 +65,29 @@ fn kcat(b: &Broker, args: &[&str], stdin: &str) -> String {
     ok(out, &format!("kcat {args:?}"))
 }
 
-fn confluent(b: &Broker, scenario: &str) {
+/// Runs `program SCRIPTS/script BOOTSTRAP args..`, which prints "ok" when its scenario passed.
+fn script(b: &Broker, program: &str, script: &str, args: &[&str]) {
+    let path = format!("{SCRIPTS}/{script}");
     let out = run(
-        Command::new("python3").args([SCRIPT, &b.kafka_addr, scenario]),
+        Command::new(program)
+            .arg(&path)
+            .arg(&b.kafka_addr)
+            .args(args)
+            .env("KAFKAJS_NO_PARTITIONER_WARNING", "1"),
         b"",
         Duration::from_secs(180),
     );
-    let stdout = ok(out, &format!("confluent-kafka scenario {scenario}"));
-    assert!(stdout.contains("ok"), "{scenario}: {stdout}");
+    let stdout = ok(out, &format!("{script} {args:?}"));
+    assert!(stdout.contains("ok"), "{script} {args:?}: {stdout}");
+}
+
+fn confluent(b: &Broker, scenario: &str) {
+    script(b, "python3", "confluent_scenarios.py", &[scenario]);
+}
+
+/// kafka-python and aiokafka.
+fn python(b: &Broker, scenario: &str) {
+    script(b, "python3", "python_scenarios.py", &[scenario]);
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -324,7 +336,12 @@ type Scenario = (&'static str, fn(&Broker));
 fn kafka_clients() {
     let dir = temp_dir();
     let cfg = dir.path().join("kafka-test.toml");
-    std::fs::write(&cfg, "[topics]\nauto_create = true\n").unwrap();
+    // Auto-creation for kcat -P; a quick cleaner for the compaction scenario.
+    std::fs::write(
+        &cfg,
+        "[topics]\nauto_create = true\n[log]\ncleaner_backoff_ms = 200\n",
+    )
+    .unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let b = Broker::start(&data, &["--config", cfg.to_str().unwrap()]);
@@ -346,6 +363,19 @@ fn kafka_clients() {
             confluent(b, "group_cooperative_sticky")
         }),
         ("mixed_group_refused", mixed_group_refused),
+        ("kafka_python_producer_group", |b| {
+            python(b, "kafka_python_producer_group")
+        }),
+        ("kafka_python_admin", |b| python(b, "kafka_python_admin")),
+        ("kafka_python_compacted", |b| {
+            python(b, "kafka_python_compacted")
+        }),
+        ("aiokafka_producer_group", |b| {
+            python(b, "aiokafka_producer_group")
+        }),
+        ("kafkajs_producer_group", |b| {
+            script(b, "node", "kafkajs_scenarios.js", &[])
+        }),
     ];
     let only = std::env::var("KAFKA_SCENARIO").ok();
     let mut failed = Vec::new();

@@ -60,7 +60,7 @@ pub async fn handle(
             .protocols
             .into_iter()
             .map(|p| n::JoinGroupProtocol {
-                name: text(&p.name),
+                name: native_name(&text(&p.name)),
                 metadata: p.metadata,
             })
             .collect(),
@@ -77,8 +77,27 @@ pub async fn handle(
     Ok(response(h.version, r))
 }
 
-/// The coordinator names an assignor canonically ("sticky" for "cooperative-sticky"); a
-/// Kafka client only understands the name it offered, so the answer uses that name.
+/// The coordinator's name for an assignor a Kafka client offers. The coordinator computes
+/// assignments itself, so a client-side assignor it does not know (KafkaJS's
+/// "RoundRobinAssigner", a custom one) maps to the closest one it has; range otherwise.
+pub fn native_name(kafka: &str) -> String {
+    if AssignorKind::from_name(kafka).is_some() {
+        return kafka.to_string();
+    }
+    let lower = kafka.to_ascii_lowercase();
+    let kind = if lower.contains("sticky") {
+        AssignorKind::Sticky
+    } else if lower.contains("roundrobin") {
+        AssignorKind::RoundRobin
+    } else {
+        AssignorKind::Range
+    };
+    kind.name().to_string()
+}
+
+/// The coordinator names the assignor it chose canonically ("sticky" for
+/// "cooperative-sticky") or by its mapped name; a Kafka client only understands a name it
+/// offered, so the answer uses the first offered name that maps to the same assignor.
 fn offered_name(offered: &[String], chosen: String) -> String {
     if offered.contains(&chosen) {
         return chosen;
@@ -86,7 +105,7 @@ fn offered_name(offered: &[String], chosen: String) -> String {
     let kind = AssignorKind::from_name(&chosen);
     offered
         .iter()
-        .find(|o| kind.is_some() && AssignorKind::from_name(o) == kind)
+        .find(|o| kind.is_some() && AssignorKind::from_name(&native_name(o)) == kind)
         .cloned()
         .unwrap_or(chosen)
 }
@@ -116,4 +135,27 @@ pub fn response(version: i16, r: n::JoinGroupResponse) -> JoinGroupResponse {
         })
         .collect();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignor_names_map_both_ways() {
+        assert_eq!(native_name("range"), "range");
+        assert_eq!(native_name("cooperative-sticky"), "cooperative-sticky");
+        assert_eq!(native_name("RoundRobinAssigner"), "roundrobin");
+        assert_eq!(native_name("my-custom"), "range");
+        let offered = vec!["RoundRobinAssigner".to_string()];
+        assert_eq!(
+            offered_name(&offered, "roundrobin".into()),
+            "RoundRobinAssigner"
+        );
+        let offered = vec!["cooperative-sticky".to_string()];
+        assert_eq!(
+            offered_name(&offered, "sticky".into()),
+            "cooperative-sticky"
+        );
+    }
 }
