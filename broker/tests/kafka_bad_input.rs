@@ -215,3 +215,79 @@ fn bad_input_on_the_kafka_port() {
     assert_eq!(&response(&mut s).unwrap()[..4], &22i32.to_be_bytes());
     assert_eq!(latest(&b, "acks0"), 2);
 }
+
+/// InitProducerId v0 (non-flexible): (error, producer id, epoch).
+fn init_producer_id_v0(s: &mut TcpStream, correlation_id: i32) -> (i16, i64, i16) {
+    let mut body = BytesMut::new();
+    body.put_i16(-1); // transactional_id null
+    body.put_i32(60_000);
+    s.write_all(&request(22, 0, correlation_id, &body)).unwrap();
+    let r = response(s).unwrap();
+    let mut r = &r[4..];
+    let _throttle = r.get_i32();
+    (r.get_i16(), r.get_i64(), r.get_i16())
+}
+
+/// InitProducerId v3 (flexible) asking to bump the epoch of `(pid, epoch)` (KIP-360).
+fn init_producer_id_bump(
+    s: &mut TcpStream,
+    correlation_id: i32,
+    pid: i64,
+    epoch: i16,
+) -> (i16, i64, i16) {
+    let mut b = BytesMut::new();
+    b.put_i16(22);
+    b.put_i16(3);
+    b.put_i32(correlation_id);
+    b.put_i16(4);
+    b.put_slice(b"test");
+    b.put_u8(0); // header tagged fields
+    b.put_u8(0); // transactional_id: compact null
+    b.put_i32(60_000);
+    b.put_i64(pid);
+    b.put_i16(epoch);
+    b.put_u8(0); // body tagged fields
+    let mut f = (b.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(&b);
+    s.write_all(&f).unwrap();
+    let r = response(s).unwrap();
+    let mut r = &r[4..];
+    assert_eq!(r.get_u8(), 0, "response header tagged fields");
+    let _throttle = r.get_i32();
+    (r.get_i16(), r.get_i64(), r.get_i16())
+}
+
+/// Idempotent produce through the Kafka port: duplicates answered with the original
+/// offset, gaps refused, fenced epochs refused, a bumped epoch starts again at 0.
+#[test]
+fn idempotent_producer_sequences_on_the_kafka_port() {
+    use weir_protocol::batch::Compression;
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    create(&b, "idem", &[]);
+    let mut s = connect(&b);
+    let (err, pid, epoch) = init_producer_id_v0(&mut s, 1);
+    assert_eq!((err, epoch), (0, 0));
+    assert!(pid >= 0);
+    let two: [common::KeyValue<'_>; 2] = [(None, Some(b"a")), (None, Some(b"b"))];
+    let send = |s: &mut TcpStream, id: i32, epoch: i16, seq: i32| {
+        let batch = common::built_batch(&two, Some((pid, epoch, seq)), Compression::None);
+        s.write_all(&request(0, 3, id, &produce_v3("idem", 0, -1, &batch)))
+            .unwrap();
+        produce_result(&response(s).unwrap())
+    };
+    assert_eq!(send(&mut s, 2, 0, 0), (0, 0));
+    assert_eq!(send(&mut s, 3, 0, 2), (0, 2));
+    // A retry of the first batch: success with its original offset, nothing appended.
+    assert_eq!(send(&mut s, 4, 0, 0), (0, 0));
+    // A gap: OUT_OF_ORDER_SEQUENCE_NUMBER.
+    assert_eq!(send(&mut s, 5, 0, 9).0, 45);
+    assert_eq!(latest(&b, "idem"), 4);
+
+    // Bump the epoch (KIP-360): same id, epoch 1; the old epoch is fenced.
+    let (err, same, bumped) = init_producer_id_bump(&mut s, 6, pid, 0);
+    assert_eq!((err, same, bumped), (0, pid, 1));
+    assert_eq!(send(&mut s, 7, 1, 0), (0, 4));
+    assert_eq!(send(&mut s, 8, 0, 4).0, 47, "old epoch not fenced");
+    assert_eq!(latest(&b, "idem"), 6);
+}

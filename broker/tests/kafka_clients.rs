@@ -362,6 +362,7 @@ fn kafka_clients() {
         ("confluent_group_cooperative_sticky", |b| {
             confluent(b, "group_cooperative_sticky")
         }),
+        ("confluent_static_member", |b| confluent(b, "static_member")),
         ("mixed_group_refused", mixed_group_refused),
         ("kafka_python_producer_group", |b| {
             python(b, "kafka_python_producer_group")

@@ -10,8 +10,10 @@ import time
 import uuid
 
 from confluent_kafka import Consumer, Producer, TopicPartition, KafkaException
+from confluent_kafka import TopicCollection
 from confluent_kafka.admin import (AdminClient, NewTopic, ConfigResource, ConfigEntry,
-                                   AlterConfigOpType, NewPartitions)
+                                   AlterConfigOpType, NewPartitions, OffsetSpec,
+                                   ConfigSource)
 
 BOOT = sys.argv[1]
 DEADLINE_S = 60
@@ -195,6 +197,28 @@ def admin_ops():
     a.incremental_alter_configs([inc])[inc].result(timeout=10)
     cfg = a.describe_configs([res])[res].result(timeout=10)
     assert cfg["retention.ms"].value == "7200000", cfg["retention.ms"]
+    # Legacy AlterConfigs replaces the whole set of overrides: retention.ms goes back to
+    # its default, segment.ms is set.
+    legacy = ConfigResource(ConfigResource.Type.TOPIC, t, set_config={"segment.ms": "600000"})
+    a.alter_configs([legacy])[legacy].result(timeout=10)
+    cfg = a.describe_configs([res])[res].result(timeout=10)
+    assert cfg["segment.ms"].value == "600000", cfg["segment.ms"]
+    assert cfg["retention.ms"].source != ConfigSource.DYNAMIC_TOPIC_CONFIG.value, \
+        cfg["retention.ms"]
+    cluster = a.describe_cluster().result(timeout=10)
+    assert len(cluster.nodes) == 1 and cluster.controller.id == 0, cluster
+    described = a.describe_topics(TopicCollection([t]))[t].result(timeout=10)
+    assert len(described.partitions) == 2, described
+    # DeleteRecords moves the log start; ListOffsets (admin) sees it.
+    p = Producer({"bootstrap.servers": BOOT})
+    for i in range(5):
+        p.produce(t, value=b"r%d" % i, partition=0)
+    assert p.flush(30) == 0
+    deleted = a.delete_records([TopicPartition(t, 0, 3)])
+    low = list(deleted.values())[0].result(timeout=10)
+    assert low.low_watermark == 3, low
+    earliest = a.list_offsets({TopicPartition(t, 0): OffsetSpec.earliest()})
+    assert list(earliest.values())[0].result(timeout=10).offset == 3
     a.create_partitions([NewPartitions(t, 4)])[t].result(timeout=10)
     wait_for("4 partitions", lambda: len(a.list_topics(t, timeout=10).topics[t].partitions) == 4)
     a.delete_topics([t], operation_timeout=10)[t].result()
@@ -229,7 +253,46 @@ def mixed_group():
     assert "INCONSISTENT_GROUP_PROTOCOL" in str(got) or "nconsistent group protocol" in str(got), got
 
 
+def static_member():
+    """A static member (group.instance.id) that restarts keeps its partitions."""
+    t = "cf-static-" + uuid.uuid4().hex[:8]
+    create(t, 2)
+    gid = "static-" + uuid.uuid4().hex[:6]
+
+    def member(instance):
+        c = Consumer({"bootstrap.servers": BOOT, "group.id": gid,
+                      "group.instance.id": instance, "session.timeout.ms": 10000,
+                      "auto.offset.reset": "earliest"})
+        c.subscribe([t])
+        return c
+
+    def owned(c):
+        end = time.monotonic() + DEADLINE_S
+        while time.monotonic() < end:
+            c.poll(0.1)
+            parts = sorted(tp.partition for tp in c.assignment())
+            if parts:
+                return parts
+        raise AssertionError("no assignment")
+
+    a, b = member("a"), member("b")
+    first_a, first_b = owned(a), owned(b)
+
+    def settled():
+        a.poll(0.05)
+        b.poll(0.05)
+        return sorted(tp.partition for c in (a, b) for tp in c.assignment()) == [0, 1]
+    wait_for("both partitions owned", settled)
+    first_a = sorted(tp.partition for tp in a.assignment())
+    a.close()  # a static member leaves without LeaveGroup
+    a = member("a")
+    assert owned(a) == first_a, (owned(a), first_a)
+    a.close()
+    b.close()
+
+
 SCENARIOS = {
+    "static_member": static_member,
     "produce_for_native": produce_for_native,
     "mixed_group": mixed_group,
     "idempotent": idempotent,
