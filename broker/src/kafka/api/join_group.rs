@@ -1,4 +1,5 @@
-//! JoinGroup (11), v0-7. Kafka members join the same coordinator as native ones, under the
+//! JoinGroup (11), v0-7; the coordinator's MEMBER_ID_REQUIRED (two-step join) reaches
+//! only v4+ clients. Kafka members join the same coordinator as native ones, under the
 //! protocol type `kafka/<type>` so that native and Kafka members never share a group (the
 //! coordinator answers INCONSISTENT_GROUP_PROTOCOL to a member of the other kind). Each
 //! member's topics and owned partitions come from its Subscription blob; the blobs are
@@ -7,6 +8,7 @@
 use kafka_protocol::messages::join_group_request::JoinGroupRequest;
 use kafka_protocol::messages::join_group_response::{JoinGroupResponse, JoinGroupResponseMember};
 use weir_protocol::native::v1 as n;
+use weir_protocol::ErrorCode;
 
 use super::{code, group, kstr, text};
 use crate::group::assignor::AssignorKind;
@@ -72,7 +74,16 @@ pub async fn handle(
             .collect(),
         reason: req.reason.as_ref().map(text).unwrap_or_default(),
     };
-    let mut r = native!(&k.broker, &h.client_id, JoinGroup, native_req);
+    let mut r = native!(&k.broker, &h.client_id, JoinGroup, native_req.clone());
+    if r.error_code == ErrorCode::MemberIdRequired.as_i32() && h.version < 4 {
+        // Two-step join (KIP-394) is for v4+ clients; an older one cannot handle
+        // MEMBER_ID_REQUIRED, so it joins again at once with the id it was given.
+        let again = n::JoinGroupRequest {
+            member_id: r.member_id.clone(),
+            ..native_req
+        };
+        r = native!(&k.broker, &h.client_id, JoinGroup, again);
+    }
     r.protocol_name = offered_name(&offered, r.protocol_name);
     Ok(response(h.version, r))
 }
