@@ -9,7 +9,8 @@
 //!   image is rebuilt from the last snapshot at start (openraft 0.9 does not do it).
 //! - [`network`]: length-prefixed protobuf frames between brokers on the controller
 //!   listener, client and server side.
-//! - [`node`]: starting one quorum member from a directory, a voter list and a listener.
+//! - [`node`]: starting one quorum member from a directory, a voter list and a listener;
+//!   [`voters`]: parsing and checking that list (`1@host:port,2@host:port,...`).
 
 pub mod codec;
 pub mod log_store;
@@ -18,6 +19,7 @@ pub mod node;
 pub mod state_machine;
 #[cfg(test)]
 mod tests;
+pub mod voters;
 
 use std::io::Cursor;
 
