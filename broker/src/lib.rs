@@ -108,14 +108,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
     };
     let defaults = config.topic_defaults();
     let (node_id, dp) = (config.server.node_id, config.topics.default_partitions);
-    let dir = data_dir.clone();
-    let controller =
-        tokio::task::spawn_blocking(move || Controller::open(node_id, &dir, defaults, dp))
-            .await
-            .map_err(|e| BrokerError::Io {
-                what: "open metadata".into(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
+    let controller = Controller::open(node_id, &data_dir, defaults, dp).await?;
     let controller = Arc::new(controller);
 
     let g = &config.groups;

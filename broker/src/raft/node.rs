@@ -67,8 +67,8 @@ pub struct QuorumNode {
     pub raft: Raft,
     /// The state machine, to follow the applied image.
     state_machine: StateMachine,
-    /// Where peers reach this node.
-    pub addr: SocketAddr,
+    /// Where peers reach this node (`None` without a controller listener).
+    pub addr: Option<SocketAddr>,
     shutdown: CancellationToken,
 }
 
@@ -87,7 +87,7 @@ impl QuorumNode {
     pub async fn start(
         dir: &Path,
         cfg: QuorumConfig,
-        listener: TcpListener,
+        listener: Option<TcpListener>,
     ) -> Result<QuorumNode, QuorumError> {
         if !cfg.voters.contains_key(&cfg.node_id) {
             return Err(QuorumError::NotAVoter(cfg.node_id));
@@ -102,9 +102,13 @@ impl QuorumNode {
             ..Config::default()
         }
         .validate()?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| QuorumError::Raft(format!("controller listener: {e}")))?;
+        let addr = match &listener {
+            Some(l) => Some(
+                l.local_addr()
+                    .map_err(|e| QuorumError::Raft(format!("controller listener: {e}")))?,
+            ),
+            None => None,
+        };
         let d = dir.to_path_buf();
         let default_leader = i32::try_from(cfg.node_id).unwrap_or(-1);
         let (log, sm) = tokio::task::spawn_blocking(move || {
@@ -116,7 +120,9 @@ impl QuorumNode {
             .await
             .map_err(|e| QuorumError::Raft(e.to_string()))?;
         let shutdown = CancellationToken::new();
-        tokio::spawn(serve(listener, raft.clone(), cfg.node_id, shutdown.clone()));
+        if let Some(listener) = listener {
+            tokio::spawn(serve(listener, raft.clone(), cfg.node_id, shutdown.clone()));
+        }
 
         let pristine = {
             let m = raft.metrics().borrow().clone();
