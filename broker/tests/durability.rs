@@ -368,3 +368,27 @@ async fn a_data_dir_from_the_previous_format_keeps_topics_records_and_offsets() 
         read_all(&mut c, "orders", 0).await.len() as i64 - 1
     );
 }
+
+/// A data directory keeps the node id it was first started with: the metadata quorum's
+/// vote and log name that node, so another id is refused at start, naming the key.
+#[tokio::test]
+async fn a_data_dir_is_refused_to_a_different_node_id() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    assert!(b.stop());
+    let props = std::fs::read_to_string(dir.path().join("meta/meta.properties")).unwrap();
+    assert!(props.contains("node.id=0"), "{props}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir-broker"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .args(["--node-id", "5"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("server.node_id is 5"), "{stderr}");
+    // The same id still starts.
+    let b = Broker::start(dir.path(), &[]);
+    assert!(b.stop());
+}
