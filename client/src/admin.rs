@@ -28,6 +28,42 @@ pub struct NewTopic {
     pub configs: Vec<(String, String)>,
 }
 
+impl NewTopic {
+    /// `name` with `partitions` partitions, the broker's default replication factor and
+    /// no config overrides.
+    ///
+    /// ```
+    /// use weir_client::admin::NewTopic;
+    /// let t = NewTopic::new("orders", 6).config("retention.ms", "86400000");
+    /// assert_eq!(t.partitions, 6);
+    /// ```
+    pub fn new(name: impl Into<String>, partitions: i32) -> Self {
+        NewTopic {
+            name: name.into(),
+            partitions,
+            replication_factor: -1,
+            configs: Vec::new(),
+        }
+    }
+
+    /// `name` with the broker's default partition count (`default_partitions`).
+    pub fn with_default_partitions(name: impl Into<String>) -> Self {
+        Self::new(name, -1)
+    }
+
+    /// Sets the replication factor.
+    pub fn replication_factor(mut self, factor: i32) -> Self {
+        self.replication_factor = factor;
+        self
+    }
+
+    /// Adds a topic config override (`retention.ms`, `cleanup.policy`, ...).
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((key.into(), value.into()));
+        self
+    }
+}
+
 /// One partition of a described topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionDescription {

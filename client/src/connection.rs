@@ -239,9 +239,47 @@ async fn read_loop(
                     let _ = reply.send(Ok(env));
                 }
             }
-            Some(Err(e)) => break format!("bad frame from broker: {e}"),
-            None => break "closed by the broker".to_owned(),
+            Some(Err(e)) => break read_failure(&e),
+            None => break CLOSED_BY_BROKER.to_owned(),
         }
     };
     shared.close(&reason);
+}
+
+const CLOSED_BY_BROKER: &str = "closed by the broker";
+
+/// Why reading stopped, in the reader's words: a reset or an abrupt end is the broker
+/// going away (a restart, a crash), not a malformed frame.
+fn read_failure(e: &weir_protocol::native::FrameError) -> String {
+    use std::io::ErrorKind;
+    match e {
+        weir_protocol::native::FrameError::Io(io)
+            if matches!(
+                io.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            ) =>
+        {
+            format!("{CLOSED_BY_BROKER} ({io})")
+        }
+        other => format!("bad frame from broker: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_failure;
+    use weir_protocol::native::FrameError;
+
+    #[test]
+    fn a_reset_reads_as_the_broker_closing_the_connection() {
+        let reset = FrameError::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let msg = read_failure(&reset);
+        assert!(msg.starts_with("closed by the broker"), "{msg}");
+        assert!(!msg.contains("bad frame"), "{msg}");
+        let bad = FrameError::TooLarge { len: 10, max: 1 };
+        assert!(read_failure(&bad).starts_with("bad frame from broker"));
+    }
 }

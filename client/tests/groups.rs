@@ -841,3 +841,243 @@ async fn background_heartbeats_keep_a_slow_member_in_the_group() {
     assert_eq!((d.members.len(), d.state.as_str()), (1, "Stable"));
     c.close().await.unwrap();
 }
+
+/// Members of `group` as the coordinator lists them.
+async fn member_count(admin: &Admin, group: &str) -> usize {
+    admin
+        .describe_group(group)
+        .await
+        .map(|d| d.members.len())
+        .unwrap_or(0)
+}
+
+/// Issue 11, defect 2: a member whose `poll` is cancelled while its join is parked, and
+/// which is then closed, leaves the group. Before the two-step join it did not know its
+/// member id, sent no LeaveGroup, and the group waited for it and gave it partitions until
+/// its session timed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_closed_while_its_join_is_parked_leaves_no_phantom() {
+    // The first rebalance of an empty group waits 2 s: long enough to catch the join parked.
+    let broker = Broker::start_with_config(
+        "[groups]\noffsets_topic_partitions = 1\nmin_session_timeout_ms = 500\ninitial_rebalance_delay_ms = 2000\n",
+    );
+    let a = broker.addr.clone();
+    let admin = Admin::new(client_config(&a)).unwrap();
+    admin.create_topic(NewTopic::new("t", 4)).await.unwrap();
+
+    // Session far beyond the test's deadlines: only a LeaveGroup can remove it in time.
+    let mut ghost = group_consumer(&a, "ph", 60_000).await;
+    {
+        let parked = async {
+            while member_count(&admin, "ph").await == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::select! {
+            r = ghost.poll(Duration::from_secs(30)) => panic!("the join cannot finish during the initial delay: {r:?}"),
+            () = parked => {}
+        }
+    }
+    assert!(ghost.assignment().is_empty());
+    ghost.close().await.unwrap();
+
+    let mut survivor = group_consumer(&a, "ph", 60_000).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while survivor.assignment().len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the survivor got {:?}: a phantom holds the rest",
+            survivor.assignment()
+        );
+        survivor.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    let d = admin.describe_group("ph").await.unwrap();
+    assert_eq!(d.members.len(), 1, "{d:?}");
+    survivor.close().await.unwrap();
+}
+
+/// Issue 11, defect 7: a `poll` cancelled anywhere in a rejoin (join parked, between the
+/// assignment and the seek to committed offsets, ...) must not leave the new partitions
+/// at the reset policy (Latest here, where nothing new arrives): the next polls still
+/// start at the committed offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_polls_never_start_new_partitions_at_the_reset_policy() {
+    let broker = Broker::start_with_config(
+        "[groups]\noffsets_topic_partitions = 1\nmin_session_timeout_ms = 500\ninitial_rebalance_delay_ms = 0\n",
+    );
+    let a = broker.addr.clone();
+    let admin = Admin::new(client_config(&a)).unwrap();
+    admin.create_topic(NewTopic::new("t", 1)).await.unwrap();
+    let producer = Producer::new(client_config(&a), ProducerConfig::default())
+        .await
+        .unwrap();
+    for i in 0..10 {
+        producer
+            .send(ProducerRecord::new("t", format!("v{i}")))
+            .await
+            .unwrap();
+    }
+    let member = |addr: String| async move {
+        let mut cfg = GroupConfig::new("cx");
+        cfg.session_timeout = Duration::from_millis(5000);
+        cfg.heartbeat_interval = Duration::from_millis(100);
+        cfg.auto_commit_interval = None;
+        let cc = ConsumerConfig {
+            auto_offset_reset: OffsetReset::Latest,
+            fetch_max_wait: Duration::from_millis(50),
+            ..ConsumerConfig::default()
+        };
+        let mut c = GroupConsumer::new(client_config(&addr), cc, cfg)
+            .await
+            .unwrap();
+        c.subscribe(&["t"]);
+        c
+    };
+    let first = member(a.clone()).await;
+    first
+        .commit_offsets(&[(("t".to_string(), 0), 5)])
+        .await
+        .unwrap();
+    drop(first);
+
+    // Cut the first poll short at 0, 1, 2, ... ms: the cut lands in every step of the
+    // rejoin in turn (first join, second join, sync, offset fetch, assign).
+    for cut_ms in 0..25u64 {
+        let mut c = member(a.clone()).await;
+        let cut = tokio::time::timeout(
+            Duration::from_millis(cut_ms),
+            c.poll(Duration::from_secs(10)),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let records = loop {
+            // The whole rejoin and a fetch can fit in the cut: those records count.
+            if let Ok(Ok(r)) = &cut {
+                if !r.is_empty() {
+                    break r.clone();
+                }
+            }
+            let r = c.poll(Duration::from_millis(200)).await.unwrap();
+            if !r.is_empty() {
+                break r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cut at {cut_ms} ms: nothing from the committed offset 5 (left at Latest?); owns {:?} as {:?}; group {:?}",
+                c.assignment(),
+                c.membership(),
+                admin.describe_group("cx").await
+            );
+        };
+        assert_eq!(records[0].offset, 5, "cut at {cut_ms} ms");
+        c.close().await.unwrap();
+    }
+}
+
+/// Issue 11, defect 7, end to end: `weir consume --group` keeps its membership through a
+/// broker restart (SIGTERM, same address and data dir), consumes everything produced
+/// before and after, its commits succeed, and the group ends at lag 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_group_member_survives_a_broker_restart() {
+    use std::io::BufRead;
+    let mut broker = Broker::start_with_config(BROKER_CONFIG);
+    let a = broker.addr.clone();
+    common::weir_ok(&a, &["topic", "create", "t", "--partitions", "2"], b"");
+    let batch =
+        |from: usize| -> String { (from..from + 50).map(|i| format!("k{i}:v{i}\n")).collect() };
+    common::weir_ok(
+        &a,
+        &["produce", "t", "--key-separator", ":"],
+        batch(0).as_bytes(),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "consume",
+            "t",
+            "--group",
+            "rs",
+            "--from-beginning",
+            "--session-timeout-ms",
+            "6000",
+        ])
+        .env("WEIR_BOOTSTRAP", &a)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(|l| l.ok())
+        {
+            if let Some(v) = line.split('\t').nth(1) {
+                let _ = tx.send(v.to_owned());
+            }
+        }
+    });
+    let mut seen = BTreeSet::new();
+    wait_values(&mut rx, &mut seen, 50).await;
+
+    tokio::task::block_in_place(|| broker.restart());
+    common::weir_ok(
+        &a,
+        &["produce", "t", "--key-separator", ":"],
+        batch(50).as_bytes(),
+    );
+    wait_values(&mut rx, &mut seen, 100).await;
+    let expected: BTreeSet<String> = (0..100).map(|i| format!("v{i}")).collect();
+    assert_eq!(seen, expected);
+
+    // Everything printed is committed before the group shows lag 0 (the CLI commits after
+    // each printed batch, retrying commits that failed while the broker was down).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let d = loop {
+        let d: serde_json::Value = serde_json::from_str(&common::weir_ok(
+            &a,
+            &["--output", "json", "group", "describe", "rs"],
+            b"",
+        ))
+        .unwrap();
+        let offsets = d["offsets"].as_array().unwrap();
+        let lag: i64 = offsets.iter().map(|o| o["lag"].as_i64().unwrap()).sum();
+        if offsets.len() == 2 && lag == 0 {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "lag stays above 0: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        d["state"], "Stable",
+        "the member is still in the group: {d}"
+    );
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    assert!(!stderr.contains("leaving group"), "left cleanly: {stderr}");
+}
+
+/// Collects printed values from `rx` until `want` distinct ones were seen (60 s at most).
+async fn wait_values(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: &mut BTreeSet<String>,
+    want: usize,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while seen.len() < want {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(v)) => {
+                seen.insert(v);
+            }
+            other => panic!("only {} of {want} values printed: {other:?}", seen.len()),
+        }
+    }
+}

@@ -114,6 +114,9 @@ pub struct Consumer {
     rx: mpsc::UnboundedReceiver<Chunk>,
     fetchers: HashMap<i32, tokio::task::JoinHandle<()>>,
     max_poll_records: usize,
+    /// A chunk failed after earlier chunks of the same poll were decoded: those records
+    /// were returned, and this error is the next poll's answer.
+    deferred: Option<Error>,
 }
 
 impl Consumer {
@@ -142,6 +145,7 @@ impl Consumer {
             rx,
             fetchers: HashMap::new(),
             max_poll_records: 10_000,
+            deferred: None,
         }
     }
 
@@ -311,7 +315,16 @@ impl Consumer {
     }
 
     /// Records fetched so far, waiting up to `timeout` for the first; empty on timeout.
+    ///
+    /// A failing partition never costs the records already decoded for others in the same
+    /// call: they are returned, and the error comes with the next call.
+    ///
+    /// Cancellation safety: safe, e.g. in `tokio::select!`. Records are decoded only after
+    /// the last await, so a dropped poll has taken nothing off the prefetch buffer.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
         let deadline = Instant::now() + timeout;
         let mut last_leader_check = Instant::now() - Duration::from_secs(1);
         loop {
@@ -331,12 +344,20 @@ impl Consumer {
                 Err(_) => continue,
             };
             let mut out = Vec::new();
-            self.absorb(first, &mut out)?;
-            while out.len() < self.max_poll_records {
+            let mut failed = self.absorb(first, &mut out).err();
+            while failed.is_none() && out.len() < self.max_poll_records {
                 match self.rx.try_recv() {
-                    Ok(c) => self.absorb(c, &mut out)?,
+                    Ok(c) => failed = self.absorb(c, &mut out).err(),
                     Err(_) => break,
                 }
+            }
+            if let Some(e) = failed {
+                // Positions already moved past what is in `out`: dropping it would skip.
+                if out.is_empty() {
+                    return Err(e);
+                }
+                self.deferred = Some(e);
+                return Ok(out);
             }
             if !out.is_empty() || Instant::now() >= deadline {
                 return Ok(out);
@@ -398,5 +419,70 @@ impl Drop for Consumer {
         for h in self.fetchers.values() {
             h.abort();
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use weir_protocol::batch::{BatchBuilder, BatchOptions, NewRecord};
+
+    fn part(topic: &str) -> PartState {
+        PartState {
+            topic: Arc::from(topic),
+            position: 0,
+            fetch_offset: Some(0),
+            start: None,
+            epoch: 0,
+            // Known leader: poll has no metadata to refresh, so no broker is needed.
+            leader: Some(0),
+        }
+    }
+
+    fn chunk(c: &Consumer, p: i32, kind: ChunkKind) -> Chunk {
+        Chunk {
+            tp: ("t".into(), p),
+            epoch: 0,
+            kind,
+            permits: 0,
+            memory: c.shared.memory.clone(),
+        }
+    }
+
+    /// A failing partition after a good one in the same poll: the good one's records are
+    /// returned (its position already moved past them), the error comes next.
+    #[tokio::test]
+    async fn a_failed_chunk_does_not_drop_records_decoded_before_it() {
+        let client = Client::new(ClientConfig::new("127.0.0.1:9")).unwrap();
+        let mut c = Consumer::with_client(client, ConsumerConfig::default());
+        c.shared.parts().insert(("t".into(), 0), part("t"));
+        c.shared.parts().insert(("t".into(), 1), part("t"));
+        let mut b = BatchBuilder::new(BatchOptions::default());
+        for v in [b"a", b"b", b"c"] {
+            b.push(&NewRecord {
+                timestamp: 1,
+                key: None,
+                value: Some(v),
+                headers: &[],
+            })
+            .unwrap();
+        }
+        let bytes = Bytes::from(b.build().unwrap());
+        let good = chunk(&c, 0, ChunkKind::Records(bytes));
+        let bad = chunk(&c, 1, ChunkKind::Failed(Error::Config("boom".into())));
+        c.shared.tx.send(good).unwrap();
+        c.shared.tx.send(bad).unwrap();
+
+        let first = c.poll(Duration::from_secs(5)).await;
+        let offsets: Vec<i64> = first
+            .expect("records first")
+            .iter()
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(offsets, vec![0, 1, 2]);
+        let second = c.poll(Duration::from_millis(10)).await;
+        assert!(matches!(second, Err(Error::Config(_))), "{second:?}");
+        assert_eq!(c.position(&("t".into(), 0)), Some(3));
     }
 }

@@ -137,6 +137,23 @@ impl Inner {
     }
 }
 
+/// Holds `flushing` raised (batches go out without lingering) while a flush runs, and
+/// lowers it however the flush ends, cancellation included.
+struct FlushingGuard<'a>(&'a Inner);
+
+impl<'a> FlushingGuard<'a> {
+    fn raise(inner: &'a Inner) -> Self {
+        inner.flushing.fetch_add(1, Ordering::SeqCst);
+        FlushingGuard(inner)
+    }
+}
+
+impl Drop for FlushingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.flushing.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// An asynchronous, batching, idempotent producer.
 pub struct Producer {
     inner: Arc<Inner>,
@@ -296,9 +313,12 @@ impl Producer {
 
     /// Sends every buffered record now and waits until all are acknowledged or failed.
     /// Records enqueued concurrently while flushing are waited for too.
+    ///
+    /// Cancellation safety: safe; a dropped flush stops overriding `linger` at once (the
+    /// records it pushed out stay in flight and are acknowledged as usual).
     pub async fn flush(&self) {
         let inner = &*self.inner;
-        inner.flushing.fetch_add(1, Ordering::SeqCst);
+        let _flushing = FlushingGuard::raise(inner);
         inner.wake.notify_one();
         loop {
             let idle = inner.idle.notified();
@@ -309,7 +329,6 @@ impl Producer {
             }
             idle.await;
         }
-        inner.flushing.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Flushes, then stops the sender task.

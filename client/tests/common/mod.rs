@@ -44,34 +44,47 @@ impl Broker {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = dir.path().join("test-config.toml");
         std::fs::write(&cfg, toml).expect("write config");
-        let child = Command::new(broker_binary())
-            .arg("--data-dir")
-            .arg(dir.path())
-            .arg("--config")
-            .arg(&cfg)
-            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn weir-broker");
+        let child = spawn_broker(dir.path(), "127.0.0.1:0");
         let mut broker = Broker {
             child,
             addr: String::new(),
             _dir: dir,
         };
-        let addr_file = broker._dir.path().join("broker.addr");
+        broker.wait_for_addr();
+        broker
+    }
+
+    /// Stops the broker with SIGTERM (a clean shutdown) and starts it again on the same
+    /// address and data dir, as an operator's restart would.
+    pub fn restart(&mut self) {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(term.success());
+        let status = self.child.wait().expect("wait weir-broker");
+        assert!(
+            status.success(),
+            "weir-broker exited with {status} on SIGTERM"
+        );
+        let _ = std::fs::remove_file(self._dir.path().join("broker.addr"));
+        self.child = spawn_broker(self._dir.path(), &self.addr);
+        let old = std::mem::take(&mut self.addr);
+        self.wait_for_addr();
+        assert_eq!(self.addr, old, "restarted on the same address");
+    }
+
+    fn wait_for_addr(&mut self) {
+        let addr_file = self._dir.path().join("broker.addr");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(a) = std::fs::read_to_string(&addr_file) {
                 if !a.trim().is_empty() {
-                    broker.addr = a.trim().to_owned();
-                    return broker;
+                    self.addr = a.trim().to_owned();
+                    return;
                 }
             }
-            if let Some(status) = broker.child.try_wait().expect("try_wait") {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
                 panic!("weir-broker exited early: {status}");
             }
             assert!(
@@ -81,6 +94,22 @@ impl Broker {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+fn spawn_broker(dir: &std::path::Path, listen: &str) -> Child {
+    Command::new(broker_binary())
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--config")
+        .arg(dir.join("test-config.toml"))
+        .args(["--listen", listen, "--metrics-listen", "127.0.0.1:0"])
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn weir-broker")
 }
 
 impl Drop for Broker {

@@ -2,27 +2,32 @@
 //! coordinator (which assigns them, incrementally), resumes each at the committed offset
 //! (or by the reset policy), heartbeats in the background and rejoins when asked.
 //!
-//! Threading: a background task only heartbeats and raises a "rejoin" flag; the rejoin
-//! itself (join, sync, revoke, assign) runs inside [`GroupConsumer::poll`], so callbacks
-//! and commits happen in the caller's task, between batches the caller has processed.
-//! Partitions kept across a rebalance keep fetching; only revoked ones stop (after their
-//! progress is committed), so a join elsewhere never stops this member for long.
+//! - `link.rs`: finding the coordinator and the two connections to it, found again after
+//!   a connection loss or NOT_COORDINATOR (a broker restart, a moved coordinator).
+//! - `heartbeat.rs`: the background heartbeat and the flags it raises for `poll`.
 //!
-//! Two dedicated coordinator connections: JoinGroup parks on the broker until the new
-//! generation forms, and responses on one connection come back in order, so heartbeats and
-//! commits must not queue behind it.
+//! The rejoin itself (join, sync, revoke, assign) runs inside [`GroupConsumer::poll`], so
+//! callbacks and commits happen in the caller's task, between batches the caller has
+//! processed. Partitions kept across a rebalance keep fetching; only revoked ones stop
+//! (after their progress is committed), so a join elsewhere never stops this member for
+//! long. A member that may have fallen out of the group (the coordinator forgot it, or
+//! did not confirm it for a whole session timeout) stops fetching at once, so two members
+//! never read the same partition for long.
+
+mod heartbeat;
+mod link;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use weir_protocol::native::v1;
 use weir_protocol::ErrorCode;
 
+use self::heartbeat::Shared;
+use self::link::{link_failure, Lane, Link};
 use super::{Consumer, ConsumerRecord, TopicPartition};
 use crate::config::{ClientConfig, ConsumerConfig, OffsetReset};
-use crate::connection::Connection;
 use crate::error::{Error, Result};
 
 /// Group settings.
@@ -69,45 +74,15 @@ pub trait RebalanceListener: Send + Sync {
     fn on_assigned(&mut self, _partitions: &[TopicPartition]) {}
 }
 
-#[derive(Debug, Default)]
-struct Membership {
-    member_id: String,
-    generation: i32,
-}
-
-struct Shared {
-    membership: Mutex<Membership>,
-    rejoin: AtomicBool,
-    /// The coordinator forgot us: rejoin with an empty member id.
-    reset_member: AtomicBool,
-}
-
-impl Shared {
-    fn membership(&self) -> (String, i32) {
-        let m = match self.membership.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        (m.member_id.clone(), m.generation)
-    }
-    fn set(&self, member_id: &str, generation: i32) {
-        let mut m = match self.membership.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        m.member_id = member_id.to_owned();
-        m.generation = generation;
-    }
-}
-
 /// A consumer in a group.
 pub struct GroupConsumer {
     consumer: Consumer,
     config: GroupConfig,
     reset: OffsetReset,
-    join_conn: Arc<Connection>,
-    conn: Arc<Connection>,
+    link: Arc<Link>,
     shared: Arc<Shared>,
+    /// The `rejoin_wanted` value the last completed rejoin started from.
+    rejoined_at: u64,
     topics: Vec<String>,
     /// A regex subscription, matched against the topic list again every
     /// `metadata_max_age` so new matching topics are picked up.
@@ -128,35 +103,15 @@ impl GroupConsumer {
     ) -> Result<GroupConsumer> {
         let reset = consumer_config.auto_offset_reset;
         let consumer = Consumer::new(client_config, consumer_config)?;
-        let client = consumer.client().clone();
-        let fc = client
-            .request_any(v1::FindCoordinatorRequest {
-                key: config.group_id.clone(),
-                key_type: 0,
-            })
-            .await?;
-        Error::check(
-            fc.error_code,
-            || format!("find coordinator for {}", config.group_id),
-            &fc.error_message,
-        )?;
-        let addr = format!("{}:{}", fc.host, fc.port);
-        let cc = client.config();
-        let join_conn = Arc::new(
-            Connection::connect(&addr, &cc.client_id, cc.connect_timeout, cc.max_frame_bytes)
-                .await?,
-        );
-        let conn = Arc::new(
-            Connection::connect(&addr, &cc.client_id, cc.connect_timeout, cc.max_frame_bytes)
-                .await?,
-        );
-        let shared = Arc::new(Shared {
-            membership: Mutex::new(Membership::default()),
-            rejoin: AtomicBool::new(false),
-            reset_member: AtomicBool::new(false),
-        });
-        let heartbeat = tokio::spawn(heartbeat_loop(
-            conn.clone(),
+        let link = Arc::new(Link::new(
+            consumer.client().clone(),
+            config.group_id.clone(),
+        ));
+        // Connect now, so a wrong address or group id fails here rather than in `poll`.
+        link.get().await?;
+        let shared = Arc::new(Shared::new());
+        let heartbeat = tokio::spawn(heartbeat::run(
+            link.clone(),
             shared.clone(),
             config.group_id.clone(),
             config.instance_id.clone(),
@@ -166,9 +121,9 @@ impl GroupConsumer {
             consumer,
             config,
             reset,
-            join_conn,
-            conn,
+            link,
             shared,
+            rejoined_at: 0,
             topics: Vec::new(),
             pattern: None,
             pattern_checked: Instant::now(),
@@ -191,11 +146,13 @@ impl GroupConsumer {
         topics.sort();
         topics.dedup();
         self.topics = topics;
-        self.shared.rejoin.store(true, Ordering::Release);
+        self.shared.want_rejoin();
     }
 
     /// Subscribes to every existing topic whose name `matches`, once (call again to pick
     /// up new topics; [`GroupConsumer::subscribe_regex`] does that by itself).
+    ///
+    /// Cancellation safety: safe; the subscription changes only once the topic list is in.
     pub async fn subscribe_matching(&mut self, matches: impl Fn(&str) -> bool) -> Result<()> {
         self.pattern = None;
         let chosen = self.matching_topics(matches).await?;
@@ -208,6 +165,8 @@ impl GroupConsumer {
     /// `subscribe(Pattern)`: `orders-.*` matches `orders-eu`, not `old-orders-eu`).
     /// Internal `__` topics never match. Topics created or deleted later join or leave the
     /// subscription within `metadata_max_age` of the client config.
+    ///
+    /// Cancellation safety: safe; the subscription changes only once the topic list is in.
     pub async fn subscribe_regex(&mut self, pattern: &str) -> Result<()> {
         let re = topic_pattern(pattern)?;
         let chosen = self.matching_topics(|t| re.is_match(t)).await?;
@@ -256,19 +215,44 @@ impl GroupConsumer {
         self.owned.iter().cloned().collect()
     }
 
-    /// (member id, generation) as last joined.
+    /// (member id, generation) as last joined; the member id is known from the first step
+    /// of the join on, the generation once the join completed (-1 before).
     pub fn membership(&self) -> (String, i32) {
         self.shared.membership()
     }
 
     /// Records of the owned partitions, waiting up to `timeout`; rejoins first when the
-    /// group asked for it, and auto-commits when due.
+    /// group asked for it (or the coordinator was lost and found again), and auto-commits
+    /// when due. Connection failures are retried within `timeout` (logged with `tracing`);
+    /// errors no retry can cure, a failed heartbeat's included, are returned.
+    ///
+    /// Cancellation safety: safe, e.g. in `tokio::select!`. A poll dropped mid-way loses no
+    /// record (none was handed out) and no rebalance: a rejoin cut short is redone by the
+    /// next poll, and new partitions start at their committed offsets, never at the reset
+    /// policy by accident.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let deadline = Instant::now() + timeout;
         loop {
+            if let Some(e) = self.shared.take_fatal() {
+                return Err(e);
+            }
             self.refresh_pattern().await;
-            if self.shared.rejoin.load(Ordering::Acquire) {
-                self.rejoin().await?;
+            self.drop_lost_partitions().await?;
+            if self.shared.rejoin_wanted() != self.rejoined_at {
+                if let Err(e) = self.rejoin().await {
+                    if !link_failure(&e) {
+                        return Err(e);
+                    }
+                    // The coordinator is away (restarting, moving): try again shortly.
+                    tracing::warn!(group = %self.config.group_id, error = %e, "rejoin failed; retrying");
+                    let backoff = self.consumer.client().config().retry_backoff;
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    tokio::time::sleep(backoff.max(Duration::from_millis(50)).min(left)).await;
+                    if Instant::now() >= deadline {
+                        return Ok(Vec::new());
+                    }
+                    continue;
+                }
             }
             if let Some(every) = self.config.auto_commit_interval {
                 if self.last_commit.elapsed() >= every && !self.owned.is_empty() {
@@ -293,31 +277,65 @@ impl GroupConsumer {
         }
     }
 
+    /// When the coordinator forgot this member, or has not confirmed it for a whole
+    /// session timeout (so it has probably expired it), its partitions may belong to
+    /// another member already: stop fetching them, without committing, and rejoin.
+    async fn drop_lost_partitions(&mut self) -> Result<()> {
+        let forgotten = self.shared.take_reset();
+        if forgotten {
+            let (member_id, _) = self.shared.membership();
+            tracing::warn!(group = %self.config.group_id, member_id, "the coordinator forgot this member; rejoining");
+            self.shared.set("", -1);
+        }
+        let expired =
+            !self.owned.is_empty() && self.shared.unconfirmed_for() > self.config.session_timeout;
+        if expired {
+            tracing::warn!(group = %self.config.group_id, "membership not confirmed within the session timeout; pausing its partitions and rejoining");
+            self.shared.want_rejoin();
+        }
+        if (forgotten || expired) && !self.owned.is_empty() {
+            let lost: Vec<TopicPartition> = self.owned.iter().cloned().collect();
+            if let Some(l) = self.listener.as_mut() {
+                l.on_revoked(&lost);
+            }
+            self.consumer.assign(&[]).await?;
+            self.owned.clear();
+        }
+        Ok(())
+    }
+
     /// Joins (again) and applies the new assignment: revoke first, then add.
+    ///
+    /// Cancellation safety: safe. The round counts as done only at the end, after the
+    /// new partitions were positioned, with no await in between.
     async fn rejoin(&mut self) -> Result<()> {
         if self.config.auto_commit_interval.is_some() && !self.owned.is_empty() {
             let _ = self.commit().await;
         }
         for _ in 0..20 {
-            if self.shared.reset_member.swap(false, Ordering::AcqRel) {
-                self.shared.set("", -1);
-            }
-            // Cleared before joining: a request for another round during this one must
-            // not be lost.
-            self.shared.rejoin.store(false, Ordering::Release);
+            // A request for another round made during this one bumps the counter past
+            // `round`, so it is not lost.
+            let round = self.shared.rejoin_wanted();
             let (member_id, generation) = match self.join().await? {
                 Ok(m) => m,
-                Err(ErrorCode::UnknownMemberId) => {
+                Err((ErrorCode::MemberIdRequired, id)) => {
+                    // KIP-394: the first answer carries our id. Kept at once, so a close()
+                    // while the second join is parked leaves the group with it.
+                    self.shared.set(&id, -1);
+                    continue;
+                }
+                Err((ErrorCode::UnknownMemberId, _)) => {
                     self.shared.set("", -1);
                     continue;
                 }
-                Err(ErrorCode::RebalanceInProgress) | Err(ErrorCode::IllegalGeneration) => continue,
-                Err(code) => return Err(group_error(code, "join group")),
+                Err((ErrorCode::RebalanceInProgress | ErrorCode::IllegalGeneration, _)) => continue,
+                Err((code, _)) => return Err(group_error(code, "join group")),
             };
             self.shared.set(&member_id, generation);
             match self.sync(&member_id, generation).await? {
                 Ok(parts) => {
                     self.apply(parts).await?;
+                    self.rejoined_at = round;
                     self.last_commit = Instant::now();
                     return Ok(());
                 }
@@ -326,7 +344,6 @@ impl GroupConsumer {
                 Err(code) => return Err(group_error(code, "sync group")),
             }
         }
-        self.shared.rejoin.store(true, Ordering::Release);
         Err(Error::Broker {
             code: ErrorCode::RebalanceInProgress,
             context: format!("joining group {}", self.config.group_id),
@@ -334,7 +351,8 @@ impl GroupConsumer {
         })
     }
 
-    async fn join(&self) -> Result<std::result::Result<(String, i32), ErrorCode>> {
+    /// One JoinGroup; an error code comes with the member id the coordinator answered.
+    async fn join(&self) -> Result<std::result::Result<(String, i32), (ErrorCode, String)>> {
         let (member_id, _) = self.shared.membership();
         let owned: Vec<v1::TopicPartitions> = by_topic(self.owned.iter());
         let req = v1::JoinGroupRequest {
@@ -353,12 +371,15 @@ impl GroupConsumer {
             reason: String::new(),
         };
         let wait = self.config.rebalance_timeout + self.config.session_timeout;
-        let r = self.join_conn.request(req, wait).await?;
+        let r = self
+            .link
+            .request(Lane::Join, req, wait, |r| r.error_code)
+            .await?;
         let code = ErrorCode::from_i32(r.error_code);
         Ok(if code.is_ok() {
             Ok((r.member_id, r.generation_id))
         } else {
-            Err(code)
+            Err((code, r.member_id))
         })
     }
 
@@ -367,20 +388,18 @@ impl GroupConsumer {
         member_id: &str,
         generation: i32,
     ) -> Result<std::result::Result<BTreeSet<TopicPartition>, ErrorCode>> {
+        let req = v1::SyncGroupRequest {
+            group_id: self.config.group_id.clone(),
+            generation_id: generation,
+            member_id: member_id.to_owned(),
+            group_instance_id: self.config.instance_id.clone(),
+            protocol_type: "consumer".into(),
+            protocol_name: self.config.assignor.clone(),
+            assignments: Vec::new(),
+        };
         let r = self
-            .conn
-            .request(
-                v1::SyncGroupRequest {
-                    group_id: self.config.group_id.clone(),
-                    generation_id: generation,
-                    member_id: member_id.to_owned(),
-                    group_instance_id: self.config.instance_id.clone(),
-                    protocol_type: "consumer".into(),
-                    protocol_name: self.config.assignor.clone(),
-                    assignments: Vec::new(),
-                },
-                self.consumer.client().config().request_timeout,
-            )
+            .link
+            .request(Lane::Other, req, self.request_timeout(), |r| r.error_code)
             .await?;
         let code = ErrorCode::from_i32(r.error_code);
         if !code.is_ok() {
@@ -393,9 +412,19 @@ impl GroupConsumer {
             .collect()))
     }
 
+    /// Revokes what is gone and starts what is new at its committed offset.
+    ///
+    /// Every await (offset fetch, assign) comes before the first change, and none after:
+    /// a cancelled or failed call changes nothing, so new partitions can never be left
+    /// at the reset policy instead of their committed offsets.
     async fn apply(&mut self, new: BTreeSet<TopicPartition>) -> Result<()> {
         let revoked: Vec<TopicPartition> = self.owned.difference(&new).cloned().collect();
         let added: Vec<TopicPartition> = new.difference(&self.owned).cloned().collect();
+        let committed = if added.is_empty() {
+            Vec::new()
+        } else {
+            self.committed(&added).await?
+        };
         if !revoked.is_empty() {
             if let Some(l) = self.listener.as_mut() {
                 l.on_revoked(&revoked);
@@ -404,17 +433,16 @@ impl GroupConsumer {
         let all: Vec<TopicPartition> = new.iter().cloned().collect();
         self.consumer.assign(&all).await?;
         self.owned = new;
-        if !added.is_empty() {
-            let committed = self.committed(&added).await?;
-            for (tp, offset) in committed {
-                match (offset, self.reset) {
-                    (Some(o), _) => self.consumer.seek(&tp, o)?,
-                    (None, OffsetReset::Earliest) => {
-                        self.consumer.seek_to_beginning(std::slice::from_ref(&tp))?
-                    }
-                    (None, _) => self.consumer.seek_to_end(std::slice::from_ref(&tp))?,
+        for (tp, offset) in committed {
+            match (offset, self.reset) {
+                (Some(o), _) => self.consumer.seek(&tp, o)?,
+                (None, OffsetReset::Earliest) => {
+                    self.consumer.seek_to_beginning(std::slice::from_ref(&tp))?
                 }
+                (None, _) => self.consumer.seek_to_end(std::slice::from_ref(&tp))?,
             }
+        }
+        if !added.is_empty() {
             if let Some(l) = self.listener.as_mut() {
                 l.on_assigned(&added);
             }
@@ -422,8 +450,15 @@ impl GroupConsumer {
         Ok(())
     }
 
+    fn request_timeout(&self) -> Duration {
+        self.consumer.client().config().request_timeout
+    }
+
     /// Commits the positions (next offsets after what `poll` returned) of every owned
     /// partition.
+    ///
+    /// Cancellation safety: safe to drop; the commit then may or may not have happened
+    /// (committing the same positions again is harmless).
     pub async fn commit(&mut self) -> Result<()> {
         let offsets: Vec<(TopicPartition, i64)> = self
             .owned
@@ -443,22 +478,28 @@ impl GroupConsumer {
             .collect();
         self.last_commit = Instant::now();
         let req = self.commit_request(&offsets);
-        let conn = self.conn.clone();
-        let timeout = self.consumer.client().config().request_timeout;
-        tokio::spawn(async move { check_commit(conn.request(req, timeout).await?) })
+        let link = self.link.clone();
+        let timeout = self.request_timeout();
+        tokio::spawn(async move { send_commit(&link, req, timeout).await })
     }
 
-    /// Commits exactly these offsets (each the next offset to read).
+    /// Commits exactly these offsets (each the next offset to read). A lost connection or
+    /// a moved coordinator is retried once against the coordinator found again (a commit
+    /// is safe to repeat).
+    ///
+    /// Cancellation safety: safe to drop; the commit then may or may not have happened.
     pub async fn commit_offsets(&self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
         let req = self.commit_request(offsets);
-        let r = self
-            .conn
-            .request(req, self.consumer.client().config().request_timeout)
-            .await?;
-        check_commit(r)
+        match send_commit(&self.link, req.clone(), self.request_timeout()).await {
+            Err(e) if link_failure(&e) => {
+                tokio::time::sleep(self.consumer.client().config().retry_backoff).await;
+                send_commit(&self.link, req, self.request_timeout()).await
+            }
+            other => other,
+        }
     }
 
     fn commit_request(&self, offsets: &[(TopicPartition, i64)]) -> v1::OffsetCommitRequest {
@@ -490,6 +531,8 @@ impl GroupConsumer {
     }
 
     /// Committed offsets of `partitions` (`None`: nothing committed).
+    ///
+    /// Cancellation safety: safe (a read).
     pub async fn committed(
         &self,
         partitions: &[TopicPartition],
@@ -507,8 +550,8 @@ impl GroupConsumer {
             require_stable: false,
         };
         let r = self
-            .conn
-            .request(req, self.consumer.client().config().request_timeout)
+            .link
+            .request(Lane::Other, req, self.request_timeout(), |r| r.error_code)
             .await?;
         Error::check(
             r.error_code,
@@ -528,9 +571,14 @@ impl GroupConsumer {
     /// Commits (if auto-commit is on) and leaves the group, so the partitions move at once.
     /// A static member (`instance_id` set) does not leave, as in Kafka: its partitions wait
     /// for the same instance to come back within the session timeout, and the others see no
-    /// rebalance. Call [`GroupConsumer::leave`] to leave for good.
+    /// rebalance. Call [`GroupConsumer::leave`] to leave for good. Closing after a `poll`
+    /// was cancelled while its join was parked still leaves, with the member id the first
+    /// step of the join handed out.
+    ///
+    /// Cancellation safety: dropping it mid-way may leave the member in the group until
+    /// its session times out.
     pub async fn close(mut self) -> Result<()> {
-        let committed = if self.config.auto_commit_interval.is_some() {
+        let committed = if self.config.auto_commit_interval.is_some() && !self.owned.is_empty() {
             self.commit().await
         } else {
             Ok(())
@@ -544,25 +592,26 @@ impl GroupConsumer {
     }
 
     /// Leaves the group without committing.
+    ///
+    /// Cancellation safety: dropping it mid-way may leave the member in the group until
+    /// its session times out.
     pub async fn leave(&mut self) -> Result<()> {
         self.heartbeat.abort();
         let (member_id, _) = self.shared.membership();
         if member_id.is_empty() {
             return Ok(());
         }
+        let req = v1::LeaveGroupRequest {
+            group_id: self.config.group_id.clone(),
+            members: vec![v1::MemberIdentity {
+                member_id,
+                group_instance_id: self.config.instance_id.clone(),
+                reason: "consumer closed".into(),
+            }],
+        };
         let r = self
-            .conn
-            .request(
-                v1::LeaveGroupRequest {
-                    group_id: self.config.group_id.clone(),
-                    members: vec![v1::MemberIdentity {
-                        member_id,
-                        group_instance_id: self.config.instance_id.clone(),
-                        reason: "consumer closed".into(),
-                    }],
-                },
-                self.consumer.client().config().request_timeout,
-            )
+            .link
+            .request(Lane::Other, req, self.request_timeout(), |r| r.error_code)
             .await?;
         self.shared.set("", -1);
         self.owned.clear();
@@ -580,44 +629,16 @@ impl Drop for GroupConsumer {
     }
 }
 
-async fn heartbeat_loop(
-    conn: Arc<Connection>,
-    shared: Arc<Shared>,
-    group: String,
-    instance_id: Option<String>,
-    every: Duration,
-) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let (member_id, generation) = shared.membership();
-        if member_id.is_empty() {
-            continue;
-        }
-        let req = v1::HeartbeatRequest {
-            group_id: group.clone(),
-            generation_id: generation,
-            member_id,
-            group_instance_id: instance_id.clone(),
-        };
-        let Ok(r) = conn.request(req, every.max(Duration::from_secs(5))).await else {
-            continue;
-        };
-        // Only an answer about the generation we still have counts: a reply to a
-        // heartbeat sent before a rejoin finished says nothing about the new one.
-        if shared.membership().1 != generation {
-            continue;
-        }
-        match ErrorCode::from_i32(r.error_code) {
-            ErrorCode::None => {}
-            ErrorCode::UnknownMemberId => {
-                shared.reset_member.store(true, Ordering::Release);
-                shared.rejoin.store(true, Ordering::Release);
-            }
-            _ => shared.rejoin.store(true, Ordering::Release),
-        }
-    }
+async fn send_commit(link: &Link, req: v1::OffsetCommitRequest, timeout: Duration) -> Result<()> {
+    let first_code = |r: &v1::OffsetCommitResponse| {
+        r.topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| p.error_code)
+            .next()
+            .unwrap_or(0)
+    };
+    check_commit(link.request(Lane::Other, req, timeout, first_code).await?)
 }
 
 fn check_commit(r: v1::OffsetCommitResponse) -> Result<()> {
