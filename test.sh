@@ -16,5 +16,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
+# Lint gates: formatting and clippy with warnings denied, before anything runs.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 cargo build --workspace --bins --locked
 cargo test --workspace --locked

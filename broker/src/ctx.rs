@@ -36,10 +36,3 @@ pub struct BrokerCtx {
     /// Fires on graceful shutdown; long polls return early.
     pub shutdown: CancellationToken,
 }
-
-/// Wall-clock milliseconds since the epoch (timestamps in batches and retention).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}

@@ -1,4 +1,5 @@
-//! The one place broker failures become protocol error codes.
+//! The one place broker failures become protocol error codes. Every match is exhaustive
+//! (no wildcard arms), so a new error variant does not compile until it has a code.
 
 use weir_protocol::batch::BatchError;
 use weir_protocol::ErrorCode;
@@ -16,11 +17,10 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
         StorageError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
         StorageError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
         StorageError::InvalidConfig(_) => ErrorCode::InvalidConfig,
-        StorageError::Io { .. } | StorageError::DiskFull { .. } | StorageError::Poisoned { .. } => {
-            ErrorCode::KafkaStorageError
-        }
-        #[allow(unreachable_patterns)]
-        _ => ErrorCode::KafkaStorageError,
+        StorageError::Io { .. }
+        | StorageError::DiskFull { .. }
+        | StorageError::Poisoned { .. }
+        | StorageError::Corrupt { .. } => ErrorCode::KafkaStorageError,
     }
 }
 
@@ -35,7 +35,14 @@ pub fn batch_error_code(e: &BatchError) -> ErrorCode {
         | BatchError::MissingKey { .. }
         | BatchError::InvalidControlRecord(_)
         | BatchError::DecompressedTooLarge { .. } => ErrorCode::InvalidRecord,
-        _ => ErrorCode::CorruptMessage,
+        BatchError::Truncated { .. }
+        | BatchError::InvalidLength(_)
+        | BatchError::UnsupportedMagic(_)
+        | BatchError::CrcMismatch { .. }
+        | BatchError::Compression { .. }
+        | BatchError::MalformedRecord { .. } => ErrorCode::CorruptMessage,
+        // Only the broker's own encoding can fail this way, never a client's bytes.
+        BatchError::Unencodable(_) => ErrorCode::Unknown,
     }
 }
 

@@ -9,13 +9,21 @@
 //!   live topic table.
 //! - [`controller`]: the one writer of metadata; [`metadata`]: the metadata log and image.
 //! - [`storage`]: the storage types the broker uses (one place to swap implementations).
-//! - [`tasks`]: retention, flush and cleaner schedules. [`metrics`]: Prometheus endpoint, recorders and
-//!   the lag/partition snapshot.
+//! - [`tasks`]: retention, flush and cleaner schedules. [`metrics`]: Prometheus endpoint and
+//!   the lag/partition snapshot; [`instruments`]: metric names and recorders (facade only).
 //! - [`error`]: the one mapping from failures to protocol error codes.
 //! - [`group`]: the consumer-group coordinator's pure logic (state machine, assignors,
 //!   offsets, lag, `__consumer_offsets` records); [`coordinator`]: the service that owns
 //!   the groups and their I/O.
 
+// Tests may unwrap; the broker itself must not panic on anything a client or the disk
+// can influence.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+pub mod clock;
 pub mod config;
 pub mod controller;
 pub mod coordinator;
@@ -23,6 +31,7 @@ pub mod ctx;
 pub mod error;
 pub mod group;
 pub mod handlers;
+pub mod instruments;
 pub mod lock;
 pub mod metadata;
 pub mod metrics;
@@ -117,7 +126,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
                 initial_rebalance_delay_ms: g.initial_rebalance_delay_ms,
                 max_size: g.max_size as usize,
                 offset_metadata_max_bytes: g.offset_metadata_max_bytes as usize,
-                member_id_salt: format!("{:x}", ctx::now_ms()),
+                member_id_salt: format!("{:x}", clock::now_ms()),
             },
         },
         &controller,

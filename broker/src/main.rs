@@ -1,4 +1,5 @@
 //! `weir-broker`: runs a single-node Weir broker.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

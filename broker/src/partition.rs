@@ -182,12 +182,51 @@ impl Partition {
         Ok(f(log)?)
     }
 
-    /// Appends already-validated batches as leader and advances the high watermark,
-    /// unless `flush_needed` is set: then the flusher advances it once the data is durable,
-    /// and the caller must
-    /// [`request_flush`](Self::request_flush) and [`wait_durable`](Self::wait_durable)
-    /// up to `last_offset + 1` before acknowledging. Blocking.
-    pub fn append(&self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
+    /// Appends already-validated batches as leader, then waits as `wait` says: the one way
+    /// to append, so no caller can acknowledge data its flush policy wants durable before
+    /// it is (the append and the wait used to be two calls, and the offsets topic forgot
+    /// the second). `on_appended` runs right after the append, inside the blocking section,
+    /// so accounting sees the append even when the wait later times out.
+    ///
+    /// Cancellation: dropping the future after the append has started does not undo it;
+    /// the flush still runs (it is its own task) and the data becomes durable and visible.
+    pub async fn append_durable(
+        self: &Arc<Self>,
+        mut batches: bytes::BytesMut,
+        now_ms: i64,
+        wait: DurableWait,
+        on_appended: impl FnOnce(&AppendInfo, usize) + Send + 'static,
+    ) -> Result<Appended, PartitionError> {
+        let p = Arc::clone(self);
+        let (info, log_start_offset) = blocking(
+            move || {
+                let info = p.append_deferred(&mut batches, now_ms)?;
+                on_appended(&info, batches.len());
+                Ok((info, p.log_start_offset()?))
+            },
+            "append",
+        )
+        .await?;
+        if info.flush_needed {
+            let end = info.last_offset.saturating_add(1);
+            self.request_flush(end);
+            if let DurableWait::Within { timeout_ms } = wait {
+                self.wait_durable_within(end, timeout_ms).await?;
+            }
+        }
+        Ok(Appended {
+            info,
+            log_start_offset,
+        })
+    }
+
+    /// The first half of an append: the high watermark moves at once unless the flush
+    /// policy wants the data durable first; then the flusher moves it. Blocking.
+    fn append_deferred(
+        &self,
+        batches: &mut [u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, PartitionError> {
         let epoch = self.leader_epoch();
         let (info, end) = self.with_log_mut(|log| {
             let info = log.append_as_leader_with(batches, epoch, now_ms, FlushMode::Deferred)?;
@@ -202,7 +241,7 @@ impl Partition {
 
     /// Asks for every offset below `end` to become durable, starting a flusher task unless
     /// one is running (it will pick this up). Needs a Tokio runtime; does not block.
-    pub fn request_flush(self: &Arc<Self>, end: i64) {
+    fn request_flush(self: &Arc<Self>, end: i64) {
         if self.durable.borrow().offset >= end {
             return;
         }
@@ -222,8 +261,9 @@ impl Partition {
 
     /// Waits until every offset below `end` is durable. A request future dropped while
     /// waiting does not disturb the flusher, which runs as its own task.
-    pub async fn wait_durable(&self, end: i64) -> Result<(), PartitionError> {
-        let _waiting = crate::metrics::recorders::purgatory(crate::metrics::Purgatory::Produce);
+    async fn wait_durable(&self, end: i64) -> Result<(), PartitionError> {
+        let _waiting =
+            crate::instruments::recorders::purgatory(crate::instruments::Purgatory::Produce);
         let mut rx = self.durable.subscribe();
         let d = match rx.wait_for(|d| d.failed.is_some() || d.offset >= end).await {
             Ok(d) => *d,
@@ -240,11 +280,7 @@ impl Partition {
 
     /// `wait_durable` bounded by a produce request's `timeout_ms`; 0 or less waits without
     /// a bound, so a client that sends no timeout is never failed by one it did not ask for.
-    pub async fn wait_durable_within(
-        &self,
-        end: i64,
-        timeout_ms: i32,
-    ) -> Result<(), PartitionError> {
+    async fn wait_durable_within(&self, end: i64, timeout_ms: i32) -> Result<(), PartitionError> {
         let Ok(ms) = u64::try_from(timeout_ms) else {
             return self.wait_durable(end).await;
         };
@@ -328,7 +364,7 @@ impl Partition {
         };
         let started = std::time::Instant::now();
         let synced = handle.sync();
-        crate::metrics::recorders::log_flushed(started.elapsed());
+        crate::instruments::recorders::log_flushed(started.elapsed());
         self.with_log_mut(|log| log.complete_flush(handle, synced))
     }
 
@@ -336,6 +372,14 @@ impl Partition {
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadInfo, PartitionError> {
         let hw = self.high_watermark();
         self.with_log(|log| log.read(offset, max_bytes, Some(hw)))
+    }
+
+    /// The timestamp of the first committed record at or after `offset`, for lag in time;
+    /// `None` when there is none below the high watermark. Reads one batch. Blocking.
+    pub fn timestamp_at(&self, offset: i64) -> Result<Option<i64>, PartitionError> {
+        // The log returns at least the whole first batch however small max_bytes is.
+        let info = self.read(offset, 1)?;
+        Ok(crate::group::lag::timestamp_at(&info.records, offset))
     }
 
     /// First offset still readable.
@@ -428,6 +472,28 @@ pub async fn blocking<R: Send + 'static>(
     }
 }
 
+/// What [`Partition::append_durable`] waits for before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurableWait {
+    /// Until the append is as durable as the flush policy asks, bounded by a produce
+    /// request's `timeout_ms` (0 or less: unbounded). Every acknowledged append uses this.
+    Within {
+        /// Kafka's produce `timeout_ms`.
+        timeout_ms: i32,
+    },
+    /// Not at all (acks=0, nothing is acknowledged); the flush still runs.
+    NoAck,
+}
+
+/// A finished append.
+#[derive(Debug, Clone, Copy)]
+pub struct Appended {
+    /// What the log reported.
+    pub info: AppendInfo,
+    /// The log start offset right after the append.
+    pub log_start_offset: i64,
+}
+
 /// A shared partition handle.
 pub type PartitionRef = Arc<Partition>;
 
@@ -450,7 +516,7 @@ mod tests {
         let info = blocking(
             move || {
                 let mut b = testkit::simple_batch(2, 20, i as i64);
-                q.append(&mut b, i as i64)
+                q.append_deferred(&mut b, i as i64)
             },
             "test append",
         )
@@ -488,7 +554,7 @@ mod tests {
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let q = Arc::clone(&p);
         let mut b = testkit::simple_batch(2, 20, 0);
-        let info = q.append(&mut b, 0).unwrap();
+        let info = q.append_deferred(&mut b, 0).unwrap();
         let holder = std::thread::spawn(move || {
             q.with_log_mut(|_| {
                 locked_tx.send(()).unwrap();
@@ -543,7 +609,7 @@ mod tests {
         let p = open(dir.path());
         let q = Arc::clone(&p);
         let info = blocking(
-            move || q.append(&mut testkit::simple_batch(1, 20, 0), 0),
+            move || q.append_deferred(&mut testkit::simple_batch(1, 20, 0), 0),
             "test append",
         )
         .await

@@ -442,13 +442,15 @@ async fn init_producer_id_allocates_and_bumps() {
 #[tokio::test]
 async fn long_poll_fetch_wakes_when_data_arrives() {
     let dir = temp_dir();
-    let b = Broker::start(dir.path(), &[]);
+    let maddr = common::free_port_addr();
+    let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
     let mut admin = b.client().await;
     admin.create_topic("lp", 1, &[]).await;
     let mut consumer = b.client().await;
-    // Waits up to 20 s; without a wake-up it would come back empty.
-    let id = consumer.send(fetch_req("lp", 0, 0, 20_000, 1)).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The fetch may wait 60 s, longer than `recv`'s 30 s: only the wake-up can answer it
+    // in time.
+    let id = consumer.send(fetch_req("lp", 0, 0, 60_000, 1)).await;
+    common::wait_parked_fetches(&maddr, 1).await;
     admin.produce("lp", 0, batch(&[b"wake"], 1)).await;
     let resp = consumer.recv().await;
     assert_eq!(resp.correlation_id, id);
@@ -457,6 +459,30 @@ async fn long_poll_fetch_wakes_when_data_arrives() {
     };
     let p = &f.responses[0].partitions[0];
     assert_eq!(records(&p.records), vec![(0, b"wake".to_vec())]);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_answers_a_parked_long_poll() {
+    let dir = temp_dir();
+    let maddr = common::free_port_addr();
+    let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
+    let mut admin = b.client().await;
+    admin.create_topic("lp", 1, &[]).await;
+    let mut consumer = b.client().await;
+    let id = consumer.send(fetch_req("lp", 0, 0, 60_000, 1)).await;
+    common::wait_parked_fetches(&maddr, 1).await;
+    // SIGTERM: the parked fetch must be answered (empty) rather than cut off when the
+    // drain grace ends; it would otherwise wait 60 s, past `recv`'s 30 s.
+    b.terminate();
+    let resp = consumer.recv().await;
+    assert_eq!(resp.correlation_id, id);
+    let Some(Body::Fetch(f)) = resp.body else {
+        panic!("not a fetch response")
+    };
+    let p = &f.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    assert!(p.records.is_empty());
+    assert!(b.stop(), "clean exit after the drain");
 }
 
 #[tokio::test]

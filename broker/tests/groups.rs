@@ -237,7 +237,17 @@ async fn three_members_commit_rebalance_incrementally_and_survive_restart() {
         fourth.join("g").await;
         fourth
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Wait (bounded) until the fourth join has started the rebalance, then every member
+    // is told to rejoin.
+    let mut rebalancing = false;
+    for _ in 0..200 {
+        if members[0].heartbeat("g").await == ErrorCode::RebalanceInProgress {
+            rebalancing = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(rebalancing, "the fourth member's join starts a rebalance");
     for m in members.iter_mut() {
         assert_eq!(m.heartbeat("g").await, ErrorCode::RebalanceInProgress);
     }
@@ -392,4 +402,82 @@ async fn silent_member_is_expired_and_its_partitions_move() {
         started.elapsed()
     );
     assert_eq!(b.heartbeat("h").await, ErrorCode::UnknownMemberId);
+}
+
+/// Standalone (no member) commit of `offset` for partition 0 of `topic`.
+async fn commit_standalone(c: &mut Client, group: &str, topic: &str, offset: i64) -> ErrorCode {
+    let r = c
+        .call(v1::OffsetCommitRequest {
+            group_id: group.into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+            retention_time_ms: -1,
+            topics: vec![v1::OffsetCommitTopic {
+                name: topic.into(),
+                partitions: vec![v1::OffsetCommitPartition {
+                    partition_index: 0,
+                    committed_offset: offset,
+                    committed_leader_epoch: None,
+                    committed_metadata: None,
+                }],
+            }],
+        })
+        .await;
+    ErrorCode::from_i32(r.topics[0].partitions[0].error_code)
+}
+
+async fn describe_offsets(c: &mut Client, group: &str) -> Vec<v1::GroupPartitionOffset> {
+    let d = c
+        .call(v1::DescribeGroupsRequest {
+            groups: vec![group.into()],
+            include_offsets: true,
+        })
+        .await;
+    d.groups[0].offsets.clone()
+}
+
+#[tokio::test]
+async fn commits_are_durable_when_acknowledged_and_lag_is_reported_in_time() {
+    let dir = temp_dir();
+    let broker = start(dir.path());
+    let mut c = broker.client().await;
+    c.create_topic("t", 1, &[]).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // Three records written 90, 60 and 30 s ago (producer timestamps).
+    for age_s in [90, 60, 30] {
+        let b = batch(&[b"x"], now - age_s * 1000);
+        assert_eq!(c.produce("t", 0, b).await.error_code, 0);
+    }
+    for g in ["g1", "g2", "g3"] {
+        assert_eq!(commit_standalone(&mut c, g, "t", 1).await, ErrorCode::None);
+    }
+
+    // An acknowledged commit is durable, and durable data is below the high watermark:
+    // every commit record is visible in __consumer_offsets (before the fix the records
+    // were appended but never flushed, so the high watermark stayed at 0).
+    let mut visible = 0;
+    for p in 0..4 {
+        visible += c.list_offset("__consumer_offsets", p, -1).await.offset;
+    }
+    assert_eq!(visible, 3, "one commit record per group is visible");
+
+    // Lag in time: the first uncommitted record (offset 1) was written 60 s ago.
+    let o = describe_offsets(&mut c, "g1").await;
+    assert_eq!(o[0].lag, Some(2));
+    let lag_ms = o[0].lag_ms.expect("lag in time");
+    assert!(
+        (60_000..90_000).contains(&lag_ms),
+        "lag {lag_ms} ms is measured from record 1's timestamp"
+    );
+    // Caught up: lag in time is 0.
+    assert_eq!(
+        commit_standalone(&mut c, "g1", "t", 3).await,
+        ErrorCode::None
+    );
+    let o = describe_offsets(&mut c, "g1").await;
+    assert_eq!((o[0].lag, o[0].lag_ms), (Some(0), Some(0)));
 }

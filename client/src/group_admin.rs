@@ -44,6 +44,9 @@ pub struct GroupOffset {
     pub log_end_offset: Option<i64>,
     /// Lag (absent if unknown).
     pub lag: Option<i64>,
+    /// Lag in time: milliseconds since the first uncommitted record was written, 0 when
+    /// caught up (absent if unknown).
+    pub lag_ms: Option<i64>,
 }
 
 /// A described group.
@@ -123,6 +126,7 @@ impl Admin {
                     committed_offset: o.committed_offset,
                     log_end_offset: o.log_end_offset,
                     lag: o.lag,
+                    lag_ms: o.lag_ms,
                 })
                 .collect(),
         })

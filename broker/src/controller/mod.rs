@@ -25,7 +25,7 @@ mod startup;
 use startup::{open_topic, remove_orphans};
 
 /// Most partitions one topic may have (directories are created eagerly).
-pub const MAX_PARTITIONS: i32 = 10_000;
+pub use crate::metadata::MAX_PARTITIONS;
 /// Metadata log location inside the data dir. Cannot collide with a partition directory:
 /// those always end in `-<digits>`.
 pub const METADATA_LOG: &str = "meta/metadata.log";

@@ -1,9 +1,9 @@
 //! `__consumer_offsets` I/O: creating the topic, the single writer task that appends the
 //! coordinator's records in the order they were queued, and the replay at start.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 use weir_protocol::batch::{decode_records, BatchBuilder, BatchIter, BatchOptions, NewRecord};
 use weir_protocol::ErrorCode;
@@ -12,7 +12,7 @@ use crate::controller::{Controller, NewTopic};
 use crate::error::partition_error_code;
 use crate::group::records::{self, GroupRecord, OFFSETS_TOPIC};
 use crate::group::{Group, GroupConfig, GroupState, Millis};
-use crate::partition::blocking;
+use crate::partition::{blocking, DurableWait};
 use crate::topics::Topics;
 
 /// Largest chunk read at a time during replay.
@@ -63,27 +63,64 @@ pub(super) async fn ensure_topic(
         .map_err(|e| OffsetsLogError::Create(format!("{e:?}")))
 }
 
-/// Appends queued records in order; acknowledges each request once it is durable.
+/// Kafka's `offsets.commit.timeout.ms`: how long a commit waits for its fsync before the
+/// coordinator answers REQUEST_TIMED_OUT (the record may still become durable).
+const COMMIT_TIMEOUT_MS: i32 = 5_000;
+
+/// Most requests appended in one round; bounds one batch's size.
+const MAX_REQUESTS_PER_ROUND: usize = 512;
+
+/// Appends queued records in order and acknowledges each request once it is durable.
+///
+/// Works in rounds: whatever queued up while the previous round waited for its fsync goes
+/// into one batch per partition, so concurrent commits share an fsync (group commit) and
+/// records reach each partition in the order they were queued.
 pub(super) async fn run_writer(topics: Topics, mut rx: mpsc::UnboundedReceiver<WriteRequest>) {
-    while let Some(req) = rx.recv().await {
-        let code = append(&topics, req.partition, &req.records).await;
-        if code != ErrorCode::None {
-            tracing::warn!(partition = req.partition, error = %code, "{OFFSETS_TOPIC} append failed");
+    while let Some(first) = rx.recv().await {
+        let mut round: BTreeMap<i32, Round> = BTreeMap::new();
+        let mut add = |req: WriteRequest| {
+            let r = round.entry(req.partition).or_default();
+            r.records.extend(req.records);
+            r.acks.extend(req.ack);
+        };
+        add(first);
+        for _ in 1..MAX_REQUESTS_PER_ROUND {
+            match rx.try_recv() {
+                Ok(req) => add(req),
+                Err(_) => break,
+            }
         }
-        if let Some(ack) = req.ack {
-            let _ = ack.send(code);
-        }
+        let appends = round.into_iter().map(|(partition, r)| {
+            let topics = &topics;
+            async move {
+                let code = append(topics, partition, r.records).await;
+                if code != ErrorCode::None {
+                    tracing::warn!(partition, error = %code, "{OFFSETS_TOPIC} append failed");
+                }
+                for ack in r.acks {
+                    let _ = ack.send(code);
+                }
+            }
+        });
+        futures::future::join_all(appends).await;
     }
 }
 
-async fn append(topics: &Topics, partition: i32, recs: &[(Bytes, Option<Bytes>)]) -> ErrorCode {
+/// One partition's share of a writer round.
+#[derive(Default)]
+struct Round {
+    records: Vec<(Bytes, Option<Bytes>)>,
+    acks: Vec<oneshot::Sender<ErrorCode>>,
+}
+
+async fn append(topics: &Topics, partition: i32, recs: Vec<(Bytes, Option<Bytes>)>) -> ErrorCode {
     let part = match topics.partition(OFFSETS_TOPIC, partition) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let now = crate::ctx::now_ms();
+    let now = crate::clock::now_ms();
     let mut builder = BatchBuilder::new(BatchOptions::default());
-    for (k, v) in recs {
+    for (k, v) in &recs {
         if builder
             .push(&NewRecord::new(now, Some(k), v.as_deref()))
             .is_err()
@@ -91,11 +128,14 @@ async fn append(topics: &Topics, partition: i32, recs: &[(Bytes, Option<Bytes>)]
             return ErrorCode::Unknown;
         }
     }
-    let mut buf = match builder.build() {
-        Ok(b) => b,
+    let buf = match builder.build() {
+        Ok(b) => BytesMut::from(&b[..]),
         Err(_) => return ErrorCode::Unknown,
     };
-    match blocking(move || part.append(&mut buf, now), "append group records").await {
+    let wait = DurableWait::Within {
+        timeout_ms: COMMIT_TIMEOUT_MS,
+    };
+    match part.append_durable(buf, now, wait, |_, _| {}).await {
         Ok(_) => ErrorCode::None,
         Err(e) => partition_error_code(&e),
     }

@@ -12,6 +12,7 @@
 //! I/O, no await under it). Records are queued to the writer *under* that lock, so the
 //! log order equals the order in which the state changed.
 
+mod lag_time;
 mod log;
 mod ops;
 mod timer;
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::group::{Group, GroupConfig, JoinResponse, PartitionCounts};
 use crate::topics::Topics;
 
+pub use lag_time::fill_lag_ms;
 pub use log::OffsetsLogError;
 pub use ops::{CommitPartition, DescribedGroup, DescribedMember};
 
@@ -85,7 +87,7 @@ impl Coordinator {
     ) -> Result<Coordinator, OffsetsLogError> {
         log::ensure_topic(controller, config.offsets_topic_partitions).await?;
         let topics = controller.topics().clone();
-        let groups = log::replay(&topics, &config.group, crate::ctx::now_ms()).await?;
+        let groups = log::replay(&topics, &config.group, crate::clock::now_ms()).await?;
         tracing::info!(
             groups = groups.len(),
             "replayed {}",

@@ -9,7 +9,7 @@ use weir_protocol::ErrorCode;
 
 use super::log::WriteRequest;
 use super::{Coordinator, LiveCounts, Table};
-use crate::ctx::now_ms;
+use crate::clock::now_ms;
 use crate::group::lag::{lag, LagRow};
 use crate::group::records::{self, partition_for, OFFSETS_TOPIC};
 use crate::group::{
@@ -401,6 +401,7 @@ impl Coordinator {
                     committed: c.offset,
                     log_end,
                     lag: lag(Some(c.offset), log_end),
+                    lag_ms: None,
                 }
             })
             .collect()

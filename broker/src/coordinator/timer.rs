@@ -18,7 +18,7 @@ pub(super) async fn run(inner: Weak<Inner>, shutdown: CancellationToken) {
             return;
         };
         let coordinator = Coordinator { inner: strong };
-        let now = crate::ctx::now_ms();
+        let now = crate::clock::now_ms();
         let next = coordinator.tick_due(now);
         let sleep = next
             .map(|d| {

@@ -1,5 +1,5 @@
 //! DescribeGroups (15): state, members with assignments, and (on request) committed
-//! offsets with log end and lag.
+//! offsets with log end and lag in records and in time.
 
 use weir_protocol::native::v1::{
     DescribeGroupsRequest, DescribeGroupsResponse, DescribedGroup, DescribedGroupMember,
@@ -8,17 +8,50 @@ use weir_protocol::native::v1::{
 use weir_protocol::ErrorCode;
 
 use super::sync_group::by_topic;
+use crate::clock::now_ms;
+use crate::coordinator::{fill_lag_ms, DescribedGroup as DescribedGroupState};
 use crate::ctx::BrokerCtx;
+use crate::partition::blocking;
 
 /// Describes each named group.
-pub fn handle(ctx: &BrokerCtx, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
-    let groups = req
+pub async fn handle(ctx: &BrokerCtx, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let mut described: Vec<(String, Option<DescribedGroupState>)> = req
         .groups
         .iter()
-        .map(|id| match ctx.groups.describe(id) {
+        .map(|id| (id.clone(), ctx.groups.describe(id)))
+        .collect();
+    if req.include_offsets {
+        // Lag in time reads each lagging partition's next record: off the async workers.
+        let topics = ctx.topics.clone();
+        let now = now_ms();
+        let filled = blocking(
+            move || {
+                for (_, g) in described.iter_mut() {
+                    if let Some(g) = g {
+                        fill_lag_ms(&topics, &mut g.offsets, now);
+                    }
+                }
+                Ok(described)
+            },
+            "describe groups lag",
+        )
+        .await;
+        described = match filled {
+            Ok(d) => d,
+            // Only a panicked blocking task gets here; answer without the lag in time.
+            Err(_) => req
+                .groups
+                .iter()
+                .map(|id| (id.clone(), ctx.groups.describe(id)))
+                .collect(),
+        };
+    }
+    let groups = described
+        .into_iter()
+        .map(|(id, g)| match g {
             None => DescribedGroup {
                 error_code: ErrorCode::GroupIdNotFound.as_i32(),
-                group_id: id.clone(),
+                group_id: id,
                 group_state: "Dead".into(),
                 ..Default::default()
             },
@@ -51,6 +84,7 @@ pub fn handle(ctx: &BrokerCtx, req: DescribeGroupsRequest) -> DescribeGroupsResp
                             committed_offset: r.committed,
                             log_end_offset: r.log_end,
                             lag: r.lag,
+                            lag_ms: r.lag_ms,
                             metadata: String::new(),
                         })
                         .collect()

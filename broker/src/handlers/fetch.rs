@@ -15,8 +15,8 @@ use weir_protocol::ErrorCode;
 
 use crate::ctx::BrokerCtx;
 use crate::error::partition_error_code;
-use crate::metrics::recorders::purgatory;
-use crate::metrics::Purgatory;
+use crate::instruments::recorders::purgatory;
+use crate::instruments::Purgatory;
 use crate::partition::{blocking, PartitionRef};
 use crate::topics::TopicCounters;
 

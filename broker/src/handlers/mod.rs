@@ -32,7 +32,7 @@ use weir_protocol::native::{request_api_key, versions, ApiKey};
 use weir_protocol::ErrorCode;
 
 use crate::ctx::BrokerCtx;
-use crate::metrics::RequestTimer;
+use crate::instruments::RequestTimer;
 
 pub use produce::validate_produce_records;
 
@@ -101,7 +101,7 @@ async fn route(ctx: &BrokerCtx, req: RequestEnvelope) -> Option<ResponseEnvelope
         Req::OffsetCommit(r) => Resp::OffsetCommit(offset_commit::handle(ctx, r).await),
         Req::OffsetFetch(r) => Resp::OffsetFetch(offset_fetch::handle(ctx, r)),
         Req::ListGroups(r) => Resp::ListGroups(list_groups::handle(ctx, r)),
-        Req::DescribeGroups(r) => Resp::DescribeGroups(describe_groups::handle(ctx, r)),
+        Req::DescribeGroups(r) => Resp::DescribeGroups(describe_groups::handle(ctx, r).await),
         Req::DeleteGroups(r) => Resp::DeleteGroups(delete_groups::handle(ctx, r).await),
     };
     Some(reply(resp))

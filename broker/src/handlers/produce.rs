@@ -16,10 +16,11 @@ use weir_protocol::native::v1::{
 };
 use weir_protocol::ErrorCode;
 
-use crate::ctx::{now_ms, BrokerCtx};
+use crate::clock::now_ms;
+use crate::ctx::BrokerCtx;
 use crate::error::{batch_error_code, partition_error_code};
 use crate::names::is_internal_topic;
-use crate::partition::{blocking, PartitionRef};
+use crate::partition::{Appended, DurableWait, PartitionRef};
 use crate::topics::TopicCounters;
 
 /// In-sync replicas of every partition on a single node: the leader itself.
@@ -185,38 +186,24 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
 
     // Partitions append in parallel; each then waits for its own fsync when the flush
     // policy asks for one (group commit: the fsync runs outside the partition lock and
-    // covers every append made before it started).
+    // covers every append made before it started). acks=0 answers nothing, so it need not
+    // wait; the flush still runs.
     let now = now_ms();
-    let appends = pending.into_iter().map(|mut p| async move {
-        let partition = p.partition.clone();
-        let r = blocking(
-            move || {
-                let info = partition.append(&mut p.batches, now)?;
+    let wait = if acks == 0 {
+        DurableWait::NoAck
+    } else {
+        DurableWait::Within { timeout_ms }
+    };
+    let appends = pending.into_iter().map(|p| async move {
+        let counters = p.counters;
+        let r = p
+            .partition
+            .append_durable(p.batches, now, wait, move |info, bytes| {
                 if !info.duplicate {
-                    p.counters
-                        .produced(u64::from(info.record_count), p.batches.len() as u64);
+                    counters.produced(u64::from(info.record_count), bytes as u64);
                 }
-                Ok((info, partition.log_start_offset()?))
-            },
-            "produce append",
-        )
-        .await;
-        let r = match r {
-            Ok((info, _)) if info.flush_needed => {
-                let end = info.last_offset.saturating_add(1);
-                p.partition.request_flush(end);
-                // acks=0 answers nothing, so it need not wait; the flush still runs.
-                if acks == 0 {
-                    r
-                } else {
-                    p.partition
-                        .wait_durable_within(end, timeout_ms)
-                        .await
-                        .and(r)
-                }
-            }
-            r => r,
-        };
+            })
+            .await;
         (p.topic, p.slot, r)
     });
     for (ti, slot, r) in futures::future::join_all(appends).await {
@@ -227,10 +214,13 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
             continue;
         };
         match r {
-            Ok((info, log_start)) => {
+            Ok(Appended {
+                info,
+                log_start_offset,
+            }) => {
                 resp.base_offset = info.base_offset;
                 resp.log_append_time_ms = info.log_append_time_ms;
-                resp.log_start_offset = log_start;
+                resp.log_start_offset = log_start_offset;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "append failed");

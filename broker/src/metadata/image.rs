@@ -43,6 +43,10 @@ pub struct MetadataImage {
     default_leader: i32,
 }
 
+/// Most partitions a topic may have (the controller refuses more; the image never
+/// allocates for more, whatever a record on disk says).
+pub const MAX_PARTITIONS: i32 = 10_000;
+
 impl MetadataImage {
     /// An empty image.
     pub fn new(default_leader: i32) -> Self {
@@ -79,7 +83,15 @@ impl MetadataImage {
         let Some(r) = &record.record else { return };
         match r {
             Record::Topic(t) => {
-                let count = usize::try_from(t.partition_count).unwrap_or(0);
+                // Bounded: a count read from disk cannot make the image allocate absurdly.
+                let count = match usize::try_from(t.partition_count) {
+                    Ok(n) if n <= MAX_PARTITIONS as usize => n,
+                    _ => {
+                        tracing::warn!(topic = %t.name, count = t.partition_count,
+                            "metadata record with an impossible partition count; clamped");
+                        usize::try_from(t.partition_count.clamp(0, MAX_PARTITIONS)).unwrap_or(0)
+                    }
+                };
                 let topic = TopicImage {
                     id: t.topic_id.clone(),
                     partitions: vec![self.default_partition(); count],
@@ -127,7 +139,7 @@ impl MetadataImage {
                     return;
                 };
                 // Bounded: a record cannot make the image allocate absurd amounts.
-                if index >= 1_000_000 {
+                if index >= MAX_PARTITIONS as usize {
                     return;
                 }
                 if topic.partitions.len() <= index {
@@ -159,6 +171,30 @@ mod tests {
 
     fn rec(r: Record) -> MetadataRecord {
         MetadataRecord { record: Some(r) }
+    }
+
+    #[test]
+    fn absurd_partition_counts_from_disk_are_bounded() {
+        let image = MetadataImage::replay(
+            0,
+            &[
+                rec(Record::Topic(TopicRecord {
+                    name: "huge".into(),
+                    topic_id: Bytes::from(vec![1; 16]),
+                    partition_count: i32::MAX,
+                    configs: Default::default(),
+                })),
+                rec(Record::Partition(PartitionRecord {
+                    topic: "huge".into(),
+                    partition: i32::MAX - 1,
+                    ..Default::default()
+                })),
+            ],
+        );
+        assert_eq!(
+            image.topics["huge"].partitions.len(),
+            MAX_PARTITIONS as usize
+        );
     }
 
     #[test]

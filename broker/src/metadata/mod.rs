@@ -9,7 +9,7 @@ mod file;
 mod image;
 
 pub use file::{MetadataFile, MetadataFileError};
-pub use image::{MetadataImage, PartitionImage, TopicImage};
+pub use image::{MetadataImage, PartitionImage, TopicImage, MAX_PARTITIONS};
 pub use weir_protocol::native::metadata::{
     metadata_record::Record, ConfigRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord,
     RemoveTopicRecord, TopicRecord,

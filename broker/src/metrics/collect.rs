@@ -4,19 +4,26 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::coordinator::Coordinator;
+use crate::clock::now_ms;
+use crate::coordinator::{fill_lag_ms, Coordinator};
 use crate::topics::Topics;
 
 use super::names;
 use super::snapshot::{GroupSnapshot, OffsetRow, PartitionStat, Snapshot};
 use super::text::Exposition;
 
-/// Every group with its members and committed offsets.
-pub fn groups(coordinator: &Coordinator) -> Vec<GroupSnapshot> {
+/// Every group with its members and committed offsets, lag in time included (reads one
+/// batch per lagging partition). Blocking.
+pub fn groups(coordinator: &Coordinator, topics: &Topics) -> Vec<GroupSnapshot> {
+    let now = now_ms();
     coordinator
         .list(&[])
         .into_iter()
         .filter_map(|(id, _, _)| coordinator.describe(&id))
+        .map(|mut g| {
+            fill_lag_ms(topics, &mut g.offsets, now);
+            g
+        })
         .map(|g| GroupSnapshot {
             id: g.group_id,
             state: g.state,
@@ -29,6 +36,7 @@ pub fn groups(coordinator: &Coordinator) -> Vec<GroupSnapshot> {
                     partition: r.partition,
                     committed: r.committed,
                     high_watermark: r.log_end,
+                    lag_ms: r.lag_ms,
                 })
                 .collect(),
         })
@@ -73,7 +81,7 @@ pub fn partitions(topics: &Topics, max_series: usize) -> Option<Vec<PartitionSta
 /// One refresh. Blocking.
 pub fn snapshot(topics: &Topics, groups_of: &Coordinator, max_series: usize) -> Snapshot {
     Snapshot {
-        groups: groups(groups_of),
+        groups: groups(groups_of, topics),
         partitions: partitions(topics, max_series),
     }
 }

@@ -1,8 +1,7 @@
 //! Metrics: Prometheus text at `http://<server.metrics_listen>/metrics`.
 //!
-//! - [`names`]: every family's name, kind and help (the one list).
-//! - [`recorders`]: fixed-label handles (requests, latency, connections, purgatory,
-//!   flush, cleaner) kept by the `metrics` recorder, registered once at install.
+//! - [`names`] and [`recorders`] live in [`crate::instruments`] (facade only, so code
+//!   that records does not depend on this aggregator); re-exported here.
 //! - [`snapshot`]: group lag/offsets/members/state and per-partition families rendered
 //!   from a periodic snapshot, so series of deleted groups and topics disappear (the
 //!   exporter would keep them forever); [`collect`] takes that snapshot from the broker
@@ -14,9 +13,7 @@
 
 pub mod collect;
 pub mod http;
-pub mod names;
 pub mod process;
-pub mod recorders;
 pub mod snapshot;
 pub mod text;
 
@@ -28,7 +25,7 @@ use tokio::net::TcpListener;
 
 use crate::topics::Topics;
 
-pub use recorders::{Purgatory, RequestTimer};
+pub use crate::instruments::{names, recorders, Purgatory, RequestTimer};
 
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]

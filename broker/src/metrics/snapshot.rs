@@ -11,7 +11,9 @@
 //! below 0 (a commit above the end after truncation reads as 0). A partition the group
 //! has never committed has no lag series: where it would start depends on the consumer's
 //! reset policy, which the broker does not know (Kafka's tooling shows "-" too). A
-//! commit on a partition that no longer exists has no series either.
+//! commit on a partition that no longer exists has no series either. Lag in seconds is
+//! now minus the timestamp of the first uncommitted record (0 when caught up), with no
+//! series where that record cannot be read.
 
 use crate::group::lag::lag;
 use crate::group::GroupState;
@@ -30,6 +32,8 @@ pub struct OffsetRow {
     pub committed: i64,
     /// The partition's high watermark, `None` if it no longer exists.
     pub high_watermark: Option<i64>,
+    /// Lag in time (see `group::lag::lag_ms`), `None` when unknown.
+    pub lag_ms: Option<i64>,
 }
 
 /// One group.
@@ -103,6 +107,19 @@ fn render_groups(e: &mut Exposition, groups: &[GroupSnapshot]) {
             }
         }
     }
+    e.family(names::GROUP_LAG_SECONDS);
+    for g in groups {
+        for o in &g.offsets {
+            if let Some(ms) = o.lag_ms {
+                let p = o.partition.to_string();
+                e.sample(
+                    names::GROUP_LAG_SECONDS,
+                    &[("group", &g.id), ("topic", &o.topic), ("partition", &p)],
+                    ms as f64 / 1000.0,
+                );
+            }
+        }
+    }
     e.family(names::GROUP_COMMITTED_OFFSET);
     for g in groups {
         for o in g.offsets.iter().filter(|o| o.high_watermark.is_some()) {
@@ -170,6 +187,7 @@ mod tests {
             partition,
             committed,
             high_watermark: hw,
+            lag_ms: None,
         }
     }
 
@@ -215,6 +233,24 @@ mod tests {
         assert_eq!(
             value(&t, "weir_consumer_group_state{group=\"g\",state=\"Empty\"}").as_deref(),
             Some("0")
+        );
+    }
+
+    #[test]
+    fn lag_in_seconds_has_a_series_only_where_known() {
+        const SECS: &str =
+            "weir_consumer_group_lag_seconds{group=\"g\",topic=\"t\",partition=\"0\"}";
+        let mut r = row("t", 0, 400, Some(1000));
+        r.lag_ms = Some(2_500);
+        let t = render(&group(vec![r, row("t", 1, 5, Some(9))]));
+        assert_eq!(value(&t, SECS).as_deref(), Some("2.5"), "{t}");
+        assert!(
+            !t.contains("lag_seconds{group=\"g\",topic=\"t\",partition=\"1\"}"),
+            "{t}"
+        );
+        assert!(
+            t.contains("# TYPE weir_consumer_group_lag_seconds gauge"),
+            "{t}"
         );
     }
 

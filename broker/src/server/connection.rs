@@ -75,7 +75,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     tracing::debug!(%peer, "connection opened");
-    let _open = crate::metrics::recorders::connection_opened();
+    let _open = crate::instruments::recorders::connection_opened();
     let (read_half, write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, ServerCodec::new(limits.max_frame_bytes));
     // Responses (fetches) may legitimately exceed the request limit.
@@ -117,7 +117,7 @@ pub async fn serve(
                 }
             }
             Some(Err(e)) => {
-                crate::metrics::recorders::bad_frame();
+                crate::instruments::recorders::bad_frame();
                 tracing::warn!(%peer, error = %e, "closing connection after a bad frame");
                 break;
             }

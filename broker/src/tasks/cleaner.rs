@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::ctx::now_ms;
+use crate::clock::now_ms;
 use crate::partition::{blocking, Partition, PartitionError};
 use crate::storage::Cleaner;
 use crate::topics::Topics;
@@ -33,7 +33,7 @@ pub fn clean_partition(
     if stats.aborted {
         tracing::info!(partition = %partition.name(), "log changed while cleaning; pass discarded");
     } else {
-        crate::metrics::recorders::cleaner_ran(stats.bytes_read, crate::ctx::now_ms());
+        crate::instruments::recorders::cleaner_ran(stats.bytes_read, crate::clock::now_ms());
     }
     Ok(stats.segments_cleaned > 0)
 }
@@ -103,7 +103,8 @@ mod tests {
             let key = format!("k{}", i % 5);
             let value = i.to_be_bytes();
             let mut b = testkit::keyed_batch(&[(key.as_bytes(), Some(&value[..]))], 0);
-            p.append(&mut b, 0).unwrap();
+            p.with_log_mut(|l| l.append_as_leader(&mut b, 0, 0))
+                .unwrap();
         }
         let before = p.with_log(|l| Ok(l.size_bytes())).unwrap();
         let mut cleaner = Cleaner::new(1 << 20);

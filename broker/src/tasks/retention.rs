@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::ctx::now_ms;
+use crate::clock::now_ms;
 use crate::partition::blocking;
 use crate::topics::Topics;
 

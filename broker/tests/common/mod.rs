@@ -79,6 +79,13 @@ impl Broker {
         }
     }
 
+    /// SIGTERM without waiting (graceful shutdown starts; `Drop` still reaps it).
+    pub fn terminate(&self) {
+        let pid = self.child.as_ref().unwrap().id();
+        // SAFETY: sending a signal to our own child's PID.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+
     /// SIGTERM and wait for exit; returns whether it exited successfully.
     pub fn stop(mut self) -> bool {
         let mut c = self.child.take().unwrap();
@@ -440,6 +447,14 @@ pub async fn metrics_text(addr: &str, ready: impl Fn(&str) -> bool) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     body
+}
+
+/// Waits (bounded) until exactly `n` fetches are parked in the broker's purgatory, so a
+/// test knows a long poll is waiting before it acts.
+pub async fn wait_parked_fetches(metrics_addr: &str, n: u32) {
+    const GAUGE: &str = "weir_purgatory_size{kind=\"fetch\"}";
+    let body = metrics_text(metrics_addr, |t| metric(t, GAUGE) == Some(f64::from(n))).await;
+    assert_eq!(metric(&body, GAUGE), Some(f64::from(n)), "parked fetches");
 }
 
 /// A sample's value from Prometheus text.

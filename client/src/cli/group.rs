@@ -69,6 +69,7 @@ pub fn describe_json(d: &GroupDescription) -> Value {
             "committed_offset": o.committed_offset,
             "log_end_offset": o.log_end_offset,
             "lag": o.lag,
+            "lag_ms": o.lag_ms,
         })).collect::<Vec<_>>(),
     })
 }
@@ -92,16 +93,17 @@ fn print_describe(d: &GroupDescription) {
             parts.join(" ")
         );
     }
-    println!("  TOPIC\tPARTITION\tCOMMITTED\tLOG-END\tLAG");
+    println!("  TOPIC\tPARTITION\tCOMMITTED\tLOG-END\tLAG\tLAG_MS");
     let dash = |v: Option<i64>| v.map_or("-".to_string(), |x| x.to_string());
     for o in &d.offsets {
         println!(
-            "  {}\t{}\t{}\t{}\t{}",
+            "  {}\t{}\t{}\t{}\t{}\t{}",
             o.topic,
             o.partition,
             o.committed_offset,
             dash(o.log_end_offset),
-            dash(o.lag)
+            dash(o.lag),
+            dash(o.lag_ms)
         );
     }
 }

@@ -38,6 +38,8 @@ families! {
     // Consumer groups (rendered from a periodic snapshot; see `metrics::snapshot`).
     GROUP_LAG = "weir_consumer_group_lag", Gauge,
         "Records between a group's committed offset and the partition's high watermark.";
+    GROUP_LAG_SECONDS = "weir_consumer_group_lag_seconds", Gauge,
+        "Seconds since the first record a group has not committed was written (0 when caught up).";
     GROUP_COMMITTED_OFFSET = "weir_consumer_group_committed_offset", Gauge,
         "A group's committed offset for a partition.";
     GROUP_MEMBERS = "weir_consumer_group_members", Gauge,
