@@ -506,3 +506,56 @@ async fn prefetch_is_bounded_by_max_buffered_bytes() {
     assert_eq!(got.len(), total);
     assert!(got.iter().enumerate().all(|(i, r)| r.offset == i as i64));
 }
+
+/// Issue 11, defect 7: a flush cut short (here by a timeout while the broker is frozen)
+/// must not leave the producer in "flushing" mode, which silently disables `linger`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_flush_does_not_disable_linger() {
+    let broker = Broker::start();
+    let a = broker.addr.clone();
+    create(&a, "fl", 1).await;
+    let producer = Producer::new(
+        client_config(&a),
+        ProducerConfig {
+            linger: Duration::from_secs(3600),
+            ..ProducerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Warm up: metadata and producer id are in place before the broker freezes.
+    let warm = producer
+        .enqueue(ProducerRecord::new("fl", "warm"))
+        .await
+        .unwrap();
+    producer.flush().await;
+    warm.await.unwrap();
+
+    broker.signal("STOP");
+    let a_rec = producer
+        .enqueue(ProducerRecord::new("fl", "a"))
+        .await
+        .unwrap();
+    let cut = tokio::time::timeout(Duration::from_millis(200), producer.flush()).await;
+    broker.signal("CONT");
+    assert!(cut.is_err(), "a frozen broker cannot acknowledge");
+    tokio::time::timeout(Duration::from_secs(30), a_rec)
+        .await
+        .expect("the flushed record is acknowledged once the broker runs again")
+        .unwrap();
+
+    // Linger (an hour) holds the next record until a flush asks for it.
+    let b_rec = producer
+        .enqueue(ProducerRecord::new("fl", "b"))
+        .await
+        .unwrap();
+    tokio::pin!(b_rec);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), &mut b_rec)
+            .await
+            .is_err(),
+        "sent without a flush: the cancelled flush left linger disabled"
+    );
+    producer.flush().await;
+    b_rec.await.unwrap();
+}

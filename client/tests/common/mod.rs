@@ -54,14 +54,19 @@ impl Broker {
         broker
     }
 
+    /// Sends `signal` ("STOP", "CONT", ...) to this broker process only.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -{signal}");
+    }
+
     /// Stops the broker with SIGTERM (a clean shutdown) and starts it again on the same
     /// address and data dir, as an operator's restart would.
     pub fn restart(&mut self) {
-        let term = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(term.success());
+        self.signal("TERM");
         let status = self.child.wait().expect("wait weir-broker");
         assert!(
             status.success(),
