@@ -64,6 +64,15 @@ impl NewTopic {
     }
 }
 
+/// A topic the broker created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTopic {
+    /// Name.
+    pub name: String,
+    /// Partition count (the broker's default when none was asked for).
+    pub partitions: i32,
+}
+
 /// One partition of a described topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionDescription {
@@ -144,8 +153,11 @@ impl Admin {
         i32::try_from(self.client.config().request_timeout.as_millis()).unwrap_or(i32::MAX)
     }
 
-    /// Creates a topic.
-    pub async fn create_topic(&self, topic: NewTopic) -> Result<()> {
+    /// Creates a topic; returns what the broker created (the partition count it chose
+    /// when [`NewTopic::partitions`] was -1).
+    ///
+    /// Cancellation safety: dropping the call may or may not leave the topic created.
+    pub async fn create_topic(&self, topic: NewTopic) -> Result<CreatedTopic> {
         let name = topic.name.clone();
         let r = self
             .client
@@ -175,7 +187,10 @@ impl Admin {
             &t.error_message,
         )?;
         self.client.invalidate(&name);
-        Ok(())
+        Ok(CreatedTopic {
+            name,
+            partitions: t.num_partitions,
+        })
     }
 
     /// Deletes a topic and its data.
