@@ -16,6 +16,13 @@
 //! - [`partitioner`]: Kafka-compatible murmur2 and sticky partitioning.
 //! - [`cli`]: the `weir` command line (argument parsing, output shaping, commands).
 
+// No unwrap/expect/indexing outside tests: a bad frame, a short buffer or an odd broker
+// answer must come back as an `Error`, never as a panic in the caller's process.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 pub mod admin;
 pub mod cli;
 pub mod client;
