@@ -1081,3 +1081,41 @@ async fn wait_values(
         }
     }
 }
+
+/// Issue 11, defect 7: a member the coordinator cannot confirm for a whole session timeout
+/// (here the broker is frozen) must assume it was expired and stop fetching its
+/// partitions, rather than keep reading what a new owner may read too; once the broker is
+/// back it rejoins and gets them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_cut_off_for_a_session_timeout_stops_fetching_and_rejoins() {
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let admin = Admin::new(client_config(&broker.addr)).unwrap();
+    admin.create_topic(NewTopic::new("t", 2)).await.unwrap();
+    let member = spawn(group_consumer(&broker.addr, "cut", 1000).await);
+    wait_for("the member owns both partitions", || {
+        member.owned.lock().unwrap().len() == 2
+    })
+    .await;
+    broker.signal("STOP");
+    let dropped = async {
+        for _ in 0..300 {
+            if member.owned.lock().unwrap().is_empty() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+    .await;
+    broker.signal("CONT");
+    assert!(
+        dropped,
+        "still fetching partitions nobody confirmed it owns"
+    );
+    wait_for("the member owns both partitions again", || {
+        member.owned.lock().unwrap().len() == 2
+    })
+    .await;
+    member.stop.store(true, Ordering::Release);
+    member.handle.await.unwrap();
+}

@@ -81,6 +81,9 @@ pub(super) async fn run(
         // The idle clock restarts when partitions arrive: the join (which can take the
         // broker's initial rebalance delay) is not time "without new records".
         let now_owned = consumer.assignment();
+        if consumer.is_rebalancing() {
+            last_data = Instant::now(); // waiting for the group is not idleness
+        }
         if now_owned != owned {
             owned = now_owned;
             last_data = Instant::now();

@@ -92,6 +92,19 @@ pub struct GroupConsumer {
     listener: Option<Box<dyn RebalanceListener>>,
     heartbeat: tokio::task::JoinHandle<()>,
     last_commit: Instant,
+    /// The periodic auto-commit in flight: it runs beside `poll` (as Kafka's async
+    /// auto-commit does), so a slow coordinator never holds records back.
+    auto_commit: Option<tokio::task::JoinHandle<Result<()>>>,
+    /// The JoinGroup in flight. It outlives the `poll` that sent it (a join parks on the
+    /// broker until the generation forms, often longer than a poll's timeout), so its
+    /// answer is not lost and no poll has to send another one.
+    join: Option<InFlightJoin>,
+}
+
+struct InFlightJoin {
+    /// The `rejoin_wanted` value when it was sent.
+    round: u64,
+    task: tokio::task::JoinHandle<Result<v1::JoinGroupResponse>>,
 }
 
 impl GroupConsumer {
@@ -131,6 +144,8 @@ impl GroupConsumer {
             listener: None,
             heartbeat,
             last_commit: Instant::now(),
+            auto_commit: None,
+            join: None,
         })
     }
 
@@ -215,6 +230,11 @@ impl GroupConsumer {
         self.owned.iter().cloned().collect()
     }
 
+    /// Whether a (re)join is under way: `poll` returns nothing new until it completes.
+    pub fn is_rebalancing(&self) -> bool {
+        self.join.is_some() || self.shared.rejoin_wanted() != self.rejoined_at
+    }
+
     /// (member id, generation) as last joined; the member id is known from the first step
     /// of the join on, the generation once the join completed (-1 before).
     pub fn membership(&self) -> (String, i32) {
@@ -238,8 +258,12 @@ impl GroupConsumer {
             }
             self.refresh_pattern().await;
             self.drop_lost_partitions().await?;
-            if self.shared.rejoin_wanted() != self.rejoined_at {
-                if let Err(e) = self.rejoin().await {
+            if self.shared.rejoin_wanted() != self.rejoined_at || self.join.is_some() {
+                let rejoined = self.rejoin(deadline).await;
+                if let Ok(false) = rejoined {
+                    return Ok(Vec::new()); // the join goes on; the next poll awaits it
+                }
+                if let Err(e) = rejoined {
                     if !link_failure(&e) {
                         return Err(e);
                     }
@@ -254,12 +278,7 @@ impl GroupConsumer {
                     continue;
                 }
             }
-            if let Some(every) = self.config.auto_commit_interval {
-                if self.last_commit.elapsed() >= every && !self.owned.is_empty() {
-                    // A failed auto-commit is retried at the next interval or rejoin.
-                    let _ = self.commit().await;
-                }
-            }
+            self.auto_commit_if_due();
             let slice = deadline.saturating_duration_since(Instant::now()).min(
                 self.config
                     .heartbeat_interval
@@ -275,6 +294,21 @@ impl GroupConsumer {
                 return Ok(records);
             }
         }
+    }
+
+    /// Starts the periodic commit in the background when due and none is running. A
+    /// failed one is retried at the next interval or before the next rejoin.
+    fn auto_commit_if_due(&mut self) {
+        let Some(every) = self.config.auto_commit_interval else {
+            return;
+        };
+        if self.last_commit.elapsed() < every || self.owned.is_empty() {
+            return;
+        }
+        if self.auto_commit.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        self.auto_commit = Some(self.commit_async());
     }
 
     /// When the coordinator forgot this member, or has not confirmed it for a whole
@@ -304,32 +338,50 @@ impl GroupConsumer {
         Ok(())
     }
 
-    /// Joins (again) and applies the new assignment: revoke first, then add.
+    /// Joins (again) and applies the new assignment: revoke first, then add. `Ok(false)`
+    /// when `deadline` came first (the join stays in flight for the next call).
     ///
     /// Cancellation safety: safe. The round counts as done only at the end, after the
     /// new partitions were positioned, with no await in between.
-    async fn rejoin(&mut self) -> Result<()> {
-        if self.config.auto_commit_interval.is_some() && !self.owned.is_empty() {
+    async fn rejoin(&mut self, deadline: Instant) -> Result<bool> {
+        let fresh = self.join.is_none();
+        if fresh && self.config.auto_commit_interval.is_some() && !self.owned.is_empty() {
             let _ = self.commit().await;
         }
         for _ in 0..20 {
-            // A request for another round made during this one bumps the counter past
-            // `round`, so it is not lost.
-            let round = self.shared.rejoin_wanted();
-            let (member_id, generation) = match self.join().await? {
-                Ok(m) => m,
-                Err((ErrorCode::MemberIdRequired, id)) => {
+            let in_flight = match self.join.as_mut() {
+                Some(j) => j,
+                None => {
+                    // A request for another round made during this one bumps the counter
+                    // past `round`, so it is not lost.
+                    let round = self.shared.rejoin_wanted();
+                    self.join.insert(InFlightJoin {
+                        round,
+                        task: self.send_join(),
+                    })
+                }
+            };
+            let answer = match tokio::time::timeout_at(deadline.into(), &mut in_flight.task).await {
+                Ok(answer) => answer,
+                Err(_) => return Ok(false),
+            };
+            let round = in_flight.round;
+            self.join = None;
+            let r = answer.map_err(|_| Error::Closed)??;
+            let (member_id, generation) = match ErrorCode::from_i32(r.error_code) {
+                ErrorCode::None => (r.member_id, r.generation_id),
+                ErrorCode::MemberIdRequired => {
                     // KIP-394: the first answer carries our id. Kept at once, so a close()
                     // while the second join is parked leaves the group with it.
-                    self.shared.set(&id, -1);
+                    self.shared.set(&r.member_id, -1);
                     continue;
                 }
-                Err((ErrorCode::UnknownMemberId, _)) => {
+                ErrorCode::UnknownMemberId => {
                     self.shared.set("", -1);
                     continue;
                 }
-                Err((ErrorCode::RebalanceInProgress | ErrorCode::IllegalGeneration, _)) => continue,
-                Err((code, _)) => return Err(group_error(code, "join group")),
+                ErrorCode::RebalanceInProgress | ErrorCode::IllegalGeneration => continue,
+                code => return Err(group_error(code, "join group")),
             };
             self.shared.set(&member_id, generation);
             match self.sync(&member_id, generation).await? {
@@ -337,7 +389,7 @@ impl GroupConsumer {
                     self.apply(parts).await?;
                     self.rejoined_at = round;
                     self.last_commit = Instant::now();
-                    return Ok(());
+                    return Ok(true);
                 }
                 Err(ErrorCode::UnknownMemberId) => self.shared.set("", -1),
                 Err(ErrorCode::RebalanceInProgress) | Err(ErrorCode::IllegalGeneration) => {}
@@ -351,8 +403,9 @@ impl GroupConsumer {
         })
     }
 
-    /// One JoinGroup; an error code comes with the member id the coordinator answered.
-    async fn join(&self) -> Result<std::result::Result<(String, i32), (ErrorCode, String)>> {
+    /// Sends one JoinGroup from a task of its own, so its answer outlives the poll that
+    /// sent it.
+    fn send_join(&self) -> tokio::task::JoinHandle<Result<v1::JoinGroupResponse>> {
         let (member_id, _) = self.shared.membership();
         let owned: Vec<v1::TopicPartitions> = by_topic(self.owned.iter());
         let req = v1::JoinGroupRequest {
@@ -371,16 +424,8 @@ impl GroupConsumer {
             reason: String::new(),
         };
         let wait = self.config.rebalance_timeout + self.config.session_timeout;
-        let r = self
-            .link
-            .request(Lane::Join, req, wait, |r| r.error_code)
-            .await?;
-        let code = ErrorCode::from_i32(r.error_code);
-        Ok(if code.is_ok() {
-            Ok((r.member_id, r.generation_id))
-        } else {
-            Err((code, r.member_id))
-        })
+        let link = self.link.clone();
+        tokio::spawn(async move { link.request(Lane::Join, req, wait, |r| r.error_code).await })
     }
 
     async fn sync(
@@ -597,6 +642,9 @@ impl GroupConsumer {
     /// its session times out.
     pub async fn leave(&mut self) -> Result<()> {
         self.heartbeat.abort();
+        if let Some(j) = self.join.take() {
+            j.task.abort();
+        }
         let (member_id, _) = self.shared.membership();
         if member_id.is_empty() {
             return Ok(());
@@ -626,6 +674,9 @@ impl GroupConsumer {
 impl Drop for GroupConsumer {
     fn drop(&mut self) {
         self.heartbeat.abort();
+        if let Some(j) = self.join.take() {
+            j.task.abort();
+        }
     }
 }
 
