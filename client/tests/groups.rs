@@ -1119,3 +1119,65 @@ async fn a_member_cut_off_for_a_session_timeout_stops_fetching_and_rejoins() {
     member.stop.store(true, Ordering::Release);
     member.handle.await.unwrap();
 }
+
+/// Issue 17: a group member reads with `stream()`, commits what it processed with
+/// `commit_record`, and the next member resumes right after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_stream_and_commit_record_resume_after_the_processed_record() {
+    use futures::StreamExt;
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let a = broker.addr.clone();
+    let admin = Admin::new(client_config(&a)).unwrap();
+    admin.create_topic(NewTopic::new("t", 1)).await.unwrap();
+    let producer = Producer::new(client_config(&a), ProducerConfig::default())
+        .await
+        .unwrap();
+    for i in 0..10 {
+        producer
+            .enqueue(ProducerRecord::new("t", format!("v{i}")))
+            .await
+            .unwrap();
+    }
+    producer.flush().await;
+    let member = || async {
+        let mut cfg = GroupConfig::new("sg");
+        cfg.session_timeout = Duration::from_millis(3000);
+        cfg.heartbeat_interval = Duration::from_millis(100);
+        cfg.auto_commit_interval = None;
+        let cc = ConsumerConfig {
+            auto_offset_reset: OffsetReset::Earliest,
+            ..ConsumerConfig::default()
+        };
+        let mut c = GroupConsumer::new(client_config(&a), cc, cfg)
+            .await
+            .unwrap();
+        c.subscribe(&["t"]);
+        c
+    };
+    let mut first = member().await;
+    {
+        let mut s = first.stream();
+        for want in 0..4 {
+            let r = tokio::time::timeout(Duration::from_secs(30), s.next())
+                .await
+                .expect("a record within 30 s")
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.offset, want);
+            if want == 3 {
+                drop(s);
+                first.commit_record(&r).await.unwrap();
+                break;
+            }
+        }
+    }
+    first.close().await.unwrap();
+    let mut second = member().await;
+    let r = tokio::time::timeout(Duration::from_secs(30), second.stream().next())
+        .await
+        .expect("a record within 30 s")
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.offset, 4, "resumes right after the committed record");
+    second.close().await.unwrap();
+}

@@ -559,3 +559,51 @@ async fn a_cancelled_flush_does_not_disable_linger() {
     producer.flush().await;
     b_rec.await.unwrap();
 }
+
+/// Issue 17: `Consumer::stream()` yields every record once, in order, and a dropped or
+/// cancelled stream loses nothing it did not yield; positions count only yielded records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_or_cancelled_stream_loses_nothing() {
+    let broker = Broker::start();
+    let a = broker.addr.clone();
+    create(&a, "st", 1).await;
+    let producer = Producer::new(client_config(&a), ProducerConfig::default())
+        .await
+        .unwrap();
+    for i in 0..20 {
+        producer
+            .enqueue(ProducerRecord::new("st", format!("v{i}")))
+            .await
+            .unwrap();
+    }
+    producer.flush().await;
+    let mut c = Consumer::new(
+        client_config(&a),
+        ConsumerConfig {
+            auto_offset_reset: OffsetReset::Earliest,
+            ..ConsumerConfig::default()
+        },
+    )
+    .unwrap();
+    let tps = c.assign_topic("st").await.unwrap();
+    c.seek_to_beginning(&tps).unwrap();
+    let mut got = Vec::new();
+    {
+        let mut s = c.stream();
+        while got.len() < 5 {
+            got.push(s.next().await.unwrap().unwrap().offset);
+        }
+    }
+    // One fetch brought all 20; 15 wait unread, so the position is right after the 5th.
+    assert_eq!(c.position(&("st".to_string(), 0)), Some(5));
+    while got.len() < 20 {
+        let mut s = c.stream();
+        // A next() cut short by a timeout, as in a select! loop, loses nothing.
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(1), s.next()).await {
+            got.push(r.unwrap().unwrap().offset);
+        }
+    }
+    assert_eq!(got, (0..20).collect::<Vec<i64>>());
+    let rest = c.poll(Duration::from_millis(200)).await.unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+}

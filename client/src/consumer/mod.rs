@@ -14,7 +14,7 @@ pub mod group;
 
 pub use group::{GroupConfig, GroupConsumer, RebalanceListener};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,10 @@ use crate::error::{Error, Result};
 
 /// A topic and partition.
 pub type TopicPartition = (String, i32);
+
+/// How long one `poll` inside a stream waits before looking again (the stream itself
+/// waits as long as it takes).
+const STREAM_POLL: Duration = Duration::from_secs(1);
 
 /// A consumed record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +121,10 @@ pub struct Consumer {
     /// A chunk failed after earlier chunks of the same poll were decoded: those records
     /// were returned, and this error is the next poll's answer.
     deferred: Option<Error>,
+    /// Decoded records not handed out yet (a dropped [`Consumer::stream`] leaves them
+    /// here); `poll` returns them first, and positions count them as unread. A std Mutex
+    /// because `seek` takes `&self`; never held across an await.
+    unread: Mutex<VecDeque<ConsumerRecord>>,
 }
 
 impl Consumer {
@@ -146,6 +154,7 @@ impl Consumer {
             fetchers: HashMap::new(),
             max_poll_records: 10_000,
             deferred: None,
+            unread: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -178,6 +187,11 @@ impl Consumer {
             }
             leaders.push(meta.leader(*partition));
         }
+        self.unread().retain(|r| {
+            partitions
+                .iter()
+                .any(|(t, p)| *p == r.partition && **t == *r.topic)
+        });
         {
             let mut parts = self.shared.parts();
             parts.retain(|tp, _| partitions.contains(tp));
@@ -225,6 +239,8 @@ impl Consumer {
         })?;
         p.epoch += 1;
         p.fetch_offset = None;
+        self.unread()
+            .retain(|r| !(r.partition == tp.1 && *r.topic == *tp.0));
         p.start = Some(start);
         if let Start::Offset(o) = start {
             p.position = o;
@@ -262,11 +278,77 @@ impl Consumer {
 
     /// The next offset `poll` returns for `tp`, once known.
     pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        // Records decoded but not handed out yet are still unread.
+        let first_unread = self
+            .unread()
+            .iter()
+            .find(|r| r.partition == tp.1 && *r.topic == *tp.0)
+            .map(|r| r.offset);
+        if first_unread.is_some() {
+            return first_unread;
+        }
         self.shared
             .parts()
             .get(tp)
             .and_then(|p| p.start.is_none().then_some(p.position))
             .filter(|o| *o >= 0)
+    }
+
+    fn unread(&self) -> MutexGuard<'_, VecDeque<ConsumerRecord>> {
+        match self.unread.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Puts records `poll` returned back in front of the unread ones (the stream takes
+    /// them one at a time).
+    pub(crate) fn unread_front(&self, records: Vec<ConsumerRecord>) {
+        let mut unread = self.unread();
+        for r in records.into_iter().rev() {
+            unread.push_front(r);
+        }
+    }
+
+    /// The next unread record, if one was decoded already.
+    pub(crate) fn next_unread(&self) -> Option<ConsumerRecord> {
+        self.unread().pop_front()
+    }
+
+    /// Records as an endless stream: each item is one record, or an error `poll` would
+    /// have returned (the stream goes on after it; stop on the errors you treat as fatal).
+    ///
+    /// Cancellation safety: safe. Dropping the stream (or a `next()` in `tokio::select!`)
+    /// loses nothing not yielded yet: such records stay in the consumer, and the next
+    /// `poll` or stream returns them.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> weir_client::Result<()> {
+    /// use futures::StreamExt;
+    /// use weir_client::{ClientConfig, Consumer, ConsumerConfig};
+    /// let mut consumer = Consumer::new(ClientConfig::new("127.0.0.1:9292"), ConsumerConfig::default())?;
+    /// consumer.assign_topic("orders").await?;
+    /// let mut records = consumer.stream().take(10);
+    /// while let Some(record) = records.next().await {
+    ///     let record = record?;
+    ///     println!("{}-{}@{}", record.topic, record.partition, record.offset);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stream(&mut self) -> futures::stream::BoxStream<'_, Result<ConsumerRecord>> {
+        // Boxed (so `Unpin`): callers can `.next()` it without pinning.
+        Box::pin(futures::stream::unfold(self, |c| async move {
+            loop {
+                if let Some(r) = c.next_unread() {
+                    return Some((Ok(r), c));
+                }
+                match c.poll(STREAM_POLL).await {
+                    Ok(records) => c.unread_front(records),
+                    Err(e) => return Some((Err(e), c)),
+                }
+            }
+        }))
     }
 
     fn ensure_fetchers(&mut self) {
@@ -322,6 +404,13 @@ impl Consumer {
     /// Cancellation safety: safe, e.g. in `tokio::select!`. Records are decoded only after
     /// the last await, so a dropped poll has taken nothing off the prefetch buffer.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        {
+            let mut unread = self.unread();
+            if !unread.is_empty() {
+                let n = unread.len().min(self.max_poll_records);
+                return Ok(unread.drain(..n).collect());
+            }
+        }
         if let Some(e) = self.deferred.take() {
             return Err(e);
         }

@@ -26,7 +26,7 @@ use weir_protocol::ErrorCode;
 
 use self::heartbeat::Shared;
 use self::link::{link_failure, Lane, Link};
-use super::{Consumer, ConsumerRecord, TopicPartition};
+use super::{Consumer, ConsumerRecord, TopicPartition, STREAM_POLL};
 use crate::config::{ClientConfig, ConsumerConfig, OffsetReset};
 use crate::error::{Error, Result};
 
@@ -296,6 +296,80 @@ impl GroupConsumer {
         }
     }
 
+    /// Records as an endless stream, rejoining and auto-committing as `poll` does; each
+    /// item is one record or an error `poll` would have returned (the stream goes on
+    /// after it). Positions, and so commits, count only records the stream yielded.
+    ///
+    /// Cancellation safety: safe. Dropping the stream (or a `next()` in `tokio::select!`)
+    /// loses nothing not yielded yet: such records stay in the consumer for the next
+    /// `poll` or stream.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> weir_client::Result<()> {
+    /// use futures::StreamExt;
+    /// use weir_client::{ClientConfig, ConsumerConfig, GroupConfig, GroupConsumer};
+    /// let mut group = GroupConfig::new("billing");
+    /// group.auto_commit_interval = None; // commit what was processed, below
+    /// let mut consumer = GroupConsumer::new(
+    ///     ClientConfig::new("127.0.0.1:9292"),
+    ///     ConsumerConfig::default(),
+    ///     group,
+    /// )
+    /// .await?;
+    /// consumer.subscribe(&["orders"]);
+    /// let mut stream = consumer.stream();
+    /// while let Some(record) = stream.next().await {
+    ///     let record = record?;
+    ///     println!("{:?}", record.value);
+    ///     # break;
+    /// }
+    /// drop(stream);
+    /// consumer.close().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stream(&mut self) -> futures::stream::BoxStream<'_, Result<ConsumerRecord>> {
+        // Boxed (so `Unpin`): callers can `.next()` it without pinning.
+        Box::pin(futures::stream::unfold(self, |g| async move {
+            loop {
+                if let Some(r) = g.consumer.next_unread() {
+                    return Some((Ok(r), g));
+                }
+                match g.poll(STREAM_POLL).await {
+                    Ok(records) => g.consumer.unread_front(records),
+                    Err(e) => return Some((Err(e), g)),
+                }
+            }
+        }))
+    }
+
+    /// Next `poll` of each owned partition in `partitions` starts at the first record
+    /// with a timestamp at or after `timestamp_ms` (the log end if none); the rest are
+    /// ignored. Commit afterwards to make the new positions the group's.
+    pub fn seek_to_timestamp(
+        &self,
+        partitions: &[TopicPartition],
+        timestamp_ms: i64,
+    ) -> Result<()> {
+        let owned: Vec<TopicPartition> = partitions
+            .iter()
+            .filter(|tp| self.owned.contains(*tp))
+            .cloned()
+            .collect();
+        self.consumer.seek_to_timestamp(&owned, timestamp_ms)
+    }
+
+    /// Next `poll` of owned partition `tp` starts at `offset`.
+    pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        if !self.owned.contains(tp) {
+            return Err(Error::Config(format!(
+                "{}-{} is not assigned to this member",
+                tp.0, tp.1
+            )));
+        }
+        self.consumer.seek(tp, offset)
+    }
+
     /// Starts the periodic commit in the background when due and none is running. A
     /// failed one is retried at the next interval or before the next rejoin.
     fn auto_commit_if_due(&mut self) {
@@ -545,6 +619,14 @@ impl GroupConsumer {
             }
             other => other,
         }
+    }
+
+    /// Commits `record` as processed: the group resumes after it (its offset + 1).
+    ///
+    /// Cancellation safety: safe to drop; the commit then may or may not have happened.
+    pub async fn commit_record(&self, record: &ConsumerRecord) -> Result<()> {
+        let tp = (record.topic.to_string(), record.partition);
+        self.commit_offsets(&[(tp, record.offset + 1)]).await
     }
 
     fn commit_request(&self, offsets: &[(TopicPartition, i64)]) -> v1::OffsetCommitRequest {
