@@ -27,6 +27,9 @@ struct Outgoing {
     envelope: RequestEnvelope,
     /// `None` for requests that get no response (produce with acks=0).
     reply: Option<Reply>,
+    /// Told once the frame is handed to the socket writer (for requests without a
+    /// response, so their sender knows when the bytes are off its hands).
+    written: Option<oneshot::Sender<()>>,
 }
 
 #[derive(Default)]
@@ -139,6 +142,7 @@ impl Connection {
             .send(Outgoing {
                 envelope,
                 reply: Some(reply),
+                written: None,
             })
             .map_err(|_| self.shared.lost("connection closed"))?;
         let response = match tokio::time::timeout(timeout, rx).await {
@@ -162,8 +166,27 @@ impl Connection {
             .send(Outgoing {
                 envelope,
                 reply: None,
+                written: None,
             })
             .map_err(|_| self.shared.lost("connection closed"))
+    }
+
+    /// Sends a request that gets no response and waits until its frame was handed to the
+    /// socket writer, so a caller that frees memory afterwards stays bounded by a slow
+    /// socket instead of queueing without limit.
+    ///
+    /// Cancellation safety: safe; the request is sent either way.
+    pub async fn send_oneway_written<R: Request>(&self, request: R) -> Result<()> {
+        let envelope = self.envelope(request);
+        let (written, rx) = oneshot::channel();
+        self.tx
+            .send(Outgoing {
+                envelope,
+                reply: None,
+                written: Some(written),
+            })
+            .map_err(|_| self.shared.lost("connection closed"))?;
+        rx.await.map_err(|_| self.shared.lost("connection closed"))
     }
 
     fn unwrap_response<R: Request>(&self, env: ResponseEnvelope) -> Result<R::Response> {
@@ -216,6 +239,9 @@ async fn write_loop(
             if let Err(e) = sink.feed(out.envelope).await {
                 shared.close(&format!("write failed: {e}"));
                 return;
+            }
+            if let Some(w) = out.written {
+                let _ = w.send(());
             }
             next = rx.try_recv().ok();
         }

@@ -2,7 +2,8 @@
 //! `weir` CLI (in `cli/` and `bin/weir.rs`).
 //!
 //! Layout:
-//! - [`config`]: [`ClientConfig`], [`ProducerConfig`], [`ConsumerConfig`].
+//! - [`config`]: [`ClientConfig`], [`ProducerConfig`], [`ConsumerConfig`];
+//!   [`properties`]: the same from Kafka-named properties or `WEIR_CLIENT_*` variables.
 //! - [`error`]: the one [`Error`] type; `is_retriable()` separates retriable from fatal.
 //! - [`connection`]: one pipelined TCP connection (writer task, reader task, correlation
 //!   ids); [`pool`]: one connection per broker; [`metadata`]: the topic/leader cache;
@@ -36,11 +37,13 @@ pub mod metadata;
 pub mod partitioner;
 pub mod pool;
 pub mod producer;
+pub mod properties;
 
 pub use admin::Admin;
 pub use client::Client;
-pub use config::{Acks, ClientConfig, ConsumerConfig, OffsetReset, ProducerConfig};
+pub use config::{Acks, BufferFull, ClientConfig, ConsumerConfig, OffsetReset, ProducerConfig};
 pub use consumer::{Consumer, ConsumerRecord, GroupConfig, GroupConsumer, RebalanceListener};
 pub use error::{Error, Result};
 pub use producer::{DeliveryFuture, Producer, ProducerRecord, RecordMetadata};
+pub use properties::Properties;
 pub use weir_protocol::batch::{Compression, RecordHeader};

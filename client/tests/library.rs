@@ -607,3 +607,96 @@ async fn a_dropped_or_cancelled_stream_loses_nothing() {
     let rest = c.poll(Duration::from_millis(200)).await.unwrap();
     assert!(rest.is_empty(), "{rest:?}");
 }
+
+/// Issue 17: backpressure when buffer memory is used up (the broker is frozen, so nothing
+/// frees it): fail at once, or fail after `max_block`; blocking without a bound stays the
+/// default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_buffer_fails_at_once_or_after_max_block_as_configured() {
+    use weir_client::BufferFull;
+    let broker = Broker::start();
+    let a = broker.addr.clone();
+    create(&a, "bp", 1).await;
+    let make = |buffer_full, max_block| {
+        Producer::new(
+            client_config(&a),
+            ProducerConfig {
+                buffer_memory: 4096,
+                batch_size: 1024,
+                linger: Duration::ZERO,
+                buffer_full,
+                max_block,
+                ..ProducerConfig::default()
+            },
+        )
+    };
+    let fail = make(BufferFull::Fail, None).await.unwrap();
+    let block = make(BufferFull::Block, Some(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    for p in [&fail, &block] {
+        p.send(ProducerRecord::new("bp", "warm")).await.unwrap();
+    }
+    broker.signal("STOP");
+    let e = fill(&fail).await;
+    assert!(matches!(e, Error::BufferFull { waited_ms: 0, .. }), "{e}");
+    let e = fill(&block).await;
+    assert!(matches!(e, Error::BufferFull { waited_ms: 300, .. }), "{e}");
+    broker.signal("CONT");
+    fail.flush().await;
+    block.flush().await;
+}
+
+/// Enqueues 1000-byte records until one fails; returns that error.
+async fn fill(p: &Producer) -> Error {
+    for _ in 0..100 {
+        if let Err(e) = p.enqueue(ProducerRecord::new("bp", vec![b'x'; 1000])).await {
+            return e;
+        }
+    }
+    panic!("100 KB went into a 4 KB buffer");
+}
+
+/// Issue 17: with acks=0 (no responses) buffer memory still bounds what is queued: against
+/// a frozen broker the sends hit the limit instead of queueing without end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_zero_stays_within_buffer_memory() {
+    use weir_client::BufferFull;
+    let broker = Broker::start();
+    let a = broker.addr.clone();
+    create(&a, "a0", 1).await;
+    let p = Producer::new(
+        client_config(&a),
+        ProducerConfig {
+            acks: Acks::None,
+            buffer_memory: 64 << 10,
+            batch_size: 16 << 10,
+            linger: Duration::ZERO,
+            // Waits for the sender to free memory, so only memory that is never freed
+            // (bytes the frozen broker does not read) can make a send fail.
+            buffer_full: BufferFull::Block,
+            max_block: Some(Duration::from_secs(2)),
+            ..ProducerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    p.send(ProducerRecord::new("a0", "warm")).await.unwrap();
+    broker.signal("STOP");
+    // Far more than the socket buffers can take while the broker does not read.
+    let mut full = None;
+    for _ in 0..30_000 {
+        match p.enqueue(ProducerRecord::new("a0", vec![b'x'; 1000])).await {
+            Ok(_) => {}
+            Err(e) => {
+                full = Some(e);
+                break;
+            }
+        }
+    }
+    broker.signal("CONT");
+    assert!(
+        matches!(full, Some(Error::BufferFull { .. })),
+        "30 MB queued for a frozen broker: {full:?}"
+    );
+}

@@ -136,6 +136,7 @@ impl Consumer {
     /// A consumer over an existing [`Client`].
     pub fn with_client(client: Arc<Client>, config: ConsumerConfig) -> Consumer {
         let (tx, rx) = mpsc::unbounded_channel();
+        let max_poll_records = config.max_poll_records.max(1);
         // At least one full fetch must fit, or the fetcher could never start one.
         let permits = config
             .max_buffered_bytes
@@ -152,7 +153,7 @@ impl Consumer {
             }),
             rx,
             fetchers: HashMap::new(),
-            max_poll_records: 10_000,
+            max_poll_records,
             deferred: None,
             unread: Mutex::new(VecDeque::new()),
         }

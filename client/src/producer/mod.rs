@@ -23,7 +23,7 @@ use weir_protocol::batch::{NewRecord, RecordHeader};
 use weir_protocol::native::v1::InitProducerIdRequest;
 
 use crate::client::Client;
-use crate::config::{Acks, ClientConfig, ProducerConfig};
+use crate::config::{Acks, BufferFull, ClientConfig, ProducerConfig};
 use crate::error::{Error, Result};
 use crate::partitioner::{DefaultPartitioner, Partitioner};
 use accumulator::{Accumulator, AccumulatorConfig};
@@ -279,12 +279,7 @@ impl Producer {
         }
         match inner.memory.try_acquire_many(size as u32) {
             Ok(p) => p.forget(),
-            Err(TryAcquireError::NoPermits) => inner
-                .memory
-                .acquire_many(size as u32)
-                .await
-                .map_err(|_| Error::Closed)?
-                .forget(),
+            Err(TryAcquireError::NoPermits) => self.wait_for_memory(size as u32, limit).await?,
             Err(TryAcquireError::Closed) => return Err(Error::Closed),
         }
         let (tx, rx) = oneshot::channel();
@@ -309,6 +304,32 @@ impl Producer {
                 Err(e)
             }
         }
+    }
+
+    /// Backpressure when buffer memory is used up, as configured: wait, wait up to
+    /// `max_block`, or fail at once.
+    async fn wait_for_memory(&self, size: u32, limit: usize) -> Result<()> {
+        let config = &self.inner.config;
+        if config.buffer_full == BufferFull::Fail {
+            return Err(Error::BufferFull {
+                limit,
+                waited_ms: 0,
+            });
+        }
+        let acquire = self.inner.memory.acquire_many(size);
+        let permit = match config.max_block {
+            None => acquire.await,
+            Some(max) => {
+                tokio::time::timeout(max, acquire)
+                    .await
+                    .map_err(|_| Error::BufferFull {
+                        limit,
+                        waited_ms: u64::try_from(max.as_millis()).unwrap_or(u64::MAX),
+                    })?
+            }
+        };
+        permit.map_err(|_| Error::Closed)?.forget();
+        Ok(())
     }
 
     /// Sends every buffered record now and waits until all are acknowledged or failed.
