@@ -33,6 +33,7 @@ pub mod group;
 pub mod handlers;
 pub mod instruments;
 pub mod lock;
+pub mod log_throttle;
 pub mod metadata;
 pub mod metrics;
 pub mod names;

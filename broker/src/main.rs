@@ -29,6 +29,12 @@ struct Cli {
     node_id: Option<i32>,
 }
 
+/// Whether log lines may carry ANSI colour: stderr is a terminal and `NO_COLOR` is unset.
+fn use_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -36,6 +42,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal: a log file or a pipe gets plain text.
+        .with_ansi(use_colour())
         .init();
     let cli = Cli::parse();
     let overrides = Overrides {

@@ -266,10 +266,18 @@ async fn second_broker_on_the_same_data_dir_is_refused() {
         .arg("--data-dir")
         .arg(dir.path())
         .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("locked"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("locked"), "{stderr}");
+    // Logs written to a pipe or file are plain text: no ANSI colour codes.
+    assert!(stderr.contains("ERROR"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escape in piped logs: {stderr:?}"
+    );
 }
 
 #[tokio::test]

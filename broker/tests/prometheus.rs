@@ -70,6 +70,15 @@ impl Prometheus {
 
     /// Polls (bounded) until the query returns `want`; returns the last value seen.
     async fn wait_for(&mut self, query: &str, want: f64) -> Option<f64> {
+        self.wait_until(query, |v| v == Some(want)).await
+    }
+
+    /// Polls (bounded) until the query returns any value.
+    async fn wait_for_some(&mut self, query: &str) -> Option<f64> {
+        self.wait_until(query, |v| v.is_some()).await
+    }
+
+    async fn wait_until(&mut self, query: &str, done: impl Fn(Option<f64>) -> bool) -> Option<f64> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut last = None;
         while Instant::now() < deadline {
@@ -77,7 +86,7 @@ impl Prometheus {
                 panic!("prometheus exited: {status}");
             }
             last = self.query_one(query).await;
-            if last == Some(want) {
+            if done(last) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -247,6 +256,15 @@ async fn prometheus_sees_consumer_lag() {
         Some(600.0),
         "lag after 400 of 1000"
     );
+    // Lag in time: the first uncommitted record was stamped at 1 ms after the epoch.
+    let lag_s = format!(
+        "weir_consumer_group_lag_seconds{{group=\"{GROUP}\",topic=\"{TOPIC}\",partition=\"0\"}}"
+    );
+    let seconds = prom.wait_for_some(&lag_s).await.expect("lag in seconds");
+    assert!(
+        seconds > 1.0e9,
+        "records from 1970 are decades behind: {seconds}"
+    );
     let members = format!("weir_consumer_group_members{{group=\"{GROUP}\"}}");
     assert_eq!(prom.wait_for(&members, 1.0).await, Some(1.0));
     let hw = format!("weir_partition_high_watermark{{topic=\"{TOPIC}\",partition=\"0\"}}");
@@ -259,6 +277,36 @@ async fn prometheus_sees_consumer_lag() {
         Some(0.0),
         "lag after all 1000"
     );
+    assert_eq!(prom.wait_for(&lag_s, 0.0).await, Some(0.0), "caught up");
     drop(prom);
     drop(broker);
+}
+
+/// The shipped alert rules are valid and behave as documented (promtool's rule unit tests
+/// in configs/prometheus/alerts.test.yml: lag in time above 5 minutes for 5 minutes, a
+/// group with lag and no members, a broker that cannot be scraped).
+#[test]
+fn shipped_alert_rules_pass_promtool() {
+    const PROMTOOL: &str = "/usr/bin/promtool";
+    assert!(
+        Path::new(PROMTOOL).exists(),
+        "{PROMTOOL} is missing: install the Debian package `prometheus` (./test.sh does)"
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/prometheus");
+    for args in [
+        &["check", "rules", "alerts.yml"][..],
+        &["test", "rules", "alerts.test.yml"][..],
+    ] {
+        let out = Command::new(PROMTOOL)
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -12,6 +12,7 @@ use crate::controller::{Controller, NewTopic};
 use crate::error::partition_error_code;
 use crate::group::records::{self, GroupRecord, OFFSETS_TOPIC};
 use crate::group::{Group, GroupConfig, GroupState, Millis};
+use crate::log_throttle::Throttle;
 use crate::partition::{blocking, DurableWait};
 use crate::topics::Topics;
 
@@ -67,6 +68,9 @@ pub(super) async fn ensure_topic(
 /// coordinator answers REQUEST_TIMED_OUT (the record may still become durable).
 const COMMIT_TIMEOUT_MS: i32 = 5_000;
 
+/// Append failures are logged at most this often; the rest are counted.
+static APPEND_FAILED: Throttle = Throttle::new(std::time::Duration::from_secs(10));
+
 /// Most requests appended in one round; bounds one batch's size.
 const MAX_REQUESTS_PER_ROUND: usize = 512;
 
@@ -95,7 +99,9 @@ pub(super) async fn run_writer(topics: Topics, mut rx: mpsc::UnboundedReceiver<W
             async move {
                 let code = append(topics, partition, r.records).await;
                 if code != ErrorCode::None {
-                    tracing::warn!(partition, error = %code, "{OFFSETS_TOPIC} append failed");
+                    if let Some(suppressed) = APPEND_FAILED.allow(std::time::Instant::now()) {
+                        tracing::warn!(partition, error = %code, suppressed, "{OFFSETS_TOPIC} append failed");
+                    }
                 }
                 for ack in r.acks {
                     let _ = ack.send(code);

@@ -19,12 +19,16 @@ use weir_protocol::ErrorCode;
 use crate::clock::now_ms;
 use crate::ctx::BrokerCtx;
 use crate::error::{batch_error_code, partition_error_code};
+use crate::log_throttle::Throttle;
 use crate::names::is_internal_topic;
 use crate::partition::{Appended, DurableWait, PartitionRef};
 use crate::topics::TopicCounters;
 
 /// In-sync replicas of every partition on a single node: the leader itself.
 const IN_SYNC_REPLICAS: i32 = 1;
+
+/// Append failures are logged at most this often; the rest are counted.
+static APPEND_FAILED: Throttle = Throttle::new(std::time::Duration::from_secs(10));
 
 /// Most bytes one batch may decompress to (bounds a compression bomb).
 fn max_decompressed(max_message_bytes: u32) -> usize {
@@ -223,7 +227,10 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                 resp.log_start_offset = log_start_offset;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "append failed");
+                // A full disk fails every retry of every producer: say so once in a while.
+                if let Some(suppressed) = APPEND_FAILED.allow(std::time::Instant::now()) {
+                    tracing::warn!(error = %e, suppressed, "append failed");
+                }
                 *resp = error_response(resp.index, partition_error_code(&e), e.to_string());
             }
         }
