@@ -705,6 +705,14 @@ impl GroupConsumer {
     /// Cancellation safety: dropping it mid-way may leave the member in the group until
     /// its session times out.
     pub async fn close(mut self) -> Result<()> {
+        if self.join.is_some() {
+            // A join the broker may have completed already moved the generation: finish
+            // it (briefly) so the final commit carries the current one.
+            let deadline = Instant::now() + self.request_timeout();
+            if let Err(e) = self.rejoin(deadline).await {
+                tracing::debug!(error = %e, "rejoin before close failed");
+            }
+        }
         let committed = if self.config.auto_commit_interval.is_some() && !self.owned.is_empty() {
             self.commit().await
         } else {
