@@ -99,6 +99,22 @@ pub enum Error {
         /// The last attempt's failure.
         last: Box<Error>,
     },
+    /// A flush (or close) did not finish within its timeout.
+    #[error("{pending_batches} batches still unacknowledged after {ms} ms; the broker is slow or unreachable: wait longer, or check the delivery futures")]
+    FlushTimeout {
+        /// The timeout.
+        ms: u64,
+        /// Batches still buffered or in flight.
+        pending_batches: usize,
+    },
+    /// An operation with a caller-given timeout did not finish in time.
+    #[error("{operation} did not finish within {ms} ms; the broker is slow or unreachable")]
+    TimedOut {
+        /// What timed out ("close", ...).
+        operation: &'static str,
+        /// The timeout.
+        ms: u64,
+    },
     /// The producer's buffer memory is used up and the config says not to wait (longer).
     #[error("producer buffer memory ({limit} bytes) is full{}; the broker is slower than the producer: wait for deliveries, raise buffer_memory or max_block", waited_for(*.waited_ms))]
     BufferFull {

@@ -1179,5 +1179,5 @@ async fn group_stream_and_commit_record_resume_after_the_processed_record() {
         .unwrap()
         .unwrap();
     assert_eq!(r.offset, 4, "resumes right after the committed record");
-    second.close().await.unwrap();
+    second.close_timeout(Duration::from_secs(30)).await.unwrap();
 }

@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::{oneshot, Notify, Semaphore, TryAcquireError};
@@ -352,7 +352,39 @@ impl Producer {
         }
     }
 
+    /// [`Producer::flush`] that gives up after `timeout`: `Ok` once every record buffered
+    /// when it was called (and since) is acknowledged or failed, else
+    /// [`Error::FlushTimeout`] with the records still unacknowledged. Failures of single
+    /// records are reported by their delivery futures, not here.
+    ///
+    /// Cancellation safety: safe, as [`Producer::flush`].
+    pub async fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        match tokio::time::timeout(timeout, self.flush()).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Error::FlushTimeout {
+                ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                pending_batches: self.inner.acc().pending_batches(),
+            }),
+        }
+    }
+
+    /// [`Producer::close`] that gives up after `timeout`; on
+    /// [`Error::FlushTimeout`] the records still buffered keep being sent in the
+    /// background until their delivery timeout.
+    ///
+    /// Cancellation safety: as [`Producer::close`].
+    pub async fn close_timeout(self, timeout: Duration) -> Result<()> {
+        let flushed = self.flush_timeout(timeout).await;
+        if flushed.is_ok() {
+            self.close().await;
+        }
+        flushed
+    }
+
     /// Flushes, then stops the sender task.
+    ///
+    /// Cancellation safety: dropping it mid-way is like dropping the producer: what is
+    /// buffered is still sent in the background.
     pub async fn close(mut self) {
         self.flush().await;
         self.inner.closing.store(true, Ordering::SeqCst);

@@ -726,6 +726,19 @@ impl GroupConsumer {
         committed
     }
 
+    /// [`GroupConsumer::close`] that gives up after `timeout` with [`Error::TimedOut`]
+    /// (the member then leaves the group when its session times out).
+    ///
+    /// Cancellation safety: as [`GroupConsumer::close`].
+    pub async fn close_timeout(self, timeout: Duration) -> Result<()> {
+        tokio::time::timeout(timeout, self.close())
+            .await
+            .unwrap_or(Err(Error::TimedOut {
+                operation: "close",
+                ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }))
+    }
+
     /// Leaves the group without committing.
     ///
     /// Cancellation safety: dropping it mid-way may leave the member in the group until
