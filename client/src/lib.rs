@@ -42,8 +42,11 @@ pub mod properties;
 pub use admin::Admin;
 pub use client::Client;
 pub use config::{Acks, BufferFull, ClientConfig, ConsumerConfig, OffsetReset, ProducerConfig};
-pub use consumer::{Consumer, ConsumerRecord, GroupConfig, GroupConsumer, RebalanceListener};
+pub use consumer::{
+    Committer, Consumer, ConsumerRecord, GroupConfig, GroupConsumer, RebalanceListener,
+};
 pub use error::{Error, Result};
 pub use producer::{DeliveryFuture, Producer, ProducerRecord, RecordMetadata};
 pub use properties::Properties;
 pub use weir_protocol::batch::{Compression, RecordHeader};
+pub use weir_protocol::ErrorCode;

@@ -387,3 +387,33 @@ fn produce_reports_the_first_delivery_error_as_it_happens() {
         "{rest:?}"
     );
 }
+
+/// Issue 17: the examples in `client/examples/` run against a real broker and end by
+/// themselves: produce 12, read them back without a group, then in a group with commits.
+#[test]
+fn examples_produce_consume_and_consume_in_a_group() {
+    use common::run_example;
+    let broker = Broker::start_with_config("[groups]\ninitial_rebalance_delay_ms = 100\n");
+    let a = &broker.addr;
+    let out = run_example(a, "produce", &["ex", "12"]);
+    assert!(out.contains("created topic ex (3 partitions)"), "{out}");
+    assert!(out.contains("produced 12 records to ex"), "{out}");
+    let out = run_example(a, "consume", &["ex", "12"]);
+    assert!(out.contains("consumed 12 records from ex"), "{out}");
+    let out = run_example(a, "consume_group", &["ex", "exg", "12"]);
+    assert!(
+        out.contains("consumed 12 records from ex in group exg"),
+        "{out}"
+    );
+    // Committed per record: the group has nothing left to read.
+    let d = weir_ok(a, &["--output", "json", "group", "describe", "exg"], b"");
+    let d: serde_json::Value = serde_json::from_str(d.trim()).unwrap();
+    let lag: i64 = d["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["lag"].as_i64().unwrap())
+        .sum();
+    assert_eq!(lag, 0, "{d}");
+    assert_eq!(d["state"], "Empty", "the example left the group: {d}");
+}

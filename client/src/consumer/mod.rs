@@ -12,7 +12,7 @@
 mod fetcher;
 pub mod group;
 
-pub use group::{GroupConfig, GroupConsumer, RebalanceListener};
+pub use group::{Committer, GroupConfig, GroupConsumer, RebalanceListener};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -163,3 +163,40 @@ pub fn client_config(addr: &str) -> weir_client::ClientConfig {
     c.retry_backoff = Duration::from_millis(20);
     c
 }
+
+/// `target/<profile>/examples/<name>`: `cargo test` builds the examples before it runs
+/// the tests.
+pub fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executable lives in target/<profile>/deps");
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: `cargo test` builds it (or `cargo build --examples`)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs example `name` with `args` against `addr` (WEIR_BOOTSTRAP); asserts success and
+/// returns stdout.
+pub fn run_example(addr: &str, name: &str, args: &[&str]) -> String {
+    let out = Command::new(example_binary(name))
+        .args(args)
+        .env("WEIR_BOOTSTRAP", addr)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run example");
+    assert!(
+        out.status.success(),
+        "example {name} {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}

@@ -14,8 +14,11 @@
 //! did not confirm it for a whole session timeout) stops fetching at once, so two members
 //! never read the same partition for long.
 
+mod committer;
 mod heartbeat;
 mod link;
+
+pub use committer::Committer;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -81,6 +84,7 @@ pub struct GroupConsumer {
     reset: OffsetReset,
     link: Arc<Link>,
     shared: Arc<Shared>,
+    committer: Committer,
     /// The `rejoin_wanted` value the last completed rejoin started from.
     rejoined_at: u64,
     topics: Vec<String>,
@@ -130,12 +134,21 @@ impl GroupConsumer {
             config.instance_id.clone(),
             config.heartbeat_interval,
         ));
+        let committer = Committer {
+            link: link.clone(),
+            shared: shared.clone(),
+            group_id: config.group_id.clone(),
+            instance_id: config.instance_id.clone(),
+            timeout: consumer.client().config().request_timeout,
+            retry_backoff: consumer.client().config().retry_backoff,
+        };
         Ok(GroupConsumer {
             consumer,
             config,
             reset,
             link,
             shared,
+            committer,
             rejoined_at: 0,
             topics: Vec::new(),
             pattern: None,
@@ -596,65 +609,43 @@ impl GroupConsumer {
             .filter_map(|tp| self.consumer.position(tp).map(|o| (tp.clone(), o)))
             .collect();
         self.last_commit = Instant::now();
-        let req = self.commit_request(&offsets);
-        let link = self.link.clone();
-        let timeout = self.request_timeout();
-        tokio::spawn(async move { send_commit(&link, req, timeout).await })
+        let committer = self.committer.clone();
+        tokio::spawn(async move { committer.commit_offsets(&offsets).await })
     }
 
-    /// Commits exactly these offsets (each the next offset to read). A lost connection or
-    /// a moved coordinator is retried once against the coordinator found again (a commit
-    /// is safe to repeat).
+    /// Commits exactly these offsets (each the next offset to read); see
+    /// [`Committer::commit_offsets`].
     ///
     /// Cancellation safety: safe to drop; the commit then may or may not have happened.
     pub async fn commit_offsets(&self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
-        if offsets.is_empty() {
-            return Ok(());
-        }
-        let req = self.commit_request(offsets);
-        match send_commit(&self.link, req.clone(), self.request_timeout()).await {
-            Err(e) if link_failure(&e) => {
-                tokio::time::sleep(self.consumer.client().config().retry_backoff).await;
-                send_commit(&self.link, req, self.request_timeout()).await
-            }
-            other => other,
-        }
+        self.committer.commit_offsets(offsets).await
     }
 
     /// Commits `record` as processed: the group resumes after it (its offset + 1).
     ///
     /// Cancellation safety: safe to drop; the commit then may or may not have happened.
     pub async fn commit_record(&self, record: &ConsumerRecord) -> Result<()> {
-        let tp = (record.topic.to_string(), record.partition);
-        self.commit_offsets(&[(tp, record.offset + 1)]).await
+        self.committer.commit_record(record).await
     }
 
-    fn commit_request(&self, offsets: &[(TopicPartition, i64)]) -> v1::OffsetCommitRequest {
-        let (member_id, generation) = self.shared.membership();
-        let mut topics: Vec<v1::OffsetCommitTopic> = Vec::new();
-        for ((topic, partition), offset) in offsets {
-            let p = v1::OffsetCommitPartition {
-                partition_index: *partition,
-                committed_offset: *offset,
-                committed_leader_epoch: None,
-                committed_metadata: None,
-            };
-            match topics.iter_mut().find(|t| &t.name == topic) {
-                Some(t) => t.partitions.push(p),
-                None => topics.push(v1::OffsetCommitTopic {
-                    name: topic.clone(),
-                    partitions: vec![p],
-                }),
-            }
-        }
-        v1::OffsetCommitRequest {
-            group_id: self.config.group_id.clone(),
-            generation_id: generation,
-            member_id,
-            group_instance_id: self.config.instance_id.clone(),
-            retention_time_ms: -1,
-            topics,
-        }
+    /// A handle that commits for this member while a [`GroupConsumer::stream`] borrows
+    /// it, or from another task.
+    ///
+    /// ```no_run
+    /// # async fn demo(mut consumer: weir_client::GroupConsumer) -> weir_client::Result<()> {
+    /// use futures::StreamExt;
+    /// let committer = consumer.committer();
+    /// let mut records = consumer.stream();
+    /// while let Some(record) = records.next().await {
+    ///     let record = record?;
+    ///     // ... process it, then:
+    ///     committer.commit_record(&record).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn committer(&self) -> Committer {
+        self.committer.clone()
     }
 
     /// Committed offsets of `partitions` (`None`: nothing committed).
@@ -781,31 +772,6 @@ impl Drop for GroupConsumer {
             j.task.abort();
         }
     }
-}
-
-async fn send_commit(link: &Link, req: v1::OffsetCommitRequest, timeout: Duration) -> Result<()> {
-    let first_code = |r: &v1::OffsetCommitResponse| {
-        r.topics
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .map(|p| p.error_code)
-            .next()
-            .unwrap_or(0)
-    };
-    check_commit(link.request(Lane::Other, req, timeout, first_code).await?)
-}
-
-fn check_commit(r: v1::OffsetCommitResponse) -> Result<()> {
-    for t in r.topics {
-        for p in t.partitions {
-            Error::check(
-                p.error_code,
-                || format!("commit {}-{}", t.name, p.partition_index),
-                "",
-            )?;
-        }
-    }
-    Ok(())
 }
 
 fn group_error(code: ErrorCode, what: &str) -> Error {
