@@ -17,6 +17,45 @@
 //! - [`partitioner`]: Kafka-compatible murmur2 and sticky partitioning.
 //! - [`cli`]: the `weir` command line (argument parsing, output shaping, commands).
 
+//!
+//! # Quickstart
+//!
+//! Produce, then consume in a group and commit what was processed (the README shows the
+//! same; `client/examples/` has runnable versions):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use futures::StreamExt;
+//! use weir_client::{ClientConfig, ConsumerConfig, GroupConfig, GroupConsumer, OffsetReset,
+//!                   Producer, ProducerConfig, ProducerRecord};
+//!
+//! # async fn run() -> weir_client::Result<()> {
+//! let bootstrap = "127.0.0.1:9292";
+//! let producer = Producer::new(ClientConfig::new(bootstrap), ProducerConfig::default()).await?;
+//! let ack = producer.enqueue(ProducerRecord::new("orders", "hello").with_key("k1")).await?;
+//! producer.flush_timeout(Duration::from_secs(10)).await?;
+//! println!("stored at offset {}", ack.await?.offset);
+//!
+//! let mut group = GroupConfig::new("billing");
+//! group.auto_commit_interval = None;                       // commit explicitly below
+//! let consumer_config = ConsumerConfig { auto_offset_reset: OffsetReset::Earliest, ..Default::default() };
+//! let mut consumer = GroupConsumer::new(ClientConfig::new(bootstrap), consumer_config, group).await?;
+//! consumer.subscribe(&["orders"]);
+//! let committer = consumer.committer();
+//! let mut records = consumer.stream();                     // cancel-safe
+//! while let Some(record) = records.next().await {
+//!     let record = record?;
+//!     println!("{:?}", record.value);                      // process ...
+//!     committer.commit_record(&record).await?;             // ... then commit (offset + 1)
+//!     break;
+//! }
+//! drop(records);
+//! // Shutdown order: stop reading, commit, leave the group (close), close the producer.
+//! consumer.close_timeout(Duration::from_secs(10)).await?;
+//! producer.close_timeout(Duration::from_secs(10)).await?;
+//! # Ok(()) }
+//! ```
+
 // No unwrap/expect/indexing outside tests: a bad frame, a short buffer or an odd broker
 // answer must come back as an `Error`, never as a panic in the caller's process.
 #![cfg_attr(
