@@ -17,5 +17,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     prost_build::Config::new()
         .bytes(["."])
         .compile_fds(descriptors)?;
+    // raft.proto carries metadata records: generated apart, pointing at the module that
+    // already has them.
+    println!("cargo:rerun-if-changed=proto/raft.proto");
+    let raft = protox::compile(["proto/raft.proto"], ["proto"])?;
+    prost_build::Config::new()
+        .bytes(["."])
+        .extern_path(".weir.metadata.v1", "crate::native::metadata")
+        .compile_fds(raft)?;
     Ok(())
 }

@@ -38,6 +38,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod names;
 pub mod partition;
+pub mod raft;
 pub mod server;
 pub mod storage;
 pub mod tasks;

@@ -96,8 +96,20 @@ impl MetadataFile {
 
 /// Frames records as entries.
 pub fn encode_entries(records: &[MetadataRecord]) -> BytesMut {
+    encode_frames(records)
+}
+
+/// Decodes entries up to the first bad one; returns the records and the valid length.
+pub fn decode_entries(buf: &[u8]) -> (Vec<MetadataRecord>, usize) {
+    let (frames, valid) = decode_frames::<MetadataRecord>(buf);
+    (frames.into_iter().map(|(r, _)| r).collect(), valid)
+}
+
+/// Frames protobuf messages as `length | CRC-32C | payload` entries (the metadata log's
+/// format, also used by the Raft log).
+pub fn encode_frames<M: Message>(items: &[M]) -> BytesMut {
     let mut buf = BytesMut::new();
-    for r in records {
+    for r in items {
         let payload = r.encode_to_vec();
         buf.put_u32(payload.len() as u32);
         buf.put_u32(crc32c::crc32c(&payload));
@@ -106,9 +118,10 @@ pub fn encode_entries(records: &[MetadataRecord]) -> BytesMut {
     buf
 }
 
-/// Decodes entries up to the first bad one; returns the records and the valid length.
-pub fn decode_entries(buf: &[u8]) -> (Vec<MetadataRecord>, usize) {
-    let mut records = Vec::new();
+/// Decodes frames up to the first bad one (torn, CRC mismatch, undecodable); returns each
+/// message with the offset its frame starts at, and the valid length.
+pub fn decode_frames<M: Message + Default>(buf: &[u8]) -> (Vec<(M, usize)>, usize) {
+    let mut items = Vec::new();
     let mut pos = 0usize;
     while let Some(head) = buf.get(pos..pos + 8) {
         let mut len = [0u8; 4];
@@ -125,13 +138,13 @@ pub fn decode_entries(buf: &[u8]) -> (Vec<MetadataRecord>, usize) {
         if crc32c::crc32c(payload) != u32::from_be_bytes(crc) {
             break;
         }
-        let Ok(record) = MetadataRecord::decode(payload) else {
+        let Ok(item) = M::decode(payload) else {
             break;
         };
-        records.push(record);
+        items.push((item, pos));
         pos += 8 + len;
     }
-    (records, pos)
+    (items, pos)
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use super::{MetadataRecord, Record, RESOURCE_TOPIC};
+use super::{
+    MetadataRecord, PartitionRecord, ProducerIdsRecord, Record, TopicRecord, RESOURCE_TOPIC,
+};
 
 /// One partition's placement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +78,47 @@ impl MetadataImage {
             isr: vec![self.default_leader],
             leader_epoch: 0,
         }
+    }
+
+    /// Records that rebuild this image from an empty one: a snapshot is the image written
+    /// this way (KRaft's idea), so there is one encoding to keep compatible, the records'.
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut out = Vec::new();
+        for (name, t) in &self.topics {
+            out.push(MetadataRecord {
+                record: Some(Record::Topic(TopicRecord {
+                    name: name.clone(),
+                    topic_id: t.id.clone(),
+                    partition_count: i32::try_from(t.partitions.len()).unwrap_or(MAX_PARTITIONS),
+                    configs: t
+                        .configs
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                })),
+            });
+            for (i, p) in t.partitions.iter().enumerate() {
+                out.push(MetadataRecord {
+                    record: Some(Record::Partition(PartitionRecord {
+                        topic: name.clone(),
+                        topic_id: t.id.clone(),
+                        partition: i32::try_from(i).unwrap_or(MAX_PARTITIONS),
+                        leader: p.leader,
+                        replicas: p.replicas.clone(),
+                        isr: p.isr.clone(),
+                        leader_epoch: p.leader_epoch,
+                        partition_epoch: 0,
+                    })),
+                });
+            }
+        }
+        out.push(MetadataRecord {
+            record: Some(Record::ProducerIds(ProducerIdsRecord {
+                broker_id: self.default_leader,
+                next_producer_id: self.next_producer_id,
+            })),
+        });
+        out
     }
 
     /// Applies one record.
@@ -171,6 +214,36 @@ mod tests {
 
     fn rec(r: Record) -> MetadataRecord {
         MetadataRecord { record: Some(r) }
+    }
+
+    #[test]
+    fn to_records_rebuilds_the_same_image() {
+        let mut img = MetadataImage::new(0);
+        for r in [
+            Record::Topic(TopicRecord {
+                name: "a".into(),
+                topic_id: Bytes::from(vec![1; 16]),
+                partition_count: 2,
+                configs: [("retention.ms".to_string(), "5".to_string())].into(),
+            }),
+            Record::Partition(PartitionRecord {
+                topic: "a".into(),
+                partition: 1,
+                leader: 2,
+                replicas: vec![2, 3],
+                isr: vec![2],
+                leader_epoch: 7,
+                ..Default::default()
+            }),
+            Record::ProducerIds(ProducerIdsRecord {
+                broker_id: 0,
+                next_producer_id: 4000,
+            }),
+        ] {
+            img.apply(&rec(r));
+        }
+        let again = MetadataImage::replay(0, &img.to_records());
+        assert_eq!(again, img);
     }
 
     #[test]

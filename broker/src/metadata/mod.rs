@@ -8,7 +8,7 @@
 mod file;
 mod image;
 
-pub use file::{MetadataFile, MetadataFileError};
+pub use file::{decode_frames, encode_frames, MetadataFile, MetadataFileError};
 pub use image::{MetadataImage, PartitionImage, TopicImage, MAX_PARTITIONS};
 pub use weir_protocol::native::metadata::{
     metadata_record::Record, ConfigRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord,

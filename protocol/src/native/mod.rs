@@ -40,3 +40,10 @@ pub mod groups {
 pub mod metadata {
     include!(concat!(env!("OUT_DIR"), "/weir.metadata.v1.rs"));
 }
+
+/// Generated types of package `weir.raft.v1` (the metadata quorum's log entries, vote,
+/// snapshots and RPC frames).
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod raft {
+    include!(concat!(env!("OUT_DIR"), "/weir.raft.v1.rs"));
+}

@@ -1,0 +1,161 @@
+//! One member of the metadata quorum: its storage opened from a directory, its Raft
+//! instance, and its controller listener serving peers.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use openraft::{BasicNode, Config, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::log_store::{DiskError, LogStore};
+use super::network::{serve, Network};
+use super::state_machine::{Applied, StateMachine};
+use super::{NodeId, Raft};
+
+/// How a quorum member runs.
+#[derive(Debug, Clone)]
+pub struct QuorumConfig {
+    /// This node.
+    pub node_id: NodeId,
+    /// Every voter and its controller address (Kafka's `controller.quorum.voters`).
+    pub voters: BTreeMap<NodeId, String>,
+    /// Leader heartbeat interval.
+    pub heartbeat_ms: u64,
+    /// Election timeout range; a follower that hears nothing for a random time in it runs.
+    pub election_timeout_ms: (u64, u64),
+    /// Take a snapshot (and purge the log below it) after this many applied entries.
+    pub snapshot_after_entries: u64,
+}
+
+impl QuorumConfig {
+    /// Defaults for a LAN quorum: heartbeat 100 ms, elections after 1–2 s (KRaft's range,
+    /// with room for an fsync stall), a snapshot every 5,000 entries.
+    pub fn new(node_id: NodeId, voters: BTreeMap<NodeId, String>) -> Self {
+        QuorumConfig {
+            node_id,
+            voters,
+            heartbeat_ms: 100,
+            election_timeout_ms: (1_000, 2_000),
+            snapshot_after_entries: 5_000,
+        }
+    }
+}
+
+/// Why a quorum member could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    /// The voter list does not name this node.
+    #[error("cluster.voters does not contain this node's id {0}")]
+    NotAVoter(NodeId),
+    /// Raft settings openraft refuses.
+    #[error("raft config: {0}")]
+    Config(#[from] openraft::ConfigError),
+    /// The log, vote or snapshot could not be read.
+    #[error(transparent)]
+    Storage(#[from] DiskError),
+    /// openraft failed to start or to initialize.
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// A running member.
+pub struct QuorumNode {
+    /// The Raft handle (writes go to `client_write` on the leader).
+    pub raft: Raft,
+    /// The state machine, to follow the applied image.
+    state_machine: StateMachine,
+    /// Where peers reach this node.
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for QuorumNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuorumNode")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QuorumNode {
+    /// Opens the member's storage in `dir`, starts Raft and serves peers on `listener`. A
+    /// pristine member (no vote, no log) proposes the static voter set; every voter does so
+    /// with the same set, which openraft allows.
+    pub async fn start(
+        dir: &Path,
+        cfg: QuorumConfig,
+        listener: TcpListener,
+    ) -> Result<QuorumNode, QuorumError> {
+        if !cfg.voters.contains_key(&cfg.node_id) {
+            return Err(QuorumError::NotAVoter(cfg.node_id));
+        }
+        let config = Config {
+            cluster_name: "weir".into(),
+            heartbeat_interval: cfg.heartbeat_ms,
+            election_timeout_min: cfg.election_timeout_ms.0,
+            election_timeout_max: cfg.election_timeout_ms.1,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_after_entries),
+            max_in_snapshot_log_to_keep: 0,
+            ..Config::default()
+        }
+        .validate()?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| QuorumError::Raft(format!("controller listener: {e}")))?;
+        let d = dir.to_path_buf();
+        let default_leader = i32::try_from(cfg.node_id).unwrap_or(-1);
+        let (log, sm) = tokio::task::spawn_blocking(move || {
+            Ok::<_, DiskError>((LogStore::open(&d)?, StateMachine::open(&d, default_leader)?))
+        })
+        .await
+        .map_err(|e| QuorumError::Raft(e.to_string()))??;
+        let raft = Raft::new(cfg.node_id, Arc::new(config), Network, log, sm.clone())
+            .await
+            .map_err(|e| QuorumError::Raft(e.to_string()))?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(serve(listener, raft.clone(), cfg.node_id, shutdown.clone()));
+
+        let pristine = {
+            let m = raft.metrics().borrow().clone();
+            m.vote.leader_id.term == 0 && m.last_log_index.is_none() && m.snapshot.is_none()
+        };
+        if pristine {
+            let members: BTreeMap<NodeId, BasicNode> = cfg
+                .voters
+                .iter()
+                .map(|(id, a)| (*id, BasicNode::new(a.clone())))
+                .collect();
+            if let Err(e) = raft.initialize(members).await {
+                // NotAllowed: already initialized (by an earlier start); anything else is real.
+                if !matches!(
+                    e,
+                    openraft::error::RaftError::APIError(
+                        openraft::error::InitializeError::NotAllowed(_)
+                    )
+                ) {
+                    return Err(QuorumError::Raft(e.to_string()));
+                }
+            }
+        }
+        Ok(QuorumNode {
+            raft,
+            state_machine: sm,
+            addr,
+            shutdown,
+        })
+    }
+
+    /// Follows the applied metadata image.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Applied> {
+        self.state_machine.subscribe()
+    }
+
+    /// Stops serving peers and shuts Raft down.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.raft.shutdown().await;
+    }
+}
