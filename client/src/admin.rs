@@ -194,6 +194,8 @@ impl Admin {
     }
 
     /// Deletes a topic and its data.
+    ///
+    /// Cancellation safety: safe to drop, but the broker may or may not have applied the change.
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
         let r = self
             .client
@@ -217,6 +219,8 @@ impl Admin {
     }
 
     /// Names of every topic, sorted.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn list_topics(&self) -> Result<Vec<String>> {
         let view = self.client.refresh_all().await?;
         let mut names: Vec<String> = view.topics.keys().cloned().collect();
@@ -225,6 +229,8 @@ impl Admin {
     }
 
     /// Grows `name` to `total` partitions.
+    ///
+    /// Cancellation safety: safe to drop, but the broker may or may not have applied the change.
     pub async fn add_partitions(&self, name: &str, total: i32) -> Result<()> {
         let r = self
             .client
@@ -252,6 +258,8 @@ impl Admin {
     }
 
     /// Effective configs of a topic (key → value; keys without a value are left out).
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn describe_configs(&self, name: &str) -> Result<BTreeMap<String, String>> {
         let r = self
             .client
@@ -281,6 +289,8 @@ impl Admin {
     }
 
     /// Sets and deletes (back to default) topic config keys.
+    ///
+    /// Cancellation safety: safe to drop, but the broker may or may not have applied the change.
     pub async fn alter_configs(
         &self,
         name: &str,
@@ -325,6 +335,8 @@ impl Admin {
 
     /// Offsets of `partitions` of `topic` (all partitions when empty) per `spec`.
     /// An offset of -1 means "no such record" (a timestamp past the last record).
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn list_offsets(
         &self,
         topic: &str,
@@ -381,6 +393,8 @@ impl Admin {
 
     /// Deletes records before the given offsets (-1 = high watermark); returns the new
     /// log start offset per partition.
+    ///
+    /// Cancellation safety: safe to drop, but the broker may or may not have applied the change.
     pub async fn delete_records(
         &self,
         topic: &str,
@@ -430,6 +444,8 @@ impl Admin {
 
     /// Partitions with leaders, replicas, ISR, log offsets and sizes (one metadata
     /// snapshot), plus the topic's configs.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
         let (view, response) = self
             .client

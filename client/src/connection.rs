@@ -84,6 +84,8 @@ pub struct Connection {
 
 impl Connection {
     /// Connects to `addr`.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn connect(
         addr: &str,
         client_id: &str,
@@ -134,6 +136,9 @@ impl Connection {
     }
 
     /// Sends `request` and waits up to `timeout` for its response.
+    ///
+    /// Cancellation safety: safe; a dropped request still goes out whole (the writer task
+    /// owns the socket) and its response is discarded.
     pub async fn request<R: Request>(&self, request: R, timeout: Duration) -> Result<R::Response> {
         let envelope = self.envelope(request);
         let correlation_id = envelope.correlation_id;

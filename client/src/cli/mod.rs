@@ -16,6 +16,9 @@ use crate::error::Result;
 use args::{Cli, Command};
 
 /// Runs a parsed command line.
+///
+/// Cancellation safety: not meant to be cancelled; it is the whole CLI run (commands
+/// handle Ctrl-C themselves).
 pub async fn run(cli: Cli) -> Result<()> {
     let mut config = ClientConfig::new(&cli.bootstrap);
     config.client_id = "weir-cli".into();

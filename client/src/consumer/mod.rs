@@ -171,6 +171,8 @@ impl Consumer {
 
     /// Replaces the assignment. New partitions start per `auto_offset_reset` (earliest,
     /// else latest) unless a seek follows; partitions kept keep their position.
+    ///
+    /// Cancellation safety: safe; the assignment changes only after the last await.
     pub async fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         let default_start = match self.shared.config.auto_offset_reset {
             OffsetReset::Earliest => Start::Earliest,
@@ -214,6 +216,8 @@ impl Consumer {
     }
 
     /// Every partition of `topic`.
+    ///
+    /// Cancellation safety: safe; the assignment changes only after the last await.
     pub async fn assign_topic(&mut self, topic: &str) -> Result<Vec<TopicPartition>> {
         let meta = self.shared.client.topic(topic).await?;
         let tps: Vec<TopicPartition> = (0..meta.partition_count())

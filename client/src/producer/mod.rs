@@ -168,11 +168,15 @@ fn now_ms() -> i64 {
 
 impl Producer {
     /// Connects (InitProducerId when idempotent) and starts the sender task.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn new(client_config: ClientConfig, config: ProducerConfig) -> Result<Producer> {
         Self::with_client(Client::new(client_config)?, config).await
     }
 
     /// A producer over an existing [`Client`].
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn with_client(client: Arc<Client>, config: ProducerConfig) -> Result<Producer> {
         if config.batch_size == 0 || config.buffer_memory < config.batch_size {
             return Err(Error::Config(
@@ -237,12 +241,17 @@ impl Producer {
     /// Sends `record` and waits for its acknowledgement. Awaiting each send before the
     /// next serialises on the linger time; for throughput use [`Producer::enqueue`] and
     /// await the returned futures later.
+    ///
+    /// Cancellation safety: dropping it once the record is enqueued does not withdraw the
+    /// record: it is still sent.
     pub async fn send(&self, record: ProducerRecord) -> Result<RecordMetadata> {
         self.enqueue(record).await?.await
     }
 
     /// Puts `record` into its batch; waits only when buffer memory is used up. The
     /// returned future resolves when the record is acknowledged.
+    ///
+    /// Cancellation safety: safe; the record is either enqueued (and will be sent) or not.
     pub async fn enqueue(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         let inner = &*self.inner;
         if inner.closing.load(Ordering::Relaxed) {

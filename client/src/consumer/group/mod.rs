@@ -113,6 +113,8 @@ struct InFlightJoin {
 
 impl GroupConsumer {
     /// Finds the coordinator and connects; call [`GroupConsumer::subscribe`] next.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn new(
         client_config: ClientConfig,
         consumer_config: ConsumerConfig,
