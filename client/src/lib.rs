@@ -11,6 +11,7 @@
 //! - [`producer`]: [`Producer`] with the per-partition accumulator and the sender task.
 //! - [`consumer`]: standalone [`Consumer`] with per-broker prefetching; group mode in
 //!   [`GroupConsumer`] (`consumer/group.rs`).
+//! - [`dlq`]: retries with backoff and dead-letter topics, and redriving them.
 //! - [`admin`]: [`Admin`], topic and config management; [`group_admin`]: group
 //!   list/describe/delete/offset resets on `Admin`.
 //! - [`fasthash`]: a fast hasher for topic-keyed maps on the per-record path.
@@ -69,6 +70,7 @@ pub mod client;
 pub mod config;
 pub mod connection;
 pub mod consumer;
+pub mod dlq;
 pub mod error;
 pub mod fasthash;
 pub mod group_admin;

@@ -1181,3 +1181,149 @@ async fn group_stream_and_commit_record_resume_after_the_processed_record() {
     assert_eq!(r.offset, 4, "resumes right after the committed record");
     second.close_timeout(Duration::from_secs(30)).await.unwrap();
 }
+
+/// Issue 17: a handler that fails for some keys parks exactly those records in
+/// `<topic>.dlq` (after its retries, with headers saying why and from where) and the
+/// consumer commits past them; `weir dlq list` shows them; `weir dlq redrive` moves them
+/// back once, so the fixed handler gets each exactly once and a second redrive moves
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_park_failing_records_and_a_redrive_delivers_them_once() {
+    use futures::StreamExt;
+    use weir_client::dlq::{DeadLetters, Outcome, Parked, RetryPolicy};
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let a = broker.addr.clone();
+    let admin = Admin::new(client_config(&a)).unwrap();
+    admin
+        .create_topic(NewTopic::new("orders", 2))
+        .await
+        .unwrap();
+    let producer = Producer::new(client_config(&a), ProducerConfig::default())
+        .await
+        .unwrap();
+    for i in 0..10 {
+        producer
+            .enqueue(ProducerRecord::new("orders", format!("v{i}")).with_key(format!("k{i}")))
+            .await
+            .unwrap();
+    }
+    producer.flush().await;
+    let member = || async {
+        let mut cfg = GroupConfig::new("dl");
+        cfg.session_timeout = Duration::from_millis(3000);
+        cfg.heartbeat_interval = Duration::from_millis(100);
+        cfg.auto_commit_interval = None;
+        let cc = ConsumerConfig {
+            auto_offset_reset: OffsetReset::Earliest,
+            ..ConsumerConfig::default()
+        };
+        let mut c = GroupConsumer::new(client_config(&a), cc, cfg)
+            .await
+            .unwrap();
+        c.subscribe(&["orders"]);
+        c
+    };
+    let key = |r: &weir_client::ConsumerRecord| {
+        String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned()
+    };
+    let policy = RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(1),
+        ..RetryPolicy::default()
+    };
+    let dead = DeadLetters::new(
+        Producer::new(client_config(&a), ProducerConfig::default())
+            .await
+            .unwrap(),
+        policy,
+    );
+    let tries: Arc<Mutex<BTreeMap<String, u32>>> = Arc::default();
+
+    // A handler that fails for k3 and k7, every time.
+    let mut c = member().await;
+    let committer = c.committer();
+    let mut parked = BTreeSet::new();
+    {
+        let mut s = c.stream();
+        for _ in 0..10 {
+            let r = tokio::time::timeout(Duration::from_secs(30), s.next())
+                .await
+                .expect("a record within 30 s")
+                .unwrap()
+                .unwrap();
+            let tries = tries.clone();
+            let outcome = dead
+                .process(&r, |r| {
+                    let k = key(r);
+                    *tries.lock().unwrap().entry(k.clone()).or_default() += 1;
+                    async move {
+                        if k == "k3" || k == "k7" {
+                            Err(format!("cannot bill {k}"))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                })
+                .await
+                .unwrap();
+            if let Outcome::Parked { topic, .. } = outcome {
+                assert_eq!(topic, "orders.dlq");
+                parked.insert(key(&r));
+            }
+            committer.commit_record(&r).await.unwrap();
+        }
+    }
+    c.close().await.unwrap();
+    assert_eq!(parked, BTreeSet::from(["k3".to_string(), "k7".to_string()]));
+    assert_eq!(tries.lock().unwrap()["k3"], 3, "retried up to max_attempts");
+    assert_eq!(tries.lock().unwrap()["k1"], 1);
+
+    let listed = common::weir_ok(&a, &["--output", "json", "dlq", "list", "orders"], b"");
+    let listed: Vec<serde_json::Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut keys: Vec<&str> = listed.iter().map(|v| v["key"].as_str().unwrap()).collect();
+    keys.sort();
+    assert_eq!(keys, vec!["k3", "k7"]);
+    for v in &listed {
+        assert_eq!(v["parked"]["attempts"], 3, "{v}");
+        assert_eq!(v["parked"]["topic"], "orders", "{v}");
+        assert!(v["parked"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot bill"));
+    }
+
+    let out = common::weir_ok(&a, &["dlq", "redrive", "orders"], b"");
+    assert!(out.contains("redrove 2 records"), "{out}");
+    let again = common::weir_ok(&a, &["dlq", "redrive", "orders"], b"");
+    assert!(again.contains("redrove 0 records"), "{again}");
+    assert_eq!(
+        common::weir_ok(&a, &["dlq", "list", "orders"], b""),
+        "",
+        "nothing left parked"
+    );
+
+    // The fixed handler: the same group resumes after what it committed and gets the two
+    // redriven records, once each.
+    let mut c = member().await;
+    let mut got = Vec::new();
+    {
+        let mut s = c.stream();
+        while got.len() < 2 {
+            let r = tokio::time::timeout(Duration::from_secs(30), s.next())
+                .await
+                .expect("the redriven records")
+                .unwrap()
+                .unwrap();
+            assert!(Parked::from_record(&r).is_none(), "dlq headers stripped");
+            got.push(key(&r));
+        }
+        let extra = tokio::time::timeout(Duration::from_millis(1500), s.next()).await;
+        assert!(extra.is_err(), "a third record: {extra:?}");
+    }
+    got.sort();
+    assert_eq!(got, vec!["k3", "k7"]);
+    c.close().await.unwrap();
+}

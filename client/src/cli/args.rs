@@ -68,6 +68,40 @@ pub enum Command {
         #[command(subcommand)]
         command: GroupCommand,
     },
+    /// Show and redrive records parked in a dead-letter topic (`<topic>.dlq`).
+    #[command(
+        after_help = "Examples:\n  weir dlq list orders\n  weir dlq redrive orders --max 100"
+    )]
+    Dlq {
+        /// Dead-letter command.
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+/// Dead-letter commands.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Records parked for TOPIC and not redriven yet, with why and from where.
+    #[command(after_help = "Example:\n  weir --output json dlq list orders")]
+    List(DlqArgs),
+    /// Re-produce parked records to their original topics; progress is committed only
+    /// after they are acknowledged, so a second redrive does not repeat the first.
+    #[command(after_help = "Example:\n  weir dlq redrive orders --max 100")]
+    Redrive(DlqArgs),
+}
+
+/// `dlq list` / `dlq redrive`.
+#[derive(Debug, Args)]
+pub struct DlqArgs {
+    /// The original topic (its dead-letter topic is TOPIC.dlq).
+    pub topic: String,
+    /// Use this dead-letter topic instead of TOPIC.dlq.
+    #[arg(long)]
+    pub dlq_topic: Option<String>,
+    /// At most this many records.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max: u64,
 }
 
 /// Group commands.

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod consume;
 pub mod consume_group;
+pub mod dlq;
 pub mod group;
 pub mod output;
 pub mod produce;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Consume(args) => consume::run(config, cli.output, args).await,
         Command::Group { command } => group::run(config, cli.output, command).await,
+        Command::Dlq { command } => dlq::run(config, cli.output, command).await,
     }
 }
 
