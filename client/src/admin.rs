@@ -157,6 +157,20 @@ impl Admin {
     /// when [`NewTopic::partitions`] was -1).
     ///
     /// Cancellation safety: dropping the call may or may not leave the topic created.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> weir_client::Result<()> {
+    /// use weir_client::admin::NewTopic;
+    /// use weir_client::{Admin, ClientConfig};
+    /// let admin = Admin::new(ClientConfig::new("127.0.0.1:9292"))?;
+    /// let created = admin
+    ///     .create_topic(NewTopic::new("orders", 6).config("retention.ms", "604800000"))
+    ///     .await?;
+    /// assert_eq!(created.partitions, 6);
+    /// println!("{:?}", admin.describe_topic("orders").await?);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn create_topic(&self, topic: NewTopic) -> Result<CreatedTopic> {
         let name = topic.name.clone();
         let r = self

@@ -133,6 +133,22 @@ fn known_keys(scope: Scope) -> String {
 }
 
 /// String properties by key, checked against the keys this crate knows.
+///
+/// ```
+/// use weir_client::Properties;
+/// let props = Properties::from_map([
+///     ("bootstrap.servers", "127.0.0.1:9292"),
+///     ("linger.ms", "0"),
+///     ("group.id", "billing"),
+///     ("enable.auto.commit", "false"),
+/// ])?;
+/// let client = props.client()?;
+/// let producer = props.producer()?;
+/// let group = props.group()?;
+/// assert_eq!(group.auto_commit_interval, None);
+/// assert!(Properties::from_map([("linger.msec", "0")]).is_err()); // names the bad key
+/// # Ok::<(), weir_client::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Properties {
     map: BTreeMap<String, String>,

@@ -408,6 +408,20 @@ impl Consumer {
     ///
     /// Cancellation safety: safe, e.g. in `tokio::select!`. Records are decoded only after
     /// the last await, so a dropped poll has taken nothing off the prefetch buffer.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> weir_client::Result<()> {
+    /// use std::time::Duration;
+    /// use weir_client::{ClientConfig, Consumer, ConsumerConfig};
+    /// let mut consumer = Consumer::new(ClientConfig::new("127.0.0.1:9292"), ConsumerConfig::default())?;
+    /// consumer.assign(&[("orders".to_string(), 0)]).await?;
+    /// consumer.seek(&("orders".to_string(), 0), 42)?;
+    /// for record in consumer.poll(Duration::from_secs(1)).await? {
+    ///     println!("{}: {:?}", record.offset, record.value);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         {
             let mut unread = self.unread();

@@ -252,6 +252,24 @@ impl Producer {
     /// returned future resolves when the record is acknowledged.
     ///
     /// Cancellation safety: safe; the record is either enqueued (and will be sent) or not.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> weir_client::Result<()> {
+    /// use weir_client::{ClientConfig, Producer, ProducerConfig, ProducerRecord};
+    /// let producer = Producer::new(ClientConfig::new("127.0.0.1:9292"), ProducerConfig::default()).await?;
+    /// let mut acks = Vec::new();
+    /// for i in 0..100 {
+    ///     let record = ProducerRecord::new("orders", format!("order {i}")).with_key("customer-7");
+    ///     acks.push(producer.enqueue(record).await?); // returns at once
+    /// }
+    /// producer.flush_timeout(std::time::Duration::from_secs(10)).await?;
+    /// for ack in acks {
+    ///     let meta = ack.await?;
+    ///     println!("partition {} offset {}", meta.partition, meta.offset);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn enqueue(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         let inner = &*self.inner;
         if inner.closing.load(Ordering::Relaxed) {
