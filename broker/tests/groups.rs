@@ -49,24 +49,32 @@ impl Member {
                 partitions: vec![*p],
             })
             .collect();
-        let r = self
-            .c
-            .call(v1::JoinGroupRequest {
-                group_id: group.into(),
-                session_timeout_ms: self.session_ms,
-                rebalance_timeout_ms: 10_000,
-                member_id: self.id.clone(),
-                group_instance_id: None,
-                protocol_type: "consumer".into(),
-                protocols: vec![v1::JoinGroupProtocol {
-                    name: "sticky".into(),
-                    metadata: Default::default(),
-                }],
-                topics: vec!["t".into()],
-                owned_partitions: owned,
-                reason: String::new(),
-            })
-            .await;
+        let req = v1::JoinGroupRequest {
+            group_id: group.into(),
+            session_timeout_ms: self.session_ms,
+            rebalance_timeout_ms: 10_000,
+            member_id: self.id.clone(),
+            group_instance_id: None,
+            protocol_type: "consumer".into(),
+            protocols: vec![v1::JoinGroupProtocol {
+                name: "sticky".into(),
+                metadata: Default::default(),
+            }],
+            topics: vec!["t".into()],
+            owned_partitions: owned,
+            reason: String::new(),
+        };
+        let mut r = self.c.call(req.clone()).await;
+        // Two-step join (KIP-394): the first answer only carries our member id.
+        if ErrorCode::from_i32(r.error_code) == ErrorCode::MemberIdRequired {
+            r = self
+                .c
+                .call(v1::JoinGroupRequest {
+                    member_id: r.member_id.clone(),
+                    ..req
+                })
+                .await;
+        }
         assert_eq!(ErrorCode::from_i32(r.error_code), ErrorCode::None, "{r:?}");
         self.id = r.member_id.clone();
         self.generation = r.generation_id;
