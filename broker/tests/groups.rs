@@ -407,22 +407,7 @@ async fn silent_member_is_expired_and_its_partitions_move() {
 /// Standalone (no member) commit of `offset` for partition 0 of `topic`.
 async fn commit_standalone(c: &mut Client, group: &str, topic: &str, offset: i64) -> ErrorCode {
     let r = c
-        .call(v1::OffsetCommitRequest {
-            group_id: group.into(),
-            generation_id: -1,
-            member_id: String::new(),
-            group_instance_id: None,
-            retention_time_ms: -1,
-            topics: vec![v1::OffsetCommitTopic {
-                name: topic.into(),
-                partitions: vec![v1::OffsetCommitPartition {
-                    partition_index: 0,
-                    committed_offset: offset,
-                    committed_leader_epoch: None,
-                    committed_metadata: None,
-                }],
-            }],
-        })
+        .call(common::offset_commit_req(group, -1, "", topic, 0, offset))
         .await;
     ErrorCode::from_i32(r.topics[0].partitions[0].error_code)
 }
