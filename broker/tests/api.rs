@@ -543,6 +543,8 @@ async fn metrics_endpoint_serves_prometheus_text() {
         ),
         ("weir_connections_open", 1.0),
         ("weir_build_info{version=\"0.1.0\",commit=", 1.0),
+        // A single node leads its own metadata quorum.
+        ("weir_metadata_quorum_leader", 0.0),
     ] {
         let got = body
             .lines()
@@ -551,6 +553,10 @@ async fn metrics_endpoint_serves_prometheus_text() {
             .and_then(|v| v.parse::<f64>().ok());
         assert_eq!(got, Some(want), "{series} in\n{body}");
     }
+    // Membership, the leader's blank entry, __consumer_offsets and "met" at least.
+    let applied = common::metric(&body, "weir_metadata_quorum_applied_index").unwrap();
+    assert!(applied >= 3.0, "{body}");
+    assert!(common::metric(&body, "weir_metadata_quorum_term").unwrap() >= 1.0);
     let fetched = common::metric(&body, "weir_fetched_bytes_total{topic=\"met\"}").unwrap();
     assert!(fetched > 0.0, "{body}");
     for family in [

@@ -108,7 +108,7 @@ fn longest_pause(seen: &Seen, from: Instant, to: Instant) -> Duration {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_members_share_six_partitions_and_a_fourth_joins_without_stopping_them() {
+async fn three_members_share_six_partitions_and_a_fourth_joins_with_every_record_consumed_once() {
     let broker = Broker::start_with_config(BROKER_CONFIG);
     let admin = Admin::new(client_config(&broker.addr)).unwrap();
     admin
@@ -174,6 +174,8 @@ async fn three_members_share_six_partitions_and_a_fourth_joins_without_stopping_
     })
     .await;
     let settled = Instant::now();
+    // Timings are printed for whoever reads the log, never asserted (speed belongs in
+    // benches); what is asserted is that no record is lost or processed twice.
     println!(
         "fourth member owned its partition {:?} after joining",
         settled - join_started
@@ -213,7 +215,7 @@ async fn three_members_share_six_partitions_and_a_fourth_joins_without_stopping_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn dead_members_partitions_move_within_the_session_timeout() {
+async fn a_dead_members_partitions_move_to_the_survivor_after_its_session_expires() {
     let broker = Broker::start_with_config(BROKER_CONFIG);
     let admin = Admin::new(client_config(&broker.addr)).unwrap();
     admin
@@ -391,7 +393,7 @@ fn untouched(d: &serde_json::Value, total: i64) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn killed_cli_consumers_partitions_move_within_the_session_timeout() {
+async fn a_killed_cli_consumers_partitions_move_to_the_survivor_after_its_session_expires() {
     let broker = Broker::start_with_config(BROKER_CONFIG);
     let a = broker.addr.clone();
     common::weir_ok(&a, &["topic", "create", "t", "--partitions", "6"], b"");
