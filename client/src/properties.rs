@@ -114,6 +114,11 @@ const KEYS: &[(&str, Scope, &str)] = &[
         "ms between auto-commits",
     ),
     (
+        "enable.auto.offset.store",
+        Scope::Group,
+        "true|false: commit positions, or only store_offset()",
+    ),
+    (
         "partition.assignment.strategy",
         Scope::Group,
         "sticky|cooperative-sticky|range|roundrobin",
@@ -326,6 +331,7 @@ impl Properties {
                 "max.poll.interval.ms" => g.rebalance_timeout = ms(k, v)?,
                 "enable.auto.commit" => auto_commit = boolean(k, v)?,
                 "auto.commit.interval.ms" => g.auto_commit_interval = Some(ms(k, v)?),
+                "enable.auto.offset.store" => g.auto_offset_store = boolean(k, v)?,
                 "partition.assignment.strategy" => {
                     g.assignor = match v {
                         "sticky" | "cooperative-sticky" => "sticky",

@@ -1329,3 +1329,54 @@ async fn dead_letters_park_failing_records_and_a_redrive_delivers_them_once() {
     assert_eq!(got, vec!["k3", "k7"]);
     c.close().await.unwrap();
 }
+
+/// Issue 17: with `auto_offset_store = false`, `commit()` and `close()` commit only what
+/// was marked processed with `store_offset`, not everything `poll` handed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_offset_commits_only_what_was_marked_processed() {
+    let broker = Broker::start_with_config(BROKER_CONFIG);
+    let a = broker.addr.clone();
+    let admin = Admin::new(client_config(&a)).unwrap();
+    admin.create_topic(NewTopic::new("t", 1)).await.unwrap();
+    let producer = Producer::new(client_config(&a), ProducerConfig::default())
+        .await
+        .unwrap();
+    for i in 0..10 {
+        producer
+            .enqueue(ProducerRecord::new("t", format!("v{i}")))
+            .await
+            .unwrap();
+    }
+    producer.flush().await;
+    let props = weir_client::Properties::from_map([
+        ("bootstrap.servers", a.as_str()),
+        ("group.id", "so"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.offset.store", "false"),
+        ("auto.commit.interval.ms", "100"),
+        ("session.timeout.ms", "3000"),
+    ])
+    .unwrap();
+    let mut c = GroupConsumer::new(
+        props.client().unwrap(),
+        props.consumer().unwrap(),
+        props.group().unwrap(),
+    )
+    .await
+    .unwrap();
+    c.subscribe(&["t"]);
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < 10 {
+        assert!(Instant::now() < deadline, "only {} records", seen.len());
+        seen.extend(c.poll(Duration::from_millis(200)).await.unwrap());
+    }
+    for r in seen.iter().take(4) {
+        c.store_offset(r).unwrap();
+    }
+    c.commit().await.unwrap();
+    c.close().await.unwrap();
+    let d = admin.describe_group("so").await.unwrap();
+    assert_eq!(d.offsets.len(), 1, "{d:?}");
+    assert_eq!(d.offsets[0].committed_offset, 4, "{d:?}");
+}

@@ -20,7 +20,7 @@ mod link;
 
 pub use committer::Committer;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,10 @@ pub struct GroupConfig {
     pub auto_commit_interval: Option<Duration>,
     /// Assignor ("sticky", "range", "roundrobin").
     pub assignor: String,
+    /// What `commit()` and auto-commit commit: `true`, the positions (everything `poll`
+    /// or the stream handed out); `false`, only what was marked processed with
+    /// [`GroupConsumer::store_offset`] (Kafka's `enable.auto.offset.store=false`).
+    pub auto_offset_store: bool,
 }
 
 impl GroupConfig {
@@ -64,6 +68,7 @@ impl GroupConfig {
             instance_id: None,
             auto_commit_interval: Some(Duration::from_secs(5)),
             assignor: "sticky".into(),
+            auto_offset_store: true,
         }
     }
 }
@@ -93,6 +98,8 @@ pub struct GroupConsumer {
     pattern: Option<regex::Regex>,
     pattern_checked: Instant,
     owned: BTreeSet<TopicPartition>,
+    /// Offsets marked processed with `store_offset` (next offset to read), by partition.
+    stored: BTreeMap<TopicPartition, i64>,
     listener: Option<Box<dyn RebalanceListener>>,
     heartbeat: tokio::task::JoinHandle<()>,
     last_commit: Instant,
@@ -156,6 +163,7 @@ impl GroupConsumer {
             pattern: None,
             pattern_checked: Instant::now(),
             owned: BTreeSet::new(),
+            stored: BTreeMap::new(),
             listener: None,
             heartbeat,
             last_commit: Instant::now(),
@@ -423,6 +431,7 @@ impl GroupConsumer {
             }
             self.consumer.assign(&[]).await?;
             self.owned.clear();
+            self.stored.clear();
         }
         Ok(())
     }
@@ -566,6 +575,7 @@ impl GroupConsumer {
         }
         let all: Vec<TopicPartition> = new.iter().cloned().collect();
         self.consumer.assign(&all).await?;
+        self.stored.retain(|tp, _| new.contains(tp));
         self.owned = new;
         for (tp, offset) in committed {
             match (offset, self.reset) {
@@ -594,22 +604,50 @@ impl GroupConsumer {
     /// Cancellation safety: safe to drop; the commit then may or may not have happened
     /// (committing the same positions again is harmless).
     pub async fn commit(&mut self) -> Result<()> {
-        let offsets: Vec<(TopicPartition, i64)> = self
-            .owned
-            .iter()
-            .filter_map(|tp| self.consumer.position(tp).map(|o| (tp.clone(), o)))
-            .collect();
+        let offsets = self.to_commit();
         self.last_commit = Instant::now();
         self.commit_offsets(&offsets).await
     }
 
-    /// Commits the positions in the background; the handle yields the outcome.
+    /// What `commit` commits: positions, or the stored offsets (see
+    /// [`GroupConfig::auto_offset_store`]), of owned partitions.
+    fn to_commit(&self) -> Vec<(TopicPartition, i64)> {
+        if self.config.auto_offset_store {
+            self.owned
+                .iter()
+                .filter_map(|tp| self.consumer.position(tp).map(|o| (tp.clone(), o)))
+                .collect()
+        } else {
+            self.stored
+                .iter()
+                .filter(|(tp, _)| self.owned.contains(*tp))
+                .map(|(tp, o)| (tp.clone(), *o))
+                .collect()
+        }
+    }
+
+    /// Marks `record` processed: with `auto_offset_store = false` the next `commit()` or
+    /// auto-commit commits past it (its offset + 1), and never past a record not marked.
+    /// Kafka's `store_offset`. Records of partitions this member no longer owns are
+    /// refused.
+    pub fn store_offset(&mut self, record: &ConsumerRecord) -> Result<()> {
+        let tp = (record.topic.to_string(), record.partition);
+        if !self.owned.contains(&tp) {
+            return Err(Error::Config(format!(
+                "{}-{} is not assigned to this member (any more); its new owner re-reads it",
+                tp.0, tp.1
+            )));
+        }
+        let next = record.offset + 1;
+        let e = self.stored.entry(tp).or_insert(next);
+        *e = (*e).max(next);
+        Ok(())
+    }
+
+    /// Commits the positions (or stored offsets) in the background; the handle yields the
+    /// outcome.
     pub fn commit_async(&mut self) -> tokio::task::JoinHandle<Result<()>> {
-        let offsets: Vec<(TopicPartition, i64)> = self
-            .owned
-            .iter()
-            .filter_map(|tp| self.consumer.position(tp).map(|o| (tp.clone(), o)))
-            .collect();
+        let offsets = self.to_commit();
         self.last_commit = Instant::now();
         let committer = self.committer.clone();
         tokio::spawn(async move { committer.commit_offsets(&offsets).await })
