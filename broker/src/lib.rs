@@ -36,6 +36,7 @@ pub mod instruments;
 pub mod kafka;
 pub mod lock;
 pub mod log_throttle;
+pub mod meta_properties;
 pub mod metadata;
 pub mod metrics;
 pub mod names;
@@ -83,6 +84,9 @@ pub enum BrokerError {
     /// Metadata or partitions could not be opened.
     #[error(transparent)]
     Controller(#[from] ControllerOpenError),
+    /// The data directory belongs to another node or its identity file is damaged.
+    #[error(transparent)]
+    MetaProperties(#[from] meta_properties::MetaPropertiesError),
     /// `__consumer_offsets` could not be prepared.
     #[error(transparent)]
     Groups(#[from] coordinator::OffsetsLogError),
@@ -103,6 +107,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
     std::fs::create_dir_all(&data_dir)
         .map_err(io(format!("create data dir {}", data_dir.display())))?;
     let _lock = lock::DataDirLock::acquire(&data_dir).map_err(io("lock data dir"))?;
+    let identity = meta_properties::ensure(&data_dir, config.server.node_id)?;
 
     // Before opening partitions, so recovery counters are recorded.
     let exporter = if config.metrics.enabled {
@@ -112,14 +117,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
     };
     let defaults = config.topic_defaults();
     let (node_id, dp) = (config.server.node_id, config.topics.default_partitions);
-    let dir = data_dir.clone();
-    let controller =
-        tokio::task::spawn_blocking(move || Controller::open(node_id, &dir, defaults, dp))
-            .await
-            .map_err(|e| BrokerError::Io {
-                what: "open metadata".into(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
+    let controller = Controller::open(node_id, &data_dir, defaults, dp).await?;
     let controller = Arc::new(controller);
 
     let g = &config.groups;
@@ -154,7 +152,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         node_id,
         advertised_host,
         advertised_port: i32::from(local.port()),
-        cluster_id: "weir-single-node".into(),
+        cluster_id: identity.cluster_id.clone(),
         topics: controller.topics().clone(),
         groups,
         controller: controller.clone(),

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{batch, built_batch, fetch_req, produce_req, records, temp_dir, Broker};
+use common::{batch, built_batch, fetch_req, produce_req, records, temp_dir, Broker, Client};
 use weir_protocol::native::v1::{self, response_envelope::Body};
 use weir_protocol::native::ApiKey;
 use weir_protocol::ErrorCode;
@@ -439,47 +439,45 @@ async fn init_producer_id_allocates_and_bumps() {
     assert_eq!(t2.producer_epoch, t1.producer_epoch + 1);
 }
 
-#[tokio::test]
-async fn long_poll_fetch_wakes_when_data_arrives() {
+/// A broker with topic "lp", a consumer whose 60 s long poll on it is parked (60 s is
+/// longer than `recv`'s 30 s, so only something else than the deadline can answer it),
+/// the admin client and the poll's correlation id.
+async fn parked_long_poll() -> (tempfile::TempDir, Broker, Client, Client, i32) {
     let dir = temp_dir();
     let maddr = common::free_port_addr();
     let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
     let mut admin = b.client().await;
     admin.create_topic("lp", 1, &[]).await;
     let mut consumer = b.client().await;
-    // The fetch may wait 60 s, longer than `recv`'s 30 s: only the wake-up can answer it
-    // in time.
     let id = consumer.send(fetch_req("lp", 0, 0, 60_000, 1)).await;
     common::wait_parked_fetches(&maddr, 1).await;
-    admin.produce("lp", 0, batch(&[b"wake"], 1)).await;
-    let resp = consumer.recv().await;
+    (dir, b, admin, consumer, id)
+}
+
+/// The single partition of a fetch response.
+fn only_partition(resp: v1::ResponseEnvelope, id: i32) -> v1::FetchPartitionData {
     assert_eq!(resp.correlation_id, id);
     let Some(Body::Fetch(f)) = resp.body else {
         panic!("not a fetch response")
     };
-    let p = &f.responses[0].partitions[0];
+    f.responses[0].partitions[0].clone()
+}
+
+#[tokio::test]
+async fn long_poll_fetch_wakes_when_data_arrives() {
+    let (_dir, _b, mut admin, mut consumer, id) = parked_long_poll().await;
+    admin.produce("lp", 0, batch(&[b"wake"], 1)).await;
+    let p = only_partition(consumer.recv().await, id);
     assert_eq!(records(&p.records), vec![(0, b"wake".to_vec())]);
 }
 
 #[tokio::test]
 async fn graceful_shutdown_answers_a_parked_long_poll() {
-    let dir = temp_dir();
-    let maddr = common::free_port_addr();
-    let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
-    let mut admin = b.client().await;
-    admin.create_topic("lp", 1, &[]).await;
-    let mut consumer = b.client().await;
-    let id = consumer.send(fetch_req("lp", 0, 0, 60_000, 1)).await;
-    common::wait_parked_fetches(&maddr, 1).await;
+    let (_dir, b, _admin, mut consumer, id) = parked_long_poll().await;
     // SIGTERM: the parked fetch must be answered (empty) rather than cut off when the
-    // drain grace ends; it would otherwise wait 60 s, past `recv`'s 30 s.
+    // drain grace ends.
     b.terminate();
-    let resp = consumer.recv().await;
-    assert_eq!(resp.correlation_id, id);
-    let Some(Body::Fetch(f)) = resp.body else {
-        panic!("not a fetch response")
-    };
-    let p = &f.responses[0].partitions[0];
+    let p = only_partition(consumer.recv().await, id);
     assert_eq!(p.error_code, 0);
     assert!(p.records.is_empty());
     assert!(b.stop(), "clean exit after the drain");
@@ -543,6 +541,8 @@ async fn metrics_endpoint_serves_prometheus_text() {
         ),
         ("weir_connections_open", 1.0),
         ("weir_build_info{version=\"0.1.0\",commit=", 1.0),
+        // A single node leads its own metadata quorum.
+        ("weir_metadata_quorum_leader", 0.0),
     ] {
         let got = body
             .lines()
@@ -551,6 +551,10 @@ async fn metrics_endpoint_serves_prometheus_text() {
             .and_then(|v| v.parse::<f64>().ok());
         assert_eq!(got, Some(want), "{series} in\n{body}");
     }
+    // Membership, the leader's blank entry, __consumer_offsets and "met" at least.
+    let applied = common::metric(&body, "weir_metadata_quorum_applied_index").unwrap();
+    assert!(applied >= 3.0, "{body}");
+    assert!(common::metric(&body, "weir_metadata_quorum_term").unwrap() >= 1.0);
     let fetched = common::metric(&body, "weir_fetched_bytes_total{topic=\"met\"}").unwrap();
     assert!(fetched > 0.0, "{body}");
     for family in [

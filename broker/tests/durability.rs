@@ -295,3 +295,100 @@ async fn bad_config_file_is_rejected_naming_the_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("log.retention_mss"));
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// A data directory written by the pre-quorum single-node format (metadata in
+/// `meta/metadata.log`; see tests/fixtures/README.md) opens with every topic, config,
+/// record and committed offset, and appends continue at the next offset.
+#[tokio::test]
+async fn a_data_dir_from_the_previous_format_keeps_topics_records_and_offsets() {
+    let dir = temp_dir();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data-v1");
+    copy_dir(&fixture, dir.path());
+    let cfg = dir.path().join("upgrade.toml");
+    std::fs::write(&cfg, "[groups]\noffsets_topic_partitions = 2\n").unwrap();
+    let b = Broker::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    let mut c = b.client().await;
+
+    let mut values: Vec<Vec<u8>> = Vec::new();
+    for p in 0..2 {
+        let recs = read_all(&mut c, "orders", p).await;
+        let offsets: Vec<i64> = recs.iter().map(|(o, _)| *o).collect();
+        assert_eq!(offsets, (0..recs.len() as i64).collect::<Vec<_>>());
+        values.extend(recs.into_iter().map(|(_, v)| v));
+    }
+    values.sort();
+    assert_eq!(values, [b"v1", b"v2", b"v3", b"v4"].map(|v| v.to_vec()));
+    let keys = read_all(&mut c, "keys", 0).await;
+    assert_eq!(keys.last(), Some(&(2, b"3".to_vec())));
+
+    let configs = c
+        .call(v1::DescribeConfigsRequest {
+            resources: vec![v1::DescribeConfigsResource {
+                resource_type: v1::ResourceType::Topic as i32,
+                resource_name: "orders".into(),
+                configuration_keys: vec!["retention.ms".into()],
+            }],
+        })
+        .await;
+    let entry = &configs.results[0].configs[0];
+    assert_eq!(entry.value.as_deref(), Some("604800000"));
+
+    let groups = c
+        .call(v1::DescribeGroupsRequest {
+            groups: vec!["billing".into()],
+            include_offsets: true,
+        })
+        .await;
+    let mut committed: Vec<(i32, i64)> = groups.groups[0]
+        .offsets
+        .iter()
+        .map(|o| (o.partition, o.committed_offset))
+        .collect();
+    committed.sort();
+    assert_eq!(committed, vec![(0, 2), (1, 1)]);
+
+    // Appends continue where the old broker stopped.
+    let next = c.produce("orders", 0, batch(&[b"v5"], 1)).await;
+    assert_eq!(next.error_code, 0);
+    assert_eq!(
+        next.base_offset,
+        read_all(&mut c, "orders", 0).await.len() as i64 - 1
+    );
+}
+
+/// A data directory keeps the node id it was first started with: the metadata quorum's
+/// vote and log name that node, so another id is refused at start, naming the key.
+#[tokio::test]
+async fn a_data_dir_is_refused_to_a_different_node_id() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    assert!(b.stop());
+    let props = std::fs::read_to_string(dir.path().join("meta/meta.properties")).unwrap();
+    assert!(props.contains("node.id=0"), "{props}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir-broker"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .args(["--node-id", "5"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("server.node_id is 5"), "{stderr}");
+    // The same id still starts.
+    let b = Broker::start(dir.path(), &[]);
+    assert!(b.stop());
+}

@@ -49,24 +49,32 @@ impl Member {
                 partitions: vec![*p],
             })
             .collect();
-        let r = self
-            .c
-            .call(v1::JoinGroupRequest {
-                group_id: group.into(),
-                session_timeout_ms: self.session_ms,
-                rebalance_timeout_ms: 10_000,
-                member_id: self.id.clone(),
-                group_instance_id: None,
-                protocol_type: "consumer".into(),
-                protocols: vec![v1::JoinGroupProtocol {
-                    name: "sticky".into(),
-                    metadata: Default::default(),
-                }],
-                topics: vec!["t".into()],
-                owned_partitions: owned,
-                reason: String::new(),
-            })
-            .await;
+        let req = v1::JoinGroupRequest {
+            group_id: group.into(),
+            session_timeout_ms: self.session_ms,
+            rebalance_timeout_ms: 10_000,
+            member_id: self.id.clone(),
+            group_instance_id: None,
+            protocol_type: "consumer".into(),
+            protocols: vec![v1::JoinGroupProtocol {
+                name: "sticky".into(),
+                metadata: Default::default(),
+            }],
+            topics: vec!["t".into()],
+            owned_partitions: owned,
+            reason: String::new(),
+        };
+        let mut r = self.c.call(req.clone()).await;
+        // Two-step join (KIP-394): the first answer only carries our member id.
+        if ErrorCode::from_i32(r.error_code) == ErrorCode::MemberIdRequired {
+            r = self
+                .c
+                .call(v1::JoinGroupRequest {
+                    member_id: r.member_id.clone(),
+                    ..req
+                })
+                .await;
+        }
         assert_eq!(ErrorCode::from_i32(r.error_code), ErrorCode::None, "{r:?}");
         self.id = r.member_id.clone();
         self.generation = r.generation_id;
@@ -399,22 +407,7 @@ async fn silent_member_is_expired_and_its_partitions_move() {
 /// Standalone (no member) commit of `offset` for partition 0 of `topic`.
 async fn commit_standalone(c: &mut Client, group: &str, topic: &str, offset: i64) -> ErrorCode {
     let r = c
-        .call(v1::OffsetCommitRequest {
-            group_id: group.into(),
-            generation_id: -1,
-            member_id: String::new(),
-            group_instance_id: None,
-            retention_time_ms: -1,
-            topics: vec![v1::OffsetCommitTopic {
-                name: topic.into(),
-                partitions: vec![v1::OffsetCommitPartition {
-                    partition_index: 0,
-                    committed_offset: offset,
-                    committed_leader_epoch: None,
-                    committed_metadata: None,
-                }],
-            }],
-        })
+        .call(common::offset_commit_req(group, -1, "", topic, 0, offset))
         .await;
     ErrorCode::from_i32(r.topics[0].partitions[0].error_code)
 }

@@ -182,22 +182,9 @@ async fn join_and_sync(c: &mut Client) -> (String, i32) {
 
 async fn commit(c: &mut Client, member: &(String, i32), offset: i64) {
     let r = c
-        .call(v1::OffsetCommitRequest {
-            group_id: GROUP.into(),
-            generation_id: member.1,
-            member_id: member.0.clone(),
-            group_instance_id: None,
-            retention_time_ms: -1,
-            topics: vec![v1::OffsetCommitTopic {
-                name: TOPIC.into(),
-                partitions: vec![v1::OffsetCommitPartition {
-                    partition_index: 0,
-                    committed_offset: offset,
-                    committed_leader_epoch: None,
-                    committed_metadata: None,
-                }],
-            }],
-        })
+        .call(common::offset_commit_req(
+            GROUP, member.1, &member.0, TOPIC, 0, offset,
+        ))
         .await;
     let code = ErrorCode::from_i32(r.topics[0].partitions[0].error_code);
     assert_eq!(code, ErrorCode::None, "{r:?}");

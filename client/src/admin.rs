@@ -28,6 +28,51 @@ pub struct NewTopic {
     pub configs: Vec<(String, String)>,
 }
 
+impl NewTopic {
+    /// `name` with `partitions` partitions, the broker's default replication factor and
+    /// no config overrides.
+    ///
+    /// ```
+    /// use weir_client::admin::NewTopic;
+    /// let t = NewTopic::new("orders", 6).config("retention.ms", "86400000");
+    /// assert_eq!(t.partitions, 6);
+    /// ```
+    pub fn new(name: impl Into<String>, partitions: i32) -> Self {
+        NewTopic {
+            name: name.into(),
+            partitions,
+            replication_factor: -1,
+            configs: Vec::new(),
+        }
+    }
+
+    /// `name` with the broker's default partition count (`default_partitions`).
+    pub fn with_default_partitions(name: impl Into<String>) -> Self {
+        Self::new(name, -1)
+    }
+
+    /// Sets the replication factor.
+    pub fn replication_factor(mut self, factor: i32) -> Self {
+        self.replication_factor = factor;
+        self
+    }
+
+    /// Adds a topic config override (`retention.ms`, `cleanup.policy`, ...).
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// A topic the broker created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTopic {
+    /// Name.
+    pub name: String,
+    /// Partition count (the broker's default when none was asked for).
+    pub partitions: i32,
+}
+
 /// One partition of a described topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionDescription {
@@ -108,8 +153,25 @@ impl Admin {
         i32::try_from(self.client.config().request_timeout.as_millis()).unwrap_or(i32::MAX)
     }
 
-    /// Creates a topic.
-    pub async fn create_topic(&self, topic: NewTopic) -> Result<()> {
+    /// Creates a topic; returns what the broker created (the partition count it chose
+    /// when [`NewTopic::partitions`] was -1).
+    ///
+    /// Cancellation safety: dropping the call may or may not leave the topic created.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> weir_client::Result<()> {
+    /// use weir_client::admin::NewTopic;
+    /// use weir_client::{Admin, ClientConfig};
+    /// let admin = Admin::new(ClientConfig::new("127.0.0.1:9292"))?;
+    /// let created = admin
+    ///     .create_topic(NewTopic::new("orders", 6).config("retention.ms", "604800000"))
+    ///     .await?;
+    /// assert_eq!(created.partitions, 6);
+    /// println!("{:?}", admin.describe_topic("orders").await?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn create_topic(&self, topic: NewTopic) -> Result<CreatedTopic> {
         let name = topic.name.clone();
         let r = self
             .client
@@ -139,10 +201,15 @@ impl Admin {
             &t.error_message,
         )?;
         self.client.invalidate(&name);
-        Ok(())
+        Ok(CreatedTopic {
+            name,
+            partitions: t.num_partitions,
+        })
     }
 
     /// Deletes a topic and its data.
+    ///
+    /// Cancellation safety: safe to drop, but the broker may or may not have applied the change.
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
         let r = self
             .client
@@ -166,6 +233,8 @@ impl Admin {
     }
 
     /// Names of every topic, sorted.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn list_topics(&self) -> Result<Vec<String>> {
         let view = self.client.refresh_all().await?;
         let mut names: Vec<String> = view.topics.keys().cloned().collect();
@@ -174,6 +243,8 @@ impl Admin {
     }
 
     /// Grows `name` to `total` partitions.
+    ///
+    /// Cancellation safety: safe to drop, but the broker may or may not have applied the change.
     pub async fn add_partitions(&self, name: &str, total: i32) -> Result<()> {
         let r = self
             .client
@@ -201,6 +272,8 @@ impl Admin {
     }
 
     /// Effective configs of a topic (key → value; keys without a value are left out).
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn describe_configs(&self, name: &str) -> Result<BTreeMap<String, String>> {
         let r = self
             .client
@@ -230,6 +303,8 @@ impl Admin {
     }
 
     /// Sets and deletes (back to default) topic config keys.
+    ///
+    /// Cancellation safety: safe to drop, but the broker may or may not have applied the change.
     pub async fn alter_configs(
         &self,
         name: &str,
@@ -274,6 +349,8 @@ impl Admin {
 
     /// Offsets of `partitions` of `topic` (all partitions when empty) per `spec`.
     /// An offset of -1 means "no such record" (a timestamp past the last record).
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn list_offsets(
         &self,
         topic: &str,
@@ -330,6 +407,8 @@ impl Admin {
 
     /// Deletes records before the given offsets (-1 = high watermark); returns the new
     /// log start offset per partition.
+    ///
+    /// Cancellation safety: safe to drop, but the broker may or may not have applied the change.
     pub async fn delete_records(
         &self,
         topic: &str,
@@ -379,6 +458,8 @@ impl Admin {
 
     /// Partitions with leaders, replicas, ISR, log offsets and sizes (one metadata
     /// snapshot), plus the topic's configs.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
         let (view, response) = self
             .client

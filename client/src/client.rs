@@ -60,6 +60,8 @@ impl Client {
     }
 
     /// Sends `request` to any reachable broker: known brokers first, then bootstrap servers.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn request_any<R: Request + Clone>(&self, request: R) -> Result<R::Response> {
         let view = self.view();
         let mut addrs: Vec<String> = view.brokers.values().cloned().collect();
@@ -81,12 +83,16 @@ impl Client {
     }
 
     /// Sends `request` to the broker at `addr`.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn request_addr<R: Request>(&self, addr: &str, request: R) -> Result<R::Response> {
         let conn = self.pool.get(addr).await?;
         conn.request(request, self.config.request_timeout).await
     }
 
     /// The connection to broker `node`.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn node_connection(&self, node: i32) -> Result<Arc<Connection>> {
         let addr = match self.view().brokers.get(&node) {
             Some(a) => a.clone(),
@@ -106,6 +112,8 @@ impl Client {
     }
 
     /// Fetches metadata for `topics` (empty = brokers only) and merges it into the cache.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn refresh_metadata(&self, topics: &[String]) -> Result<Arc<ClusterView>> {
         Ok(self.refresh_metadata_with_response(topics).await?.0)
     }
@@ -129,6 +137,8 @@ impl Client {
     }
 
     /// Fetches metadata of every topic.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn refresh_all(&self) -> Result<Arc<ClusterView>> {
         let _serial = self.refresh.lock().await;
         let response = self
@@ -144,6 +154,8 @@ impl Client {
     }
 
     /// Topic metadata, from the cache when fresh, else from a broker.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn topic(&self, name: &str) -> Result<Arc<TopicMeta>> {
         let view = self.view();
         if let (Some(t), Some(at)) = (view.topics.get(name), view.fetched_at.get(name)) {
@@ -171,6 +183,8 @@ impl Client {
     }
 
     /// The connection to the leader of `topic`-`partition`.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn leader_connection(
         &self,
         topic: &str,

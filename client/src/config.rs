@@ -113,6 +113,20 @@ pub struct ProducerConfig {
     pub idempotence: bool,
     /// Custom partitioner; `None` = murmur2 for keys, sticky for null keys.
     pub partitioner: Option<Arc<dyn Partitioner>>,
+    /// What `send`/`enqueue` does when `buffer_memory` is used up.
+    pub buffer_full: BufferFull,
+    /// With [`BufferFull::Block`]: fail with [`crate::Error::BufferFull`] after waiting
+    /// this long (Kafka's `max.block.ms`); `None` waits as long as it takes.
+    pub max_block: Option<Duration>,
+}
+
+/// Backpressure when the producer's buffer memory is used up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BufferFull {
+    /// Wait for acknowledgements to free memory (bounded by `max_block` if set).
+    Block,
+    /// Fail the send at once with [`crate::Error::BufferFull`].
+    Fail,
 }
 
 impl std::fmt::Debug for ProducerConfig {
@@ -127,6 +141,8 @@ impl std::fmt::Debug for ProducerConfig {
             .field("delivery_timeout", &self.delivery_timeout)
             .field("idempotence", &self.idempotence)
             .field("custom_partitioner", &self.partitioner.is_some())
+            .field("buffer_full", &self.buffer_full)
+            .field("max_block", &self.max_block)
             .finish()
     }
 }
@@ -145,6 +161,8 @@ impl Default for ProducerConfig {
             delivery_timeout: Duration::from_secs(120),
             idempotence: true,
             partitioner: None,
+            buffer_full: BufferFull::Block,
+            max_block: None,
         }
     }
 }
@@ -175,6 +193,8 @@ pub struct ConsumerConfig {
     pub check_crcs: bool,
     /// Reset policy on OFFSET_OUT_OF_RANGE.
     pub auto_offset_reset: OffsetReset,
+    /// Most records one `poll` returns (it stops after the batch that crosses it).
+    pub max_poll_records: usize,
 }
 
 impl Default for ConsumerConfig {
@@ -188,6 +208,7 @@ impl Default for ConsumerConfig {
             fetch_max_wait: Duration::from_millis(500),
             check_crcs: true,
             auto_offset_reset: OffsetReset::Latest,
+            max_poll_records: 10_000,
         }
     }
 }

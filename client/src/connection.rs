@@ -27,6 +27,9 @@ struct Outgoing {
     envelope: RequestEnvelope,
     /// `None` for requests that get no response (produce with acks=0).
     reply: Option<Reply>,
+    /// Told once the frame is handed to the socket writer (for requests without a
+    /// response, so their sender knows when the bytes are off its hands).
+    written: Option<oneshot::Sender<()>>,
 }
 
 #[derive(Default)]
@@ -81,6 +84,8 @@ pub struct Connection {
 
 impl Connection {
     /// Connects to `addr`.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn connect(
         addr: &str,
         client_id: &str,
@@ -131,6 +136,9 @@ impl Connection {
     }
 
     /// Sends `request` and waits up to `timeout` for its response.
+    ///
+    /// Cancellation safety: safe; a dropped request still goes out whole (the writer task
+    /// owns the socket) and its response is discarded.
     pub async fn request<R: Request>(&self, request: R, timeout: Duration) -> Result<R::Response> {
         let envelope = self.envelope(request);
         let correlation_id = envelope.correlation_id;
@@ -139,6 +147,7 @@ impl Connection {
             .send(Outgoing {
                 envelope,
                 reply: Some(reply),
+                written: None,
             })
             .map_err(|_| self.shared.lost("connection closed"))?;
         let response = match tokio::time::timeout(timeout, rx).await {
@@ -162,8 +171,27 @@ impl Connection {
             .send(Outgoing {
                 envelope,
                 reply: None,
+                written: None,
             })
             .map_err(|_| self.shared.lost("connection closed"))
+    }
+
+    /// Sends a request that gets no response and waits until its frame was handed to the
+    /// socket writer, so a caller that frees memory afterwards stays bounded by a slow
+    /// socket instead of queueing without limit.
+    ///
+    /// Cancellation safety: safe; the request is sent either way.
+    pub async fn send_oneway_written<R: Request>(&self, request: R) -> Result<()> {
+        let envelope = self.envelope(request);
+        let (written, rx) = oneshot::channel();
+        self.tx
+            .send(Outgoing {
+                envelope,
+                reply: None,
+                written: Some(written),
+            })
+            .map_err(|_| self.shared.lost("connection closed"))?;
+        rx.await.map_err(|_| self.shared.lost("connection closed"))
     }
 
     fn unwrap_response<R: Request>(&self, env: ResponseEnvelope) -> Result<R::Response> {
@@ -217,6 +245,9 @@ async fn write_loop(
                 shared.close(&format!("write failed: {e}"));
                 return;
             }
+            if let Some(w) = out.written {
+                let _ = w.send(());
+            }
             next = rx.try_recv().ok();
         }
         if let Err(e) = sink.flush().await {
@@ -239,9 +270,47 @@ async fn read_loop(
                     let _ = reply.send(Ok(env));
                 }
             }
-            Some(Err(e)) => break format!("bad frame from broker: {e}"),
-            None => break "closed by the broker".to_owned(),
+            Some(Err(e)) => break read_failure(&e),
+            None => break CLOSED_BY_BROKER.to_owned(),
         }
     };
     shared.close(&reason);
+}
+
+const CLOSED_BY_BROKER: &str = "closed by the broker";
+
+/// Why reading stopped, in the reader's words: a reset or an abrupt end is the broker
+/// going away (a restart, a crash), not a malformed frame.
+fn read_failure(e: &weir_protocol::native::FrameError) -> String {
+    use std::io::ErrorKind;
+    match e {
+        weir_protocol::native::FrameError::Io(io)
+            if matches!(
+                io.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            ) =>
+        {
+            format!("{CLOSED_BY_BROKER} ({io})")
+        }
+        other => format!("bad frame from broker: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_failure;
+    use weir_protocol::native::FrameError;
+
+    #[test]
+    fn a_reset_reads_as_the_broker_closing_the_connection() {
+        let reset = FrameError::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let msg = read_failure(&reset);
+        assert!(msg.starts_with("closed by the broker"), "{msg}");
+        assert!(!msg.contains("bad frame"), "{msg}");
+        let bad = FrameError::TooLarge { len: 10, max: 1 };
+        assert!(read_failure(&bad).starts_with("bad frame from broker"));
+    }
 }

@@ -99,6 +99,30 @@ pub enum Error {
         /// The last attempt's failure.
         last: Box<Error>,
     },
+    /// A flush (or close) did not finish within its timeout.
+    #[error("{pending_batches} batches still unacknowledged after {ms} ms; the broker is slow or unreachable: wait longer, or check the delivery futures")]
+    FlushTimeout {
+        /// The timeout.
+        ms: u64,
+        /// Batches still buffered or in flight.
+        pending_batches: usize,
+    },
+    /// An operation with a caller-given timeout did not finish in time.
+    #[error("{operation} did not finish within {ms} ms; the broker is slow or unreachable")]
+    TimedOut {
+        /// What timed out ("close", ...).
+        operation: &'static str,
+        /// The timeout.
+        ms: u64,
+    },
+    /// The producer's buffer memory is used up and the config says not to wait (longer).
+    #[error("producer buffer memory ({limit} bytes) is full{}; the broker is slower than the producer: wait for deliveries, raise buffer_memory or max_block", waited_for(*.waited_ms))]
+    BufferFull {
+        /// buffer_memory.
+        limit: usize,
+        /// How long the send waited (0 with [`crate::BufferFull::Fail`]).
+        waited_ms: u64,
+    },
     /// The consumer's position is outside the log and the reset policy is `Error`.
     #[error("offset {offset} is out of range for {topic}-{partition}; seek to a valid offset or use reset policy earliest/latest")]
     OffsetOutOfRange {
@@ -112,6 +136,14 @@ pub enum Error {
     /// The producer or consumer was closed before the operation finished.
     #[error("client closed before the operation finished; keep it alive until futures complete (call flush())")]
     Closed,
+}
+
+fn waited_for(ms: u64) -> String {
+    if ms == 0 {
+        String::new()
+    } else {
+        format!(" after waiting {ms} ms")
+    }
 }
 
 fn detail(message: &str) -> String {

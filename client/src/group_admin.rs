@@ -68,6 +68,8 @@ pub struct GroupDescription {
 
 impl Admin {
     /// Every group the coordinator knows.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn list_groups(&self) -> Result<Vec<GroupListing>> {
         let r = self
             .client()
@@ -85,6 +87,8 @@ impl Admin {
     }
 
     /// State, members and committed offsets with lag.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn describe_group(&self, group: &str) -> Result<GroupDescription> {
         let r = self
             .client()
@@ -133,6 +137,8 @@ impl Admin {
     }
 
     /// Deletes a group without members (and its committed offsets).
+    ///
+    /// Cancellation safety: safe to drop, but the broker may or may not have applied the change.
     pub async fn delete_group(&self, group: &str) -> Result<()> {
         let r = self
             .client()
@@ -148,6 +154,8 @@ impl Admin {
     }
 
     /// Commits offsets for a group without members (refused by the broker otherwise).
+    ///
+    /// Cancellation safety: safe to drop, but the broker may or may not have applied the change.
     pub async fn commit_group_offsets(
         &self,
         group: &str,
@@ -193,6 +201,8 @@ impl Admin {
     }
 
     /// Committed offsets of `topic` for `group` (partition → offset), committed ones only.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn group_offsets(&self, group: &str, topic: &str) -> Result<Vec<(i32, i64)>> {
         let r = self
             .client()

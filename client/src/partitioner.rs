@@ -28,7 +28,11 @@ pub fn murmur2(data: &[u8]) -> i32 {
     let mut h: u32 = SEED ^ (data.len() as u32);
     let mut chunks = data.chunks_exact(4);
     for c in &mut chunks {
-        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        // chunks_exact yields 4 bytes each; the conversion cannot fail.
+        let Ok(word) = <[u8; 4]>::try_from(c) else {
+            continue;
+        };
+        let mut k = u32::from_le_bytes(word);
         k = k.wrapping_mul(M);
         k ^= k >> R;
         k = k.wrapping_mul(M);
@@ -36,11 +40,11 @@ pub fn murmur2(data: &[u8]) -> i32 {
         h ^= k;
     }
     let tail = chunks.remainder();
-    if tail.len() >= 3 {
-        h ^= u32::from(tail[2]) << 16;
+    if let Some(third) = tail.get(2) {
+        h ^= u32::from(*third) << 16;
     }
-    if tail.len() >= 2 {
-        h ^= u32::from(tail[1]) << 8;
+    if let Some(second) = tail.get(1) {
+        h ^= u32::from(*second) << 8;
     }
     if let Some(first) = tail.first() {
         h ^= u32::from(*first);

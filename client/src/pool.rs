@@ -24,6 +24,8 @@ impl Pool {
     }
 
     /// The live connection to `addr`, connecting (again) if there is none.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn get(&self, addr: &str) -> Result<Arc<Connection>> {
         let mut conns = self.conns.lock().await;
         if let Some(c) = conns.get(addr) {

@@ -204,9 +204,9 @@ fn headers_nulls_binary_and_partition_flag() {
 
 #[test]
 fn topic_admin_commands() {
-    let broker = Broker::start();
+    let broker = Broker::start_with_config("[topics]\ndefault_partitions = 3\n");
     let a = &broker.addr;
-    weir_ok(
+    let created = weir_ok(
         a,
         &[
             "topic",
@@ -219,6 +219,10 @@ fn topic_admin_commands() {
         ],
         b"",
     );
+    assert_eq!(created, "created topic adm with 1 partition\n", "on stdout");
+    // Without --partitions the broker's default_partitions applies (as kafka-topics.sh).
+    let dflt = weir_ok(a, &["topic", "create", "dflt"], b"");
+    assert_eq!(dflt, "created topic dflt with 3 partitions\n");
     let list = weir_ok(a, &["topic", "list", "--output", "json"], b"");
     assert!(list.contains("\"adm\""), "{list}");
     weir_ok(a, &["topic", "add-partitions", "adm", "--total", "3"], b"");
@@ -303,4 +307,113 @@ fn bad_arguments_fail_with_a_message() {
             "{args:?}"
         );
     }
+}
+
+/// Issue 11: `weir produce` takes --delivery-timeout-ms and --request-timeout-ms and says
+/// the first delivery error while it runs (stdin still open), not after the input ends.
+#[test]
+fn produce_reports_the_first_delivery_error_as_it_happens() {
+    use std::io::{BufRead, Write};
+    let broker = Broker::start();
+    let a = &broker.addr;
+    weir_ok(a, &["topic", "create", "dl", "--partitions", "1"], b"");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "produce",
+            "dl",
+            "--delivery-timeout-ms",
+            "1500",
+            "--request-timeout-ms",
+            "500",
+        ])
+        .env("WEIR_BOOTSTRAP", a)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"first\n").unwrap();
+    stdin.flush().unwrap();
+    // Acknowledged while the broker runs: the log end moves to 1.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let d = weir_ok(a, &["--output", "json", "topic", "describe", "dl"], b"");
+        let d: serde_json::Value = serde_json::from_str(d.trim()).unwrap();
+        if d["partitions"][0]["high_watermark"] == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first record not acknowledged: {d}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    broker.signal("STOP");
+    stdin.write_all(b"second\n").unwrap();
+    stdin.flush().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(|l| l.ok())
+        {
+            let _ = tx.send(line);
+        }
+    });
+    // A deadline, so a CLI that holds the error back until stdin ends fails, not hangs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let first = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains("delivery failed") => break Ok(l),
+            Ok(_) => continue, // e.g. a log line about the frozen connection
+            Err(e) => break Err(e),
+        }
+    };
+    broker.signal("CONT");
+    let first = first.expect("no delivery error while stdin is still open");
+    assert!(
+        first.contains("delivery failed") && first.contains("1500 ms"),
+        "{first}"
+    );
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let rest: Vec<String> = rx.iter().collect();
+    assert!(
+        rest.iter().any(|l| l.contains("produced 1 of 2 records")),
+        "{rest:?}"
+    );
+}
+
+/// Issue 17: the examples in `client/examples/` run against a real broker and end by
+/// themselves: produce 12, read them back without a group, then in a group with commits.
+#[test]
+fn examples_produce_consume_and_consume_in_a_group() {
+    use common::run_example;
+    let broker = Broker::start_with_config("[groups]\ninitial_rebalance_delay_ms = 100\n");
+    let a = &broker.addr;
+    let out = run_example(a, "produce", &["ex", "12"]);
+    assert!(out.contains("created topic ex (3 partitions)"), "{out}");
+    assert!(out.contains("produced 12 records to ex"), "{out}");
+    let out = run_example(a, "consume", &["ex", "12"]);
+    assert!(out.contains("consumed 12 records from ex"), "{out}");
+    let out = run_example(a, "consume_group", &["ex", "exg", "12"]);
+    assert!(
+        out.contains("consumed 12 records from ex in group exg"),
+        "{out}"
+    );
+    // Committed per record: the group has nothing left to read.
+    let d = weir_ok(a, &["--output", "json", "group", "describe", "exg"], b"");
+    let d: serde_json::Value = serde_json::from_str(d.trim()).unwrap();
+    let lag: i64 = d["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["lag"].as_i64().unwrap())
+        .sum();
+    assert_eq!(lag, 0, "{d}");
+    assert_eq!(d["state"], "Empty", "the example left the group: {d}");
 }

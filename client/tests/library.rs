@@ -506,3 +506,207 @@ async fn prefetch_is_bounded_by_max_buffered_bytes() {
     assert_eq!(got.len(), total);
     assert!(got.iter().enumerate().all(|(i, r)| r.offset == i as i64));
 }
+
+/// Issue 11, defect 7: a flush cut short (here by a timeout while the broker is frozen)
+/// must not leave the producer in "flushing" mode, which silently disables `linger`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_flush_does_not_disable_linger() {
+    let broker = Broker::start();
+    let a = broker.addr.clone();
+    create(&a, "fl", 1).await;
+    let producer = Producer::new(
+        client_config(&a),
+        ProducerConfig {
+            linger: Duration::from_secs(3600),
+            ..ProducerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Warm up: metadata and producer id are in place before the broker freezes.
+    let warm = producer
+        .enqueue(ProducerRecord::new("fl", "warm"))
+        .await
+        .unwrap();
+    producer.flush().await;
+    warm.await.unwrap();
+
+    broker.signal("STOP");
+    let a_rec = producer
+        .enqueue(ProducerRecord::new("fl", "a"))
+        .await
+        .unwrap();
+    // flush_timeout drops the inner flush when its time is up: a cancelled flush.
+    let cut = producer.flush_timeout(Duration::from_millis(200)).await;
+    broker.signal("CONT");
+    assert!(
+        matches!(
+            cut,
+            Err(Error::FlushTimeout {
+                pending_batches: 1,
+                ..
+            })
+        ),
+        "a frozen broker cannot acknowledge: {cut:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(30), a_rec)
+        .await
+        .expect("the flushed record is acknowledged once the broker runs again")
+        .unwrap();
+
+    // Linger (an hour) holds the next record until a flush asks for it.
+    let b_rec = producer
+        .enqueue(ProducerRecord::new("fl", "b"))
+        .await
+        .unwrap();
+    tokio::pin!(b_rec);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), &mut b_rec)
+            .await
+            .is_err(),
+        "sent without a flush: the cancelled flush left linger disabled"
+    );
+    producer.flush().await;
+    b_rec.await.unwrap();
+}
+
+/// Issue 17: `Consumer::stream()` yields every record once, in order, and a dropped or
+/// cancelled stream loses nothing it did not yield; positions count only yielded records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_or_cancelled_stream_loses_nothing() {
+    let broker = Broker::start();
+    let a = broker.addr.clone();
+    create(&a, "st", 1).await;
+    let producer = Producer::new(client_config(&a), ProducerConfig::default())
+        .await
+        .unwrap();
+    for i in 0..20 {
+        producer
+            .enqueue(ProducerRecord::new("st", format!("v{i}")))
+            .await
+            .unwrap();
+    }
+    producer.flush().await;
+    let mut c = Consumer::new(
+        client_config(&a),
+        ConsumerConfig {
+            auto_offset_reset: OffsetReset::Earliest,
+            ..ConsumerConfig::default()
+        },
+    )
+    .unwrap();
+    let tps = c.assign_topic("st").await.unwrap();
+    c.seek_to_beginning(&tps).unwrap();
+    let mut got = Vec::new();
+    {
+        let mut s = c.stream();
+        while got.len() < 5 {
+            got.push(s.next().await.unwrap().unwrap().offset);
+        }
+    }
+    // One fetch brought all 20; 15 wait unread, so the position is right after the 5th.
+    assert_eq!(c.position(&("st".to_string(), 0)), Some(5));
+    while got.len() < 20 {
+        let mut s = c.stream();
+        // A next() cut short by a timeout, as in a select! loop, loses nothing.
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(1), s.next()).await {
+            got.push(r.unwrap().unwrap().offset);
+        }
+    }
+    assert_eq!(got, (0..20).collect::<Vec<i64>>());
+    let rest = c.poll(Duration::from_millis(200)).await.unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+}
+
+/// Issue 17: backpressure when buffer memory is used up (the broker is frozen, so nothing
+/// frees it): fail at once, or fail after `max_block`; blocking without a bound stays the
+/// default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_buffer_fails_at_once_or_after_max_block_as_configured() {
+    use weir_client::BufferFull;
+    let broker = Broker::start();
+    let a = broker.addr.clone();
+    create(&a, "bp", 1).await;
+    let make = |buffer_full, max_block| {
+        Producer::new(
+            client_config(&a),
+            ProducerConfig {
+                buffer_memory: 4096,
+                batch_size: 1024,
+                linger: Duration::ZERO,
+                buffer_full,
+                max_block,
+                ..ProducerConfig::default()
+            },
+        )
+    };
+    let fail = make(BufferFull::Fail, None).await.unwrap();
+    let block = make(BufferFull::Block, Some(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    for p in [&fail, &block] {
+        p.send(ProducerRecord::new("bp", "warm")).await.unwrap();
+    }
+    broker.signal("STOP");
+    let e = fill(&fail).await;
+    assert!(matches!(e, Error::BufferFull { waited_ms: 0, .. }), "{e}");
+    let e = fill(&block).await;
+    assert!(matches!(e, Error::BufferFull { waited_ms: 300, .. }), "{e}");
+    broker.signal("CONT");
+    fail.flush().await;
+    block.flush().await;
+}
+
+/// Enqueues 1000-byte records until one fails; returns that error.
+async fn fill(p: &Producer) -> Error {
+    for _ in 0..100 {
+        if let Err(e) = p.enqueue(ProducerRecord::new("bp", vec![b'x'; 1000])).await {
+            return e;
+        }
+    }
+    panic!("100 KB went into a 4 KB buffer");
+}
+
+/// Issue 17: with acks=0 (no responses) buffer memory still bounds what is queued: against
+/// a frozen broker the sends hit the limit instead of queueing without end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_zero_stays_within_buffer_memory() {
+    use weir_client::BufferFull;
+    let broker = Broker::start();
+    let a = broker.addr.clone();
+    create(&a, "a0", 1).await;
+    let p = Producer::new(
+        client_config(&a),
+        ProducerConfig {
+            acks: Acks::None,
+            buffer_memory: 64 << 10,
+            batch_size: 16 << 10,
+            linger: Duration::ZERO,
+            // Waits for the sender to free memory, so only memory that is never freed
+            // (bytes the frozen broker does not read) can make a send fail.
+            buffer_full: BufferFull::Block,
+            max_block: Some(Duration::from_secs(2)),
+            ..ProducerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    p.send(ProducerRecord::new("a0", "warm")).await.unwrap();
+    broker.signal("STOP");
+    // Far more than the socket buffers can take while the broker does not read.
+    let mut full = None;
+    for _ in 0..30_000 {
+        match p.enqueue(ProducerRecord::new("a0", vec![b'x'; 1000])).await {
+            Ok(_) => {}
+            Err(e) => {
+                full = Some(e);
+                break;
+            }
+        }
+    }
+    broker.signal("CONT");
+    assert!(
+        matches!(full, Some(Error::BufferFull { .. })),
+        "30 MB queued for a frozen broker: {full:?}"
+    );
+}

@@ -41,7 +41,7 @@ pub async fn ensure_topic(args: &Args) -> Result<()> {
         })
         .await;
     match created {
-        Ok(()) => {}
+        Ok(_) => {}
         // Lost a race with another weir-perf: the topic is there, which is all we need.
         Err(e) if e.code() == Some(weir_protocol::ErrorCode::TopicAlreadyExists) => {}
         Err(e) => return Err(e.into()),

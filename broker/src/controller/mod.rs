@@ -11,22 +11,26 @@ use bytes::Bytes;
 use weir_protocol::ErrorCode;
 
 use crate::metadata::{
-    ConfigRecord, MetadataFile, MetadataFileError, MetadataImage, MetadataRecord, PartitionRecord,
-    Record, RemoveTopicRecord, TopicRecord, RESOURCE_TOPIC,
+    ConfigRecord, MetadataFileError, MetadataImage, MetadataRecord, PartitionRecord, Record,
+    RemoveTopicRecord, TopicRecord, RESOURCE_TOPIC,
 };
 use crate::names::{partition_dir_name, validate_topic_name};
 use crate::partition::{blocking, Partition, PartitionError, PartitionRef};
 use crate::topic_config::{with_overrides, TopicConfig};
 use crate::topics::{TopicState, Topics};
 
+mod metadata_log;
 mod producer_ids;
 mod startup;
+
+pub use metadata_log::{MetadataLog, QUORUM_DIR};
 
 use startup::{open_topic, remove_orphans};
 
 /// Most partitions one topic may have (directories are created eagerly).
 pub use crate::metadata::MAX_PARTITIONS;
-/// Metadata log location inside the data dir. Cannot collide with a partition directory:
+/// Where the pre-quorum metadata log lived inside the data dir (migrated into the quorum
+/// on the first start; see `metadata_log`). Cannot collide with a partition directory:
 /// those always end in `-<digits>`.
 pub const METADATA_LOG: &str = "meta/metadata.log";
 
@@ -64,9 +68,12 @@ impl From<PartitionError> for AdminError {
 /// Startup failures.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerOpenError {
-    /// Metadata log unreadable.
+    /// The pre-quorum metadata log is unreadable.
     #[error(transparent)]
     Metadata(#[from] MetadataFileError),
+    /// The metadata quorum could not start.
+    #[error("metadata quorum: {0}")]
+    Quorum(String),
     /// A partition log could not be opened.
     #[error("cannot open partition {partition}: {source}")]
     Partition {
@@ -91,7 +98,7 @@ pub struct NewTopic {
 }
 
 struct State {
-    file: Arc<std::sync::Mutex<MetadataFile>>,
+    log: Option<MetadataLog>,
     image: MetadataImage,
     next_producer_id: i64,
     producer_block_end: i64,
@@ -119,27 +126,28 @@ impl std::fmt::Debug for Controller {
 }
 
 impl Controller {
-    /// Replays the metadata log, opens every partition (recovering logs after a crash) and
-    /// removes partition directories of topics the log says were deleted. Blocking.
-    pub fn open(
+    /// Starts the metadata quorum member, opens every partition of the image it holds
+    /// (recovering logs after a crash) and removes partition directories of topics the
+    /// image says were deleted.
+    pub async fn open(
         node_id: i32,
         data_dir: &Path,
         defaults: TopicConfig,
         default_partitions: i32,
     ) -> Result<Controller, ControllerOpenError> {
-        let (file, records) = MetadataFile::open(&data_dir.join(METADATA_LOG))?;
-        let image = MetadataImage::replay(node_id, &records);
-        tracing::info!(
-            records = records.len(),
-            topics = image.topics.len(),
-            "replayed metadata log"
-        );
-        let topics = Topics::default();
-        for (name, t) in &image.topics {
-            let state = open_topic(data_dir, name, t, &defaults)?;
-            topics.put(state);
-        }
-        remove_orphans(data_dir, &image);
+        let (log, image) = MetadataLog::open(data_dir, node_id).await?;
+        tracing::info!(topics = image.topics.len(), "metadata image loaded");
+        let dir = data_dir.to_path_buf();
+        let (image, topics, defaults) = tokio::task::spawn_blocking(move || {
+            let topics = Topics::default();
+            for (name, t) in &image.topics {
+                topics.put(open_topic(&dir, name, t, &defaults)?);
+            }
+            remove_orphans(&dir, &image);
+            Ok::<_, ControllerOpenError>((image, topics, defaults))
+        })
+        .await
+        .map_err(|e| ControllerOpenError::Quorum(e.to_string()))??;
         let next = image.next_producer_id;
         Ok(Controller {
             node_id,
@@ -148,7 +156,7 @@ impl Controller {
             default_partitions,
             topics,
             state: tokio::sync::Mutex::new(State {
-                file: Arc::new(std::sync::Mutex::new(file)),
+                log: Some(log),
                 image,
                 next_producer_id: next,
                 producer_block_end: next,
@@ -168,18 +176,13 @@ impl Controller {
     }
 
     async fn append(state: &mut State, records: Vec<MetadataRecord>) -> Result<(), AdminError> {
-        let file = state.file.clone();
-        let to_write = records.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let mut f = match file.lock() {
-                Ok(f) => f,
-                Err(p) => p.into_inner(),
-            };
-            f.append(&to_write)
-        })
-        .await
-        .map_err(|e| AdminError::new(ErrorCode::Unknown, e.to_string()))?;
-        written?;
+        let Some(log) = &state.log else {
+            return Err(AdminError::new(
+                ErrorCode::KafkaStorageError,
+                "the broker is shutting down",
+            ));
+        };
+        log.append(records.clone()).await?;
         for r in &records {
             state.image.apply(r);
         }
@@ -485,6 +488,9 @@ impl Controller {
 
     /// Flushes and closes every partition log (graceful shutdown).
     pub async fn close_all(&self) {
+        if let Some(log) = self.state.lock().await.log.take() {
+            log.close().await;
+        }
         let topics = self.topics.all();
         let _ = blocking(
             move || {

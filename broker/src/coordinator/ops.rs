@@ -126,8 +126,10 @@ impl Coordinator {
                 continue;
             };
             let effects = g.tick(now, &counts);
-            let idle =
-                g.state() == GroupState::Empty && g.offsets().is_empty() && g.members().is_empty();
+            let idle = g.state() == GroupState::Empty
+                && g.offsets().is_empty()
+                && g.members().is_empty()
+                && !g.has_pending_members();
             if let Some(d) = g.next_deadline() {
                 next = Some(next.map_or(d, |n| n.min(d)));
             }

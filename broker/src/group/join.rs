@@ -12,10 +12,12 @@ use super::state::GroupState;
 use super::types::{Millis, PartitionCounts};
 
 impl Group {
-    /// JoinGroup. A first join gets a broker-assigned member id. The answer usually waits
-    /// for the rebalance to complete ([`JoinOutcome::Pending`]); a static member that
-    /// restarts into a stable group with an unchanged subscription is answered at once,
-    /// without a rebalance.
+    /// JoinGroup. A first join without a group instance id is answered at once with
+    /// MEMBER_ID_REQUIRED and a fresh member id (Kafka's two-step join, KIP-394); only a
+    /// join with that id makes the client a member. The answer usually waits for the
+    /// rebalance to complete ([`JoinOutcome::Pending`]); a static member that restarts into
+    /// a stable group with an unchanged subscription is answered at once, without a
+    /// rebalance.
     pub fn join(
         &mut self,
         now: Millis,
@@ -54,7 +56,13 @@ impl Group {
             (Some(old), false) => old.clone(),
             (None, false) => {
                 if !self.members.contains_key(&req.member_id) {
-                    return fail(ErrorCode::UnknownMemberId, &req.member_id);
+                    // The second step of a two-step join: the id must be one we handed out.
+                    if self.pending_members.remove(&req.member_id).is_none() {
+                        return fail(ErrorCode::UnknownMemberId, &req.member_id);
+                    }
+                    if self.members.len() >= self.config.max_size {
+                        return fail(ErrorCode::GroupMaxSizeReached, &req.member_id);
+                    }
                 }
                 req.member_id.clone()
             }
@@ -62,7 +70,16 @@ impl Group {
                 if self.members.len() >= self.config.max_size {
                     return fail(ErrorCode::GroupMaxSizeReached, "");
                 }
-                self.new_member_id(req.instance_id.as_deref().unwrap_or(&req.client_id))
+                let id = self.new_member_id(req.instance_id.as_deref().unwrap_or(&req.client_id));
+                if req.instance_id.is_none() {
+                    // KIP-394: hand out the id without joining. A client that stops before
+                    // it rejoins then knows its id (so it can leave) or was never a member
+                    // (so the group never waits for it); unused ids expire with the session.
+                    let expires = now + Millis::from(req.session_timeout_ms);
+                    self.pending_members.insert(id.clone(), expires);
+                    return fail(ErrorCode::MemberIdRequired, &id);
+                }
+                id
             }
         };
 

@@ -157,6 +157,9 @@ pub struct Group {
     pub(super) leader: Option<String>,
     /// By member id; a BTreeMap so every walk is in a deterministic order.
     pub(super) members: BTreeMap<String, Member>,
+    /// Ids handed out by the first step of a two-step join (KIP-394), not members yet:
+    /// id → when it expires unless its owner joins with it.
+    pub(super) pending_members: BTreeMap<String, Millis>,
     pub(super) next_member_seq: u64,
     /// When the current rebalance gives up on members that did not rejoin.
     pub(super) rebalance_deadline: Millis,
@@ -182,6 +185,7 @@ impl Group {
             protocol: None,
             leader: None,
             members: BTreeMap::new(),
+            pending_members: BTreeMap::new(),
             next_member_seq: 0,
             rebalance_deadline: 0,
             initial_delay_until: 0,
@@ -220,6 +224,10 @@ impl Group {
     pub fn members(&self) -> &BTreeMap<String, Member> {
         &self.members
     }
+    /// Whether some member id was handed out (first step of a join) but not used yet.
+    pub fn has_pending_members(&self) -> bool {
+        !self.pending_members.is_empty()
+    }
     /// Committed offsets.
     pub fn offsets(&self) -> &OffsetStore {
         &self.offsets
@@ -244,6 +252,7 @@ impl Group {
             .values()
             .filter(|m| !(self.state == GroupState::PreparingRebalance && m.joined))
             .map(Member::session_deadline)
+            .chain(self.pending_members.values().copied())
             .min();
         let rebalance = (self.state == GroupState::PreparingRebalance).then(|| {
             // Everyone is in: only the initial delay holds the rebalance back.
@@ -389,6 +398,10 @@ impl Group {
         if self.state == GroupState::Dead {
             return (ErrorCode::CoordinatorNotAvailable, Vec::new());
         }
+        // A client stopped between the two steps of its join: forget the id it was given.
+        if self.pending_members.remove(member_id).is_some() {
+            return (ErrorCode::None, Vec::new());
+        }
         let id = match (member_id.is_empty(), instance_id) {
             (true, Some(iid)) => match self
                 .members
@@ -418,6 +431,7 @@ impl Group {
         if self.state == GroupState::Dead {
             return effects;
         }
+        self.pending_members.retain(|_, expires| now <= *expires);
         let preparing = self.state == GroupState::PreparingRebalance;
         let expired: Vec<String> = self
             .members

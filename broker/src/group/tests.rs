@@ -74,9 +74,17 @@ impl H {
         }
     }
 
-    /// Joins and returns the member id; the answer (if any) lands in `answers`.
-    fn join_req(&mut self, r: JoinRequest) -> Result<String, ErrorCode> {
-        let (out, effects) = self.g.join(self.now, r, &self.counts);
+    /// Joins and returns the member id; the answer (if any) lands in `answers`. A first
+    /// join takes both steps (MEMBER_ID_REQUIRED, then the join with the given id).
+    fn join_req(&mut self, mut r: JoinRequest) -> Result<String, ErrorCode> {
+        let (mut out, mut effects) = self.g.join(self.now, r.clone(), &self.counts);
+        if let JoinOutcome::Done(resp) = &out {
+            if resp.error == ErrorCode::MemberIdRequired {
+                assert!(effects.is_empty(), "a first step has no effects");
+                r.member_id = resp.member_id.clone();
+                (out, effects) = self.g.join(self.now, r, &self.counts);
+            }
+        }
         self.absorb(effects);
         match out {
             JoinOutcome::Pending { member_id } => Ok(member_id),
@@ -796,4 +804,63 @@ fn simulated_members_never_share_a_partition() {
             h.g.state()
         );
     }
+}
+
+/// KIP-394: the first join only hands out an id; the group neither waits for nor assigns
+/// to a client that never comes back with it, and the id expires with the session.
+#[test]
+fn two_step_join_makes_no_member_until_the_second_join() {
+    let mut h = H::new(0, &[("t", 2)]);
+    let (out, effects) = h.g.join(h.now, req("", &["t"], &[]), &h.counts);
+    let JoinOutcome::Done(first) = out else {
+        panic!("the first step is answered at once: {out:?}");
+    };
+    assert_eq!(first.error, ErrorCode::MemberIdRequired);
+    assert!(!first.member_id.is_empty());
+    assert!(effects.is_empty());
+    assert!(h.g.members().is_empty(), "no member after the first step");
+    assert_eq!(h.g.state(), GroupState::Empty, "no rebalance either");
+    assert!(h.g.has_pending_members());
+
+    // A client that stopped in between leaves with the id it was given.
+    assert_eq!(
+        h.g.leave(h.now, &first.member_id, None, &h.counts).0,
+        ErrorCode::None
+    );
+    assert!(!h.g.has_pending_members());
+    assert_eq!(
+        h.join_req(req(&first.member_id, &["t"], &[])),
+        Err(ErrorCode::UnknownMemberId),
+        "a forgotten id cannot join"
+    );
+
+    // One that never comes back: its id expires with the session timeout.
+    let (out, _) = h.g.join(h.now, req("", &["t"], &[]), &h.counts);
+    let JoinOutcome::Done(lost) = out else {
+        panic!("{out:?}");
+    };
+    assert_eq!(h.g.next_deadline(), Some(h.now + i64::from(SESSION)));
+    h.tick(i64::from(SESSION) + 1);
+    assert!(!h.g.has_pending_members());
+    assert_eq!(
+        h.join_req(req(&lost.member_id, &["t"], &[])),
+        Err(ErrorCode::UnknownMemberId)
+    );
+
+    // The second join with a fresh id makes a member, which gets everything alone.
+    let id = h.join("", &[]);
+    h.tick(0);
+    assert_eq!(h.answer(&id).map(|a| a.error), Some(ErrorCode::None));
+    assert_eq!(h.sync(&id).assignment.len(), 2);
+}
+
+#[test]
+fn static_members_skip_the_first_step() {
+    let mut h = H::new(0, &[("t", 2)]);
+    let mut r = req("", &["t"], &[]);
+    r.instance_id = Some("inst".into());
+    let (out, _) = h.g.join(h.now, r, &h.counts);
+    assert!(matches!(out, JoinOutcome::Pending { .. }), "{out:?}");
+    assert_eq!(h.g.members().len(), 1);
+    assert!(!h.g.has_pending_members());
 }

@@ -13,9 +13,13 @@ use crate::config::{Config, Overrides};
 use crate::controller::Controller;
 use crate::ctx::BrokerCtx;
 
-fn ctx(dir: &std::path::Path) -> BrokerCtx {
+async fn ctx(dir: &std::path::Path) -> BrokerCtx {
     let config = Config::load(None, &Overrides::default()).unwrap();
-    let controller = Arc::new(Controller::open(0, dir, config.topic_defaults(), 1).unwrap());
+    let controller = Arc::new(
+        Controller::open(0, dir, config.topic_defaults(), 1)
+            .await
+            .unwrap(),
+    );
     BrokerCtx {
         node_id: 0,
         advertised_host: "127.0.0.1".into(),
@@ -41,7 +45,7 @@ fn ctx(dir: &std::path::Path) -> BrokerCtx {
 #[tokio::test]
 async fn missing_body_and_bad_version_are_envelope_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = ctx(dir.path());
+    let ctx = ctx(dir.path()).await;
     let r = dispatch(
         &ctx,
         RequestEnvelope {
@@ -67,7 +71,7 @@ async fn missing_body_and_bad_version_are_envelope_errors() {
 #[tokio::test]
 async fn auto_create_and_acks_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = ctx(dir.path());
+    let ctx = ctx(dir.path()).await;
     let meta = v1::MetadataRequest {
         topics: vec!["auto".into()],
         all_topics: false,
@@ -115,7 +119,7 @@ async fn auto_create_and_acks_zero() {
 #[tokio::test]
 async fn a_fetch_after_shutdown_answers_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = Arc::new(ctx(dir.path()));
+    let ctx = Arc::new(ctx(dir.path()).await);
     ctx.controller
         .create_topic(
             crate::controller::NewTopic {
@@ -161,7 +165,7 @@ async fn a_fetch_after_shutdown_answers_at_once() {
 #[tokio::test]
 async fn leader_epoch_checks() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = ctx(dir.path());
+    let ctx = ctx(dir.path()).await;
     ctx.controller
         .create_topic(
             crate::controller::NewTopic {
@@ -208,7 +212,7 @@ async fn leader_epoch_checks() {
 #[tokio::test]
 async fn fetch_max_bytes_caps_what_a_client_asks_for() {
     let dir = tempfile::tempdir().unwrap();
-    let mut ctx = ctx(dir.path());
+    let mut ctx = ctx(dir.path()).await;
     ctx.fetch_max_bytes = 300;
     ctx.controller
         .create_topic(

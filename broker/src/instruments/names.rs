@@ -79,6 +79,17 @@ families! {
         "Open client connections.";
     PURGATORY_SIZE = "weir_purgatory_size", Gauge,
         "Requests parked waiting: long-polling fetches (kind=fetch), produce waiting for fsync (kind=produce).";
+    // The metadata quorum (openraft's metrics, followed as they change).
+    QUORUM_LEADER = "weir_metadata_quorum_leader", Gauge,
+        "Node id of the metadata quorum's leader (the active controller); -1 while none is known.";
+    QUORUM_TERM = "weir_metadata_quorum_term", Gauge,
+        "Current Raft term of the metadata quorum.";
+    QUORUM_LOG_END = "weir_metadata_quorum_last_log_index", Gauge,
+        "Index of the last entry in this node's metadata log.";
+    QUORUM_APPLIED = "weir_metadata_quorum_applied_index", Gauge,
+        "Index of the last metadata entry applied to this node's image.";
+    QUORUM_VOTER_LAG = "weir_metadata_quorum_voter_lag", Gauge,
+        "On the leader: entries each voter's log trails the leader's (by voter).";
     // Storage.
     LOG_FLUSH_DURATION = "weir_log_flush_duration_seconds", Histogram,
         "Time of one partition log fsync.";

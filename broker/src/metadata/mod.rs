@@ -1,6 +1,8 @@
 //! Metadata as a log: topic, config, partition and producer-id changes are protobuf
-//! records (`protocol/proto/metadata.proto`) appended to a local file and replayed into an
-//! in-memory [`MetadataImage`] at start. On a cluster the same records will travel over Raft.
+//! records (`protocol/proto/metadata.proto`), replicated in batches by the metadata quorum
+//! (`crate::raft`; a quorum of one on a single node) and applied to an in-memory
+//! [`MetadataImage`]. The pre-quorum format kept them in a local file (`file.rs`), which is
+//! read once to migrate an old data directory.
 //!
 //! - `file.rs`: the on-disk record log (length + CRC framing, fsync, torn-tail repair).
 //! - `image.rs`: the pure image and how each record changes it.

@@ -290,13 +290,17 @@ impl Disk {
     }
 }
 
+fn entries_in(mem: &RwLock<Mem>, range: impl RangeBounds<u64>) -> Vec<Entry> {
+    let mem = mem.read().unwrap_or_else(|p| p.into_inner());
+    mem.entries.range(range).map(|(_, e)| e.clone()).collect()
+}
+
 impl RaftLogReader<TypeConfig> for LogReader {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let mem = self.mem.read().unwrap_or_else(|p| p.into_inner());
-        Ok(mem.entries.range(range).map(|(_, e)| e.clone()).collect())
+        Ok(entries_in(&self.mem, range))
     }
 }
 
@@ -305,8 +309,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let mem = self.mem.read().unwrap_or_else(|p| p.into_inner());
-        Ok(mem.entries.range(range).map(|(_, e)| e.clone()).collect())
+        Ok(entries_in(&self.mem, range))
     }
 }
 

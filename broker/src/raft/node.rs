@@ -67,8 +67,8 @@ pub struct QuorumNode {
     pub raft: Raft,
     /// The state machine, to follow the applied image.
     state_machine: StateMachine,
-    /// Where peers reach this node.
-    pub addr: SocketAddr,
+    /// Where peers reach this node (`None` without a controller listener).
+    pub addr: Option<SocketAddr>,
     shutdown: CancellationToken,
 }
 
@@ -87,7 +87,7 @@ impl QuorumNode {
     pub async fn start(
         dir: &Path,
         cfg: QuorumConfig,
-        listener: TcpListener,
+        listener: Option<TcpListener>,
     ) -> Result<QuorumNode, QuorumError> {
         if !cfg.voters.contains_key(&cfg.node_id) {
             return Err(QuorumError::NotAVoter(cfg.node_id));
@@ -102,9 +102,13 @@ impl QuorumNode {
             ..Config::default()
         }
         .validate()?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| QuorumError::Raft(format!("controller listener: {e}")))?;
+        let addr = match &listener {
+            Some(l) => Some(
+                l.local_addr()
+                    .map_err(|e| QuorumError::Raft(format!("controller listener: {e}")))?,
+            ),
+            None => None,
+        };
         let d = dir.to_path_buf();
         let default_leader = i32::try_from(cfg.node_id).unwrap_or(-1);
         let (log, sm) = tokio::task::spawn_blocking(move || {
@@ -116,7 +120,10 @@ impl QuorumNode {
             .await
             .map_err(|e| QuorumError::Raft(e.to_string()))?;
         let shutdown = CancellationToken::new();
-        tokio::spawn(serve(listener, raft.clone(), cfg.node_id, shutdown.clone()));
+        tokio::spawn(report_metrics(raft.clone()));
+        if let Some(listener) = listener {
+            tokio::spawn(serve(listener, raft.clone(), cfg.node_id, shutdown.clone()));
+        }
 
         let pristine = {
             let m = raft.metrics().borrow().clone();
@@ -157,5 +164,34 @@ impl QuorumNode {
     pub async fn stop(self) {
         self.shutdown.cancel();
         let _ = self.raft.shutdown().await;
+    }
+}
+
+/// Mirrors openraft's metrics into ours each time they change, until Raft shuts down.
+async fn report_metrics(raft: Raft) {
+    use crate::instruments::names;
+    let mut rx = raft.metrics();
+    loop {
+        // Clone and drop the borrow at once: holding it blocks openraft's core (#1238).
+        let m = rx.borrow_and_update().clone();
+        let leader = m
+            .current_leader
+            .and_then(|l| i64::try_from(l).ok())
+            .unwrap_or(-1);
+        metrics::gauge!(names::QUORUM_LEADER).set(leader as f64);
+        metrics::gauge!(names::QUORUM_TERM).set(m.current_term as f64);
+        let last = m.last_log_index.unwrap_or(0);
+        metrics::gauge!(names::QUORUM_LOG_END).set(last as f64);
+        metrics::gauge!(names::QUORUM_APPLIED).set(m.last_applied.map_or(0, |l| l.index) as f64);
+        if let Some(replication) = &m.replication {
+            for (voter, matched) in replication {
+                let lag = last.saturating_sub(matched.map_or(0, |l| l.index));
+                metrics::gauge!(names::QUORUM_VOTER_LAG, "voter" => voter.to_string())
+                    .set(lag as f64);
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
     }
 }

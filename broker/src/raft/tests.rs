@@ -85,7 +85,7 @@ impl Cluster {
     }
 
     async fn start_node(&mut self, id: NodeId, listener: TcpListener) {
-        let node = QuorumNode::start(self.dir(id), self.config(id), listener)
+        let node = QuorumNode::start(self.dir(id), self.config(id), Some(listener))
             .await
             .unwrap();
         self.nodes.insert(id, node);

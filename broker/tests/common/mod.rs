@@ -267,6 +267,34 @@ impl Client {
     }
 }
 
+/// An OffsetCommit of `offset` for partition `partition` of `topic`; generation -1 and an
+/// empty member id make it a standalone commit (no group membership).
+pub fn offset_commit_req(
+    group: &str,
+    generation_id: i32,
+    member_id: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> v1::OffsetCommitRequest {
+    v1::OffsetCommitRequest {
+        group_id: group.into(),
+        generation_id,
+        member_id: member_id.into(),
+        group_instance_id: None,
+        retention_time_ms: -1,
+        topics: vec![v1::OffsetCommitTopic {
+            name: topic.into(),
+            partitions: vec![v1::OffsetCommitPartition {
+                partition_index: partition,
+                committed_offset: offset,
+                committed_leader_epoch: None,
+                committed_metadata: None,
+            }],
+        }],
+    }
+}
+
 pub fn produce_req(topic: &str, partition: i32, records: Bytes, acks: i32) -> v1::ProduceRequest {
     v1::ProduceRequest {
         transactional_id: None,

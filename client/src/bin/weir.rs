@@ -1,4 +1,5 @@
 //! `weir`, the admin CLI. See `weir --help`.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use clap::Parser;
 use weir_client::cli::{self, args::Cli};

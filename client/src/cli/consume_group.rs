@@ -1,7 +1,8 @@
 //! `weir consume TOPIC --group G`: consumes as a group member and commits exactly what it
 //! printed (after each printed batch and on exit), then leaves the group so its partitions
 //! move at once. Stops after `--max-messages`, after `--timeout-ms` without records, or on
-//! Ctrl-C/SIGTERM.
+//! Ctrl-C/SIGTERM. A commit that fails (the broker restarting, say) is retried with the
+//! next one, for the partitions the member still owns.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -50,6 +51,9 @@ pub(super) async fn run(
     let mut last_data = Instant::now();
     let mut owned = consumer.assignment();
     let mut result = Ok(());
+    // Printed but not yet committed: next offset per partition.
+    let mut pending: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    let mut commit_failing = false;
     let stop = stop_signal();
     tokio::pin!(stop);
     'outer: while printed < max {
@@ -77,16 +81,20 @@ pub(super) async fn run(
         // The idle clock restarts when partitions arrive: the join (which can take the
         // broker's initial rebalance delay) is not time "without new records".
         let now_owned = consumer.assignment();
+        if consumer.is_rebalancing() {
+            last_data = Instant::now(); // waiting for the group is not idleness
+        }
         if now_owned != owned {
             owned = now_owned;
             last_data = Instant::now();
+            // A partition that moved is re-read by its new owner from the last commit.
+            pending.retain(|tp, _| owned.contains(tp));
         }
         if records.is_empty() {
+            commit(&consumer, &mut pending, &mut commit_failing).await;
             continue;
         }
         last_data = Instant::now();
-        // Next offset to commit per partition: one past the last printed record.
-        let mut pending: BTreeMap<TopicPartition, i64> = BTreeMap::new();
         let mut closed = false;
         for r in &records {
             let line = match format {
@@ -105,12 +113,16 @@ pub(super) async fn run(
         }
         let _ = out.flush();
         // Committed right after printing, so a stop or a revocation loses nothing.
-        commit(&consumer, &pending).await;
+        commit(&consumer, &mut pending, &mut commit_failing).await;
         if closed {
             break 'outer;
         }
     }
     let _ = out.flush();
+    if !pending.is_empty() {
+        commit_failing = false; // say it again if the last try fails too
+        commit(&consumer, &mut pending, &mut commit_failing).await;
+    }
     if let Err(e) = consumer.leave().await {
         eprintln!("weir: leaving group {group}: {e}");
     }
@@ -121,15 +133,32 @@ pub(super) async fn run(
     result
 }
 
-/// A failed commit (e.g. the partition just moved to another member) is reported, not
-/// fatal: the next owner re-reads from the last successful commit (at-least-once).
-async fn commit(consumer: &GroupConsumer, offsets: &BTreeMap<TopicPartition, i64>) {
-    if offsets.is_empty() {
+/// Commits `pending` and clears it on success. A failure is reported once per run of
+/// failures and kept for the next try; the caller drops partitions that moved (their new
+/// owner re-reads from the last successful commit: at-least-once).
+async fn commit(
+    consumer: &GroupConsumer,
+    pending: &mut BTreeMap<TopicPartition, i64>,
+    failing: &mut bool,
+) {
+    if pending.is_empty() {
         return;
     }
-    let list: Vec<(TopicPartition, i64)> = offsets.iter().map(|(k, v)| (k.clone(), *v)).collect();
-    if let Err(e) = consumer.commit_offsets(&list).await {
-        eprintln!("weir: commit failed: {e}");
+    let list: Vec<(TopicPartition, i64)> = pending.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    match consumer.commit_offsets(&list).await {
+        Ok(()) => {
+            pending.clear();
+            if *failing {
+                eprintln!("weir: commits succeed again");
+            }
+            *failing = false;
+        }
+        Err(e) => {
+            if !*failing {
+                eprintln!("weir: commit failed (retried with the next one): {e}");
+            }
+            *failing = true;
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod consume;
 pub mod consume_group;
+pub mod dlq;
 pub mod group;
 pub mod output;
 pub mod produce;
@@ -16,6 +17,9 @@ use crate::error::Result;
 use args::{Cli, Command};
 
 /// Runs a parsed command line.
+///
+/// Cancellation safety: not meant to be cancelled; it is the whole CLI run (commands
+/// handle Ctrl-C themselves).
 pub async fn run(cli: Cli) -> Result<()> {
     let mut config = ClientConfig::new(&cli.bootstrap);
     config.client_id = "weir-cli".into();
@@ -27,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Consume(args) => consume::run(config, cli.output, args).await,
         Command::Group { command } => group::run(config, cli.output, command).await,
+        Command::Dlq { command } => dlq::run(config, cli.output, command).await,
     }
 }
 

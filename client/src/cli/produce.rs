@@ -1,12 +1,14 @@
 //! `weir produce`: one record per stdin line; exits 0 only when every record is acknowledged.
+//! A reporter task awaits the acknowledgements as they come, so the first delivery error
+//! is printed when it happens (a full disk, a dead broker), not after the input ends.
 
-use std::collections::VecDeque;
 use std::io::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
 use weir_protocol::batch::RecordHeader;
 
 use super::args::{OutputFormat, ProduceArgs};
@@ -53,21 +55,52 @@ pub fn split_line(
     Ok((key, value))
 }
 
+/// What the reporter saw.
+struct Delivered {
+    failed: u64,
+    first_error: Option<Error>,
+}
+
+/// Awaits acknowledgements in send order; prints the first failure at once.
+async fn report(mut rx: mpsc::Receiver<DeliveryFuture>) -> Delivered {
+    let mut seen = Delivered {
+        failed: 0,
+        first_error: None,
+    };
+    while let Some(f) = rx.recv().await {
+        if let Err(e) = f.await {
+            seen.failed += 1;
+            if seen.first_error.is_none() {
+                eprintln!("weir: delivery failed: {e}");
+                seen.first_error = Some(e);
+            }
+        }
+    }
+    seen
+}
+
 pub(super) async fn run(
-    config: ClientConfig,
+    mut config: ClientConfig,
     format: OutputFormat,
     args: ProduceArgs,
 ) -> Result<()> {
     if args.key_separator.as_deref() == Some("") {
         return Err(Error::Config("--key-separator must not be empty".into()));
     }
+    if let Some(ms) = args.request_timeout_ms {
+        config.request_timeout = Duration::from_millis(ms);
+    }
+    let defaults = ProducerConfig::default();
     let producer = Producer::new(
         config,
         ProducerConfig {
             acks: args.acks,
             compression: args.compression,
             linger: Duration::from_millis(5),
-            ..ProducerConfig::default()
+            delivery_timeout: args
+                .delivery_timeout_ms
+                .map_or(defaults.delivery_timeout, Duration::from_millis),
+            ..defaults
         },
     )
     .await?;
@@ -84,10 +117,11 @@ pub(super) async fn run(
     let sep = args.key_separator.as_deref().map(str::as_bytes);
     let mut stdin = BufReader::with_capacity(1 << 20, tokio::io::stdin());
     let mut line = Vec::with_capacity(256);
-    let mut outstanding: VecDeque<DeliveryFuture> = VecDeque::new();
+    // Bounded: reading waits when this many records are unacknowledged.
+    let (tx, rx) = mpsc::channel::<DeliveryFuture>(MAX_OUTSTANDING);
+    let reporter = tokio::spawn(report(rx));
     let mut sent: u64 = 0;
     let mut first_error: Option<Error> = None;
-    let mut failed = 0u64;
     let mut line_no = 0u64;
     loop {
         line.clear();
@@ -121,29 +155,27 @@ pub(super) async fn run(
             timestamp: None,
         };
         match producer.enqueue(record).await {
-            Ok(f) => outstanding.push_back(f),
+            Ok(f) => {
+                if tx.send(f).await.is_err() {
+                    break; // the reporter is gone (it panicked): stop reading
+                }
+            }
             Err(e) => {
                 first_error.get_or_insert(e);
                 break;
             }
         }
         sent += 1;
-        if outstanding.len() >= MAX_OUTSTANDING {
-            if let Some(f) = outstanding.pop_front() {
-                if let Err(e) = f.await {
-                    failed += 1;
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
     }
+    drop(tx);
     producer.flush().await;
-    for f in outstanding {
-        if let Err(e) = f.await {
-            failed += 1;
-            first_error.get_or_insert(e);
-        }
-    }
+    let delivered = reporter.await.unwrap_or(Delivered {
+        failed: sent,
+        first_error: Some(Error::Closed),
+    });
+    let failed = delivered.failed;
+    // A delivery error happened first when there is one (reading stops only later).
+    let first_error = delivered.first_error.or(first_error);
     producer.close().await;
     let acked = sent - failed;
     if format == OutputFormat::Json {

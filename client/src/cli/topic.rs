@@ -21,20 +21,23 @@ pub(super) async fn run(
     let json = format == OutputFormat::Json;
     match command {
         TopicCommand::Create(a) => {
-            admin
+            // No --partitions: -1 lets the broker apply its default_partitions, as Kafka's
+            // kafka-topics.sh does.
+            let created = admin
                 .create_topic(NewTopic {
                     name: a.name.clone(),
-                    partitions: a.partitions,
+                    partitions: a.partitions.unwrap_or(-1),
                     replication_factor: a.replication_factor.unwrap_or(-1),
                     configs: a.configs,
                 })
                 .await?;
-            if json {
-                let v = json!({"name": a.name, "partitions": a.partitions, "created": true});
-                print_line(out, &v.to_string());
+            let line = if json {
+                json!({"name": created.name, "partitions": created.partitions, "created": true})
+                    .to_string()
             } else {
-                eprintln!("created topic {} with {} partitions", a.name, a.partitions);
-            }
+                created_line(&created.name, created.partitions)
+            };
+            print_line(out, &line);
         }
         TopicCommand::List => {
             let names = admin.list_topics().await?;
@@ -90,4 +93,29 @@ pub(super) async fn run(
     }
     let _ = out.flush();
     Ok(())
+}
+
+/// "created topic t with 1 partition" / "... 3 partitions".
+fn created_line(name: &str, partitions: i32) -> String {
+    let noun = if partitions == 1 {
+        "partition"
+    } else {
+        "partitions"
+    };
+    format!("created topic {name} with {partitions} {noun}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn confirmation_counts_partitions_in_english() {
+        assert_eq!(
+            super::created_line("t", 1),
+            "created topic t with 1 partition"
+        );
+        assert_eq!(
+            super::created_line("t", 3),
+            "created topic t with 3 partitions"
+        );
+    }
 }

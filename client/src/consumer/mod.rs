@@ -12,9 +12,9 @@
 mod fetcher;
 pub mod group;
 
-pub use group::{GroupConfig, GroupConsumer, RebalanceListener};
+pub use group::{Committer, GroupConfig, GroupConsumer, RebalanceListener};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,10 @@ use crate::error::{Error, Result};
 
 /// A topic and partition.
 pub type TopicPartition = (String, i32);
+
+/// How long one `poll` inside a stream waits before looking again (the stream itself
+/// waits as long as it takes).
+const STREAM_POLL: Duration = Duration::from_secs(1);
 
 /// A consumed record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +118,13 @@ pub struct Consumer {
     rx: mpsc::UnboundedReceiver<Chunk>,
     fetchers: HashMap<i32, tokio::task::JoinHandle<()>>,
     max_poll_records: usize,
+    /// A chunk failed after earlier chunks of the same poll were decoded: those records
+    /// were returned, and this error is the next poll's answer.
+    deferred: Option<Error>,
+    /// Decoded records not handed out yet (a dropped [`Consumer::stream`] leaves them
+    /// here); `poll` returns them first, and positions count them as unread. A std Mutex
+    /// because `seek` takes `&self`; never held across an await.
+    unread: Mutex<VecDeque<ConsumerRecord>>,
 }
 
 impl Consumer {
@@ -125,6 +136,7 @@ impl Consumer {
     /// A consumer over an existing [`Client`].
     pub fn with_client(client: Arc<Client>, config: ConsumerConfig) -> Consumer {
         let (tx, rx) = mpsc::unbounded_channel();
+        let max_poll_records = config.max_poll_records.max(1);
         // At least one full fetch must fit, or the fetcher could never start one.
         let permits = config
             .max_buffered_bytes
@@ -141,7 +153,9 @@ impl Consumer {
             }),
             rx,
             fetchers: HashMap::new(),
-            max_poll_records: 10_000,
+            max_poll_records,
+            deferred: None,
+            unread: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -157,6 +171,8 @@ impl Consumer {
 
     /// Replaces the assignment. New partitions start per `auto_offset_reset` (earliest,
     /// else latest) unless a seek follows; partitions kept keep their position.
+    ///
+    /// Cancellation safety: safe; the assignment changes only after the last await.
     pub async fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         let default_start = match self.shared.config.auto_offset_reset {
             OffsetReset::Earliest => Start::Earliest,
@@ -174,6 +190,11 @@ impl Consumer {
             }
             leaders.push(meta.leader(*partition));
         }
+        self.unread().retain(|r| {
+            partitions
+                .iter()
+                .any(|(t, p)| *p == r.partition && **t == *r.topic)
+        });
         {
             let mut parts = self.shared.parts();
             parts.retain(|tp, _| partitions.contains(tp));
@@ -195,6 +216,8 @@ impl Consumer {
     }
 
     /// Every partition of `topic`.
+    ///
+    /// Cancellation safety: safe; the assignment changes only after the last await.
     pub async fn assign_topic(&mut self, topic: &str) -> Result<Vec<TopicPartition>> {
         let meta = self.shared.client.topic(topic).await?;
         let tps: Vec<TopicPartition> = (0..meta.partition_count())
@@ -221,6 +244,8 @@ impl Consumer {
         })?;
         p.epoch += 1;
         p.fetch_offset = None;
+        self.unread()
+            .retain(|r| !(r.partition == tp.1 && *r.topic == *tp.0));
         p.start = Some(start);
         if let Start::Offset(o) = start {
             p.position = o;
@@ -258,11 +283,77 @@ impl Consumer {
 
     /// The next offset `poll` returns for `tp`, once known.
     pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        // Records decoded but not handed out yet are still unread.
+        let first_unread = self
+            .unread()
+            .iter()
+            .find(|r| r.partition == tp.1 && *r.topic == *tp.0)
+            .map(|r| r.offset);
+        if first_unread.is_some() {
+            return first_unread;
+        }
         self.shared
             .parts()
             .get(tp)
             .and_then(|p| p.start.is_none().then_some(p.position))
             .filter(|o| *o >= 0)
+    }
+
+    fn unread(&self) -> MutexGuard<'_, VecDeque<ConsumerRecord>> {
+        match self.unread.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Puts records `poll` returned back in front of the unread ones (the stream takes
+    /// them one at a time).
+    pub(crate) fn unread_front(&self, records: Vec<ConsumerRecord>) {
+        let mut unread = self.unread();
+        for r in records.into_iter().rev() {
+            unread.push_front(r);
+        }
+    }
+
+    /// The next unread record, if one was decoded already.
+    pub(crate) fn next_unread(&self) -> Option<ConsumerRecord> {
+        self.unread().pop_front()
+    }
+
+    /// Records as an endless stream: each item is one record, or an error `poll` would
+    /// have returned (the stream goes on after it; stop on the errors you treat as fatal).
+    ///
+    /// Cancellation safety: safe. Dropping the stream (or a `next()` in `tokio::select!`)
+    /// loses nothing not yielded yet: such records stay in the consumer, and the next
+    /// `poll` or stream returns them.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> weir_client::Result<()> {
+    /// use futures::StreamExt;
+    /// use weir_client::{ClientConfig, Consumer, ConsumerConfig};
+    /// let mut consumer = Consumer::new(ClientConfig::new("127.0.0.1:9292"), ConsumerConfig::default())?;
+    /// consumer.assign_topic("orders").await?;
+    /// let mut records = consumer.stream().take(10);
+    /// while let Some(record) = records.next().await {
+    ///     let record = record?;
+    ///     println!("{}-{}@{}", record.topic, record.partition, record.offset);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stream(&mut self) -> futures::stream::BoxStream<'_, Result<ConsumerRecord>> {
+        // Boxed (so `Unpin`): callers can `.next()` it without pinning.
+        Box::pin(futures::stream::unfold(self, |c| async move {
+            loop {
+                if let Some(r) = c.next_unread() {
+                    return Some((Ok(r), c));
+                }
+                match c.poll(STREAM_POLL).await {
+                    Ok(records) => c.unread_front(records),
+                    Err(e) => return Some((Err(e), c)),
+                }
+            }
+        }))
     }
 
     fn ensure_fetchers(&mut self) {
@@ -311,7 +402,37 @@ impl Consumer {
     }
 
     /// Records fetched so far, waiting up to `timeout` for the first; empty on timeout.
+    ///
+    /// A failing partition never costs the records already decoded for others in the same
+    /// call: they are returned, and the error comes with the next call.
+    ///
+    /// Cancellation safety: safe, e.g. in `tokio::select!`. Records are decoded only after
+    /// the last await, so a dropped poll has taken nothing off the prefetch buffer.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> weir_client::Result<()> {
+    /// use std::time::Duration;
+    /// use weir_client::{ClientConfig, Consumer, ConsumerConfig};
+    /// let mut consumer = Consumer::new(ClientConfig::new("127.0.0.1:9292"), ConsumerConfig::default())?;
+    /// consumer.assign(&[("orders".to_string(), 0)]).await?;
+    /// consumer.seek(&("orders".to_string(), 0), 42)?;
+    /// for record in consumer.poll(Duration::from_secs(1)).await? {
+    ///     println!("{}: {:?}", record.offset, record.value);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        {
+            let mut unread = self.unread();
+            if !unread.is_empty() {
+                let n = unread.len().min(self.max_poll_records);
+                return Ok(unread.drain(..n).collect());
+            }
+        }
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
         let deadline = Instant::now() + timeout;
         let mut last_leader_check = Instant::now() - Duration::from_secs(1);
         loop {
@@ -331,12 +452,20 @@ impl Consumer {
                 Err(_) => continue,
             };
             let mut out = Vec::new();
-            self.absorb(first, &mut out)?;
-            while out.len() < self.max_poll_records {
+            let mut failed = self.absorb(first, &mut out).err();
+            while failed.is_none() && out.len() < self.max_poll_records {
                 match self.rx.try_recv() {
-                    Ok(c) => self.absorb(c, &mut out)?,
+                    Ok(c) => failed = self.absorb(c, &mut out).err(),
                     Err(_) => break,
                 }
+            }
+            if let Some(e) = failed {
+                // Positions already moved past what is in `out`: dropping it would skip.
+                if out.is_empty() {
+                    return Err(e);
+                }
+                self.deferred = Some(e);
+                return Ok(out);
             }
             if !out.is_empty() || Instant::now() >= deadline {
                 return Ok(out);
@@ -398,5 +527,70 @@ impl Drop for Consumer {
         for h in self.fetchers.values() {
             h.abort();
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use weir_protocol::batch::{BatchBuilder, BatchOptions, NewRecord};
+
+    fn part(topic: &str) -> PartState {
+        PartState {
+            topic: Arc::from(topic),
+            position: 0,
+            fetch_offset: Some(0),
+            start: None,
+            epoch: 0,
+            // Known leader: poll has no metadata to refresh, so no broker is needed.
+            leader: Some(0),
+        }
+    }
+
+    fn chunk(c: &Consumer, p: i32, kind: ChunkKind) -> Chunk {
+        Chunk {
+            tp: ("t".into(), p),
+            epoch: 0,
+            kind,
+            permits: 0,
+            memory: c.shared.memory.clone(),
+        }
+    }
+
+    /// A failing partition after a good one in the same poll: the good one's records are
+    /// returned (its position already moved past them), the error comes next.
+    #[tokio::test]
+    async fn a_failed_chunk_does_not_drop_records_decoded_before_it() {
+        let client = Client::new(ClientConfig::new("127.0.0.1:9")).unwrap();
+        let mut c = Consumer::with_client(client, ConsumerConfig::default());
+        c.shared.parts().insert(("t".into(), 0), part("t"));
+        c.shared.parts().insert(("t".into(), 1), part("t"));
+        let mut b = BatchBuilder::new(BatchOptions::default());
+        for v in [b"a", b"b", b"c"] {
+            b.push(&NewRecord {
+                timestamp: 1,
+                key: None,
+                value: Some(v),
+                headers: &[],
+            })
+            .unwrap();
+        }
+        let bytes = Bytes::from(b.build().unwrap());
+        let good = chunk(&c, 0, ChunkKind::Records(bytes));
+        let bad = chunk(&c, 1, ChunkKind::Failed(Error::Config("boom".into())));
+        c.shared.tx.send(good).unwrap();
+        c.shared.tx.send(bad).unwrap();
+
+        let first = c.poll(Duration::from_secs(5)).await;
+        let offsets: Vec<i64> = first
+            .expect("records first")
+            .iter()
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(offsets, vec![0, 1, 2]);
+        let second = c.poll(Duration::from_millis(10)).await;
+        assert!(matches!(second, Err(Error::Config(_))), "{second:?}");
+        assert_eq!(c.position(&("t".into(), 0)), Some(3));
     }
 }

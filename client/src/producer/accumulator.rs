@@ -185,6 +185,11 @@ impl Accumulator {
         }
     }
 
+    /// Batches open, queued or in flight.
+    pub fn pending_batches(&self) -> usize {
+        self.pending
+    }
+
     /// Whether nothing is open, queued or in flight.
     pub fn is_empty(&self) -> bool {
         self.pending == 0

@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::{oneshot, Notify, Semaphore, TryAcquireError};
@@ -23,7 +23,7 @@ use weir_protocol::batch::{NewRecord, RecordHeader};
 use weir_protocol::native::v1::InitProducerIdRequest;
 
 use crate::client::Client;
-use crate::config::{Acks, ClientConfig, ProducerConfig};
+use crate::config::{Acks, BufferFull, ClientConfig, ProducerConfig};
 use crate::error::{Error, Result};
 use crate::partitioner::{DefaultPartitioner, Partitioner};
 use accumulator::{Accumulator, AccumulatorConfig};
@@ -137,6 +137,23 @@ impl Inner {
     }
 }
 
+/// Holds `flushing` raised (batches go out without lingering) while a flush runs, and
+/// lowers it however the flush ends, cancellation included.
+struct FlushingGuard<'a>(&'a Inner);
+
+impl<'a> FlushingGuard<'a> {
+    fn raise(inner: &'a Inner) -> Self {
+        inner.flushing.fetch_add(1, Ordering::SeqCst);
+        FlushingGuard(inner)
+    }
+}
+
+impl Drop for FlushingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.flushing.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// An asynchronous, batching, idempotent producer.
 pub struct Producer {
     inner: Arc<Inner>,
@@ -151,11 +168,15 @@ fn now_ms() -> i64 {
 
 impl Producer {
     /// Connects (InitProducerId when idempotent) and starts the sender task.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn new(client_config: ClientConfig, config: ProducerConfig) -> Result<Producer> {
         Self::with_client(Client::new(client_config)?, config).await
     }
 
     /// A producer over an existing [`Client`].
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn with_client(client: Arc<Client>, config: ProducerConfig) -> Result<Producer> {
         if config.batch_size == 0 || config.buffer_memory < config.batch_size {
             return Err(Error::Config(
@@ -220,12 +241,35 @@ impl Producer {
     /// Sends `record` and waits for its acknowledgement. Awaiting each send before the
     /// next serialises on the linger time; for throughput use [`Producer::enqueue`] and
     /// await the returned futures later.
+    ///
+    /// Cancellation safety: dropping it once the record is enqueued does not withdraw the
+    /// record: it is still sent.
     pub async fn send(&self, record: ProducerRecord) -> Result<RecordMetadata> {
         self.enqueue(record).await?.await
     }
 
     /// Puts `record` into its batch; waits only when buffer memory is used up. The
     /// returned future resolves when the record is acknowledged.
+    ///
+    /// Cancellation safety: safe; the record is either enqueued (and will be sent) or not.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> weir_client::Result<()> {
+    /// use weir_client::{ClientConfig, Producer, ProducerConfig, ProducerRecord};
+    /// let producer = Producer::new(ClientConfig::new("127.0.0.1:9292"), ProducerConfig::default()).await?;
+    /// let mut acks = Vec::new();
+    /// for i in 0..100 {
+    ///     let record = ProducerRecord::new("orders", format!("order {i}")).with_key("customer-7");
+    ///     acks.push(producer.enqueue(record).await?); // returns at once
+    /// }
+    /// producer.flush_timeout(std::time::Duration::from_secs(10)).await?;
+    /// for ack in acks {
+    ///     let meta = ack.await?;
+    ///     println!("partition {} offset {}", meta.partition, meta.offset);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn enqueue(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         let inner = &*self.inner;
         if inner.closing.load(Ordering::Relaxed) {
@@ -262,12 +306,7 @@ impl Producer {
         }
         match inner.memory.try_acquire_many(size as u32) {
             Ok(p) => p.forget(),
-            Err(TryAcquireError::NoPermits) => inner
-                .memory
-                .acquire_many(size as u32)
-                .await
-                .map_err(|_| Error::Closed)?
-                .forget(),
+            Err(TryAcquireError::NoPermits) => self.wait_for_memory(size as u32, limit).await?,
             Err(TryAcquireError::Closed) => return Err(Error::Closed),
         }
         let (tx, rx) = oneshot::channel();
@@ -294,11 +333,40 @@ impl Producer {
         }
     }
 
+    /// Backpressure when buffer memory is used up, as configured: wait, wait up to
+    /// `max_block`, or fail at once.
+    async fn wait_for_memory(&self, size: u32, limit: usize) -> Result<()> {
+        let config = &self.inner.config;
+        if config.buffer_full == BufferFull::Fail {
+            return Err(Error::BufferFull {
+                limit,
+                waited_ms: 0,
+            });
+        }
+        let acquire = self.inner.memory.acquire_many(size);
+        let permit = match config.max_block {
+            None => acquire.await,
+            Some(max) => {
+                tokio::time::timeout(max, acquire)
+                    .await
+                    .map_err(|_| Error::BufferFull {
+                        limit,
+                        waited_ms: u64::try_from(max.as_millis()).unwrap_or(u64::MAX),
+                    })?
+            }
+        };
+        permit.map_err(|_| Error::Closed)?.forget();
+        Ok(())
+    }
+
     /// Sends every buffered record now and waits until all are acknowledged or failed.
     /// Records enqueued concurrently while flushing are waited for too.
+    ///
+    /// Cancellation safety: safe; a dropped flush stops overriding `linger` at once (the
+    /// records it pushed out stay in flight and are acknowledged as usual).
     pub async fn flush(&self) {
         let inner = &*self.inner;
-        inner.flushing.fetch_add(1, Ordering::SeqCst);
+        let _flushing = FlushingGuard::raise(inner);
         inner.wake.notify_one();
         loop {
             let idle = inner.idle.notified();
@@ -309,10 +377,41 @@ impl Producer {
             }
             idle.await;
         }
-        inner.flushing.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// [`Producer::flush`] that gives up after `timeout`: `Ok` once every record buffered
+    /// when it was called (and since) is acknowledged or failed, else
+    /// [`Error::FlushTimeout`] with the records still unacknowledged. Failures of single
+    /// records are reported by their delivery futures, not here.
+    ///
+    /// Cancellation safety: safe, as [`Producer::flush`].
+    pub async fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        match tokio::time::timeout(timeout, self.flush()).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Error::FlushTimeout {
+                ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                pending_batches: self.inner.acc().pending_batches(),
+            }),
+        }
+    }
+
+    /// [`Producer::close`] that gives up after `timeout`; on
+    /// [`Error::FlushTimeout`] the records still buffered keep being sent in the
+    /// background until their delivery timeout.
+    ///
+    /// Cancellation safety: as [`Producer::close`].
+    pub async fn close_timeout(self, timeout: Duration) -> Result<()> {
+        let flushed = self.flush_timeout(timeout).await;
+        if flushed.is_ok() {
+            self.close().await;
+        }
+        flushed
     }
 
     /// Flushes, then stops the sender task.
+    ///
+    /// Cancellation safety: dropping it mid-way is like dropping the producer: what is
+    /// buffered is still sent in the background.
     pub async fn close(mut self) {
         self.flush().await;
         self.inner.closing.store(true, Ordering::SeqCst);

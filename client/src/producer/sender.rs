@@ -139,7 +139,9 @@ async fn send_request(
     };
     let conn = inner.client.node_connection(node).await?;
     if inner.config.acks == Acks::None {
-        conn.send_oneway(request)?;
+        // Its memory is freed once this returns: wait for the socket writer to take the
+        // bytes, so acks=0 stays within buffer_memory however slow the network is.
+        conn.send_oneway_written(request).await?;
         return Ok(ProduceResponse::default());
     }
     conn.request(request, timeout).await

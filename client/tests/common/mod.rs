@@ -44,35 +44,52 @@ impl Broker {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = dir.path().join("test-config.toml");
         std::fs::write(&cfg, toml).expect("write config");
-        let child = Command::new(broker_binary())
-            .arg("--data-dir")
-            .arg(dir.path())
-            .arg("--config")
-            .arg(&cfg)
-            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
-            .args(["--kafka-listen", "127.0.0.1:0"])
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn weir-broker");
+        let child = spawn_broker(dir.path(), "127.0.0.1:0");
         let mut broker = Broker {
             child,
             addr: String::new(),
             _dir: dir,
         };
-        let addr_file = broker._dir.path().join("broker.addr");
+        broker.wait_for_addr();
+        broker
+    }
+
+    /// Sends `signal` ("STOP", "CONT", ...) to this broker process only.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -{signal}");
+    }
+
+    /// Stops the broker with SIGTERM (a clean shutdown) and starts it again on the same
+    /// address and data dir, as an operator's restart would.
+    pub fn restart(&mut self) {
+        self.signal("TERM");
+        let status = self.child.wait().expect("wait weir-broker");
+        assert!(
+            status.success(),
+            "weir-broker exited with {status} on SIGTERM"
+        );
+        let _ = std::fs::remove_file(self._dir.path().join("broker.addr"));
+        self.child = spawn_broker(self._dir.path(), &self.addr);
+        let old = std::mem::take(&mut self.addr);
+        self.wait_for_addr();
+        assert_eq!(self.addr, old, "restarted on the same address");
+    }
+
+    fn wait_for_addr(&mut self) {
+        let addr_file = self._dir.path().join("broker.addr");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(a) = std::fs::read_to_string(&addr_file) {
                 if !a.trim().is_empty() {
-                    broker.addr = a.trim().to_owned();
-                    return broker;
+                    self.addr = a.trim().to_owned();
+                    return;
                 }
             }
-            if let Some(status) = broker.child.try_wait().expect("try_wait") {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
                 panic!("weir-broker exited early: {status}");
             }
             assert!(
@@ -82,6 +99,23 @@ impl Broker {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+fn spawn_broker(dir: &std::path::Path, listen: &str) -> Child {
+    Command::new(broker_binary())
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--config")
+        .arg(dir.join("test-config.toml"))
+        .args(["--listen", listen, "--metrics-listen", "127.0.0.1:0"])
+        .args(["--kafka-listen", "127.0.0.1:0"])
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn weir-broker")
 }
 
 impl Drop for Broker {
@@ -129,4 +163,41 @@ pub fn client_config(addr: &str) -> weir_client::ClientConfig {
     c.request_timeout = Duration::from_secs(10);
     c.retry_backoff = Duration::from_millis(20);
     c
+}
+
+/// `target/<profile>/examples/<name>`: `cargo test` builds the examples before it runs
+/// the tests.
+pub fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executable lives in target/<profile>/deps");
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: `cargo test` builds it (or `cargo build --examples`)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs example `name` with `args` against `addr` (WEIR_BOOTSTRAP); asserts success and
+/// returns stdout.
+pub fn run_example(addr: &str, name: &str, args: &[&str]) -> String {
+    let out = Command::new(example_binary(name))
+        .args(args)
+        .env("WEIR_BOOTSTRAP", addr)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run example");
+    assert!(
+        out.status.success(),
+        "example {name} {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
