@@ -291,3 +291,42 @@ fn idempotent_producer_sequences_on_the_kafka_port() {
     assert_eq!(send(&mut s, 8, 0, 4).0, 47, "old epoch not fenced");
     assert_eq!(latest(&b, "idem"), 6);
 }
+
+/// JoinGroup v0-3 predates the two-step join (KIP-394): such a client gets its member id
+/// and generation in one round trip, never MEMBER_ID_REQUIRED.
+#[test]
+fn join_group_v0_needs_one_round_trip() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    create(&b, "old-join", &[]);
+    let mut s = connect(&b);
+    let mut body = BytesMut::new();
+    str16(&mut body, "old-group");
+    body.put_i32(10_000); // session timeout
+    str16(&mut body, ""); // member id
+    str16(&mut body, "consumer");
+    body.put_i32(1);
+    str16(&mut body, "range");
+    // Subscription v0: topics ["old-join"], null user data.
+    let mut sub = BytesMut::new();
+    sub.put_i16(0);
+    sub.put_i32(1);
+    str16(&mut sub, "old-join");
+    sub.put_i32(-1);
+    body.put_i32(sub.len() as i32);
+    body.put_slice(&sub);
+    s.write_all(&request(11, 0, 3, &body)).unwrap();
+    let r = response(&mut s).unwrap();
+    let mut r = &r[4..];
+    assert_eq!(r.get_i16(), 0, "JoinGroup v0 error");
+    assert_eq!(r.get_i32(), 1, "generation");
+    let n = r.get_i16() as usize;
+    assert_eq!(&r[..n], b"range");
+    r.advance(n);
+    let n = r.get_i16() as usize; // leader
+    let leader = r[..n].to_vec();
+    r.advance(n);
+    let n = r.get_i16() as usize; // member id
+    assert_eq!(&r[..n], &leader[..], "the only member leads");
+    assert!(n > 0);
+}

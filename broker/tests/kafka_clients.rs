@@ -307,23 +307,26 @@ fn mixed_group_refused(b: &Broker) {
     create_topic(b, "cf-mixed", 1);
     rt().block_on(async {
         let mut c = native(b).await;
-        let r = c
-            .call(v1::JoinGroupRequest {
-                group_id: "mixed".into(),
-                session_timeout_ms: 30_000,
-                rebalance_timeout_ms: 30_000,
-                member_id: String::new(),
-                group_instance_id: None,
-                protocol_type: "consumer".into(),
-                protocols: vec![v1::JoinGroupProtocol {
-                    name: "range".into(),
-                    metadata: Bytes::new(),
-                }],
-                topics: vec!["cf-mixed".into()],
-                owned_partitions: Vec::new(),
-                reason: String::new(),
-            })
-            .await;
+        let join = |member_id: String| v1::JoinGroupRequest {
+            group_id: "mixed".into(),
+            session_timeout_ms: 30_000,
+            rebalance_timeout_ms: 30_000,
+            member_id,
+            group_instance_id: None,
+            protocol_type: "consumer".into(),
+            protocols: vec![v1::JoinGroupProtocol {
+                name: "range".into(),
+                metadata: Bytes::new(),
+            }],
+            topics: vec!["cf-mixed".into()],
+            owned_partitions: Vec::new(),
+            reason: String::new(),
+        };
+        let mut r = c.call(join(String::new())).await;
+        // Two-step join (KIP-394): the first answer assigns the member id.
+        if r.error_code == 79 {
+            r = c.call(join(r.member_id)).await;
+        }
         assert_eq!(r.error_code, 0, "native join");
     });
     confluent(b, "mixed_group");

@@ -18,7 +18,7 @@ pub fn handle(h: &Header, _body: Bytes) -> Result<Bytes, KafkaError> {
         Some(r) if r.contains(h.version) => encode(h, &supported()),
         r => {
             let mut resp = ApiVersionsResponse::default();
-            resp.error_code = ErrorCode::UnsupportedVersion.as_i32() as i16;
+            resp.error_code = super::code(ErrorCode::UnsupportedVersion.as_i32());
             if let Some(r) = r {
                 resp.api_keys = vec![entry(ApiKey::ApiVersions, r.min, r.max)];
             }
