@@ -10,14 +10,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use weir_protocol::ErrorCode;
 
+use crate::config::ClusterSection;
 use crate::metadata::{
-    ConfigRecord, MetadataFileError, MetadataImage, MetadataRecord, PartitionRecord, Record,
-    RemoveTopicRecord, TopicRecord, RESOURCE_TOPIC,
+    BrokerRecord, ConfigRecord, MetadataFileError, MetadataImage, MetadataRecord, PartitionRecord,
+    Record, RemoveTopicRecord, TopicRecord, RESOURCE_TOPIC,
 };
 use crate::names::{partition_dir_name, validate_topic_name};
 use crate::partition::{blocking, Partition, PartitionError, PartitionRef};
+use crate::raft::state_machine::Applied;
 use crate::topic_config::{with_overrides, TopicConfig};
 use crate::topics::{TopicState, Topics};
+use tokio::sync::watch;
 
 mod metadata_log;
 mod producer_ids;
@@ -113,6 +116,10 @@ pub struct Controller {
     defaults: TopicConfig,
     default_partitions: i32,
     topics: Topics,
+    /// The applied image, as the quorum publishes it.
+    applied: watch::Receiver<Applied>,
+    /// The quorum member (for who leads it).
+    raft: crate::raft::Raft,
     state: tokio::sync::Mutex<State>,
 }
 
@@ -134,8 +141,11 @@ impl Controller {
         data_dir: &Path,
         defaults: TopicConfig,
         default_partitions: i32,
+        cluster: &ClusterSection,
     ) -> Result<Controller, ControllerOpenError> {
-        let (log, image) = MetadataLog::open(data_dir, node_id).await?;
+        let (log, image) = MetadataLog::open(data_dir, node_id, cluster).await?;
+        let applied = log.subscribe();
+        let raft = log.raft();
         tracing::info!(topics = image.topics.len(), "metadata image loaded");
         let dir = data_dir.to_path_buf();
         let (image, topics, defaults) = tokio::task::spawn_blocking(move || {
@@ -155,6 +165,8 @@ impl Controller {
             defaults,
             default_partitions,
             topics,
+            applied,
+            raft,
             state: tokio::sync::Mutex::new(State {
                 log: Some(log),
                 image,
@@ -163,6 +175,47 @@ impl Controller {
                 transactional: HashMap::new(),
             }),
         })
+    }
+
+    /// The metadata image as last applied (every broker has it, controller or not).
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.applied.borrow().image.clone()
+    }
+
+    /// The active controller (the quorum's leader), -1 while none is known.
+    pub fn controller_id(&self) -> i32 {
+        let leader = self.raft.metrics().borrow().current_leader;
+        leader.and_then(|l| i32::try_from(l).ok()).unwrap_or(-1)
+    }
+
+    /// Registers this broker's advertised address (forwarded to the controller when this
+    /// broker is not it). A restart writes a new incarnation.
+    pub async fn register_broker(&self, host: &str, port: i32) -> Result<(), AdminError> {
+        let record = MetadataRecord {
+            record: Some(Record::Broker(BrokerRecord {
+                broker_id: self.node_id,
+                host: host.to_string(),
+                port,
+                incarnation: rand::random::<i64>().abs(),
+            })),
+        };
+        let state = self.state.lock().await;
+        let log = state
+            .log
+            .as_ref()
+            .ok_or_else(|| AdminError::new(ErrorCode::KafkaStorageError, "shutting down"))?;
+        log.forward(vec![record]).await
+    }
+
+    /// Takes the state lock with the image refreshed from the quorum: a broker that has just
+    /// become the controller validates against everything the previous one wrote.
+    async fn lock_fresh(&self) -> tokio::sync::MutexGuard<'_, State> {
+        let mut state = self.state.lock().await;
+        let current = self.applied.borrow().image.clone();
+        if *current != state.image {
+            state.image = (*current).clone();
+        }
+        state
     }
 
     /// The live topic table.
@@ -217,7 +270,7 @@ impl Controller {
             return Err(AdminError::new(
                 ErrorCode::InvalidReplicationFactor,
                 format!(
-                    "replication factor {} is not possible with 1 broker",
+                    "replication factor {} is not supported yet: every partition has one replica until data replication lands",
                     req.replication_factor
                 ),
             ));
@@ -234,7 +287,7 @@ impl Controller {
         let config = with_overrides(&self.defaults, &overrides)
             .map_err(|e| AdminError::new(ErrorCode::InvalidConfig, e.to_string()))?;
 
-        let mut state = self.state.lock().await;
+        let mut state = self.lock_fresh().await;
         if state.image.topics.contains_key(&req.name) {
             return Err(AdminError::new(
                 ErrorCode::TopicAlreadyExists,
@@ -337,7 +390,7 @@ impl Controller {
 
     /// Deletes a topic and its data.
     pub async fn delete_topic(&self, name: &str) -> Result<(), AdminError> {
-        let mut state = self.state.lock().await;
+        let mut state = self.lock_fresh().await;
         let Some(image) = state.image.topics.get(name) else {
             return Err(AdminError::new(
                 ErrorCode::UnknownTopicOrPartition,
@@ -378,7 +431,7 @@ impl Controller {
         count: i32,
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        let mut state = self.state.lock().await;
+        let mut state = self.lock_fresh().await;
         let Some(topic) = self.topics.get(name) else {
             return Err(AdminError::new(
                 ErrorCode::UnknownTopicOrPartition,
@@ -431,7 +484,7 @@ impl Controller {
         changes: Vec<(String, Option<String>)>,
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        let mut state = self.state.lock().await;
+        let mut state = self.lock_fresh().await;
         let Some(topic) = self.topics.get(name) else {
             return Err(AdminError::new(
                 ErrorCode::UnknownTopicOrPartition,
