@@ -70,9 +70,15 @@ pub async fn serve(
         let mut frame = match next {
             None => break,
             Some(Ok(f)) => f.freeze(),
-            Some(Err(e)) => {
+            // The codec reports an oversized length as InvalidData; anything else is the
+            // socket itself (a peer that reset), not bad input.
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
                 crate::instruments::recorders::bad_frame();
                 tracing::warn!(%peer, error = %e, "closing kafka connection after a bad frame");
+                break;
+            }
+            Some(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "kafka connection read failed");
                 break;
             }
         };
