@@ -206,6 +206,21 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
         );
     }
 
+    // The controller describes the quorum with every voter's replication progress.
+    let q = cluster
+        .client(ctl)
+        .await
+        .call(v1::DescribeQuorumRequest {})
+        .await;
+    assert_eq!(q.leader_id, ctl as i32 + 1);
+    assert_eq!(q.voters.len(), 3);
+    assert!(q.voters.iter().all(|v| v.match_index.is_some()), "{q:?}");
+    assert_eq!(q.brokers.len(), 3);
+    let led: i32 = q.brokers.iter().map(|b| b.partitions_led).sum();
+    assert_eq!(led, 3 + 2, "t and __consumer_offsets: {q:?}");
+    let digest = cluster.converged().await;
+    assert_eq!(f64::from(q.image_digest), digest);
+
     // Produce goes to the leader; another broker points the client there.
     let leader = want[0].1;
     let at_leader = cluster
