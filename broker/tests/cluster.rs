@@ -206,6 +206,47 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
         );
     }
 
+    // The controller describes the quorum with every voter's replication progress.
+    let q = cluster
+        .client(ctl)
+        .await
+        .call(v1::DescribeQuorumRequest {})
+        .await;
+    assert_eq!(q.leader_id, ctl as i32 + 1);
+    assert_eq!(q.voters.len(), 3);
+    assert!(q.voters.iter().all(|v| v.match_index.is_some()), "{q:?}");
+    assert_eq!(q.brokers.len(), 3);
+    let led: i32 = q.brokers.iter().map(|b| b.partitions_led).sum();
+    assert_eq!(led, 3 + 2, "t and __consumer_offsets: {q:?}");
+    let digest = cluster.converged().await;
+    assert_eq!(f64::from(q.image_digest), digest);
+
+    // Groups are coordinated by the leader of their __consumer_offsets partition (the
+    // controller leads them all for now); other brokers name it and refuse group calls.
+    let fc = cluster
+        .client(other)
+        .await
+        .call(v1::FindCoordinatorRequest {
+            key: "g".into(),
+            key_type: 0,
+        })
+        .await;
+    assert_eq!((fc.error_code, fc.node_id), (0, ctl as i32 + 1), "{fc:?}");
+    let hb = cluster
+        .client(other)
+        .await
+        .call(v1::HeartbeatRequest {
+            group_id: "g".into(),
+            generation_id: 1,
+            member_id: "m".into(),
+            group_instance_id: None,
+        })
+        .await;
+    assert_eq!(
+        ErrorCode::from_i32(hb.error_code),
+        ErrorCode::NotCoordinator
+    );
+
     // Produce goes to the leader; another broker points the client there.
     let leader = want[0].1;
     let at_leader = cluster

@@ -87,6 +87,34 @@ pub enum ControllerOpenError {
     },
 }
 
+/// One voter of the metadata quorum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumVoter {
+    /// Node id.
+    pub id: i32,
+    /// Controller address.
+    pub address: String,
+    /// Leader only: the highest index known replicated to it.
+    pub match_index: Option<u64>,
+    /// Leader only: how far its log trails the leader's.
+    pub lag: Option<u64>,
+}
+
+/// The metadata quorum as one member sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumStatus {
+    /// The leader (active controller), -1 while none is known.
+    pub leader: i32,
+    /// Current term.
+    pub term: u64,
+    /// Last index in this member's log.
+    pub last_log_index: u64,
+    /// Last index applied to this member's image.
+    pub applied_index: u64,
+    /// Every voter.
+    pub voters: Vec<QuorumVoter>,
+}
+
 /// A topic to create.
 #[derive(Debug, Clone)]
 pub struct NewTopic {
@@ -180,6 +208,41 @@ impl Controller {
     /// The metadata image as last applied (every broker has it, controller or not).
     pub fn image(&self) -> Arc<MetadataImage> {
         self.applied.borrow().image.clone()
+    }
+
+    /// The quorum as this member sees it (match indexes only on the leader).
+    pub fn quorum_status(&self) -> QuorumStatus {
+        // Clone and drop the borrow at once: holding it blocks openraft's core.
+        let m = self.raft.metrics().borrow().clone();
+        let replication = m.replication.clone().unwrap_or_default();
+        let last = m.last_log_index.unwrap_or(0);
+        let membership = m.membership_config.membership();
+        let voters = membership
+            .voter_ids()
+            .map(|id| {
+                let address = membership
+                    .get_node(&id)
+                    .map(|n| n.addr.clone())
+                    .unwrap_or_default();
+                let matched = replication.get(&id).map(|l| l.map_or(0, |l| l.index));
+                QuorumVoter {
+                    id: i32::try_from(id).unwrap_or(-1),
+                    address,
+                    match_index: matched,
+                    lag: matched.map(|i| last.saturating_sub(i)),
+                }
+            })
+            .collect();
+        QuorumStatus {
+            leader: m
+                .current_leader
+                .and_then(|l| i32::try_from(l).ok())
+                .unwrap_or(-1),
+            term: m.current_term,
+            last_log_index: last,
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            voters,
+        }
     }
 
     /// The active controller (the quorum's leader), -1 while none is known.
