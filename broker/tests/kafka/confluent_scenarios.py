@@ -227,7 +227,10 @@ def admin_ops():
 
 def produce_for_native():
     create("cf-to-native", 1)
-    p = Producer({"bootstrap.servers": BOOT, "compression.type": "lz4"})
+    # Idempotent, so a retried first batch cannot land after later ones (without it,
+    # librdkafka's retries may reorder; a just-created topic can refuse the first send).
+    p = Producer({"bootstrap.servers": BOOT, "compression.type": "lz4",
+                  "enable.idempotence": True})
     for i in range(5):
         p.produce("cf-to-native", key=b"key-%d" % i, value=b"value-%d" % i, partition=0)
     assert p.flush(30) == 0
