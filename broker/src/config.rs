@@ -114,6 +114,7 @@ pub struct Config {
     pub log: LogSection,
     pub metrics: MetricsConfig,
     pub groups: GroupsSection,
+    pub cluster: ClusterSection,
 }
 
 /// `[groups]`: the consumer-group coordinator.
@@ -129,6 +130,26 @@ pub struct GroupsSection {
     pub offset_metadata_max_bytes: u32,
 }
 
+/// `[cluster]`: the metadata quorum. Empty `voters` is a single node (a quorum of itself).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct ClusterSection {
+    pub voters: String,
+    pub controller_listen: String,
+    pub advertised_listen: String,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub heartbeat_interval_ms: u64,
+}
+
+impl ClusterSection {
+    /// Whether this broker is one voter among several.
+    pub fn is_cluster(&self) -> bool {
+        !self.voters.trim().is_empty()
+    }
+}
+
 /// Values given on the command line; `None` keeps the file's value.
 #[derive(Debug, Clone, Default)]
 #[allow(missing_docs)]
@@ -137,6 +158,9 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub metrics_listen: Option<String>,
     pub node_id: Option<i32>,
+    pub voters: Option<String>,
+    pub controller_listen: Option<String>,
+    pub advertised_listen: Option<String>,
 }
 
 impl Config {
@@ -185,8 +209,56 @@ impl Config {
         if let Some(n) = overrides.node_id {
             config.server.node_id = n;
         }
+        if let Some(v) = &overrides.voters {
+            config.cluster.voters = v.clone();
+        }
+        if let Some(c) = &overrides.controller_listen {
+            config.cluster.controller_listen = c.clone();
+        }
+        if let Some(a) = &overrides.advertised_listen {
+            config.cluster.advertised_listen = a.clone();
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    fn validate_cluster(&self, bad: &mut Vec<String>) {
+        let c = &self.cluster;
+        if !c.advertised_listen.is_empty() && !is_host_port(&c.advertised_listen) {
+            bad.push(format!(
+                "cluster.advertised_listen: {:?} is not HOST:PORT",
+                c.advertised_listen
+            ));
+        }
+        if c.election_timeout_min_ms <= c.heartbeat_interval_ms
+            || c.election_timeout_max_ms <= c.election_timeout_min_ms
+        {
+            bad.push(
+                "cluster.election_timeout_min_ms/max_ms: need heartbeat_interval_ms < min < max"
+                    .to_string(),
+            );
+        }
+        if !c.is_cluster() {
+            return;
+        }
+        let me = u64::try_from(self.server.node_id).unwrap_or(u64::MAX);
+        match crate::raft::voters::parse_voters(&c.voters, me) {
+            Err(e) => bad.push(e.to_string()),
+            Ok(voters) => {
+                if c.controller_listen.parse::<SocketAddr>().is_err() {
+                    bad.push(format!(
+                        "cluster.controller_listen: {:?} is not HOST:PORT (required with cluster.voters)",
+                        c.controller_listen
+                    ));
+                } else if voters.get(&me) != Some(&c.controller_listen) {
+                    bad.push(format!(
+                        "cluster.controller_listen {:?} differs from this node's entry in cluster.voters ({:?})",
+                        c.controller_listen,
+                        voters.get(&me)
+                    ));
+                }
+            }
+        }
     }
 
     /// Checks every value; the error lists each bad key.
@@ -223,6 +295,7 @@ impl Config {
         if s.max_connections == 0 {
             bad.push("server.max_connections: must be >= 1".to_string());
         }
+        self.validate_cluster(&mut bad);
         if self.topics.default_partitions < 1 {
             bad.push("topics.default_partitions: must be >= 1".to_string());
         }
@@ -351,9 +424,41 @@ fn merge(base: &mut Table, user: Table, prefix: &str, problems: &mut Vec<String>
     }
 }
 
+fn is_host_port(s: &str) -> bool {
+    s.rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+
+    #[test]
+    fn shipped_cluster_configs_are_valid() {
+        for (n, text) in [
+            (1, include_str!("../../configs/cluster/broker-1.toml")),
+            (2, include_str!("../../configs/cluster/broker-2.toml")),
+            (3, include_str!("../../configs/cluster/broker-3.toml")),
+        ] {
+            let c = Config::from_toml_str(text, &Overrides::default()).unwrap();
+            assert_eq!(c.server.node_id, n);
+            assert!(c.cluster.is_cluster());
+        }
+    }
+
+    #[test]
+    fn bad_cluster_settings_name_the_key() {
+        for (toml, key) in [
+            ("[cluster]\nvoters = \"0@127.0.0.1:1\"\n", "cluster.controller_listen"),
+            ("[server]\nnode_id = 2\n[cluster]\nvoters = \"1@127.0.0.1:1\"\ncontroller_listen = \"127.0.0.1:1\"\n", "does not contain this node"),
+            ("[cluster]\nvoters = \"0@127.0.0.1:1,0@127.0.0.1:2\"\ncontroller_listen = \"127.0.0.1:1\"\n", "listed twice"),
+            ("[cluster]\nvoters = \"0@127.0.0.1:1\"\ncontroller_listen = \"127.0.0.1:2\"\n", "differs from this node's entry"),
+            ("[cluster]\nadvertised_listen = \"nohost\"\n", "cluster.advertised_listen"),
+        ] {
+            let err = Config::from_toml_str(toml, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+    }
     use super::*;
 
     #[test]

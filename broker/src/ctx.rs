@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use weir_protocol::ErrorCode;
 
 use crate::controller::Controller;
 use crate::coordinator::Coordinator;
@@ -35,4 +36,30 @@ pub struct BrokerCtx {
     pub auto_create_topics: bool,
     /// Fires on graceful shutdown; long polls return early.
     pub shutdown: CancellationToken,
+}
+
+impl BrokerCtx {
+    /// The open partition `topic`-`index`, or the code a client should act on: a partition
+    /// the image places on another broker is NOT_LEADER_OR_FOLLOWER (the client refreshes
+    /// its metadata and goes there), one nobody knows is UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn partition(
+        &self,
+        topic: &str,
+        index: i32,
+    ) -> Result<crate::partition::PartitionRef, ErrorCode> {
+        match self.topics.partition(topic, index) {
+            Err(ErrorCode::UnknownTopicOrPartition) => {
+                let placed = self.controller.image().topics.get(topic).and_then(|t| {
+                    t.partitions
+                        .get(usize::try_from(index).ok()?)
+                        .map(|p| p.leader)
+                });
+                match placed {
+                    Some(leader) if leader != self.node_id => Err(ErrorCode::NotLeaderOrFollower),
+                    _ => Err(ErrorCode::UnknownTopicOrPartition),
+                }
+            }
+            other => other,
+        }
+    }
 }

@@ -113,7 +113,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
     };
     let defaults = config.topic_defaults();
     let (node_id, dp) = (config.server.node_id, config.topics.default_partitions);
-    let controller = Controller::open(node_id, &data_dir, defaults, dp).await?;
+    let controller = Controller::open(node_id, &data_dir, defaults, dp, &config.cluster).await?;
     let controller = Arc::new(controller);
 
     let g = &config.groups;
@@ -139,15 +139,25 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         .map_err(io(format!("listen on {}", config.server.listen)))?;
     let local = listener.local_addr().map_err(io("local address"))?;
 
-    let advertised_host = if local.ip().is_unspecified() {
-        "127.0.0.1".to_string()
-    } else {
-        local.ip().to_string()
+    let (advertised_host, advertised_port) = match config.cluster.advertised_listen.rsplit_once(':')
+    {
+        // Validated as HOST:PORT by the config.
+        Some((host, port)) => (host.to_string(), port.parse::<i32>().unwrap_or(0)),
+        None if local.ip().is_unspecified() => ("127.0.0.1".to_string(), i32::from(local.port())),
+        None => (local.ip().to_string(), i32::from(local.port())),
     };
+    // Clients learn every broker's address from the metadata image.
+    controller
+        .register_broker(&advertised_host, advertised_port)
+        .await
+        .map_err(|e| BrokerError::Io {
+            what: "register with the controller".into(),
+            source: std::io::Error::other(e.message),
+        })?;
     let ctx = Arc::new(BrokerCtx {
         node_id,
         advertised_host,
-        advertised_port: i32::from(local.port()),
+        advertised_port,
         cluster_id: identity.cluster_id.clone(),
         topics: controller.topics().clone(),
         groups,

@@ -27,6 +27,15 @@ struct Cli {
     /// Broker id (default 0).
     #[arg(long)]
     node_id: Option<i32>,
+    /// Metadata quorum voters, `1@host:port,2@host:port,...` (overrides cluster.voters).
+    #[arg(long)]
+    voters: Option<String>,
+    /// HOST:PORT for quorum traffic from other brokers (overrides cluster.controller_listen).
+    #[arg(long)]
+    controller_listen: Option<String>,
+    /// HOST:PORT that Metadata tells clients (overrides cluster.advertised_listen).
+    #[arg(long)]
+    advertised_listen: Option<String>,
 }
 
 /// Whether log lines may carry ANSI colour: stderr is a terminal and `NO_COLOR` is unset.
@@ -52,6 +61,9 @@ fn main() -> ExitCode {
         listen: cli.listen,
         metrics_listen: cli.metrics_listen,
         node_id: cli.node_id,
+        voters: cli.voters,
+        controller_listen: cli.controller_listen,
+        advertised_listen: cli.advertised_listen,
     };
     let config = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(c) => c,

@@ -175,7 +175,7 @@ impl Admin {
         let name = topic.name.clone();
         let r = self
             .client
-            .request_any(CreateTopicsRequest {
+            .request_controller(CreateTopicsRequest {
                 topics: vec![CreatableTopic {
                     name: topic.name,
                     num_partitions: topic.partitions,
@@ -213,7 +213,7 @@ impl Admin {
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
         let r = self
             .client
-            .request_any(DeleteTopicsRequest {
+            .request_controller(DeleteTopicsRequest {
                 topic_names: vec![name.to_owned()],
                 timeout_ms: self.timeout_ms(),
             })
@@ -248,7 +248,7 @@ impl Admin {
     pub async fn add_partitions(&self, name: &str, total: i32) -> Result<()> {
         let r = self
             .client
-            .request_any(CreatePartitionsRequest {
+            .request_controller(CreatePartitionsRequest {
                 topics: vec![CreatePartitionsTopic {
                     name: name.to_owned(),
                     count: total,
@@ -326,7 +326,7 @@ impl Admin {
         }));
         let r = self
             .client
-            .request_any(AlterConfigsRequest {
+            .request_controller(AlterConfigsRequest {
                 resources: vec![AlterConfigsResource {
                     resource_type: ResourceType::Topic as i32,
                     resource_name: name.to_owned(),

@@ -82,6 +82,31 @@ impl Client {
         Err(last)
     }
 
+    /// Sends `request` to the active controller, which makes every metadata change (in a
+    /// cluster, other brokers answer NOT_CONTROLLER). Learns the controller from a
+    /// Metadata request first; falls back to any broker while none is known.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing, but a request already sent
+    /// may be applied.
+    pub async fn request_controller<R: Request + Clone>(&self, request: R) -> Result<R::Response> {
+        let m = self
+            .request_any(MetadataRequest {
+                topics: Vec::new(),
+                all_topics: false,
+                allow_auto_topic_creation: false,
+            })
+            .await?;
+        let controller = m
+            .brokers
+            .iter()
+            .find(|b| b.node_id == m.controller_id)
+            .map(|b| format!("{}:{}", b.host, b.port));
+        match controller {
+            Some(addr) => self.request_addr(&addr, request).await,
+            None => self.request_any(request).await,
+        }
+    }
+
     /// Sends `request` to the broker at `addr`.
     ///
     /// Cancellation safety: safe; dropping it changes nothing.

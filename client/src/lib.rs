@@ -67,6 +67,7 @@
 pub mod admin;
 pub mod cli;
 pub mod client;
+pub mod cluster_admin;
 pub mod config;
 pub mod connection;
 pub mod consumer;

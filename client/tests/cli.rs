@@ -223,6 +223,30 @@ fn topic_admin_commands() {
     // Without --partitions the broker's default_partitions applies (as kafka-topics.sh).
     let dflt = weir_ok(a, &["topic", "create", "dflt"], b"");
     assert_eq!(dflt, "created topic dflt with 3 partitions\n");
+    // A single node is the metadata quorum of itself and leads every partition.
+    let cluster: serde_json::Value = serde_json::from_str(&weir_ok(
+        a,
+        &["--output", "json", "cluster", "describe"],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(cluster["controller"]["leader"], 0, "{cluster}");
+    assert_eq!(cluster["controller"]["voters"][0]["id"], 0, "{cluster}");
+    assert_eq!(cluster["controller"]["voters"][0]["lag"], 0, "{cluster}");
+    assert!(
+        cluster["controller"]["commit_index"].as_u64().unwrap() >= 3,
+        "{cluster}"
+    );
+    assert_eq!(cluster["brokers"][0]["address"], a.as_str(), "{cluster}");
+    assert!(
+        cluster["brokers"][0]["partitions_led"].as_i64().unwrap() >= 4,
+        "{cluster}"
+    );
+    assert_eq!(
+        cluster["cluster_id"].as_str().unwrap().len(),
+        22,
+        "{cluster}"
+    );
     let list = weir_ok(a, &["topic", "list", "--output", "json"], b"");
     assert!(list.contains("\"adm\""), "{list}");
     weir_ok(a, &["topic", "add-partitions", "adm", "--total", "3"], b"");

@@ -1,7 +1,9 @@
 //! The controller's metadata log, replicated by the metadata quorum. On a single node the
 //! quorum has one voter (this broker) and no controller listener, so a single node and a
 //! cluster write metadata the same way: propose a batch, return once it is committed
-//! (fsynced by a majority; here, by this node) and applied.
+//! (fsynced by a majority; on one node, by itself) and applied. Admin changes are made
+//! only by the leader (the active controller; elsewhere they get NOT_CONTROLLER); what a
+//! broker writes about itself (its registration) is forwarded to the leader.
 //!
 //! Upgrade: a data directory from before the quorum keeps its metadata in
 //! `meta/metadata.log`. When the quorum has never held any metadata, those records are
@@ -15,11 +17,17 @@ use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::ServerState;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use weir_protocol::ErrorCode;
 
 use super::{AdminError, ControllerOpenError, METADATA_LOG};
+use crate::config::ClusterSection;
 use crate::metadata::{MetadataFile, MetadataImage, MetadataRecord};
+use crate::raft::network::forward;
 use crate::raft::node::{QuorumConfig, QuorumNode};
+use crate::raft::state_machine::Applied;
+use crate::raft::voters::parse_voters;
 use crate::raft::{MetadataBatch, NodeId};
 
 /// The quorum's directory inside the data dir (under `meta/`, which no partition directory
@@ -29,9 +37,16 @@ pub const QUORUM_DIR: &str = "meta/quorum";
 /// How long a single-voter quorum may take to elect itself at start.
 const ELECTION_WAIT: Duration = Duration::from_secs(30);
 
+/// How long a cluster member waits for a quorum at start, or a forwarded write for a leader.
+const CLUSTER_WAIT: Duration = Duration::from_secs(60);
+
+/// Deadline of one forwarded write.
+const FORWARD_TTL: Duration = Duration::from_secs(10);
+
 /// The metadata log: a quorum member.
 pub struct MetadataLog {
     node: QuorumNode,
+    id: NodeId,
 }
 
 impl std::fmt::Debug for MetadataLog {
@@ -45,36 +60,140 @@ fn open_err(e: impl std::fmt::Display) -> ControllerOpenError {
 }
 
 impl MetadataLog {
-    /// Starts this node's quorum member (a quorum of one) and returns it with the current
-    /// image, migrating a pre-quorum `metadata.log` first.
+    /// Starts this node's quorum member and returns it with the current image: a quorum of
+    /// one when `cluster.voters` is empty (migrating a pre-quorum `metadata.log` first),
+    /// else a voter of the configured quorum, serving peers on `cluster.controller_listen`.
     pub async fn open(
         data_dir: &Path,
         node_id: i32,
+        cluster: &ClusterSection,
     ) -> Result<(MetadataLog, MetadataImage), ControllerOpenError> {
         let id = NodeId::try_from(node_id)
             .map_err(|_| open_err(format!("server.node_id {node_id} is negative")))?;
-        // One voter: its address is never dialled.
-        let voters: BTreeMap<NodeId, String> = [(id, "127.0.0.1:0".to_string())].into();
-        let config = QuorumConfig {
-            // Nobody to wait for: elect quickly after a restart.
-            election_timeout_ms: (150, 300),
-            heartbeat_ms: 50,
-            ..QuorumConfig::new(id, voters)
+        let dir = data_dir.join(QUORUM_DIR);
+        let log = if cluster.is_cluster() {
+            let voters = parse_voters(&cluster.voters, id).map_err(open_err)?;
+            let listener = TcpListener::bind(&cluster.controller_listen)
+                .await
+                .map_err(|e| {
+                    open_err(format!(
+                        "cluster.controller_listen {}: {e}",
+                        cluster.controller_listen
+                    ))
+                })?;
+            let config = QuorumConfig {
+                election_timeout_ms: (
+                    cluster.election_timeout_min_ms,
+                    cluster.election_timeout_max_ms,
+                ),
+                heartbeat_ms: cluster.heartbeat_interval_ms,
+                ..QuorumConfig::new(id, voters)
+            };
+            let node = QuorumNode::start(&dir, config, Some(listener))
+                .await
+                .map_err(open_err)?;
+            let log = MetadataLog { node, id };
+            log.wait_caught_up().await?;
+            log
+        } else {
+            // One voter: its address is never dialled.
+            let voters: BTreeMap<NodeId, String> = [(id, "127.0.0.1:0".to_string())].into();
+            let config = QuorumConfig {
+                // Nobody to wait for: elect quickly after a restart.
+                election_timeout_ms: (150, 300),
+                heartbeat_ms: 50,
+                ..QuorumConfig::new(id, voters)
+            };
+            let node = QuorumNode::start(&dir, config, None)
+                .await
+                .map_err(open_err)?;
+            node.raft
+                .wait(Some(ELECTION_WAIT))
+                .state(ServerState::Leader, "single voter elects itself")
+                .await
+                .map_err(open_err)?;
+            // Everything committed before the restart is applied before we read the image.
+            node.raft.ensure_linearizable().await.map_err(open_err)?;
+            let log = MetadataLog { node, id };
+            log.migrate_legacy(data_dir, node_id).await?;
+            log
         };
-        let node = QuorumNode::start(&data_dir.join(QUORUM_DIR), config, None)
-            .await
-            .map_err(open_err)?;
-        node.raft
-            .wait(Some(ELECTION_WAIT))
-            .state(ServerState::Leader, "single voter elects itself")
-            .await
-            .map_err(open_err)?;
-        // Everything committed before the restart is applied before we read the image.
-        node.raft.ensure_linearizable().await.map_err(open_err)?;
-        let log = MetadataLog { node };
-        log.migrate_legacy(data_dir, node_id).await?;
         let image = log.image();
         Ok((log, image))
+    }
+
+    /// Waits (bounded) until a leader is known and this member has applied what it holds,
+    /// so the image it starts from is not older than what it acknowledged before.
+    async fn wait_caught_up(&self) -> Result<(), ControllerOpenError> {
+        let deadline = tokio::time::Instant::now() + CLUSTER_WAIT;
+        let mut rx = self.node.raft.metrics();
+        loop {
+            // Clone and drop the borrow at once: holding it blocks openraft's core.
+            let m = rx.borrow_and_update().clone();
+            let applied = m.last_applied.map_or(0, |l| l.index);
+            if m.current_leader.is_some() && applied >= m.last_log_index.unwrap_or(0) {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                return Err(open_err(format!(
+                    "no quorum within {CLUSTER_WAIT:?}: are the other voters in cluster.voters running?"
+                )));
+            }
+        }
+    }
+
+    /// Whether this member leads the quorum (is the active controller).
+    pub fn is_leader(&self) -> bool {
+        self.leader() == Some(self.id)
+    }
+
+    /// The quorum's leader as this member knows it.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.node.raft.metrics().borrow().current_leader
+    }
+
+    /// The Raft handle (metrics, leader).
+    pub fn raft(&self) -> crate::raft::Raft {
+        self.node.raft.clone()
+    }
+
+    /// Follows the applied image.
+    pub fn subscribe(&self) -> watch::Receiver<Applied> {
+        self.node.subscribe()
+    }
+
+    /// Proposes `records` through the leader, wherever it is: for writes any broker makes
+    /// about itself (its registration). Retries (bounded) while no leader is known.
+    pub async fn forward(&self, records: Vec<MetadataRecord>) -> Result<(), AdminError> {
+        let batch = MetadataBatch { records };
+        let deadline = tokio::time::Instant::now() + CLUSTER_WAIT;
+        loop {
+            let err = match self.node.raft.client_write(batch.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    match (f.leader_id, f.leader_node) {
+                        (Some(leader), Some(node)) => {
+                            match forward(leader, &node.addr, batch.clone(), FORWARD_TTL).await {
+                                Ok(_) => return Ok(()),
+                                Err(e) => e.to_string(),
+                            }
+                        }
+                        _ => "no leader known".to_string(),
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AdminError::new(
+                    ErrorCode::NotController,
+                    format!("metadata write not accepted by the quorum: {err}"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The applied image.

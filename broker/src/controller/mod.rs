@@ -10,14 +10,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use weir_protocol::ErrorCode;
 
+use crate::config::ClusterSection;
 use crate::metadata::{
-    ConfigRecord, MetadataFileError, MetadataImage, MetadataRecord, PartitionRecord, Record,
-    RemoveTopicRecord, TopicRecord, RESOURCE_TOPIC,
+    BrokerRecord, ConfigRecord, MetadataFileError, MetadataImage, MetadataRecord, PartitionRecord,
+    Record, RemoveTopicRecord, TopicRecord, RESOURCE_TOPIC,
 };
 use crate::names::{partition_dir_name, validate_topic_name};
 use crate::partition::{blocking, Partition, PartitionError, PartitionRef};
+use crate::raft::state_machine::Applied;
 use crate::topic_config::{with_overrides, TopicConfig};
 use crate::topics::{TopicState, Topics};
+use tokio::sync::watch;
 
 mod metadata_log;
 mod producer_ids;
@@ -84,6 +87,34 @@ pub enum ControllerOpenError {
     },
 }
 
+/// One voter of the metadata quorum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumVoter {
+    /// Node id.
+    pub id: i32,
+    /// Controller address.
+    pub address: String,
+    /// Leader only: the highest index known replicated to it.
+    pub match_index: Option<u64>,
+    /// Leader only: how far its log trails the leader's.
+    pub lag: Option<u64>,
+}
+
+/// The metadata quorum as one member sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumStatus {
+    /// The leader (active controller), -1 while none is known.
+    pub leader: i32,
+    /// Current term.
+    pub term: u64,
+    /// Last index in this member's log.
+    pub last_log_index: u64,
+    /// Last index applied to this member's image.
+    pub applied_index: u64,
+    /// Every voter.
+    pub voters: Vec<QuorumVoter>,
+}
+
 /// A topic to create.
 #[derive(Debug, Clone)]
 pub struct NewTopic {
@@ -113,6 +144,10 @@ pub struct Controller {
     defaults: TopicConfig,
     default_partitions: i32,
     topics: Topics,
+    /// The applied image, as the quorum publishes it.
+    applied: watch::Receiver<Applied>,
+    /// The quorum member (for who leads it).
+    raft: crate::raft::Raft,
     state: tokio::sync::Mutex<State>,
 }
 
@@ -134,8 +169,11 @@ impl Controller {
         data_dir: &Path,
         defaults: TopicConfig,
         default_partitions: i32,
+        cluster: &ClusterSection,
     ) -> Result<Controller, ControllerOpenError> {
-        let (log, image) = MetadataLog::open(data_dir, node_id).await?;
+        let (log, image) = MetadataLog::open(data_dir, node_id, cluster).await?;
+        let applied = log.subscribe();
+        let raft = log.raft();
         tracing::info!(topics = image.topics.len(), "metadata image loaded");
         let dir = data_dir.to_path_buf();
         let (image, topics, defaults) = tokio::task::spawn_blocking(move || {
@@ -152,6 +190,8 @@ impl Controller {
             defaults,
             default_partitions,
             topics,
+            applied,
+            raft,
             state: tokio::sync::Mutex::new(State {
                 log: Some(log),
                 image,
@@ -160,6 +200,82 @@ impl Controller {
                 transactional: HashMap::new(),
             }),
         })
+    }
+
+    /// The metadata image as last applied (every broker has it, controller or not).
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.applied.borrow().image.clone()
+    }
+
+    /// The quorum as this member sees it (match indexes only on the leader).
+    pub fn quorum_status(&self) -> QuorumStatus {
+        // Clone and drop the borrow at once: holding it blocks openraft's core.
+        let m = self.raft.metrics().borrow().clone();
+        let replication = m.replication.clone().unwrap_or_default();
+        let last = m.last_log_index.unwrap_or(0);
+        let membership = m.membership_config.membership();
+        let voters = membership
+            .voter_ids()
+            .map(|id| {
+                let address = membership
+                    .get_node(&id)
+                    .map(|n| n.addr.clone())
+                    .unwrap_or_default();
+                let matched = replication.get(&id).map(|l| l.map_or(0, |l| l.index));
+                QuorumVoter {
+                    id: i32::try_from(id).unwrap_or(-1),
+                    address,
+                    match_index: matched,
+                    lag: matched.map(|i| last.saturating_sub(i)),
+                }
+            })
+            .collect();
+        QuorumStatus {
+            leader: m
+                .current_leader
+                .and_then(|l| i32::try_from(l).ok())
+                .unwrap_or(-1),
+            term: m.current_term,
+            last_log_index: last,
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            voters,
+        }
+    }
+
+    /// The active controller (the quorum's leader), -1 while none is known.
+    pub fn controller_id(&self) -> i32 {
+        let leader = self.raft.metrics().borrow().current_leader;
+        leader.and_then(|l| i32::try_from(l).ok()).unwrap_or(-1)
+    }
+
+    /// Registers this broker's advertised address (forwarded to the controller when this
+    /// broker is not it). A restart writes a new incarnation.
+    pub async fn register_broker(&self, host: &str, port: i32) -> Result<(), AdminError> {
+        let record = MetadataRecord {
+            record: Some(Record::Broker(BrokerRecord {
+                broker_id: self.node_id,
+                host: host.to_string(),
+                port,
+                incarnation: rand::random::<i64>().abs(),
+            })),
+        };
+        let state = self.state.lock().await;
+        let log = state
+            .log
+            .as_ref()
+            .ok_or_else(|| AdminError::new(ErrorCode::KafkaStorageError, "shutting down"))?;
+        log.forward(vec![record]).await
+    }
+
+    /// Takes the state lock with the image refreshed from the quorum: a broker that has just
+    /// become the controller validates against everything the previous one wrote.
+    async fn lock_fresh(&self) -> tokio::sync::MutexGuard<'_, State> {
+        let mut state = self.state.lock().await;
+        let current = self.applied.borrow().image.clone();
+        if *current != state.image {
+            state.image = (*current).clone();
+        }
+        state
     }
 
     /// The live topic table.
@@ -214,7 +330,7 @@ impl Controller {
             return Err(AdminError::new(
                 ErrorCode::InvalidReplicationFactor,
                 format!(
-                    "replication factor {} is not possible with 1 broker",
+                    "replication factor {} is not supported yet: every partition has one replica until data replication lands",
                     req.replication_factor
                 ),
             ));
@@ -231,7 +347,7 @@ impl Controller {
         let config = with_overrides(&self.defaults, &overrides)
             .map_err(|e| AdminError::new(ErrorCode::InvalidConfig, e.to_string()))?;
 
-        let mut state = self.state.lock().await;
+        let mut state = self.lock_fresh().await;
         if state.image.topics.contains_key(&req.name) {
             return Err(AdminError::new(
                 ErrorCode::TopicAlreadyExists,
@@ -334,7 +450,7 @@ impl Controller {
 
     /// Deletes a topic and its data.
     pub async fn delete_topic(&self, name: &str) -> Result<(), AdminError> {
-        let mut state = self.state.lock().await;
+        let mut state = self.lock_fresh().await;
         let Some(image) = state.image.topics.get(name) else {
             return Err(AdminError::new(
                 ErrorCode::UnknownTopicOrPartition,
@@ -375,7 +491,7 @@ impl Controller {
         count: i32,
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        let mut state = self.state.lock().await;
+        let mut state = self.lock_fresh().await;
         let Some(topic) = self.topics.get(name) else {
             return Err(AdminError::new(
                 ErrorCode::UnknownTopicOrPartition,
@@ -428,7 +544,7 @@ impl Controller {
         changes: Vec<(String, Option<String>)>,
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        let mut state = self.state.lock().await;
+        let mut state = self.lock_fresh().await;
         let Some(topic) = self.topics.get(name) else {
             return Err(AdminError::new(
                 ErrorCode::UnknownTopicOrPartition,

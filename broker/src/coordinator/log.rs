@@ -46,7 +46,9 @@ pub(super) async fn ensure_topic(
     controller: &Controller,
     partitions: i32,
 ) -> Result<(), OffsetsLogError> {
-    if controller.topics().get(OFFSETS_TOPIC).is_some() {
+    if controller.topics().get(OFFSETS_TOPIC).is_some()
+        || controller.image().topics.contains_key(OFFSETS_TOPIC)
+    {
         return Ok(());
     }
     controller
@@ -61,7 +63,14 @@ pub(super) async fn ensure_topic(
         )
         .await
         .map(|_| ())
-        .map_err(|e| OffsetsLogError::Create(format!("{e:?}")))
+        .or_else(|e| match e.code {
+            // In a cluster only the active controller creates it; it does so at its start.
+            ErrorCode::NotController => {
+                tracing::info!("{OFFSETS_TOPIC} is created by the active controller");
+                Ok(())
+            }
+            _ => Err(OffsetsLogError::Create(format!("{e:?}"))),
+        })
 }
 
 /// Kafka's `offsets.commit.timeout.ms`: how long a commit waits for its fsync before the

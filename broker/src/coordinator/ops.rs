@@ -145,10 +145,23 @@ impl Coordinator {
         next
     }
 
+    /// Whether this broker coordinates `group_id`: it holds the group's partition of
+    /// `__consumer_offsets` (in a cluster, the broker that leads it; FindCoordinator names
+    /// that broker, the others answer NOT_COORDINATOR).
+    pub fn owns(&self, group_id: &str) -> bool {
+        self.inner
+            .topics
+            .partition(OFFSETS_TOPIC, self.offsets_partition(group_id))
+            .is_ok()
+    }
+
     /// JoinGroup; waits until the member's generation forms.
     pub async fn join(&self, group_id: &str, req: JoinRequest) -> JoinResponse {
         if group_id.is_empty() {
             return JoinResponse::error(ErrorCode::InvalidGroupId, &req.member_id);
+        }
+        if !self.owns(group_id) {
+            return JoinResponse::error(ErrorCode::NotCoordinator, &req.member_id);
         }
         let now = now_ms();
         let counts = LiveCounts(&self.inner.topics);
@@ -191,6 +204,13 @@ impl Coordinator {
         instance_id: Option<&str>,
         generation: i32,
     ) -> SyncResponse {
+        if !self.owns(group_id) {
+            return SyncResponse {
+                error: ErrorCode::NotCoordinator,
+                assignment: Vec::new(),
+                protocol_name: String::new(),
+            };
+        }
         let now = now_ms();
         let mut table = self.table();
         let Some(g) = table.groups.get_mut(group_id) else {
@@ -214,6 +234,9 @@ impl Coordinator {
         instance_id: Option<&str>,
         generation: i32,
     ) -> ErrorCode {
+        if !self.owns(group_id) {
+            return ErrorCode::NotCoordinator;
+        }
         let now = now_ms();
         let mut table = self.table();
         match table.groups.get_mut(group_id) {
@@ -228,6 +251,9 @@ impl Coordinator {
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> Result<Vec<ErrorCode>, ErrorCode> {
+        if !self.owns(group_id) {
+            return Err(ErrorCode::NotCoordinator);
+        }
         let now = now_ms();
         let counts = LiveCounts(&self.inner.topics);
         let mut table = self.table();
@@ -259,6 +285,12 @@ impl Coordinator {
             return parts
                 .into_iter()
                 .map(|p| (p.tp, ErrorCode::InvalidGroupId))
+                .collect();
+        }
+        if !self.owns(group_id) {
+            return parts
+                .into_iter()
+                .map(|p| (p.tp, ErrorCode::NotCoordinator))
                 .collect();
         }
         let now = now_ms();

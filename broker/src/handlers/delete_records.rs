@@ -18,7 +18,7 @@ pub async fn handle(ctx: &BrokerCtx, req: DeleteRecordsRequest) -> DeleteRecords
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
             // The internal topic holds committed offsets the coordinator replays at start.
-            let r = match ctx.topics.partition(&t.name, p.partition_index) {
+            let r = match ctx.partition(&t.name, p.partition_index) {
                 Err(code) => Err(code),
                 Ok(_) if is_internal_topic(&t.name) => Err(ErrorCode::InvalidTopicException),
                 Ok(part) => {

@@ -49,7 +49,7 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
             targets.push(Target {
                 topic: ti,
                 index: p.partition,
-                partition: ctx.topics.partition(&t.topic, p.partition),
+                partition: ctx.partition(&t.topic, p.partition),
                 leader_epoch: p.current_leader_epoch,
                 offset: p.fetch_offset,
                 max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),

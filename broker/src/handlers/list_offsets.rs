@@ -20,7 +20,7 @@ pub async fn handle(ctx: &BrokerCtx, req: ListOffsetsRequest) -> ListOffsetsResp
     for t in req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
-            let r = match ctx.topics.partition(&t.name, p.partition_index) {
+            let r = match ctx.partition(&t.name, p.partition_index) {
                 Err(code) => Err(code),
                 Ok(part) => lookup(part, p.current_leader_epoch, p.timestamp).await,
             };

@@ -10,15 +10,25 @@ use weir_protocol::ErrorCode;
 
 use crate::controller::NewTopic;
 use crate::ctx::BrokerCtx;
+use crate::metadata::{MetadataImage, TopicImage};
 use crate::names::{is_internal_topic, validate_topic_name};
 use crate::partition::{blocking, PartitionRef};
 use crate::topics::TopicState;
 
-/// Describes the requested topics (all, none, or a list).
+/// Describes the requested topics (all, none, or a list). Placement (leader, replicas, ISR,
+/// epochs) and the broker list come from the metadata image, which every broker holds;
+/// log offsets and sizes from the partitions this broker has open.
 pub async fn handle(ctx: &BrokerCtx, req: MetadataRequest) -> MetadataResponse {
+    let image = ctx.controller.image();
     let mut found = Vec::new();
     if req.all_topics {
         found.extend(ctx.topics.all().into_iter().map(Ok));
+        // Topics this broker holds no partition of (led elsewhere in a cluster).
+        for (name, t) in &image.topics {
+            if ctx.topics.get(name).is_none() {
+                found.push(Err(from_image(name, t)));
+            }
+        }
     } else {
         for name in req.topics {
             found.push(lookup(ctx, name, req.allow_auto_topic_creation).await);
@@ -29,25 +39,40 @@ pub async fn handle(ctx: &BrokerCtx, req: MetadataRequest) -> MetadataResponse {
         .into_iter()
         .zip(stats)
         .map(|(t, stats)| match t {
-            Ok(t) => describe(ctx, &t, &stats),
-            Err(unknown) => unknown,
+            Ok(t) => describe(ctx, &image, &t, &stats),
+            Err(entry) => entry,
         })
         .collect();
-    MetadataResponse {
-        brokers: vec![BrokerMetadata {
+    let mut brokers: Vec<BrokerMetadata> = image
+        .brokers
+        .iter()
+        .map(|(id, b)| BrokerMetadata {
+            node_id: *id,
+            host: b.host.clone(),
+            port: b.port,
+            rack: None,
+        })
+        .collect();
+    // Before its registration is applied a broker still names itself.
+    if !image.brokers.contains_key(&ctx.node_id) {
+        brokers.push(BrokerMetadata {
             node_id: ctx.node_id,
             host: ctx.advertised_host.clone(),
             port: ctx.advertised_port,
             rack: None,
-        }],
+        });
+    }
+    MetadataResponse {
+        brokers,
         cluster_id: ctx.cluster_id.clone(),
-        controller_id: ctx.node_id,
+        controller_id: ctx.controller.controller_id(),
         topics,
         throttle_time_ms: 0,
     }
 }
 
-/// A topic to describe, or the error entry that replaces it.
+/// A topic this broker has open, or the finished entry that replaces it (an error, or a
+/// topic known only from the image).
 type Found = Result<Arc<TopicState>, TopicMetadata>;
 
 /// A partition log's offsets and size at one instant.
@@ -102,6 +127,9 @@ async fn lookup(ctx: &BrokerCtx, name: String, auto_create: bool) -> Found {
     if let Some(t) = ctx.topics.get(&name) {
         return Ok(t);
     }
+    if let Some(t) = ctx.controller.image().topics.get(&name) {
+        return Err(from_image(&name, t));
+    }
     // Internal topics are created by their owners with their own settings, never as a
     // plain topic on first mention.
     if auto_create && ctx.auto_create_topics && !is_internal_topic(&name) {
@@ -133,7 +161,37 @@ fn error_topic(name: String, code: ErrorCode) -> TopicMetadata {
     }
 }
 
-fn describe(ctx: &BrokerCtx, t: &TopicState, stats: &[Option<LogStats>]) -> TopicMetadata {
+/// A topic as the image places it, with no log figures (this broker holds none of it).
+fn from_image(name: &str, t: &TopicImage) -> TopicMetadata {
+    TopicMetadata {
+        error_code: 0,
+        name: name.to_string(),
+        topic_id: t.id.clone(),
+        is_internal: name.starts_with("__"),
+        partitions: t
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PartitionMetadata {
+                error_code: 0,
+                partition_index: i32::try_from(i).unwrap_or(i32::MAX),
+                leader_id: p.leader,
+                leader_epoch: p.leader_epoch,
+                replica_nodes: p.replicas.clone(),
+                isr_nodes: p.isr.clone(),
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+fn describe(
+    ctx: &BrokerCtx,
+    image: &MetadataImage,
+    t: &TopicState,
+    stats: &[Option<LogStats>],
+) -> TopicMetadata {
+    let placed = image.topics.get(&t.name);
     TopicMetadata {
         error_code: 0,
         name: t.name.clone(),
@@ -143,13 +201,20 @@ fn describe(ctx: &BrokerCtx, t: &TopicState, stats: &[Option<LogStats>]) -> Topi
             .partitions
             .iter()
             .zip(stats)
-            .map(|(p, stats)| PartitionMetadata {
+            .map(|(p, stats)| {
+                let at = placed.and_then(|t| {
+                    t.partitions
+                        .get(usize::try_from(p.index()).unwrap_or(usize::MAX))
+                });
+                (p, stats, at)
+            })
+            .map(|(p, stats, at)| PartitionMetadata {
                 error_code: 0,
                 partition_index: p.index(),
-                leader_id: ctx.node_id,
+                leader_id: at.map_or(ctx.node_id, |a| a.leader),
                 leader_epoch: p.leader_epoch(),
-                replica_nodes: vec![ctx.node_id],
-                isr_nodes: vec![ctx.node_id],
+                replica_nodes: at.map_or_else(|| vec![ctx.node_id], |a| a.replicas.clone()),
+                isr_nodes: at.map_or_else(|| vec![ctx.node_id], |a| a.isr.clone()),
                 offline_replicas: Vec::new(),
                 log_start_offset: stats.map(|s| s.start),
                 log_end_offset: stats.map(|s| s.end),

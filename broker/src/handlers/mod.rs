@@ -10,6 +10,7 @@ mod delete_records;
 mod delete_topics;
 mod describe_configs;
 mod describe_groups;
+mod describe_quorum;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -103,6 +104,7 @@ async fn route(ctx: &BrokerCtx, req: RequestEnvelope) -> Option<ResponseEnvelope
         Req::ListGroups(r) => Resp::ListGroups(list_groups::handle(ctx, r)),
         Req::DescribeGroups(r) => Resp::DescribeGroups(describe_groups::handle(ctx, r).await),
         Req::DeleteGroups(r) => Resp::DeleteGroups(delete_groups::handle(ctx, r).await),
+        Req::DescribeQuorum(r) => Resp::DescribeQuorum(describe_quorum::handle(ctx, r)),
     };
     Some(reply(resp))
 }

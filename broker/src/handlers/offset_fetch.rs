@@ -19,6 +19,13 @@ pub fn handle(ctx: &BrokerCtx, req: OffsetFetchRequest) -> OffsetFetchResponse {
             throttle_time_ms: 0,
         };
     }
+    if !ctx.groups.owns(&req.group_id) {
+        return OffsetFetchResponse {
+            error_code: ErrorCode::NotCoordinator.as_i32(),
+            topics: Vec::new(),
+            throttle_time_ms: 0,
+        };
+    }
     let wanted = (!req.all_topics).then(|| {
         req.topics
             .iter()

@@ -131,7 +131,7 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
                 ));
                 continue;
             }
-            let partition = match ctx.topics.partition(&topic.name, pd.index) {
+            let partition = match ctx.partition(&topic.name, pd.index) {
                 Ok(p) => p,
                 Err(code) => {
                     parts.push(error_response(pd.index, code, String::new()));

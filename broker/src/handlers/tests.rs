@@ -16,7 +16,7 @@ use crate::ctx::BrokerCtx;
 async fn ctx(dir: &std::path::Path) -> BrokerCtx {
     let config = Config::load(None, &Overrides::default()).unwrap();
     let controller = Arc::new(
-        Controller::open(0, dir, config.topic_defaults(), 1)
+        Controller::open(0, dir, config.topic_defaults(), 1, &config.cluster)
             .await
             .unwrap(),
     );

@@ -90,6 +90,8 @@ families! {
         "Index of the last metadata entry applied to this node's image.";
     QUORUM_VOTER_LAG = "weir_metadata_quorum_voter_lag", Gauge,
         "On the leader: entries each voter's log trails the leader's (by voter).";
+    IMAGE_DIGEST = "weir_metadata_image_digest", Gauge,
+        "CRC-32C of this broker's metadata image: equal on brokers that hold the same metadata.";
     // Storage.
     LOG_FLUSH_DURATION = "weir_log_flush_duration_seconds", Histogram,
         "Time of one partition log fsync.";

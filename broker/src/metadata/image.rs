@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::{
-    MetadataRecord, PartitionRecord, ProducerIdsRecord, Record, TopicRecord, RESOURCE_TOPIC,
+    BrokerRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord, Record, TopicRecord,
+    RESOURCE_TOPIC,
 };
 
 /// One partition's placement.
@@ -33,6 +34,17 @@ pub struct TopicImage {
     pub configs: BTreeMap<String, String>,
 }
 
+/// A registered broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerImage {
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+    /// Changes at every process start.
+    pub incarnation: i64,
+}
+
 /// Everything the metadata log says, replayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetadataImage {
@@ -40,6 +52,8 @@ pub struct MetadataImage {
     pub topics: BTreeMap<String, TopicImage>,
     /// Producer ids below this have been handed out.
     pub next_producer_id: i64,
+    /// Registered brokers by id.
+    pub brokers: BTreeMap<i32, BrokerImage>,
     /// Leader given to partitions whose PartitionRecord is missing (a torn multi-record
     /// write): on a single node, this node.
     default_leader: i32,
@@ -55,6 +69,7 @@ impl MetadataImage {
         MetadataImage {
             topics: BTreeMap::new(),
             next_producer_id: 0,
+            brokers: BTreeMap::new(),
             default_leader,
         }
     }
@@ -114,11 +129,32 @@ impl MetadataImage {
         }
         out.push(MetadataRecord {
             record: Some(Record::ProducerIds(ProducerIdsRecord {
-                broker_id: self.default_leader,
+                // The image keeps no broker here; -1 keeps images of all brokers identical.
+                broker_id: -1,
                 next_producer_id: self.next_producer_id,
             })),
         });
+        for (id, b) in &self.brokers {
+            out.push(MetadataRecord {
+                record: Some(Record::Broker(BrokerRecord {
+                    broker_id: *id,
+                    host: b.host.clone(),
+                    port: b.port,
+                    incarnation: b.incarnation,
+                })),
+            });
+        }
         out
+    }
+
+    /// A checksum of the image (CRC-32C of its records), so replicas can be compared: two
+    /// brokers with the same digest hold the same metadata.
+    pub fn digest(&self) -> u32 {
+        let mut crc = 0u32;
+        for r in self.to_records() {
+            crc = crc32c::crc32c_append(crc, &prost::Message::encode_to_vec(&r));
+        }
+        crc
     }
 
     /// Applies one record.
@@ -200,6 +236,16 @@ impl MetadataImage {
             Record::ProducerIds(p) => {
                 self.next_producer_id = self.next_producer_id.max(p.next_producer_id);
             }
+            Record::Broker(b) => {
+                self.brokers.insert(
+                    b.broker_id,
+                    BrokerImage {
+                        host: b.host.clone(),
+                        port: b.port,
+                        incarnation: b.incarnation,
+                    },
+                );
+            }
         }
     }
 }
@@ -239,11 +285,19 @@ mod tests {
                 broker_id: 0,
                 next_producer_id: 4000,
             }),
+            Record::Broker(BrokerRecord {
+                broker_id: 2,
+                host: "127.0.0.1".into(),
+                port: 9392,
+                incarnation: 5,
+            }),
         ] {
             img.apply(&rec(r));
         }
         let again = MetadataImage::replay(0, &img.to_records());
         assert_eq!(again, img);
+        assert_eq!(again.digest(), img.digest());
+        assert_ne!(MetadataImage::new(0).digest(), img.digest());
     }
 
     #[test]

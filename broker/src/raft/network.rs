@@ -395,6 +395,34 @@ async fn handle(
                 vote: Some(vote_to_pb(&resp.vote)),
             }))
         }
+        Some(Req::Forward(f)) => {
+            let batch = f.batch.ok_or("forward without a batch")?;
+            match raft.client_write(batch).await {
+                Ok(r) => Ok(Resp::Forward(pb::ForwardResponse {
+                    log_index: r.log_id.index,
+                })),
+                Err(e) => Err(format!("not committed here: {e}")),
+            }
+        }
         None => Err("request without body".into()),
+    }
+}
+
+/// Asks node `leader` at `addr` to propose `batch`; returns once it is committed there.
+pub async fn forward(
+    leader: NodeId,
+    addr: &str,
+    batch: super::MetadataBatch,
+    ttl: Duration,
+) -> Result<u64, PeerError> {
+    let mut peer = Peer {
+        target: leader,
+        addr: addr.to_string(),
+        conn: None,
+    };
+    let body = pb::raft_request::Body::Forward(pb::ForwardRequest { batch: Some(batch) });
+    match peer.call(body, ttl).await? {
+        pb::raft_response::Body::Forward(r) => Ok(r.log_index),
+        _ => Err(mismatch()),
     }
 }

@@ -121,6 +121,7 @@ impl QuorumNode {
             .map_err(|e| QuorumError::Raft(e.to_string()))?;
         let shutdown = CancellationToken::new();
         tokio::spawn(report_metrics(raft.clone()));
+        tokio::spawn(report_digest(sm.subscribe()));
         if let Some(listener) = listener {
             tokio::spawn(serve(listener, raft.clone(), cfg.node_id, shutdown.clone()));
         }
@@ -190,6 +191,18 @@ async fn report_metrics(raft: Raft) {
                     .set(lag as f64);
             }
         }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Publishes the image digest after each applied change (a metadata change is rare next to
+/// data traffic, so hashing the image then is cheap enough), until Raft shuts down.
+async fn report_digest(mut rx: tokio::sync::watch::Receiver<Applied>) {
+    loop {
+        let image = rx.borrow_and_update().image.clone();
+        metrics::gauge!(crate::instruments::names::IMAGE_DIGEST).set(f64::from(image.digest()));
         if rx.changed().await.is_err() {
             return;
         }

@@ -28,8 +28,15 @@ pub struct Broker {
 impl Broker {
     /// Starts a broker on `dir` with extra flags (e.g. `--config FILE`).
     pub fn start(dir: &Path, extra: &[&str]) -> Broker {
-        let addr_file = dir.join("broker.addr");
-        let _ = std::fs::remove_file(&addr_file);
+        let mut broker = Broker::spawn(dir, extra);
+        broker.wait_ready(Duration::from_secs(20));
+        broker
+    }
+
+    /// Starts a broker without waiting for it to serve (cluster members wait for each
+    /// other); [`Broker::wait_ready`] waits.
+    pub fn spawn(dir: &Path, extra: &[&str]) -> Broker {
+        let _ = std::fs::remove_file(dir.join("broker.addr"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir-broker"));
         cmd.arg("--data-dir")
             .arg(dir)
@@ -46,20 +53,25 @@ impl Broker {
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn weir-broker");
-        let mut broker = Broker {
+        Broker {
             child: Some(child),
             dir: dir.to_path_buf(),
             addr: String::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        }
+    }
+
+    /// Waits (bounded) until the broker writes its address file, i.e. serves.
+    pub fn wait_ready(&mut self, within: Duration) {
+        let addr_file = self.dir.join("broker.addr");
+        let deadline = Instant::now() + within;
         loop {
             if let Ok(a) = std::fs::read_to_string(&addr_file) {
                 if !a.is_empty() {
-                    broker.addr = a;
-                    return broker;
+                    self.addr = a;
+                    return;
                 }
             }
-            if let Some(status) = broker.child.as_mut().unwrap().try_wait().unwrap() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("broker exited early: {status}");
             }
             assert!(Instant::now() < deadline, "broker did not start");

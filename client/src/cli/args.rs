@@ -68,6 +68,16 @@ pub enum Command {
         #[command(subcommand)]
         command: GroupCommand,
     },
+    /// Describe the cluster: the metadata quorum (controller, term, voters and their lag)
+    /// and the registered brokers.
+    #[command(
+        after_help = "Examples:\n  weir cluster describe\n  weir --output json cluster describe"
+    )]
+    Cluster {
+        /// Cluster command.
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Show and redrive records parked in a dead-letter topic (`<topic>.dlq`).
     #[command(
         after_help = "Examples:\n  weir dlq list orders\n  weir dlq redrive orders --max 100"
@@ -77,6 +87,13 @@ pub enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+}
+
+/// Cluster commands.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The metadata quorum and the registered brokers, as the active controller sees them.
+    Describe,
 }
 
 /// Dead-letter commands.

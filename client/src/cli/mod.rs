@@ -2,6 +2,7 @@
 //! and one module per command group. Data goes to stdout, progress and errors to stderr.
 
 pub mod args;
+pub mod cluster;
 pub mod consume;
 pub mod consume_group;
 pub mod dlq;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Consume(args) => consume::run(config, cli.output, args).await,
         Command::Group { command } => group::run(config, cli.output, command).await,
         Command::Dlq { command } => dlq::run(config, cli.output, command).await,
+        Command::Cluster { command } => cluster::run(config, cli.output, command).await,
     }
 }
 

@@ -187,8 +187,10 @@ impl Producer {
             return Err(Error::Config("buffer_memory is too large".into()));
         }
         let (producer_id, producer_epoch) = if config.idempotence && config.acks != Acks::None {
+            // Producer-id blocks are handed out through the metadata quorum by the active
+            // controller, so that is where the id comes from.
             let r = client
-                .request_any(InitProducerIdRequest {
+                .request_controller(InitProducerIdRequest {
                     transactional_id: None,
                     transaction_timeout_ms: 60_000,
                     producer_id: None,

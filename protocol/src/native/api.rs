@@ -70,6 +70,7 @@ requests! {
     DescribeGroups, DescribeGroups, DescribeGroupsRequest, DescribeGroupsResponse;
     ListGroups, ListGroups, ListGroupsRequest, ListGroupsResponse;
     DeleteGroups, DeleteGroups, DeleteGroupsRequest, DeleteGroupsResponse;
+    DescribeQuorum, DescribeQuorum, DescribeQuorumRequest, DescribeQuorumResponse;
 }
 
 impl v1::RequestEnvelope {

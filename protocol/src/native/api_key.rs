@@ -28,6 +28,7 @@ pub enum ApiKey {
     AlterConfigs = 33,
     CreatePartitions = 37,
     DeleteGroups = 42,
+    DescribeQuorum = 55,
 }
 
 impl ApiKey {
@@ -55,6 +56,7 @@ impl ApiKey {
         ApiKey::AlterConfigs,
         ApiKey::CreatePartitions,
         ApiKey::DeleteGroups,
+        ApiKey::DescribeQuorum,
     ];
 
     /// The key number.
@@ -97,6 +99,7 @@ impl ApiKey {
             ApiKey::AlterConfigs => "AlterConfigs",
             ApiKey::CreatePartitions => "CreatePartitions",
             ApiKey::DeleteGroups => "DeleteGroups",
+            ApiKey::DescribeQuorum => "DescribeQuorum",
         }
     }
 }

@@ -43,6 +43,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeGroups, VersionRange { min: 0, max: 0 }),
     (ApiKey::ListGroups, VersionRange { min: 0, max: 0 }),
     (ApiKey::DeleteGroups, VersionRange { min: 0, max: 0 }),
+    (ApiKey::DescribeQuorum, VersionRange { min: 0, max: 0 }),
 ];
 
 /// The supported range of `key`, or `None` if this build does not implement it.

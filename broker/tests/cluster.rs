@@ -1,0 +1,302 @@
+//! Three real broker processes on 127.0.0.1 forming the metadata quorum: placement and
+//! leaders agree on every broker, admin changes go to the active controller, produce goes
+//! to the partition's leader, and the quorum survives kill -9 of its leader with every
+//! committed metadata record, the restarted broker catching up to an identical image.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{batch, temp_dir, Broker, Client};
+use weir_protocol::native::v1;
+use weir_protocol::ErrorCode;
+
+/// Short Raft timings so elections settle quickly in a test.
+const CONFIG: &str = "[cluster]\nelection_timeout_min_ms = 400\nelection_timeout_max_ms = 800\nheartbeat_interval_ms = 50\n\
+                      [groups]\noffsets_topic_partitions = 2\n";
+
+struct Member {
+    dir: tempfile::TempDir,
+    controller: String,
+    metrics: String,
+    broker: Option<Broker>,
+}
+
+struct Cluster {
+    members: Vec<Member>,
+    voters: String,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let members: Vec<Member> = (0..3)
+            .map(|_| Member {
+                dir: temp_dir(),
+                controller: common::free_port_addr(),
+                metrics: common::free_port_addr(),
+                broker: None,
+            })
+            .collect();
+        let voters = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("{}@{}", i + 1, m.controller))
+            .collect::<Vec<_>>()
+            .join(",");
+        Cluster { members, voters }
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let m = &self.members[i];
+        let cfg = m.dir.path().join("cluster.toml");
+        std::fs::write(&cfg, CONFIG).unwrap();
+        let id = (i + 1).to_string();
+        let b = Broker::spawn(
+            m.dir.path(),
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "--node-id",
+                &id,
+                "--voters",
+                &self.voters,
+                "--controller-listen",
+                &m.controller,
+                "--metrics-listen",
+                &m.metrics,
+            ],
+        );
+        self.members[i].broker = Some(b);
+    }
+
+    fn start_all(&mut self) {
+        for i in 0..3 {
+            self.spawn(i);
+        }
+        for m in &mut self.members {
+            m.broker
+                .as_mut()
+                .unwrap()
+                .wait_ready(Duration::from_secs(60));
+        }
+    }
+
+    fn live(&self) -> impl Iterator<Item = (usize, &Broker)> {
+        self.members
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.broker.as_ref().map(|b| (i, b)))
+    }
+
+    async fn client(&self, i: usize) -> Client {
+        self.members[i].broker.as_ref().unwrap().client().await
+    }
+
+    /// Waits (bounded) until every live broker names the same controller; returns its index.
+    async fn controller(&self) -> usize {
+        for _ in 0..300 {
+            let mut seen = Vec::new();
+            for (i, _) in self.live() {
+                seen.push(metadata(&mut self.client(i).await, &[]).await.controller_id);
+            }
+            let first = seen[0];
+            let live_ids: Vec<i32> = self.live().map(|(i, _)| i as i32 + 1).collect();
+            if first > 0 && live_ids.contains(&first) && seen.iter().all(|c| *c == first) {
+                return (first - 1) as usize;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("brokers never agreed on a controller");
+    }
+
+    /// Waits (bounded) until every live broker reports the same metadata image digest and
+    /// applied index; returns the digest.
+    async fn converged(&self) -> f64 {
+        const DIGEST: &str = "weir_metadata_image_digest";
+        const APPLIED: &str = "weir_metadata_quorum_applied_index";
+        for _ in 0..300 {
+            let mut seen = Vec::new();
+            for (i, _) in self.live() {
+                let text =
+                    common::metrics_text(&self.members[i].metrics, |t| t.contains(DIGEST)).await;
+                seen.push((
+                    common::metric(&text, DIGEST),
+                    common::metric(&text, APPLIED),
+                ));
+            }
+            if seen[0].0.is_some() && seen.iter().all(|s| *s == seen[0]) {
+                return seen[0].0.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("metadata images never converged");
+    }
+}
+
+async fn metadata(c: &mut Client, topics: &[&str]) -> v1::MetadataResponse {
+    c.call(v1::MetadataRequest {
+        topics: topics.iter().map(|t| t.to_string()).collect(),
+        all_topics: topics.is_empty(),
+        allow_auto_topic_creation: false,
+    })
+    .await
+}
+
+/// (partition, leader, epoch, replicas) of a topic as one broker describes it.
+async fn placement(c: &mut Client, topic: &str) -> Vec<(i32, i32, i32, Vec<i32>)> {
+    let m = metadata(c, &[topic]).await;
+    let t = m
+        .topics
+        .iter()
+        .find(|t| t.name == topic)
+        .expect("topic listed");
+    assert_eq!(t.error_code, 0, "{t:?}");
+    t.partitions
+        .iter()
+        .map(|p| {
+            (
+                p.partition_index,
+                p.leader_id,
+                p.leader_epoch,
+                p.replica_nodes.clone(),
+            )
+        })
+        .collect()
+}
+
+fn exists(p: &Path) -> bool {
+    p.exists()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
+    let mut cluster = Cluster::new();
+    cluster.start_all();
+
+    // Every broker lists all three, with the same controller.
+    let ctl = cluster.controller().await;
+    for (i, _) in cluster.live() {
+        let m = metadata(&mut cluster.client(i).await, &[]).await;
+        let mut ids: Vec<i32> = m.brokers.iter().map(|b| b.node_id).collect();
+        ids.sort();
+        assert_eq!(ids, vec![1, 2, 3], "broker {i} lists every broker");
+    }
+
+    // Admin changes are the controller's: elsewhere NOT_CONTROLLER.
+    let other = (ctl + 1) % 3;
+    let refused = cluster.client(other).await.create_topic("t", 3, &[]).await;
+    assert_eq!(
+        ErrorCode::from_i32(refused.error_code),
+        ErrorCode::NotController
+    );
+    let created = cluster.client(ctl).await.create_topic("t", 3, &[]).await;
+    assert_eq!(created.error_code, 0, "{created:?}");
+
+    // The same placement and epochs on every broker.
+    cluster.converged().await;
+    let want = placement(&mut cluster.client(ctl).await, "t").await;
+    assert_eq!(want.len(), 3);
+    for (i, _) in cluster.live() {
+        assert_eq!(
+            placement(&mut cluster.client(i).await, "t").await,
+            want,
+            "broker {i}"
+        );
+    }
+
+    // The controller describes the quorum with every voter's replication progress.
+    let q = cluster
+        .client(ctl)
+        .await
+        .call(v1::DescribeQuorumRequest {})
+        .await;
+    assert_eq!(q.leader_id, ctl as i32 + 1);
+    assert_eq!(q.voters.len(), 3);
+    assert!(q.voters.iter().all(|v| v.match_index.is_some()), "{q:?}");
+    assert_eq!(q.brokers.len(), 3);
+    let led: i32 = q.brokers.iter().map(|b| b.partitions_led).sum();
+    assert_eq!(led, 3 + 2, "t and __consumer_offsets: {q:?}");
+    let digest = cluster.converged().await;
+    assert_eq!(f64::from(q.image_digest), digest);
+
+    // Groups are coordinated by the leader of their __consumer_offsets partition (the
+    // controller leads them all for now); other brokers name it and refuse group calls.
+    let fc = cluster
+        .client(other)
+        .await
+        .call(v1::FindCoordinatorRequest {
+            key: "g".into(),
+            key_type: 0,
+        })
+        .await;
+    assert_eq!((fc.error_code, fc.node_id), (0, ctl as i32 + 1), "{fc:?}");
+    let hb = cluster
+        .client(other)
+        .await
+        .call(v1::HeartbeatRequest {
+            group_id: "g".into(),
+            generation_id: 1,
+            member_id: "m".into(),
+            group_instance_id: None,
+        })
+        .await;
+    assert_eq!(
+        ErrorCode::from_i32(hb.error_code),
+        ErrorCode::NotCoordinator
+    );
+
+    // Produce goes to the leader; another broker points the client there.
+    let leader = want[0].1;
+    let at_leader = cluster
+        .client((leader - 1) as usize)
+        .await
+        .produce("t", 0, batch(&[b"x"], 1))
+        .await;
+    assert_eq!(at_leader.error_code, 0);
+    let elsewhere = (leader as usize) % 3;
+    let moved = cluster
+        .client(elsewhere)
+        .await
+        .produce("t", 0, batch(&[b"y"], 1))
+        .await;
+    assert_eq!(
+        ErrorCode::from_i32(moved.error_code),
+        ErrorCode::NotLeaderOrFollower
+    );
+
+    // kill -9 the controller: the other two elect one and keep taking metadata changes.
+    let before = cluster.converged().await;
+    let killed = ctl;
+    cluster.members[killed].broker.take().unwrap().kill9();
+    let new_ctl = cluster.controller().await;
+    assert_ne!(new_ctl, killed);
+    let u = cluster
+        .client(new_ctl)
+        .await
+        .create_topic("u", 2, &[])
+        .await;
+    assert_eq!(u.error_code, 0, "{u:?}");
+    let after = cluster.converged().await;
+    assert_ne!(before, after, "the new topic changed the image");
+
+    // The killed broker restarts from its directory and catches up: three identical images
+    // holding both topics.
+    cluster.spawn(killed);
+    cluster.members[killed]
+        .broker
+        .as_mut()
+        .unwrap()
+        .wait_ready(Duration::from_secs(60));
+    cluster.converged().await;
+    let mut c = cluster.client(killed).await;
+    assert_eq!(placement(&mut c, "t").await, want);
+    assert_eq!(placement(&mut c, "u").await.len(), 2);
+    assert!(exists(
+        &cluster.members[killed]
+            .dir
+            .path()
+            .join("meta/quorum/raft.log")
+    ));
+}
