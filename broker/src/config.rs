@@ -141,6 +141,8 @@ pub struct ClusterSection {
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
     pub heartbeat_interval_ms: u64,
+    pub broker_heartbeat_interval_ms: u64,
+    pub broker_session_timeout_ms: u64,
 }
 
 impl ClusterSection {
@@ -235,6 +237,14 @@ impl Config {
         {
             bad.push(
                 "cluster.election_timeout_min_ms/max_ms: need heartbeat_interval_ms < min < max"
+                    .to_string(),
+            );
+        }
+        if c.broker_heartbeat_interval_ms == 0
+            || c.broker_session_timeout_ms <= c.broker_heartbeat_interval_ms
+        {
+            bad.push(
+                "cluster.broker_session_timeout_ms: must exceed broker_heartbeat_interval_ms (> 0)"
                     .to_string(),
             );
         }

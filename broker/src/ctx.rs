@@ -39,27 +39,23 @@ pub struct BrokerCtx {
 }
 
 impl BrokerCtx {
-    /// The open partition `topic`-`index`, or the code a client should act on: a partition
-    /// the image places on another broker is NOT_LEADER_OR_FOLLOWER (the client refreshes
-    /// its metadata and goes there), one nobody knows is UNKNOWN_TOPIC_OR_PARTITION.
+    /// The open partition `topic`-`index` this broker leads, or the code a client should
+    /// act on: a partition the image gives another leader (or none: fenced, offline) is
+    /// NOT_LEADER_OR_FOLLOWER, even when its log is open here (a fenced broker leads
+    /// nothing); one nobody knows is UNKNOWN_TOPIC_OR_PARTITION.
     pub fn partition(
         &self,
         topic: &str,
         index: i32,
     ) -> Result<crate::partition::PartitionRef, ErrorCode> {
-        match self.topics.partition(topic, index) {
-            Err(ErrorCode::UnknownTopicOrPartition) => {
-                let placed = self.controller.image().topics.get(topic).and_then(|t| {
-                    t.partitions
-                        .get(usize::try_from(index).ok()?)
-                        .map(|p| p.leader)
-                });
-                match placed {
-                    Some(leader) if leader != self.node_id => Err(ErrorCode::NotLeaderOrFollower),
-                    _ => Err(ErrorCode::UnknownTopicOrPartition),
-                }
-            }
-            other => other,
+        let leader = self.controller.image().topics.get(topic).and_then(|t| {
+            t.partitions
+                .get(usize::try_from(index).ok()?)
+                .map(|p| p.leader)
+        });
+        match (leader, self.topics.partition(topic, index)) {
+            (Some(l), _) if l != self.node_id => Err(ErrorCode::NotLeaderOrFollower),
+            (_, found) => found,
         }
     }
 }

@@ -147,7 +147,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         None => (local.ip().to_string(), i32::from(local.port())),
     };
     // Clients learn every broker's address from the metadata image.
-    controller
+    let incarnation = controller
         .register_broker(&advertised_host, advertised_port)
         .await
         .map_err(|e| BrokerError::Io {
@@ -215,6 +215,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         ));
     }
 
+    // A cluster member heartbeats to the controller (and, as controller, fences); a single
+    // node has nobody to tell.
+    if config.cluster.is_cluster() {
+        background.spawn(controller.clone().follow_leader_epochs(shutdown.clone()));
+    }
+    let membership = config.cluster.is_cluster().then(|| {
+        tokio::spawn(controller.clone().run_membership(
+            incarnation,
+            Duration::from_millis(config.cluster.broker_heartbeat_interval_ms),
+            Duration::from_millis(config.cluster.broker_session_timeout_ms),
+            shutdown.clone(),
+        ))
+    });
+
     write_file_atomic(&data_dir, ADDR_FILE, &local.to_string())?;
     tracing::info!(%local, data_dir = %data_dir.display(), "weir broker listening");
 
@@ -235,6 +249,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
     .await;
 
     while background.join_next().await.is_some() {}
+    if let Some(m) = membership {
+        // The controlled shutdown: fenced, so leadership moves, before the logs close.
+        let _ = m.await;
+    }
     controller.close_all().await;
     let _ = std::fs::remove_file(data_dir.join(ADDR_FILE));
     let _ = std::fs::remove_file(data_dir.join(METRICS_ADDR_FILE));

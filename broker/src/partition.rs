@@ -142,6 +142,11 @@ impl Partition {
         self.leader_epoch.load(Ordering::Acquire)
     }
 
+    /// Takes the leader epoch the metadata gives this partition (a leadership change).
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.leader_epoch.store(epoch, Ordering::Release);
+    }
+
     /// Offsets below this are committed (visible to consumers).
     pub fn high_watermark(&self) -> i64 {
         *self.high_watermark.borrow()

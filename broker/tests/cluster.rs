@@ -15,6 +15,7 @@ use weir_protocol::ErrorCode;
 
 /// Short Raft timings so elections settle quickly in a test.
 const CONFIG: &str = "[cluster]\nelection_timeout_min_ms = 400\nelection_timeout_max_ms = 800\nheartbeat_interval_ms = 50\n\
+                      broker_heartbeat_interval_ms = 100\nbroker_session_timeout_ms = 1500\n\
                       [groups]\noffsets_topic_partitions = 2\n";
 
 struct Member {
@@ -175,12 +176,20 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
     let mut cluster = Cluster::new();
     cluster.start_all();
 
-    // Every broker lists all three, with the same controller.
+    // Every broker lists all three (once their registrations are applied everywhere),
+    // with the same controller.
     let ctl = cluster.controller().await;
     for (i, _) in cluster.live() {
-        let m = metadata(&mut cluster.client(i).await, &[]).await;
-        let mut ids: Vec<i32> = m.brokers.iter().map(|b| b.node_id).collect();
-        ids.sort();
+        let mut ids = Vec::new();
+        for _ in 0..300 {
+            let m = metadata(&mut cluster.client(i).await, &[]).await;
+            ids = m.brokers.iter().map(|b| b.node_id).collect();
+            ids.sort();
+            if ids == [1, 2, 3] {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert_eq!(ids, vec![1, 2, 3], "broker {i} lists every broker");
     }
 
@@ -269,6 +278,7 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
     // kill -9 the controller: the other two elect one and keep taking metadata changes.
     let before = cluster.converged().await;
     let killed = ctl;
+    let killed_id = killed as i32 + 1;
     cluster.members[killed].broker.take().unwrap().kill9();
     let new_ctl = cluster.controller().await;
     assert_ne!(new_ctl, killed);
@@ -281,17 +291,28 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
     let after = cluster.converged().await;
     assert_ne!(before, after, "the new topic changed the image");
 
-    // The killed broker restarts from its directory and catches up: three identical images
-    // holding both topics.
+    // Silent past its session timeout, the dead broker is fenced: it is no longer offered
+    // to clients, and its partitions (one replica each) are offline, never given to a
+    // replica outside the ISR; each change bumps the leader epoch.
+    let t0 = want[0].2;
+    let offline = wait_placement(&cluster, new_ctl, "t", |p| p[0].1 == -1).await;
+    assert_eq!(offline[0].2, t0 + 1);
+    let m = metadata(&mut cluster.client(new_ctl).await, &[]).await;
+    assert!(m.brokers.iter().all(|b| b.node_id != killed_id), "{m:?}");
+
+    // The killed broker restarts from its directory, catches up, heartbeats, is unfenced
+    // and leads its partitions again; three identical images holding both topics.
     cluster.spawn(killed);
     cluster.members[killed]
         .broker
         .as_mut()
         .unwrap()
         .wait_ready(Duration::from_secs(60));
+    let back = wait_placement(&cluster, new_ctl, "t", |p| p[0].1 == killed_id).await;
+    assert_eq!(back[0].2, t0 + 2);
     cluster.converged().await;
     let mut c = cluster.client(killed).await;
-    assert_eq!(placement(&mut c, "t").await, want);
+    assert_eq!(placement(&mut c, "t").await, back);
     assert_eq!(placement(&mut c, "u").await.len(), 2);
     assert!(exists(
         &cluster.members[killed]
@@ -299,4 +320,42 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
             .path()
             .join("meta/quorum/raft.log")
     ));
+
+    // Controlled shutdown: SIGTERM fences the broker before it exits (no session timeout
+    // to wait for); the controller reports it fenced right away.
+    let ctl_now = cluster.controller().await;
+    let leaving = (0..3).find(|i| *i != ctl_now).unwrap();
+    assert!(
+        cluster.members[leaving].broker.take().unwrap().stop(),
+        "clean exit"
+    );
+    let q = cluster
+        .client(ctl_now)
+        .await
+        .call(v1::DescribeQuorumRequest {})
+        .await;
+    let b = q
+        .brokers
+        .iter()
+        .find(|b| b.id == leaving as i32 + 1)
+        .unwrap();
+    assert!(b.fenced, "fenced by its controlled shutdown: {q:?}");
+}
+
+/// Polls (bounded) one broker's view of `topic` until `done` holds; returns it.
+async fn wait_placement(
+    cluster: &Cluster,
+    at: usize,
+    topic: &str,
+    done: impl Fn(&[(i32, i32, i32, Vec<i32>)]) -> bool,
+) -> Vec<(i32, i32, i32, Vec<i32>)> {
+    let mut last = Vec::new();
+    for _ in 0..300 {
+        last = placement(&mut cluster.client(at).await, topic).await;
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("placement of {topic} never reached the expected state: {last:?}");
 }

@@ -26,6 +26,8 @@ pub struct ClusterBroker {
     pub id: i32,
     /// Advertised `HOST:PORT`.
     pub address: String,
+    /// Fenced by the controller (silent past its session timeout, or shut down).
+    pub fenced: bool,
     /// Partitions it leads.
     pub partitions_led: i32,
 }
@@ -86,6 +88,7 @@ impl Admin {
                 .map(|b| ClusterBroker {
                     id: b.id,
                     address: format!("{}:{}", b.host, b.port),
+                    fenced: b.fenced,
                     partitions_led: b.partitions_led,
                 })
                 .collect(),

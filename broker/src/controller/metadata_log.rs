@@ -155,6 +155,11 @@ impl MetadataLog {
         self.node.raft.metrics().borrow().current_leader
     }
 
+    /// Heartbeats heard while this member leads.
+    pub fn heartbeats(&self) -> crate::raft::heartbeats::Heartbeats {
+        self.node.heartbeats.clone()
+    }
+
     /// The Raft handle (metrics, leader).
     pub fn raft(&self) -> crate::raft::Raft {
         self.node.raft.clone()
@@ -257,4 +262,46 @@ impl MetadataLog {
     pub async fn close(self) {
         self.node.stop().await;
     }
+}
+
+/// Tells the quorum's leader that `broker` is alive (or, `shutting_down`, about to stop).
+/// When `me` leads, the beat is recorded directly.
+pub async fn send_heartbeat(
+    raft: &crate::raft::Raft,
+    beats: &crate::raft::heartbeats::Heartbeats,
+    me: NodeId,
+    broker: i32,
+    incarnation: i64,
+    shutting_down: bool,
+) -> Result<(), String> {
+    // Clone and drop the borrow at once: holding it blocks openraft's core.
+    let m = raft.metrics().borrow().clone();
+    let Some(leader) = m.current_leader else {
+        return Err("no quorum leader known".into());
+    };
+    if leader == me {
+        beats.record(
+            broker,
+            crate::raft::heartbeats::Beat {
+                incarnation,
+                at_ms: crate::clock::now_ms(),
+                shutting_down,
+            },
+        );
+        return Ok(());
+    }
+    let addr = m
+        .membership_config
+        .membership()
+        .get_node(&leader)
+        .map(|n| n.addr.clone())
+        .ok_or("the leader has no address")?;
+    let beat = weir_protocol::native::raft::BrokerHeartbeatRequest {
+        broker_id: broker,
+        incarnation,
+        shutting_down,
+    };
+    crate::raft::network::heartbeat(leader, &addr, beat, FORWARD_TTL)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -20,13 +20,16 @@ use crate::partition::{blocking, Partition, PartitionError, PartitionRef};
 use crate::raft::state_machine::Applied;
 use crate::topic_config::{with_overrides, TopicConfig};
 use crate::topics::{TopicState, Topics};
+use std::time::Duration;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
+mod fencing;
 mod metadata_log;
 mod producer_ids;
 mod startup;
 
-pub use metadata_log::{MetadataLog, QUORUM_DIR};
+pub use metadata_log::{send_heartbeat, MetadataLog, QUORUM_DIR};
 
 use startup::{open_topics, remove_orphans};
 
@@ -148,6 +151,8 @@ pub struct Controller {
     applied: watch::Receiver<Applied>,
     /// The quorum member (for who leads it).
     raft: crate::raft::Raft,
+    /// Broker heartbeats heard while this broker leads the quorum.
+    heartbeats: crate::raft::heartbeats::Heartbeats,
     state: tokio::sync::Mutex<State>,
 }
 
@@ -174,6 +179,7 @@ impl Controller {
         let (log, image) = MetadataLog::open(data_dir, node_id, cluster).await?;
         let applied = log.subscribe();
         let raft = log.raft();
+        let heartbeats = log.heartbeats();
         tracing::info!(topics = image.topics.len(), "metadata image loaded");
         let dir = data_dir.to_path_buf();
         let (image, topics, defaults) = tokio::task::spawn_blocking(move || {
@@ -192,6 +198,7 @@ impl Controller {
             topics,
             applied,
             raft,
+            heartbeats,
             state: tokio::sync::Mutex::new(State {
                 log: Some(log),
                 image,
@@ -249,14 +256,15 @@ impl Controller {
     }
 
     /// Registers this broker's advertised address (forwarded to the controller when this
-    /// broker is not it). A restart writes a new incarnation.
-    pub async fn register_broker(&self, host: &str, port: i32) -> Result<(), AdminError> {
+    /// broker is not it) under a new incarnation, which it returns (heartbeats carry it).
+    pub async fn register_broker(&self, host: &str, port: i32) -> Result<i64, AdminError> {
+        let incarnation = rand::random::<i64>().abs();
         let record = MetadataRecord {
             record: Some(Record::Broker(BrokerRecord {
                 broker_id: self.node_id,
                 host: host.to_string(),
                 port,
-                incarnation: rand::random::<i64>().abs(),
+                incarnation,
             })),
         };
         let state = self.state.lock().await;
@@ -264,18 +272,168 @@ impl Controller {
             .log
             .as_ref()
             .ok_or_else(|| AdminError::new(ErrorCode::KafkaStorageError, "shutting down"))?;
-        log.forward(vec![record]).await
+        log.forward(vec![record]).await?;
+        Ok(incarnation)
     }
 
-    /// Takes the state lock with the image refreshed from the quorum: a broker that has just
-    /// become the controller validates against everything the previous one wrote.
-    async fn lock_fresh(&self) -> tokio::sync::MutexGuard<'_, State> {
-        let mut state = self.state.lock().await;
+    /// Keeps the leader epoch of every open partition equal to the image's (leadership
+    /// changes come from the controller's fencing and elections), until `shutdown`.
+    pub async fn follow_leader_epochs(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut applied = self.applied.clone();
+        loop {
+            let image = applied.borrow_and_update().image.clone();
+            for t in self.topics.all() {
+                let Some(placed) = image.topics.get(&t.name) else {
+                    continue;
+                };
+                for p in &t.partitions {
+                    let at = usize::try_from(p.index())
+                        .ok()
+                        .and_then(|i| placed.partitions.get(i));
+                    if let Some(at) = at {
+                        if at.leader_epoch != p.leader_epoch() {
+                            p.set_leader_epoch(at.leader_epoch);
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                r = applied.changed() => if r.is_err() { return },
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Cluster membership, until `shutdown`: heartbeats to the quorum's leader every
+    /// `interval`, and, while this broker leads, fencing of silent brokers and leader
+    /// election for their partitions (`fencing::decide`). On shutdown: a controlled
+    /// shutdown, asking to be fenced and waiting (bounded) until the image says so, so its
+    /// partitions get other leaders before it closes them.
+    pub async fn run_membership(
+        self: Arc<Self>,
+        incarnation: i64,
+        interval: Duration,
+        session_timeout: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let me = u64::try_from(self.node_id).unwrap_or(u64::MAX);
+        let timeout_ms = i64::try_from(session_timeout.as_millis()).unwrap_or(i64::MAX);
+        let mut leader_since: Option<i64> = None;
+        let mut registered: std::collections::HashSet<(i32, i64)> = Default::default();
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.cancelled() => break,
+            }
+            if let Err(e) = send_heartbeat(
+                &self.raft,
+                &self.heartbeats,
+                me,
+                self.node_id,
+                incarnation,
+                false,
+            )
+            .await
+            {
+                tracing::debug!(error = %e, "broker heartbeat not delivered");
+            }
+            let leading = self.controller_id() == self.node_id;
+            if !leading {
+                leader_since = None;
+                continue;
+            }
+            let now = crate::clock::now_ms();
+            let since = *leader_since.get_or_insert(now);
+            let Ok(mut state) = self.lock_fresh().await else {
+                // Leadership moved meanwhile.
+                leader_since = None;
+                continue;
+            };
+            // A registration counts as a first heartbeat: a broker that registers after the
+            // takeover grace is not fenced before it had a chance to beat.
+            let mut beats = self.heartbeats.snapshot();
+            for (id, b) in &state.image.brokers {
+                let known = beats
+                    .get(id)
+                    .is_some_and(|x| x.incarnation == b.incarnation);
+                if !known && registered.insert((*id, b.incarnation)) {
+                    let first = crate::raft::heartbeats::Beat {
+                        incarnation: b.incarnation,
+                        at_ms: now,
+                        shutting_down: false,
+                    };
+                    self.heartbeats.record(*id, first);
+                    beats.insert(*id, first);
+                }
+            }
+            let records = fencing::decide(&fencing::FencingInput {
+                image: &state.image,
+                beats: &beats,
+                now_ms: now,
+                session_timeout_ms: timeout_ms,
+                leader_since_ms: since,
+                me: self.node_id,
+            });
+            if !records.is_empty() {
+                tracing::info!(changes = records.len(), "fencing and leadership changes");
+                if let Err(e) = Self::append(&mut state, records).await {
+                    tracing::warn!(error = %e.message, "could not write fencing changes");
+                }
+            }
+        }
+        // Controlled shutdown. The controller itself is fenced by its successor instead (it
+        // never fences itself while it leads).
+        if self.controller_id() == self.node_id {
+            return;
+        }
+        if let Err(e) = send_heartbeat(
+            &self.raft,
+            &self.heartbeats,
+            me,
+            self.node_id,
+            incarnation,
+            true,
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "controlled shutdown: could not reach the controller");
+            return;
+        }
+        let mut applied = self.applied.clone();
+        let fenced = tokio::time::timeout(
+            session_timeout,
+            applied.wait_for(|a| a.image.brokers.get(&self.node_id).is_none_or(|b| b.fenced)),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        tracing::info!(fenced, "controlled shutdown");
+    }
+
+    /// Takes the state lock with the image refreshed from the quorum, after making sure
+    /// this broker leads it and has applied everything committed (a read index round): a
+    /// broker that has just become the controller validates against everything the
+    /// previous one wrote, and one that is not the controller refuses at once.
+    async fn lock_fresh(&self) -> Result<tokio::sync::MutexGuard<'_, State>, AdminError> {
+        let state = self.state.lock().await;
+        self.raft.ensure_linearizable().await.map_err(|e| {
+            AdminError::new(
+                ErrorCode::NotController,
+                format!("this broker is not the active controller: {e}"),
+            )
+        })?;
+        let mut state = state;
         let current = self.applied.borrow().image.clone();
         if *current != state.image {
             state.image = (*current).clone();
         }
-        state
+        // Another controller handed out producer ids past our block: never reuse them.
+        if state.producer_block_end < state.image.next_producer_id {
+            state.next_producer_id = state.image.next_producer_id;
+            state.producer_block_end = state.image.next_producer_id;
+        }
+        Ok(state)
     }
 
     /// The live topic table.
@@ -347,7 +505,7 @@ impl Controller {
         let config = with_overrides(&self.defaults, &overrides)
             .map_err(|e| AdminError::new(ErrorCode::InvalidConfig, e.to_string()))?;
 
-        let mut state = self.lock_fresh().await;
+        let mut state = self.lock_fresh().await?;
         if state.image.topics.contains_key(&req.name) {
             return Err(AdminError::new(
                 ErrorCode::TopicAlreadyExists,
@@ -450,7 +608,7 @@ impl Controller {
 
     /// Deletes a topic and its data.
     pub async fn delete_topic(&self, name: &str) -> Result<(), AdminError> {
-        let mut state = self.lock_fresh().await;
+        let mut state = self.lock_fresh().await?;
         let Some(image) = state.image.topics.get(name) else {
             return Err(AdminError::new(
                 ErrorCode::UnknownTopicOrPartition,
@@ -491,7 +649,7 @@ impl Controller {
         count: i32,
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        let mut state = self.lock_fresh().await;
+        let mut state = self.lock_fresh().await?;
         let Some(topic) = self.topics.get(name) else {
             return Err(AdminError::new(
                 ErrorCode::UnknownTopicOrPartition,
@@ -544,7 +702,7 @@ impl Controller {
         changes: Vec<(String, Option<String>)>,
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        let mut state = self.lock_fresh().await;
+        let mut state = self.lock_fresh().await?;
         let Some(topic) = self.topics.get(name) else {
             return Err(AdminError::new(
                 ErrorCode::UnknownTopicOrPartition,

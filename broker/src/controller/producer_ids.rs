@@ -18,7 +18,7 @@ impl Controller {
         transactional_id: Option<String>,
         existing: Option<(i64, i16)>,
     ) -> Result<(i64, i16), AdminError> {
-        let mut state = self.lock_fresh().await;
+        let mut state = self.lock_fresh().await?;
         if let Some(tid) = &transactional_id {
             if tid.is_empty() {
                 return Err(AdminError::new(

@@ -19,6 +19,7 @@ pub fn handle(ctx: &BrokerCtx, _req: DescribeQuorumRequest) -> DescribeQuorumRes
             id: *id,
             host: b.host.clone(),
             port: b.port,
+            fenced: b.fenced,
             partitions_led: image
                 .topics
                 .values()

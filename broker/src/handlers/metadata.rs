@@ -43,9 +43,11 @@ pub async fn handle(ctx: &BrokerCtx, req: MetadataRequest) -> MetadataResponse {
             Err(entry) => entry,
         })
         .collect();
+    // Fenced brokers lead nothing and are not offered to clients (as Kafka does).
     let mut brokers: Vec<BrokerMetadata> = image
         .brokers
         .iter()
+        .filter(|(_, b)| !b.fenced)
         .map(|(id, b)| BrokerMetadata {
             node_id: *id,
             host: b.host.clone(),
@@ -212,7 +214,7 @@ fn describe(
                 error_code: 0,
                 partition_index: p.index(),
                 leader_id: at.map_or(ctx.node_id, |a| a.leader),
-                leader_epoch: p.leader_epoch(),
+                leader_epoch: at.map_or_else(|| p.leader_epoch(), |a| a.leader_epoch),
                 replica_nodes: at.map_or_else(|| vec![ctx.node_id], |a| a.replicas.clone()),
                 isr_nodes: at.map_or_else(|| vec![ctx.node_id], |a| a.isr.clone()),
                 offline_replicas: Vec::new(),

@@ -90,6 +90,10 @@ families! {
         "Index of the last metadata entry applied to this node's image.";
     QUORUM_VOTER_LAG = "weir_metadata_quorum_voter_lag", Gauge,
         "On the leader: entries each voter's log trails the leader's (by voter).";
+    FENCED_BROKERS = "weir_cluster_fenced_brokers", Gauge,
+        "Registered brokers the controller has fenced (they lead nothing).";
+    OFFLINE_PARTITIONS = "weir_cluster_offline_partitions", Gauge,
+        "Partitions without a live leader (no in-sync replica is available).";
     IMAGE_DIGEST = "weir_metadata_image_digest", Gauge,
         "CRC-32C of this broker's metadata image: equal on brokers that hold the same metadata.";
     // Storage.

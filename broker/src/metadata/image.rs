@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::{
-    BrokerRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord, Record, TopicRecord,
-    RESOURCE_TOPIC,
+    BrokerFenceRecord, BrokerRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord, Record,
+    TopicRecord, RESOURCE_TOPIC,
 };
 
 /// One partition's placement.
@@ -43,6 +43,8 @@ pub struct BrokerImage {
     pub port: i32,
     /// Changes at every process start.
     pub incarnation: i64,
+    /// Fenced by the controller: leads nothing until it heartbeats again.
+    pub fenced: bool,
 }
 
 /// Everything the metadata log says, replayed.
@@ -143,6 +145,14 @@ impl MetadataImage {
                     incarnation: b.incarnation,
                 })),
             });
+            if b.fenced {
+                out.push(MetadataRecord {
+                    record: Some(Record::BrokerFence(BrokerFenceRecord {
+                        broker_id: *id,
+                        fenced: true,
+                    })),
+                });
+            }
         }
         out
     }
@@ -243,8 +253,14 @@ impl MetadataImage {
                         host: b.host.clone(),
                         port: b.port,
                         incarnation: b.incarnation,
+                        fenced: false,
                     },
                 );
+            }
+            Record::BrokerFence(f) => {
+                if let Some(b) = self.brokers.get_mut(&f.broker_id) {
+                    b.fenced = f.fenced;
+                }
             }
         }
     }

@@ -13,6 +13,7 @@
 //!   [`voters`]: parsing and checking that list (`1@host:port,2@host:port,...`).
 
 pub mod codec;
+pub mod heartbeats;
 pub mod log_store;
 pub mod network;
 pub mod node;

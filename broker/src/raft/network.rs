@@ -30,6 +30,7 @@ use super::codec::{
     entry_from_pb, entry_to_pb, opt_log_id_from_pb, opt_log_id_to_pb, req_vote,
     stored_membership_from_pb, stored_membership_to_pb, vote_from_pb, vote_to_pb, CodecError,
 };
+use super::heartbeats::{Beat, Heartbeats};
 use super::{NodeId, Raft, TypeConfig};
 
 /// Largest Raft frame (a whole snapshot travels in one).
@@ -272,8 +273,15 @@ impl RaftNetwork<TypeConfig> for Peer {
     }
 }
 
-/// Serves Raft RPCs for `raft` (node `me`) until `shutdown` fires.
-pub async fn serve(listener: TcpListener, raft: Raft, me: NodeId, shutdown: CancellationToken) {
+/// Serves Raft RPCs for `raft` (node `me`) until `shutdown` fires; broker heartbeats are
+/// recorded in `beats`.
+pub async fn serve(
+    listener: TcpListener,
+    raft: Raft,
+    me: NodeId,
+    beats: Heartbeats,
+    shutdown: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -282,7 +290,13 @@ pub async fn serve(listener: TcpListener, raft: Raft, me: NodeId, shutdown: Canc
         match accepted {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(stream, raft.clone(), me, shutdown.clone()));
+                tokio::spawn(serve_connection(
+                    stream,
+                    raft.clone(),
+                    me,
+                    beats.clone(),
+                    shutdown.clone(),
+                ));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "controller listener accept failed");
@@ -292,7 +306,13 @@ pub async fn serve(listener: TcpListener, raft: Raft, me: NodeId, shutdown: Canc
     }
 }
 
-async fn serve_connection(stream: TcpStream, raft: Raft, me: NodeId, shutdown: CancellationToken) {
+async fn serve_connection(
+    stream: TcpStream,
+    raft: Raft,
+    me: NodeId,
+    beats: Heartbeats,
+    shutdown: CancellationToken,
+) {
     let mut framed = Framed::new(stream, codec());
     loop {
         let frame = tokio::select! {
@@ -305,7 +325,7 @@ async fn serve_connection(stream: TcpStream, raft: Raft, me: NodeId, shutdown: C
             tracing::warn!("undecodable frame on the controller listener; closing");
             return;
         };
-        let resp = match handle(&raft, me, req).await {
+        let resp = match handle(&raft, me, &beats, req).await {
             Ok(body) => pb::RaftResponse {
                 error: String::new(),
                 body: Some(body),
@@ -325,6 +345,7 @@ async fn serve_connection(stream: TcpStream, raft: Raft, me: NodeId, shutdown: C
 async fn handle(
     raft: &Raft,
     me: NodeId,
+    beats: &Heartbeats,
     req: pb::RaftRequest,
 ) -> Result<pb::raft_response::Body, String> {
     if req.target != me {
@@ -404,7 +425,43 @@ async fn handle(
                 Err(e) => Err(format!("not committed here: {e}")),
             }
         }
+        Some(Req::BrokerHeartbeat(h)) => {
+            // Only the leader's record counts (it makes the fencing decisions).
+            if raft.metrics().borrow().current_leader != Some(me) {
+                return Err("not the quorum leader".into());
+            }
+            beats.record(
+                h.broker_id,
+                Beat {
+                    incarnation: h.incarnation,
+                    at_ms: crate::clock::now_ms(),
+                    shutting_down: h.shutting_down,
+                },
+            );
+            Ok(Resp::BrokerHeartbeat(pb::BrokerHeartbeatResponse {}))
+        }
         None => Err("request without body".into()),
+    }
+}
+
+/// Sends a heartbeat of `broker` to the quorum leader `leader` at `addr`.
+pub async fn heartbeat(
+    leader: NodeId,
+    addr: &str,
+    beat: pb::BrokerHeartbeatRequest,
+    ttl: Duration,
+) -> Result<(), PeerError> {
+    let mut peer = Peer {
+        target: leader,
+        addr: addr.to_string(),
+        conn: None,
+    };
+    match peer
+        .call(pb::raft_request::Body::BrokerHeartbeat(beat), ttl)
+        .await?
+    {
+        pb::raft_response::Body::BrokerHeartbeat(_) => Ok(()),
+        _ => Err(mismatch()),
     }
 }
 

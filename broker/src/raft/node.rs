@@ -10,6 +10,7 @@ use openraft::{BasicNode, Config, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::heartbeats::Heartbeats;
 use super::log_store::{DiskError, LogStore};
 use super::network::{serve, Network};
 use super::state_machine::{Applied, StateMachine};
@@ -69,6 +70,8 @@ pub struct QuorumNode {
     state_machine: StateMachine,
     /// Where peers reach this node (`None` without a controller listener).
     pub addr: Option<SocketAddr>,
+    /// Broker heartbeats received while this node leads.
+    pub heartbeats: Heartbeats,
     shutdown: CancellationToken,
 }
 
@@ -122,8 +125,15 @@ impl QuorumNode {
         let shutdown = CancellationToken::new();
         tokio::spawn(report_metrics(raft.clone()));
         tokio::spawn(report_digest(sm.subscribe()));
+        let heartbeats = Heartbeats::default();
         if let Some(listener) = listener {
-            tokio::spawn(serve(listener, raft.clone(), cfg.node_id, shutdown.clone()));
+            tokio::spawn(serve(
+                listener,
+                raft.clone(),
+                cfg.node_id,
+                heartbeats.clone(),
+                shutdown.clone(),
+            ));
         }
 
         let pristine = {
@@ -152,6 +162,7 @@ impl QuorumNode {
             raft,
             state_machine: sm,
             addr,
+            heartbeats,
             shutdown,
         })
     }
@@ -201,8 +212,18 @@ async fn report_metrics(raft: Raft) {
 /// data traffic, so hashing the image then is cheap enough), until Raft shuts down.
 async fn report_digest(mut rx: tokio::sync::watch::Receiver<Applied>) {
     loop {
+        use crate::instruments::names;
         let image = rx.borrow_and_update().image.clone();
-        metrics::gauge!(crate::instruments::names::IMAGE_DIGEST).set(f64::from(image.digest()));
+        metrics::gauge!(names::IMAGE_DIGEST).set(f64::from(image.digest()));
+        let fenced = image.brokers.values().filter(|b| b.fenced).count();
+        metrics::gauge!(names::FENCED_BROKERS).set(fenced as f64);
+        let offline = image
+            .topics
+            .values()
+            .flat_map(|t| &t.partitions)
+            .filter(|p| p.leader < 0 || image.brokers.get(&p.leader).is_some_and(|b| b.fenced))
+            .count();
+        metrics::gauge!(names::OFFLINE_PARTITIONS).set(offline as f64);
         if rx.changed().await.is_err() {
             return;
         }

@@ -44,6 +44,7 @@ fn describe_json(d: &ClusterDescription) -> serde_json::Value {
         "brokers": d.brokers.iter().map(|b| json!({
             "id": b.id,
             "address": b.address,
+            "fenced": b.fenced,
             "partitions_led": b.partitions_led,
         })).collect::<Vec<_>>(),
         "image_digest": d.image_digest,
@@ -66,8 +67,11 @@ fn print_describe(d: &ClusterDescription) {
             dash(v.lag)
         );
     }
-    println!("  BROKER\tADDRESS\tPARTITIONS_LED");
+    println!("  BROKER\tADDRESS\tFENCED\tPARTITIONS_LED");
     for b in &d.brokers {
-        println!("  {}\t{}\t{}", b.id, b.address, b.partitions_led);
+        println!(
+            "  {}\t{}\t{}\t{}",
+            b.id, b.address, b.fenced, b.partitions_led
+        );
     }
 }
