@@ -93,6 +93,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// The metadata quorum and the registered brokers, as the active controller sees them.
+    #[command(
+        after_help = "Examples:\n  weir cluster describe\n  weir --bootstrap 127.0.0.1:9192,127.0.0.1:9292 --output json cluster describe"
+    )]
     Describe,
 }
 
