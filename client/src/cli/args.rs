@@ -93,6 +93,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// The metadata quorum and the registered brokers, as the active controller sees them.
+    #[command(after_help = "Example:\n  weir --output json cluster describe")]
     Describe,
 }
 
