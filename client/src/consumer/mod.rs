@@ -256,6 +256,19 @@ impl Consumer {
     /// Replaces the assignment. New partitions start per `auto_offset_reset` (earliest,
     /// else latest) unless a seek follows; partitions kept keep their position.
     ///
+    /// Takes [`TopicPartition`]s, references to them, or `(topic, partition)` tuples.
+    ///
+    /// ```no_run
+    /// # async fn demo(mut consumer: weir_client::Consumer) -> weir_client::Result<()> {
+    /// use weir_client::TopicPartition;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// consumer.assign([&tp, &TopicPartition::new("orders", 1)]).await?;
+    /// consumer.seek(&tp, 42)?;
+    /// consumer.assign([("orders", 2)]).await?; // tuples still work
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// Cancellation safety: safe; the assignment changes only after the last await.
     pub async fn assign<T: Into<TopicPartition>>(
         &mut self,
