@@ -111,6 +111,100 @@ async fn kill_9_during_acknowledged_production_loses_nothing_acked() {
     );
 }
 
+/// Partitions are opened and recovered by several threads at start: every acknowledged
+/// record of every partition of two topics must come back at its offset, in its own
+/// partition, also when some partitions have a torn tail to cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_many_partitions_recovers_every_acked_record_in_place() {
+    const TOPICS: [(&str, i32); 2] = [("many-a", 60), ("many-b", 40)];
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut admin = b.client().await;
+    for (t, n) in TOPICS {
+        admin.create_topic(t, n, &[]).await;
+    }
+
+    type Acked = Vec<(&'static str, i32, i64, Vec<u8>)>;
+    let acked: Arc<Mutex<Acked>> = Arc::default();
+    let mut producers = Vec::new();
+    for k in 0..4usize {
+        let (topic, partitions) = TOPICS[k % 2];
+        let addr = b.addr.clone();
+        let acked = acked.clone();
+        producers.push(tokio::spawn(async move {
+            let mut c = Client::connect(&addr).await;
+            for i in 0..100_000u32 {
+                let p = (i as i32 * 7 + k as i32) % partitions;
+                let v = format!("{topic}-{p}-k{k}-{i}").into_bytes();
+                let id = c
+                    .send(common::produce_req(topic, p, batch(&[&v], 1), -1))
+                    .await;
+                let Ok(Some(Ok(resp))) = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    futures::StreamExt::next(&mut c.framed),
+                )
+                .await
+                else {
+                    return;
+                };
+                assert_eq!(resp.correlation_id, id);
+                let Some(v1::response_envelope::Body::Produce(r)) = resp.body else {
+                    return;
+                };
+                let pr = &r.responses[0].partition_responses[0];
+                assert_eq!(pr.error_code, 0);
+                acked.lock().unwrap().push((topic, p, pr.base_offset, v));
+            }
+        }));
+    }
+    for _ in 0..4000 {
+        if acked.lock().unwrap().len() >= 600 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    b.kill9();
+    for p in producers {
+        let _ = p.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 600,
+        "only {} acked before the kill",
+        acked.len()
+    );
+
+    // Torn tails on every fifth partition of the first topic.
+    let junk = batch(&[b"never acknowledged"], 1);
+    for p in (0..TOPICS[0].1).step_by(5) {
+        let seg = dir
+            .path()
+            .join(format!("many-a-{p}/00000000000000000000.log"));
+        let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+        f.write_all(&junk[..junk.len() / 2]).unwrap();
+    }
+
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    for (topic, partitions) in TOPICS {
+        for p in 0..partitions {
+            let stored: std::collections::HashMap<i64, Vec<u8>> =
+                read_all(&mut c, topic, p).await.into_iter().collect();
+            let mine: Vec<_> = acked.iter().filter(|a| a.0 == topic && a.1 == p).collect();
+            for (_, _, offset, v) in &mine {
+                assert_eq!(stored.get(offset), Some(v), "{topic}-{p} offset {offset}");
+            }
+            // Nothing of another partition leaked in, and the log continues after it.
+            let prefix = format!("{topic}-{p}-");
+            assert!(stored.values().all(|v| v.starts_with(prefix.as_bytes())));
+            let hw = c.fetch(topic, p, 0, 0, 1).await.high_watermark;
+            assert_eq!(hw, stored.len() as i64, "{topic}-{p}");
+            let after = c.produce(topic, p, batch(&[prefix.as_bytes()], 1)).await;
+            assert_eq!(after.base_offset, hw, "{topic}-{p}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn torn_tail_is_truncated_on_restart() {
     let dir = temp_dir();

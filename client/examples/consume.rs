@@ -36,10 +36,7 @@ async fn main() -> Result<(), Error> {
             .as_deref()
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        println!(
-            "{}-{}@{}: {value}",
-            record.topic, record.partition, record.offset
-        );
+        println!("{}@{}: {value}", record.topic_partition(), record.offset);
         seen += 1;
     }
     println!("consumed {seen} records from {topic}");

@@ -47,10 +47,7 @@ async fn main() -> Result<(), Error> {
             .as_deref()
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        println!(
-            "{}-{}@{}: {value}",
-            record.topic, record.partition, record.offset
-        );
+        println!("{}@{}: {value}", record.topic_partition(), record.offset);
         seen += 1;
         // Processed: commit it (the group resumes after it).
         committer.commit_record(&record).await?;

@@ -14,13 +14,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use weir_client::admin::NewTopic;
-use weir_client::{Admin, ClientConfig, ConsumerConfig, GroupConfig, GroupConsumer, OffsetReset};
+use weir_client::{
+    Admin, ClientConfig, ConsumerConfig, GroupConfig, GroupConsumer, OffsetReset, TopicPartition,
+};
 
 const MEMBERS: usize = 10;
 const PARTITIONS: i32 = 100;
 
 struct Member {
-    owned: Arc<Mutex<Vec<(String, i32)>>>,
+    owned: Arc<Mutex<Vec<TopicPartition>>>,
     stop: Arc<AtomicBool>,
     handle: tokio::task::JoinHandle<()>,
 }

@@ -5,6 +5,7 @@ use weir_protocol::native::v1;
 use weir_protocol::ErrorCode;
 
 use crate::admin::Admin;
+use crate::consumer::TopicPartition;
 use crate::error::{Error, Result};
 
 /// A listed group.
@@ -28,7 +29,7 @@ pub struct GroupMemberDescription {
     /// Client host.
     pub host: String,
     /// Assigned (topic, partition) pairs.
-    pub assignment: Vec<(String, i32)>,
+    pub assignment: Vec<TopicPartition>,
 }
 
 /// Committed offset of one partition with the broker's lag.
@@ -117,7 +118,11 @@ impl Admin {
                     assignment: m
                         .assignment
                         .iter()
-                        .flat_map(|t| t.partitions.iter().map(|p| (t.topic.clone(), *p)))
+                        .flat_map(|t| {
+                            t.partitions
+                                .iter()
+                                .map(|p| TopicPartition::new(t.topic.as_str(), *p))
+                        })
                         .collect(),
                 })
                 .collect(),
@@ -156,23 +161,24 @@ impl Admin {
     /// Commits offsets for a group without members (refused by the broker otherwise).
     ///
     /// Cancellation safety: safe to drop, but the broker may or may not have applied the change.
-    pub async fn commit_group_offsets(
+    pub async fn commit_group_offsets<T: Clone + Into<TopicPartition>>(
         &self,
         group: &str,
-        offsets: &[(String, i32, i64)],
+        offsets: &[(T, i64)],
     ) -> Result<()> {
         let mut topics: Vec<v1::OffsetCommitTopic> = Vec::new();
-        for (topic, partition, offset) in offsets {
+        for (tp, offset) in offsets {
+            let TopicPartition { topic, partition } = tp.clone().into();
             let p = v1::OffsetCommitPartition {
-                partition_index: *partition,
+                partition_index: partition,
                 committed_offset: *offset,
                 committed_leader_epoch: None,
                 committed_metadata: Some("weir group reset-offsets".into()),
             };
-            match topics.iter_mut().find(|t| &t.name == topic) {
+            match topics.iter_mut().find(|t| t.name == topic) {
                 Some(t) => t.partitions.push(p),
                 None => topics.push(v1::OffsetCommitTopic {
-                    name: topic.clone(),
+                    name: topic,
                     partitions: vec![p],
                 }),
             }

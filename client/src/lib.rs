@@ -46,7 +46,7 @@
 //! let mut records = consumer.stream();                     // cancel-safe
 //! while let Some(record) = records.next().await {
 //!     let record = record?;
-//!     println!("{:?}", record.value);                      // process ...
+//!     println!("{} @ {}: {:?}", record.topic_partition(), record.offset, record.value); // process ...
 //!     committer.commit_record(&record).await?;             // ... then commit (offset + 1)
 //!     break;
 //! }
@@ -86,6 +86,7 @@ pub use client::Client;
 pub use config::{Acks, BufferFull, ClientConfig, ConsumerConfig, OffsetReset, ProducerConfig};
 pub use consumer::{
     Committer, Consumer, ConsumerRecord, GroupConfig, GroupConsumer, RebalanceListener,
+    TopicPartition,
 };
 pub use error::{Error, Result};
 pub use producer::{DeliveryFuture, Producer, ProducerRecord, RecordMetadata};

@@ -14,16 +14,16 @@ use common::{client_config, Broker};
 use weir_client::admin::NewTopic;
 use weir_client::{
     Admin, ConsumerConfig, GroupConfig, GroupConsumer, OffsetReset, Producer, ProducerConfig,
-    ProducerRecord,
+    ProducerRecord, TopicPartition,
 };
 
 const BROKER_CONFIG: &str = "[groups]\noffsets_topic_partitions = 4\nmin_session_timeout_ms = 500\ninitial_rebalance_delay_ms = 300\n";
 
-type Seen = Arc<Mutex<Vec<(Instant, (String, i32), i64)>>>;
+type Seen = Arc<Mutex<Vec<(Instant, TopicPartition, i64)>>>;
 
 struct Running {
     seen: Seen,
-    owned: Arc<Mutex<Vec<(String, i32)>>>,
+    owned: Arc<Mutex<Vec<TopicPartition>>>,
     stop: Arc<AtomicBool>,
     handle: tokio::task::JoinHandle<()>,
 }
@@ -57,7 +57,7 @@ fn spawn(mut c: GroupConsumer) -> Running {
             {
                 let mut s = s.lock().unwrap();
                 for r in &records {
-                    s.push((now, (r.topic.to_string(), r.partition), r.offset));
+                    s.push((now, r.topic_partition(), r.offset));
                 }
             }
             *o.lock().unwrap() = c.assignment();
@@ -199,7 +199,7 @@ async fn three_members_share_six_partitions_and_a_fourth_joins_with_every_record
         distinct.len() as i64 == produced
     })
     .await;
-    let mut counts: BTreeMap<((String, i32), i64), usize> = BTreeMap::new();
+    let mut counts: BTreeMap<(TopicPartition, i64), usize> = BTreeMap::new();
     for m in &members {
         for (_, tp, o) in m.seen.lock().unwrap().iter() {
             *counts.entry((tp.clone(), *o)).or_default() += 1;
@@ -481,7 +481,7 @@ async fn regex_subscription_matches_whole_names_and_picks_up_new_topics() {
     c.subscribe_regex("rx-.*").await.unwrap();
 
     let topics = |c: &GroupConsumer| -> BTreeSet<String> {
-        c.assignment().into_iter().map(|(t, _)| t).collect()
+        c.assignment().into_iter().map(|tp| tp.topic).collect()
     };
     let mut got = BTreeSet::new();
     for _ in 0..100 {
@@ -666,17 +666,17 @@ async fn cli_group_consume_on_ctrl_c_commits_what_it_printed_and_leaves() {
 
 #[derive(Default)]
 struct Events {
-    assigned: Vec<(String, i32)>,
-    revoked: Vec<(String, i32)>,
+    assigned: Vec<TopicPartition>,
+    revoked: Vec<TopicPartition>,
 }
 
 struct Recorder(Arc<Mutex<Events>>);
 
 impl weir_client::RebalanceListener for Recorder {
-    fn on_revoked(&mut self, partitions: &[(String, i32)]) {
+    fn on_revoked(&mut self, partitions: &[TopicPartition]) {
         self.0.lock().unwrap().revoked.extend_from_slice(partitions);
     }
-    fn on_assigned(&mut self, partitions: &[(String, i32)]) {
+    fn on_assigned(&mut self, partitions: &[TopicPartition]) {
         self.0
             .lock()
             .unwrap()
@@ -706,7 +706,7 @@ async fn static_member(addr: &str, instance: &str) -> GroupConsumer {
 /// A member polled in its own task (a rebalance needs every member to poll), exposing
 /// its assignment and generation.
 /// (assignment, generation)
-type Owned = Arc<Mutex<(Vec<(String, i32)>, i32)>>;
+type Owned = Arc<Mutex<(Vec<TopicPartition>, i32)>>;
 
 struct Background {
     owned: Owned,
@@ -937,7 +937,7 @@ async fn cancelled_polls_never_start_new_partitions_at_the_reset_policy() {
     };
     let first = member(a.clone()).await;
     first
-        .commit_offsets(&[(("t".to_string(), 0), 5)])
+        .commit_offsets(&[(TopicPartition::new("t", 0), 5)])
         .await
         .unwrap();
     drop(first);

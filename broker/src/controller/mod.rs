@@ -31,7 +31,7 @@ mod startup;
 
 pub use metadata_log::{send_heartbeat, MetadataLog, QUORUM_DIR};
 
-use startup::{open_topic, remove_orphans};
+use startup::{open_topics, remove_orphans};
 
 /// Most partitions one topic may have (directories are created eagerly).
 pub use crate::metadata::MAX_PARTITIONS;
@@ -183,10 +183,7 @@ impl Controller {
         tracing::info!(topics = image.topics.len(), "metadata image loaded");
         let dir = data_dir.to_path_buf();
         let (image, topics, defaults) = tokio::task::spawn_blocking(move || {
-            let topics = Topics::default();
-            for (name, t) in &image.topics {
-                topics.put(open_topic(&dir, name, t, &defaults)?);
-            }
+            let topics = open_topics(&dir, &image, &defaults, startup::OPEN_THREADS)?;
             remove_orphans(&dir, &image);
             Ok::<_, ControllerOpenError>((image, topics, defaults))
         })

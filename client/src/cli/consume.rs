@@ -25,7 +25,7 @@ pub(super) async fn run(
     )?;
     let meta = consumer.client().topic(&args.topic).await?;
     let tps: Vec<TopicPartition> = match args.partition {
-        Some(p) if p < meta.partition_count() => vec![(args.topic.clone(), p)],
+        Some(p) if p < meta.partition_count() => vec![TopicPartition::new(args.topic.as_str(), p)],
         Some(p) => {
             return Err(Error::UnknownPartition {
                 topic: args.topic,
@@ -34,7 +34,7 @@ pub(super) async fn run(
             })
         }
         None => (0..meta.partition_count())
-            .map(|p| (args.topic.clone(), p))
+            .map(|p| TopicPartition::new(args.topic.as_str(), p))
             .collect(),
     };
     consumer.assign(&tps).await?;

@@ -105,7 +105,7 @@ pub(super) async fn run(
                 closed = true; // stdout closed (e.g. `| head`)
                 break;
             }
-            pending.insert((r.topic.to_string(), r.partition), r.offset + 1);
+            pending.insert(r.topic_partition(), r.offset + 1);
             printed += 1;
             if printed >= max {
                 break;

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use super::args::{GroupCommand, OutputFormat, ResetOffsetsArgs};
 use crate::admin::{Admin, OffsetSpec};
 use crate::config::ClientConfig;
+use crate::consumer::TopicPartition;
 use crate::error::{Error, Result};
 use crate::group_admin::GroupDescription;
 
@@ -61,7 +62,7 @@ pub fn describe_json(d: &GroupDescription) -> Value {
             "member_id": m.member_id,
             "client_id": m.client_id,
             "host": m.host,
-            "assignment": m.assignment.iter().map(|(t, p)| json!({"topic": t, "partition": p})).collect::<Vec<_>>(),
+            "assignment": m.assignment.iter().map(|tp| json!({"topic": tp.topic, "partition": tp.partition})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "offsets": d.offsets.iter().map(|o| json!({
             "topic": o.topic,
@@ -80,11 +81,7 @@ fn print_describe(d: &GroupDescription) {
         d.group, d.state, d.generation, d.protocol
     );
     for m in &d.members {
-        let parts: Vec<String> = m
-            .assignment
-            .iter()
-            .map(|(t, p)| format!("{t}-{p}"))
-            .collect();
+        let parts: Vec<String> = m.assignment.iter().map(TopicPartition::to_string).collect();
         println!(
             "  member {} ({}) {}: {}",
             m.member_id,
@@ -195,9 +192,9 @@ async fn reset_offsets(admin: &Admin, format: OutputFormat, args: ResetOffsetsAr
             )));
         }
     }
-    let offsets: Vec<(String, i32, i64)> = plan
+    let offsets: Vec<(TopicPartition, i64)> = plan
         .iter()
-        .map(|(p, _, t)| (args.topic.clone(), *p, *t))
+        .map(|(p, _, t)| (TopicPartition::new(args.topic.as_str(), *p), *t))
         .collect();
     admin.commit_group_offsets(&args.group, &offsets).await?;
     eprintln!(

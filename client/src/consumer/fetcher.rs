@@ -86,7 +86,7 @@ async fn fetch(
 ) -> Result<()> {
     let cfg = &shared.config;
     let mut topics: Vec<FetchTopic> = Vec::new();
-    for ((topic, partition), offset, _) in targets {
+    for (TopicPartition { topic, partition }, offset, _) in targets {
         let fp = FetchPartition {
             partition: *partition,
             current_leader_epoch: None,
@@ -120,7 +120,7 @@ async fn fetch(
         targets.iter().map(|(tp, o, e)| (tp, (*o, *e))).collect();
     for t in response.responses {
         for p in t.partitions {
-            let tp = (t.topic.clone(), p.partition_index);
+            let tp = TopicPartition::new(t.topic.as_str(), p.partition_index);
             let Some(&(offset, epoch)) = epochs.get(&tp) else {
                 continue;
             };
@@ -132,11 +132,11 @@ async fn fetch(
             if !code.is_ok() {
                 let e = Error::Broker {
                     code,
-                    context: format!("fetch {}-{}", tp.0, tp.1),
+                    context: format!("fetch {tp}"),
                     message: String::new(),
                 };
                 if e.invalidates_metadata() {
-                    shared.client.invalidate(&tp.0);
+                    shared.client.invalidate(&tp.topic);
                     if let Some(s) = shared.parts().get_mut(&tp) {
                         s.leader = None;
                     }
@@ -193,7 +193,7 @@ fn out_of_range(shared: &Shared, tp: &TopicPartition, offset: i64, epoch: u64) {
     }
     match policy {
         OffsetReset::Earliest | OffsetReset::Latest => {
-            tracing::info!(topic = %tp.0, partition = tp.1, offset, ?policy, "offset out of range; resetting");
+            tracing::info!(topic = %tp.topic, partition = tp.partition, offset, ?policy, "offset out of range; resetting");
             s.fetch_offset = None;
             s.start = Some(if policy == OffsetReset::Earliest {
                 Start::Earliest
@@ -206,8 +206,8 @@ fn out_of_range(shared: &Shared, tp: &TopicPartition, offset: i64, epoch: u64) {
             s.fetch_offset = None;
             drop(parts);
             let e = Error::OffsetOutOfRange {
-                topic: tp.0.clone(),
-                partition: tp.1,
+                topic: tp.topic.clone(),
+                partition: tp.partition,
                 offset,
             };
             send(shared, tp.clone(), epoch, ChunkKind::Failed(e), 0);
@@ -223,10 +223,10 @@ async fn resolve(
 ) -> Result<()> {
     let mut topics: Vec<ListOffsetsTopic> = Vec::new();
     let mut direct = Vec::new();
-    for ((topic, partition), start, epoch) in &pending {
+    for (TopicPartition { topic, partition }, start, epoch) in &pending {
         let timestamp = match start {
             Start::Offset(o) => {
-                direct.push(((topic.clone(), *partition), *o, *epoch));
+                direct.push((TopicPartition::new(topic.as_str(), *partition), *o, *epoch));
                 continue;
             }
             Start::Earliest => EARLIEST,
@@ -260,15 +260,11 @@ async fn resolve(
             .await?;
         for t in r.topics {
             for p in t.partitions {
-                let tp = (t.name.clone(), p.partition_index);
+                let tp = TopicPartition::new(t.name.as_str(), p.partition_index);
                 let Some((_, start, epoch)) = pending.iter().find(|(x, _, _)| *x == tp) else {
                     continue;
                 };
-                Error::check(
-                    p.error_code,
-                    || format!("list offsets {}-{}", tp.0, tp.1),
-                    "",
-                )?;
+                Error::check(p.error_code, || format!("list offsets {tp}"), "")?;
                 if p.offset < 0 {
                     // No record that late: behave like "latest" on the next round.
                     if matches!(start, Start::Timestamp(_)) {

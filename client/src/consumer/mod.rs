@@ -26,8 +26,85 @@ use crate::client::Client;
 use crate::config::{ClientConfig, ConsumerConfig, OffsetReset};
 use crate::error::{Error, Result};
 
-/// A topic and partition.
-pub type TopicPartition = (String, i32);
+/// A topic and one of its partitions.
+///
+/// Built with [`TopicPartition::new`] or from a `(topic, partition)` tuple; displayed
+/// as `topic-partition`.
+///
+/// ```
+/// use weir_client::TopicPartition;
+///
+/// let tp = TopicPartition::new("orders", 3);
+/// assert_eq!(tp.to_string(), "orders-3");
+/// assert_eq!(tp, TopicPartition::from(("orders", 3)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// A topic and partition.
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+impl From<(String, i32)> for TopicPartition {
+    fn from((topic, partition): (String, i32)) -> Self {
+        Self { topic, partition }
+    }
+}
+
+impl From<(&str, i32)> for TopicPartition {
+    fn from((topic, partition): (&str, i32)) -> Self {
+        Self::new(topic, partition)
+    }
+}
+
+impl From<&(String, i32)> for TopicPartition {
+    fn from((topic, partition): &(String, i32)) -> Self {
+        Self::new(topic.as_str(), *partition)
+    }
+}
+
+impl From<&TopicPartition> for TopicPartition {
+    fn from(tp: &TopicPartition) -> Self {
+        tp.clone()
+    }
+}
+
+impl From<&(&str, i32)> for TopicPartition {
+    fn from((topic, partition): &(&str, i32)) -> Self {
+        Self::new(*topic, *partition)
+    }
+}
+
+/// Collects partitions given as anything convertible ([`TopicPartition`]s, references
+/// to them, or `(topic, partition)` tuples).
+pub(crate) fn collect_tps<T: Into<TopicPartition>>(
+    tps: impl IntoIterator<Item = T>,
+) -> Vec<TopicPartition> {
+    tps.into_iter().map(Into::into).collect()
+}
+
+impl From<TopicPartition> for (String, i32) {
+    fn from(tp: TopicPartition) -> Self {
+        (tp.topic, tp.partition)
+    }
+}
 
 /// How long one `poll` inside a stream waits before looking again (the stream itself
 /// waits as long as it takes).
@@ -50,6 +127,13 @@ pub struct ConsumerRecord {
     pub value: Option<Bytes>,
     /// Headers.
     pub headers: Vec<RecordHeader>,
+}
+
+impl ConsumerRecord {
+    /// The record's topic and partition.
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(&*self.topic, self.partition)
+    }
 }
 
 /// Where a partition should start, before the fetcher turns it into an offset.
@@ -172,35 +256,52 @@ impl Consumer {
     /// Replaces the assignment. New partitions start per `auto_offset_reset` (earliest,
     /// else latest) unless a seek follows; partitions kept keep their position.
     ///
+    /// Takes [`TopicPartition`]s, references to them, or `(topic, partition)` tuples.
+    ///
+    /// ```no_run
+    /// # async fn demo(mut consumer: weir_client::Consumer) -> weir_client::Result<()> {
+    /// use weir_client::TopicPartition;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// consumer.assign([&tp, &TopicPartition::new("orders", 1)]).await?;
+    /// consumer.seek(&tp, 42)?;
+    /// consumer.assign([("orders", 2)]).await?; // tuples still work
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// Cancellation safety: safe; the assignment changes only after the last await.
-    pub async fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+    pub async fn assign<T: Into<TopicPartition>>(
+        &mut self,
+        partitions: impl IntoIterator<Item = T>,
+    ) -> Result<()> {
+        let partitions = collect_tps(partitions);
         let default_start = match self.shared.config.auto_offset_reset {
             OffsetReset::Earliest => Start::Earliest,
             OffsetReset::Latest | OffsetReset::Error => Start::Latest,
         };
         let mut leaders = Vec::with_capacity(partitions.len());
-        for (topic, partition) in partitions {
-            let meta = self.shared.client.topic(topic).await?;
-            if *partition < 0 || *partition >= meta.partition_count() {
+        for tp in &partitions {
+            let meta = self.shared.client.topic(&tp.topic).await?;
+            if tp.partition < 0 || tp.partition >= meta.partition_count() {
                 return Err(Error::UnknownPartition {
-                    topic: topic.clone(),
-                    partition: *partition,
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
                     count: meta.partition_count(),
                 });
             }
-            leaders.push(meta.leader(*partition));
+            leaders.push(meta.leader(tp.partition));
         }
         self.unread().retain(|r| {
             partitions
                 .iter()
-                .any(|(t, p)| *p == r.partition && **t == *r.topic)
+                .any(|tp| tp.partition == r.partition && *tp.topic == *r.topic)
         });
         {
             let mut parts = self.shared.parts();
             parts.retain(|tp, _| partitions.contains(tp));
             for (tp, leader) in partitions.iter().zip(leaders) {
                 let e = parts.entry(tp.clone()).or_insert_with(|| PartState {
-                    topic: Arc::from(tp.0.as_str()),
+                    topic: Arc::from(tp.topic.as_str()),
                     position: -1,
                     fetch_offset: None,
                     start: Some(default_start),
@@ -215,13 +316,20 @@ impl Consumer {
         Ok(())
     }
 
+    /// Drops the whole assignment (`assign` with no partitions).
+    ///
+    /// Cancellation safety: safe; the assignment changes only after the last await.
+    pub async fn unassign(&mut self) -> Result<()> {
+        self.assign(Vec::<TopicPartition>::new()).await
+    }
+
     /// Every partition of `topic`.
     ///
     /// Cancellation safety: safe; the assignment changes only after the last await.
     pub async fn assign_topic(&mut self, topic: &str) -> Result<Vec<TopicPartition>> {
         let meta = self.shared.client.topic(topic).await?;
         let tps: Vec<TopicPartition> = (0..meta.partition_count())
-            .map(|p| (topic.to_owned(), p))
+            .map(|p| TopicPartition::new(topic, p))
             .collect();
         self.assign(&tps).await?;
         Ok(tps)
@@ -236,16 +344,13 @@ impl Consumer {
 
     fn set_start(&self, tp: &TopicPartition, start: Start) -> Result<()> {
         let mut parts = self.shared.parts();
-        let p = parts.get_mut(tp).ok_or_else(|| {
-            Error::Config(format!(
-                "{}-{} is not assigned; assign it first",
-                tp.0, tp.1
-            ))
-        })?;
+        let p = parts
+            .get_mut(tp)
+            .ok_or_else(|| Error::Config(format!("{tp} is not assigned; assign it first")))?;
         p.epoch += 1;
         p.fetch_offset = None;
         self.unread()
-            .retain(|r| !(r.partition == tp.1 && *r.topic == *tp.0));
+            .retain(|r| !(r.partition == tp.partition && *r.topic == *tp.topic));
         p.start = Some(start);
         if let Start::Offset(o) = start {
             p.position = o;
@@ -258,43 +363,57 @@ impl Consumer {
     }
 
     /// Next `poll` of `tp` starts at `offset`.
-    pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
-        self.set_start(tp, Start::Offset(offset))
+    pub fn seek(&self, tp: impl Into<TopicPartition>, offset: i64) -> Result<()> {
+        self.set_start(&tp.into(), Start::Offset(offset))
     }
 
     /// Next `poll` of each partition starts at its log start.
-    pub fn seek_to_beginning(&self, tps: &[TopicPartition]) -> Result<()> {
-        tps.iter()
+    pub fn seek_to_beginning<T: Into<TopicPartition>>(
+        &self,
+        tps: impl IntoIterator<Item = T>,
+    ) -> Result<()> {
+        collect_tps(tps)
+            .iter()
             .try_for_each(|tp| self.set_start(tp, Start::Earliest))
     }
 
     /// Next `poll` of each partition starts at its log end (only new records).
-    pub fn seek_to_end(&self, tps: &[TopicPartition]) -> Result<()> {
-        tps.iter()
+    pub fn seek_to_end<T: Into<TopicPartition>>(
+        &self,
+        tps: impl IntoIterator<Item = T>,
+    ) -> Result<()> {
+        collect_tps(tps)
+            .iter()
             .try_for_each(|tp| self.set_start(tp, Start::Latest))
     }
 
     /// Next `poll` starts at the first record with timestamp >= `timestamp_ms` (the end
     /// if there is none).
-    pub fn seek_to_timestamp(&self, tps: &[TopicPartition], timestamp_ms: i64) -> Result<()> {
-        tps.iter()
+    pub fn seek_to_timestamp<T: Into<TopicPartition>>(
+        &self,
+        tps: impl IntoIterator<Item = T>,
+        timestamp_ms: i64,
+    ) -> Result<()> {
+        collect_tps(tps)
+            .iter()
             .try_for_each(|tp| self.set_start(tp, Start::Timestamp(timestamp_ms)))
     }
 
     /// The next offset `poll` returns for `tp`, once known.
-    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+    pub fn position(&self, tp: impl Into<TopicPartition>) -> Option<i64> {
+        let tp = tp.into();
         // Records decoded but not handed out yet are still unread.
         let first_unread = self
             .unread()
             .iter()
-            .find(|r| r.partition == tp.1 && *r.topic == *tp.0)
+            .find(|r| r.partition == tp.partition && *r.topic == *tp.topic)
             .map(|r| r.offset);
         if first_unread.is_some() {
             return first_unread;
         }
         self.shared
             .parts()
-            .get(tp)
+            .get(&tp)
             .and_then(|p| p.start.is_none().then_some(p.position))
             .filter(|o| *o >= 0)
     }
@@ -379,7 +498,7 @@ impl Consumer {
             let mut t: Vec<String> = parts
                 .iter()
                 .filter(|(_, p)| p.leader.is_none())
-                .map(|(tp, _)| tp.0.clone())
+                .map(|(tp, _)| tp.topic.clone())
                 .collect();
             t.dedup();
             t
@@ -390,7 +509,7 @@ impl Consumer {
         let view = self.shared.client.refresh_metadata(&lost).await?;
         {
             let mut parts = self.shared.parts();
-            for ((topic, partition), p) in parts.iter_mut() {
+            for (TopicPartition { topic, partition }, p) in parts.iter_mut() {
                 if p.leader.is_none() {
                     p.leader = view.topics.get(topic).and_then(|m| m.leader(*partition));
                 }
@@ -507,7 +626,7 @@ impl Consumer {
                     }
                     out.push(ConsumerRecord {
                         topic: state.topic.clone(),
-                        partition: chunk.tp.1,
+                        partition: chunk.tp.partition,
                         offset: r.offset,
                         timestamp: r.timestamp,
                         key: r.key,
@@ -550,7 +669,7 @@ mod tests {
 
     fn chunk(c: &Consumer, p: i32, kind: ChunkKind) -> Chunk {
         Chunk {
-            tp: ("t".into(), p),
+            tp: TopicPartition::new("t", p),
             epoch: 0,
             kind,
             permits: 0,
@@ -564,8 +683,12 @@ mod tests {
     async fn a_failed_chunk_does_not_drop_records_decoded_before_it() {
         let client = Client::new(ClientConfig::new("127.0.0.1:9")).unwrap();
         let mut c = Consumer::with_client(client, ConsumerConfig::default());
-        c.shared.parts().insert(("t".into(), 0), part("t"));
-        c.shared.parts().insert(("t".into(), 1), part("t"));
+        c.shared
+            .parts()
+            .insert(TopicPartition::new("t", 0), part("t"));
+        c.shared
+            .parts()
+            .insert(TopicPartition::new("t", 1), part("t"));
         let mut b = BatchBuilder::new(BatchOptions::default());
         for v in [b"a", b"b", b"c"] {
             b.push(&NewRecord {
@@ -591,6 +714,6 @@ mod tests {
         assert_eq!(offsets, vec![0, 1, 2]);
         let second = c.poll(Duration::from_millis(10)).await;
         assert!(matches!(second, Err(Error::Config(_))), "{second:?}");
-        assert_eq!(c.position(&("t".into(), 0)), Some(3));
+        assert_eq!(c.position(("t", 0)), Some(3));
     }
 }

@@ -108,6 +108,11 @@ pub struct Parked {
 }
 
 impl Parked {
+    /// The original topic and partition.
+    pub fn topic_partition(&self) -> crate::consumer::TopicPartition {
+        crate::consumer::TopicPartition::new(self.topic.as_str(), self.partition)
+    }
+
     /// Reads the `dlq.*` headers; `None` when the record was not parked by this helper.
     pub fn from_record(record: &ConsumerRecord) -> Option<Parked> {
         let get = |k: &str| {

@@ -13,7 +13,7 @@ use super::policy::Parked;
 use crate::admin::{Admin, OffsetSpec};
 use crate::client::Client;
 use crate::config::{ConsumerConfig, OffsetReset, ProducerConfig};
-use crate::consumer::{Consumer, ConsumerRecord};
+use crate::consumer::{Consumer, ConsumerRecord, TopicPartition};
 use crate::error::{Error, Result};
 use crate::producer::{Producer, ProducerRecord};
 
@@ -67,14 +67,14 @@ async fn read_parked(
             ..ConsumerConfig::default()
         },
     );
-    let partitions: Vec<(String, i32)> = ends
+    let partitions: Vec<TopicPartition> = ends
         .iter()
         .filter(|(p, end)| from(**p) < **end)
-        .map(|(p, _)| (dlq.to_owned(), *p))
+        .map(|(p, _)| TopicPartition::new(dlq, *p))
         .collect();
     consumer.assign(&partitions).await?;
     for tp in &partitions {
-        consumer.seek(tp, from(tp.1))?;
+        consumer.seek(tp, from(tp.partition))?;
     }
     let want = total.min(max);
     let mut out: Vec<ConsumerRecord> = Vec::with_capacity(want);
@@ -159,8 +159,10 @@ pub async fn redrive(client: Arc<Client>, dlq: &str, max: usize) -> Result<Redri
         }
     }
     producer.close().await;
-    let offsets: Vec<(String, i32, i64)> =
-        next.iter().map(|(p, o)| (dlq.to_owned(), *p, *o)).collect();
+    let offsets: Vec<(TopicPartition, i64)> = next
+        .iter()
+        .map(|(p, o)| (TopicPartition::new(dlq, *p), *o))
+        .collect();
     if !offsets.is_empty() {
         Admin::with_client(client)
             .commit_group_offsets(&group_of(dlq), &offsets)

@@ -66,6 +66,8 @@ impl Log {
         let mut segments: BTreeMap<i64, Segment> = BTreeMap::new();
         let mut iter = bases.iter().copied().peekable();
         let mut needs_fsync: Vec<i64> = Vec::new();
+        let mut indexes_created = false;
+        let mut start_moved_past_end = false;
         while let Some(base) = iter.next() {
             let upper = iter.peek().copied();
             let prev_next = segments.values().next_back().map(|s| s.next_offset());
@@ -75,7 +77,8 @@ impl Log {
                 info.indexes_rebuilt += usize::from(rebuilt);
                 (seg, false)
             } else {
-                let (mut seg, _) = Segment::open(dir, base, settings, now_ms, false)?;
+                let (mut seg, created) = Segment::open(dir, base, settings, now_ms, false)?;
+                indexes_created |= created;
                 let out = seg.recover()?;
                 info.segments_scanned += 1;
                 info.bytes_scanned += out.valid_bytes;
@@ -117,6 +120,7 @@ impl Log {
             // The start offset was moved past everything we have (DeleteRecords then loss).
             for (_, seg) in std::mem::take(&mut segments) {
                 seg.delete()?;
+                start_moved_past_end = true;
             }
         }
         if segments.is_empty() {
@@ -126,19 +130,28 @@ impl Log {
         if let Some(first) = segments.keys().next() {
             log_start = log_start.max(*first);
         }
+        // What the scan kept becomes the recovery point, so it must be durable first (a
+        // process crash leaves unacknowledged appends in the page cache). The active
+        // segment needs only its data synced: its indexes are rebuilt after any unclean
+        // stop, as in `flush`.
+        let active_base = segments.keys().next_back().copied();
         for base in needs_fsync {
-            if let Some(seg) = segments.get(&base) {
-                seg.flush()?;
+            match segments.get(&base) {
+                Some(seg) if Some(base) == active_base => seg.sync_data()?,
+                Some(seg) => seg.flush()?,
+                None => {}
             }
         }
         if let Some(active) = segments.values_mut().next_back() {
             active.make_active(prealloc(&config))?;
         }
-        let changed =
-            info.bytes_truncated > 0 || info.segments_deleted > 0 || info.segments_scanned > 0;
-        if changed {
+        // Only deleted segments and created index files change the directory; a cut tail
+        // and rebuilt indexes change file contents, which the fsyncs above cover.
+        let dir_changed = info.segments_deleted > 0 || indexes_created || start_moved_past_end;
+        if dir_changed {
             sync_dir(dir)?;
         }
+        let scanned = info.segments_scanned > 0 || info.bytes_truncated > 0 || dir_changed;
 
         let mut log = Log {
             dir: dir.to_path_buf(),
@@ -164,7 +177,11 @@ impl Log {
         let unchanged = checkpoint.is_some_and(|c| {
             c.log_start_offset == log.log_start_offset && c.recovery_point <= log.recovery_point
         });
-        if changed || (checkpoint.is_some() && !unchanged) {
+        // An unclean checkpoint whose offsets still hold stays as it is: its older recovery
+        // point only means that another crash rescans the same segments again. Rewriting
+        // it costs two fsyncs and a rename per partition on every start after a crash. A
+        // missing or corrupt one is replaced once anything was scanned or cut.
+        if (checkpoint.is_none() && scanned) || (checkpoint.is_some() && !unchanged) {
             log.write_checkpoint(false)?;
         } else {
             // A clean checkpoint is rewritten as unclean lazily, before the first change;

@@ -3,7 +3,7 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use memmap2::{MmapMut, MmapOptions};
+use memmap2::{Advice, MmapMut, MmapOptions};
 
 use crate::error::{Error, Result};
 
@@ -49,6 +49,14 @@ impl MmapFile {
             // file length is fixed while mapped (resizes drop the map first).
             let map = unsafe { MmapOptions::new().map_mut(file) }
                 .map_err(Error::io_at("mmap index", &self.path))?;
+            // Index pages are touched one at a time (an append writes the next entry, a
+            // lookup binary-searches), so fault-around readahead only costs: on the sparse,
+            // preallocated files of a new segment the kernel zero-fills large folios at
+            // each first touch, which made index faults ~40% of broker CPU with 512
+            // partitions. A hint: if the kernel refuses it, the mapping still works.
+            if let Err(e) = map.advise(Advice::Random) {
+                tracing::debug!(path = %self.path.display(), error = %e, "madvise(RANDOM) refused");
+            }
             Some(map)
         };
         Ok(())

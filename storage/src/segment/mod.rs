@@ -147,7 +147,8 @@ impl Segment {
 
     /// Opens an existing segment. With `trust` the indexes are sanity-checked and used
     /// (rebuilt only when damaged); without it, the caller recovers the segment via
-    /// [`Segment::recover`]. Returns whether the indexes had to be rebuilt.
+    /// [`Segment::recover`]. Returns whether the indexes had to be rebuilt (untrusted:
+    /// whether index files were missing and created).
     pub(crate) fn open(
         dir: &Path,
         base_offset: i64,
@@ -199,7 +200,8 @@ impl Segment {
             settings,
         };
         if !trust {
-            return Ok((seg, false));
+            // The caller's scan rebuilds the indexes; report only whether files were new.
+            return Ok((seg, missing));
         }
         let healthy = !missing && seg.load_from_indexes().is_ok();
         if !healthy {
@@ -407,11 +409,17 @@ impl Segment {
 
     /// fsync of the data and msync of the indexes.
     pub(crate) fn flush(&self) -> Result<()> {
-        self.log
-            .sync_data()
-            .map_err(Error::io_at("fsync segment", &self.log_path))?;
+        self.sync_data()?;
         self.offset_index.flush()?;
         self.time_index.flush()
+    }
+
+    /// fsync of the `.log` data alone (the active segment's indexes are rebuilt by
+    /// recovery after any unclean stop, so they need no msync to be trusted).
+    pub(crate) fn sync_data(&self) -> Result<()> {
+        self.log
+            .sync_data()
+            .map_err(Error::io_at("fsync segment", &self.log_path))
     }
 
     /// Removes the segment's files.

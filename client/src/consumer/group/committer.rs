@@ -37,11 +37,18 @@ impl Committer {
     /// is safe to repeat).
     ///
     /// Cancellation safety: safe to drop; the commit then may or may not have happened.
-    pub async fn commit_offsets(&self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
+    pub async fn commit_offsets<T: Clone + Into<TopicPartition>>(
+        &self,
+        offsets: &[(T, i64)],
+    ) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
-        let req = self.request(offsets);
+        let offsets: Vec<(TopicPartition, i64)> = offsets
+            .iter()
+            .map(|(tp, o)| (tp.clone().into(), *o))
+            .collect();
+        let req = self.request(&offsets);
         match send(&self.link, req.clone(), self.timeout).await {
             Err(e) if link_failure(&e) => {
                 tokio::time::sleep(self.retry_backoff).await;
@@ -55,14 +62,14 @@ impl Committer {
     ///
     /// Cancellation safety: safe to drop; the commit then may or may not have happened.
     pub async fn commit_record(&self, record: &ConsumerRecord) -> Result<()> {
-        let tp = (record.topic.to_string(), record.partition);
-        self.commit_offsets(&[(tp, record.offset + 1)]).await
+        self.commit_offsets(&[(record.topic_partition(), record.offset + 1)])
+            .await
     }
 
     pub(super) fn request(&self, offsets: &[(TopicPartition, i64)]) -> v1::OffsetCommitRequest {
         let (member_id, generation) = self.shared.membership();
         let mut topics: Vec<v1::OffsetCommitTopic> = Vec::new();
-        for ((topic, partition), offset) in offsets {
+        for (TopicPartition { topic, partition }, offset) in offsets {
             let p = v1::OffsetCommitPartition {
                 partition_index: *partition,
                 committed_offset: *offset,

@@ -369,25 +369,24 @@ impl GroupConsumer {
     /// Next `poll` of each owned partition in `partitions` starts at the first record
     /// with a timestamp at or after `timestamp_ms` (the log end if none); the rest are
     /// ignored. Commit afterwards to make the new positions the group's.
-    pub fn seek_to_timestamp(
+    pub fn seek_to_timestamp<T: Into<TopicPartition>>(
         &self,
-        partitions: &[TopicPartition],
+        partitions: impl IntoIterator<Item = T>,
         timestamp_ms: i64,
     ) -> Result<()> {
-        let owned: Vec<TopicPartition> = partitions
-            .iter()
-            .filter(|tp| self.owned.contains(*tp))
-            .cloned()
+        let owned: Vec<TopicPartition> = super::collect_tps(partitions)
+            .into_iter()
+            .filter(|tp| self.owned.contains(tp))
             .collect();
         self.consumer.seek_to_timestamp(&owned, timestamp_ms)
     }
 
     /// Next `poll` of owned partition `tp` starts at `offset`.
-    pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
-        if !self.owned.contains(tp) {
+    pub fn seek(&self, tp: impl Into<TopicPartition>, offset: i64) -> Result<()> {
+        let tp = tp.into();
+        if !self.owned.contains(&tp) {
             return Err(Error::Config(format!(
-                "{}-{} is not assigned to this member",
-                tp.0, tp.1
+                "{tp} is not assigned to this member"
             )));
         }
         self.consumer.seek(tp, offset)
@@ -429,7 +428,7 @@ impl GroupConsumer {
             if let Some(l) = self.listener.as_mut() {
                 l.on_revoked(&lost);
             }
-            self.consumer.assign(&[]).await?;
+            self.consumer.unassign().await?;
             self.owned.clear();
             self.stored.clear();
         }
@@ -551,7 +550,11 @@ impl GroupConsumer {
         Ok(Ok(r
             .assigned_partitions
             .iter()
-            .flat_map(|t| t.partitions.iter().map(|p| (t.topic.clone(), *p)))
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| TopicPartition::new(t.topic.as_str(), *p))
+            })
             .collect()))
     }
 
@@ -631,11 +634,10 @@ impl GroupConsumer {
     /// Kafka's `store_offset`. Records of partitions this member no longer owns are
     /// refused.
     pub fn store_offset(&mut self, record: &ConsumerRecord) -> Result<()> {
-        let tp = (record.topic.to_string(), record.partition);
+        let tp = record.topic_partition();
         if !self.owned.contains(&tp) {
             return Err(Error::Config(format!(
-                "{}-{} is not assigned to this member (any more); its new owner re-reads it",
-                tp.0, tp.1
+                "{tp} is not assigned to this member (any more); its new owner re-reads it"
             )));
         }
         let next = record.offset + 1;
@@ -657,7 +659,10 @@ impl GroupConsumer {
     /// [`Committer::commit_offsets`].
     ///
     /// Cancellation safety: safe to drop; the commit then may or may not have happened.
-    pub async fn commit_offsets(&self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
+    pub async fn commit_offsets<T: Clone + Into<TopicPartition>>(
+        &self,
+        offsets: &[(T, i64)],
+    ) -> Result<()> {
         self.committer.commit_offsets(offsets).await
     }
 
@@ -691,10 +696,11 @@ impl GroupConsumer {
     /// Committed offsets of `partitions` (`None`: nothing committed).
     ///
     /// Cancellation safety: safe (a read).
-    pub async fn committed(
+    pub async fn committed<T: Into<TopicPartition>>(
         &self,
-        partitions: &[TopicPartition],
+        partitions: impl IntoIterator<Item = T>,
     ) -> Result<Vec<(TopicPartition, Option<i64>)>> {
+        let partitions = super::collect_tps(partitions);
         let req = v1::OffsetFetchRequest {
             group_id: self.config.group_id.clone(),
             topics: by_topic(partitions.iter())
@@ -720,7 +726,7 @@ impl GroupConsumer {
         for t in r.topics {
             for p in t.partitions {
                 let o = (p.committed_offset >= 0).then_some(p.committed_offset);
-                out.push(((t.name.clone(), p.partition_index), o));
+                out.push((TopicPartition::new(t.name.as_str(), p.partition_index), o));
             }
         }
         Ok(out)
@@ -837,12 +843,12 @@ fn millis(d: Duration) -> i32 {
 
 fn by_topic<'a>(tps: impl Iterator<Item = &'a TopicPartition>) -> Vec<v1::TopicPartitions> {
     let mut out: Vec<v1::TopicPartitions> = Vec::new();
-    for (topic, p) in tps {
-        match out.iter_mut().find(|t| &t.topic == topic) {
-            Some(t) => t.partitions.push(*p),
+    for tp in tps {
+        match out.iter_mut().find(|t| t.topic == tp.topic) {
+            Some(t) => t.partitions.push(tp.partition),
             None => out.push(v1::TopicPartitions {
-                topic: topic.clone(),
-                partitions: vec![*p],
+                topic: tp.topic.clone(),
+                partitions: vec![tp.partition],
             }),
         }
     }
