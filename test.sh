@@ -24,12 +24,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
-# Kafka client libraries for broker/tests/kafka_clients.rs, into the machine's python3
-# (module:package), installed only when missing.
-need_py=(confluent_kafka:confluent-kafka kafka:kafka-python aiokafka:aiokafka)
+# Kafka client libraries for broker/tests/kafka_clients.rs, into the machine's python3,
+# pinned (a new client release can change behaviour under the test's feet) and installed
+# only when the pinned version is missing.
+need_py=(confluent-kafka==2.16.2 kafka-python==3.0.12 aiokafka==0.14.0)
 missing_py=()
-for entry in "${need_py[@]}"; do
-  python3 -c "import ${entry%%:*}" 2>/dev/null || missing_py+=("${entry#*:}")
+for pin in "${need_py[@]}"; do
+  python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('${pin%%==*}') != '${pin#*==}')" \
+    2>/dev/null || missing_py+=("$pin")
 done
 if [ ${#missing_py[@]} -gt 0 ]; then
   python3 -m pip install -q "${missing_py[@]}" 2>/dev/null \
