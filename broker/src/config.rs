@@ -68,6 +68,7 @@ pub struct ServerConfig {
 #[allow(missing_docs)]
 pub struct TopicsConfig {
     pub default_partitions: i32,
+    pub default_replication_factor: i32,
     pub auto_create: bool,
 }
 
@@ -128,6 +129,7 @@ pub struct Config {
 #[allow(missing_docs)]
 pub struct GroupsSection {
     pub offsets_topic_partitions: i32,
+    pub offsets_topic_replication_factor: i32,
     pub min_session_timeout_ms: i32,
     pub max_session_timeout_ms: i32,
     pub initial_rebalance_delay_ms: i64,
@@ -148,6 +150,9 @@ pub struct ClusterSection {
     pub heartbeat_interval_ms: u64,
     pub broker_heartbeat_interval_ms: u64,
     pub broker_session_timeout_ms: u64,
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_ms: u64,
+    pub leader_imbalance_per_broker_percentage: u32,
 }
 
 impl ClusterSection {
@@ -257,6 +262,14 @@ impl Config {
                     .to_string(),
             );
         }
+        if c.leader_imbalance_check_interval_ms == 0
+            || c.leader_imbalance_per_broker_percentage > 100
+        {
+            bad.push(
+                "cluster.leader_imbalance_check_interval_ms/leader_imbalance_per_broker_percentage: need an interval > 0 and a percentage <= 100"
+                    .to_string(),
+            );
+        }
         if !c.is_cluster() {
             return;
         }
@@ -332,6 +345,9 @@ impl Config {
         if self.topics.default_partitions < 1 {
             bad.push("topics.default_partitions: must be >= 1".to_string());
         }
+        if self.topics.default_replication_factor < 1 {
+            bad.push("topics.default_replication_factor: must be >= 1".to_string());
+        }
         let l = &self.log;
         if CleanupPolicy::parse(&l.cleanup_policy).is_err() {
             bad.push(format!(
@@ -369,6 +385,9 @@ impl Config {
         let g = &self.groups;
         if g.offsets_topic_partitions < 1 {
             bad.push("groups.offsets_topic_partitions: must be >= 1".to_string());
+        }
+        if g.offsets_topic_replication_factor < 1 {
+            bad.push("groups.offsets_topic_replication_factor: must be >= 1".to_string());
         }
         if g.min_session_timeout_ms < 1 || g.max_session_timeout_ms < g.min_session_timeout_ms {
             bad.push(

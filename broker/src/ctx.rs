@@ -42,7 +42,8 @@ impl BrokerCtx {
     /// The open partition `topic`-`index` this broker leads, or the code a client should
     /// act on: a partition the image gives another leader (or none: fenced, offline) is
     /// NOT_LEADER_OR_FOLLOWER, even when its log is open here (a fenced broker leads
-    /// nothing); one nobody knows is UNKNOWN_TOPIC_OR_PARTITION.
+    /// nothing), and so is one this broker leads but has not opened yet (the applier is a
+    /// moment behind the image); one nobody knows is UNKNOWN_TOPIC_OR_PARTITION.
     pub fn partition(
         &self,
         topic: &str,
@@ -55,6 +56,7 @@ impl BrokerCtx {
         });
         match (leader, self.topics.partition(topic, index)) {
             (Some(l), _) if l != self.node_id => Err(ErrorCode::NotLeaderOrFollower),
+            (Some(_), Err(_)) => Err(ErrorCode::NotLeaderOrFollower),
             (_, found) => found,
         }
     }

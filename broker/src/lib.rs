@@ -24,6 +24,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod applier;
 pub mod clock;
 pub mod config;
 pub mod controller;
@@ -40,6 +41,7 @@ pub mod meta_properties;
 pub mod metadata;
 pub mod metrics;
 pub mod names;
+pub mod parallel;
 pub mod partition;
 pub mod raft;
 pub mod server;
@@ -116,8 +118,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         None
     };
     let defaults = config.topic_defaults();
-    let (node_id, dp) = (config.server.node_id, config.topics.default_partitions);
-    let controller = Controller::open(node_id, &data_dir, defaults, dp, &config.cluster).await?;
+    let node_id = config.server.node_id;
+    let settings = controller::ControllerSettings {
+        default_partitions: config.topics.default_partitions,
+        default_replication_factor: config.topics.default_replication_factor,
+        ..Default::default()
+    };
+    let controller =
+        Controller::open(node_id, &data_dir, defaults, settings, &config.cluster).await?;
     let controller = Arc::new(controller);
 
     let g = &config.groups;
@@ -219,19 +227,30 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         ));
     }
 
-    // A cluster member heartbeats to the controller (and, as controller, fences); a single
-    // node has nobody to tell.
-    if config.cluster.is_cluster() {
-        background.spawn(controller.clone().follow_leader_epochs(shutdown.clone()));
-    }
-    let membership = config.cluster.is_cluster().then(|| {
-        tokio::spawn(controller.clone().run_membership(
-            incarnation,
-            Duration::from_millis(config.cluster.broker_heartbeat_interval_ms),
-            Duration::from_millis(config.cluster.broker_session_timeout_ms),
-            shutdown.clone(),
-        ))
-    });
+    // A cluster member heartbeats to the controller (and, as controller, fences, elects
+    // and rebalances leaders); a single node has nobody to tell.
+    let membership =
+        config.cluster.is_cluster().then(|| {
+            let c = &config.cluster;
+            tokio::spawn(controller.clone().run_membership(
+                incarnation,
+                controller::MembershipSettings {
+                    heartbeat_interval: Duration::from_millis(c.broker_heartbeat_interval_ms),
+                    session_timeout: Duration::from_millis(c.broker_session_timeout_ms),
+                    rebalance: c.auto_leader_rebalance_enable.then(|| {
+                        controller::RebalanceSettings {
+                            interval: Duration::from_millis(c.leader_imbalance_check_interval_ms),
+                            threshold_percent: c.leader_imbalance_per_broker_percentage,
+                        }
+                    }),
+                    offsets_topic: (
+                        config.groups.offsets_topic_partitions,
+                        config.groups.offsets_topic_replication_factor,
+                    ),
+                },
+                shutdown.clone(),
+            ))
+        });
 
     let memory = server::RequestMemory::new(config.server.queued_max_request_bytes);
     let limits = server::ConnectionLimits {

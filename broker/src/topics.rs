@@ -24,11 +24,19 @@ pub struct TopicState {
     pub config: TopicConfig,
     /// The overrides alone, as stored in the metadata log.
     pub overrides: BTreeMap<String, String>,
-    /// Index = partition number.
-    pub partitions: Vec<PartitionRef>,
+    /// Index = partition number; `None` where this broker holds no replica (or its log
+    /// could not be opened).
+    pub partitions: Vec<Option<PartitionRef>>,
     /// Throughput counters; shared by the replacements of this entry (config changes,
     /// added partitions) and gone with the topic, so its series disappear on deletion.
     pub counters: Arc<TopicCounters>,
+}
+
+impl TopicState {
+    /// The partitions open here, in index order.
+    pub fn hosted(&self) -> impl Iterator<Item = &PartitionRef> {
+        self.partitions.iter().flatten()
+    }
 }
 
 /// Per-topic throughput, added to on the hot path with one relaxed atomic add each and
@@ -80,6 +88,7 @@ impl Topics {
             .ok()
             .and_then(|i| t.partitions.get(i))
             .cloned()
+            .flatten()
             .ok_or(ErrorCode::UnknownTopicOrPartition)
     }
 

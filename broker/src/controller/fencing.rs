@@ -87,7 +87,7 @@ pub fn decide(input: &FencingInput<'_>) -> Vec<MetadataRecord> {
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
                     leader_epoch: p.leader_epoch.saturating_add(1),
-                    partition_epoch: 0,
+                    partition_epoch: p.partition_epoch.saturating_add(1),
                 })),
             });
         }

@@ -10,23 +10,27 @@ use std::sync::Arc;
 use bytes::Bytes;
 use weir_protocol::ErrorCode;
 
+use crate::applier::Applier;
 use crate::config::ClusterSection;
+use crate::group::records::OFFSETS_TOPIC;
 use crate::metadata::{
     BrokerRecord, ConfigRecord, MetadataFileError, MetadataImage, MetadataRecord, PartitionRecord,
     Record, RemoveTopicRecord, TopicRecord, RESOURCE_TOPIC,
 };
-use crate::names::{partition_dir_name, validate_topic_name};
-use crate::partition::{blocking, Partition, PartitionError, PartitionRef};
+use crate::names::validate_topic_name;
+use crate::partition::{blocking, PartitionError};
 use crate::raft::state_machine::Applied;
 use crate::topic_config::{with_overrides, TopicConfig};
-use crate::topics::{TopicState, Topics};
+use crate::topics::Topics;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 mod fencing;
 mod metadata_log;
+pub mod placement;
 mod producer_ids;
+pub mod rebalance;
 mod startup;
 
 pub use metadata_log::{send_heartbeat, MetadataLog, QUORUM_DIR};
@@ -131,6 +135,60 @@ pub struct NewTopic {
     pub configs: Vec<(String, String)>,
 }
 
+/// Defaults for what the controller creates.
+#[derive(Debug, Clone, Copy)]
+pub struct ControllerSettings {
+    /// Partitions of a topic created with -1 (`topics.default_partitions`).
+    pub default_partitions: i32,
+    /// Replicas of a topic created with -1 (`topics.default_replication_factor`).
+    pub default_replication_factor: i32,
+    /// How long a change waits for this broker to open its replicas before answering.
+    pub apply_timeout: Duration,
+}
+
+impl Default for ControllerSettings {
+    fn default() -> Self {
+        ControllerSettings {
+            default_partitions: 1,
+            default_replication_factor: 1,
+            apply_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How the membership loop runs.
+#[derive(Debug, Clone, Copy)]
+pub struct MembershipSettings {
+    /// `cluster.broker_heartbeat_interval_ms`; also how often the controller decides.
+    pub heartbeat_interval: Duration,
+    /// `cluster.broker_session_timeout_ms`.
+    pub session_timeout: Duration,
+    /// Preferred-leader rebalance, when enabled.
+    pub rebalance: Option<RebalanceSettings>,
+    /// Partitions and replication factor of `__consumer_offsets`.
+    pub offsets_topic: (i32, i32),
+}
+
+/// Preferred-leader rebalance settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RebalanceSettings {
+    /// How often to check.
+    pub interval: Duration,
+    /// Share of a broker's preferred partitions led by others that triggers a move back.
+    pub threshold_percent: u32,
+}
+
+/// What a created topic looks like, for the CreateTopics answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTopic {
+    /// 16-byte id (empty for `validate_only`).
+    pub id: Bytes,
+    /// Partitions.
+    pub partitions: i32,
+    /// Replicas per partition.
+    pub replication_factor: i32,
+}
+
 struct State {
     log: Option<MetadataLog>,
     image: MetadataImage,
@@ -145,8 +203,14 @@ pub struct Controller {
     node_id: i32,
     data_dir: PathBuf,
     defaults: TopicConfig,
-    default_partitions: i32,
+    settings: ControllerSettings,
+    /// Several voters (not a single node).
+    cluster: bool,
     topics: Topics,
+    /// Opens and closes this broker's replicas as the image changes.
+    applier: Arc<Applier>,
+    /// Stops the applier (at close).
+    applier_stop: CancellationToken,
     /// The applied image, as the quorum publishes it.
     applied: watch::Receiver<Applied>,
     /// The quorum member (for who leads it).
@@ -173,29 +237,42 @@ impl Controller {
         node_id: i32,
         data_dir: &Path,
         defaults: TopicConfig,
-        default_partitions: i32,
+        settings: ControllerSettings,
         cluster: &ClusterSection,
     ) -> Result<Controller, ControllerOpenError> {
         let (log, image) = MetadataLog::open(data_dir, node_id, cluster).await?;
         let applied = log.subscribe();
+        let index = applied.borrow().index;
         let raft = log.raft();
         let heartbeats = log.heartbeats();
         tracing::info!(topics = image.topics.len(), "metadata image loaded");
         let dir = data_dir.to_path_buf();
         let (image, topics, defaults) = tokio::task::spawn_blocking(move || {
-            let topics = open_topics(&dir, &image, &defaults, startup::OPEN_THREADS)?;
+            let topics = open_topics(&dir, &image, &defaults, node_id, startup::OPEN_THREADS)?;
             remove_orphans(&dir, &image);
             Ok::<_, ControllerOpenError>((image, topics, defaults))
         })
         .await
         .map_err(|e| ControllerOpenError::Quorum(e.to_string()))??;
         let next = image.next_producer_id;
+        let applier = Applier::new(
+            node_id,
+            data_dir.to_path_buf(),
+            defaults.clone(),
+            topics.clone(),
+            index,
+        );
+        let applier_stop = CancellationToken::new();
+        tokio::spawn(applier.clone().run(applied.clone(), applier_stop.clone()));
         Ok(Controller {
             node_id,
             data_dir: data_dir.to_path_buf(),
             defaults,
-            default_partitions,
+            settings,
+            cluster: cluster.is_cluster(),
             topics,
+            applier,
+            applier_stop,
             applied,
             raft,
             heartbeats,
@@ -207,6 +284,16 @@ impl Controller {
                 transactional: HashMap::new(),
             }),
         })
+    }
+
+    /// This broker's id.
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// Follows the applied images.
+    pub fn subscribe(&self) -> watch::Receiver<Applied> {
+        self.applied.clone()
     }
 
     /// The metadata image as last applied (every broker has it, controller or not).
@@ -276,34 +363,6 @@ impl Controller {
         Ok(incarnation)
     }
 
-    /// Keeps the leader epoch of every open partition equal to the image's (leadership
-    /// changes come from the controller's fencing and elections), until `shutdown`.
-    pub async fn follow_leader_epochs(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut applied = self.applied.clone();
-        loop {
-            let image = applied.borrow_and_update().image.clone();
-            for t in self.topics.all() {
-                let Some(placed) = image.topics.get(&t.name) else {
-                    continue;
-                };
-                for p in &t.partitions {
-                    let at = usize::try_from(p.index())
-                        .ok()
-                        .and_then(|i| placed.partitions.get(i));
-                    if let Some(at) = at {
-                        if at.leader_epoch != p.leader_epoch() {
-                            p.set_leader_epoch(at.leader_epoch);
-                        }
-                    }
-                }
-            }
-            tokio::select! {
-                r = applied.changed() => if r.is_err() { return },
-                _ = shutdown.cancelled() => return,
-            }
-        }
-    }
-
     /// Cluster membership, until `shutdown`: heartbeats to the quorum's leader every
     /// `interval`, and, while this broker leads, fencing of silent brokers and leader
     /// election for their partitions (`fencing::decide`). On shutdown: a controlled
@@ -312,13 +371,14 @@ impl Controller {
     pub async fn run_membership(
         self: Arc<Self>,
         incarnation: i64,
-        interval: Duration,
-        session_timeout: Duration,
+        settings: MembershipSettings,
         shutdown: CancellationToken,
     ) {
+        let (interval, session_timeout) = (settings.heartbeat_interval, settings.session_timeout);
         let me = u64::try_from(self.node_id).unwrap_or(u64::MAX);
         let timeout_ms = i64::try_from(session_timeout.as_millis()).unwrap_or(i64::MAX);
         let mut leader_since: Option<i64> = None;
+        let mut last_rebalance_ms: Option<i64> = None;
         let mut registered: std::collections::HashSet<(i32, i64)> = Default::default();
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -378,8 +438,42 @@ impl Controller {
             });
             if !records.is_empty() {
                 tracing::info!(changes = records.len(), "fencing and leadership changes");
+                for r in &records {
+                    if let Some(Record::Partition(_)) = r.record {
+                        crate::instruments::recorders::leader_election("fencing");
+                    }
+                }
                 if let Err(e) = Self::append(&mut state, records).await {
                     tracing::warn!(error = %e.message, "could not write fencing changes");
+                }
+            }
+            if let Some(r) = settings.rebalance {
+                let interval_ms = i64::try_from(r.interval.as_millis()).unwrap_or(i64::MAX);
+                let last = *last_rebalance_ms.get_or_insert(now);
+                if now - last >= interval_ms {
+                    last_rebalance_ms = Some(now);
+                    let records = rebalance::decide(&state.image, r.threshold_percent);
+                    if !records.is_empty() {
+                        tracing::info!(moves = records.len(), "preferred leaders back");
+                        for _ in &records {
+                            crate::instruments::recorders::leader_election("preferred");
+                        }
+                        if let Err(e) = Self::append(&mut state, records).await {
+                            tracing::warn!(error = %e.message, "could not write leader rebalance");
+                        }
+                    }
+                }
+            }
+            // __consumer_offsets is placed once the brokers are there to hold it: when every
+            // voter has registered, or a session timeout into this controller's term.
+            let missing = !state.image.topics.contains_key(OFFSETS_TOPIC);
+            let live = self.placeable(&state.image).len();
+            drop(state);
+            let voters = self.quorum_status().voters.len();
+            if missing && (live >= voters || now - since > timeout_ms) {
+                let (partitions, factor) = settings.offsets_topic;
+                if let Err(e) = self.create_offsets_topic(partitions, factor).await {
+                    tracing::warn!(error = %e.message, "could not create {OFFSETS_TOPIC}");
                 }
             }
         }
@@ -460,16 +554,62 @@ impl Controller {
         Ok(())
     }
 
+    /// Waits until this broker's own partitions match what has just been committed, so a
+    /// single node answers CreateTopics with its logs open (other brokers open theirs as
+    /// their images catch up; until then they answer with retriable errors, as Kafka's do).
+    async fn await_applied(&self) {
+        let index = self.applied.borrow().index;
+        if !self
+            .applier
+            .caught_up(index, self.settings.apply_timeout)
+            .await
+        {
+            tracing::warn!(
+                index,
+                "partitions not opened in time; they open in the background"
+            );
+        }
+    }
+
+    /// Brokers replicas may be placed on: registered and not fenced, sorted by id. Before
+    /// this broker's own registration is applied (a single node's first start) it is the
+    /// one.
+    fn placeable(&self, image: &MetadataImage) -> Vec<i32> {
+        let live: Vec<i32> = image
+            .brokers
+            .iter()
+            .filter(|(_, b)| !b.fenced)
+            .map(|(id, _)| *id)
+            .collect();
+        if live.is_empty() && !image.brokers.contains_key(&self.node_id) {
+            return vec![self.node_id];
+        }
+        live
+    }
+
+    /// Replica lists for new partitions `range` of a topic, or INVALID_REPLICATION_FACTOR.
+    fn place(
+        &self,
+        image: &MetadataImage,
+        range: std::ops::Range<i32>,
+        factor: i32,
+        start: usize,
+        shift: usize,
+    ) -> Result<Vec<Vec<i32>>, AdminError> {
+        placement::place(range, factor, &self.placeable(image), start, shift)
+            .map_err(|e| AdminError::new(ErrorCode::InvalidReplicationFactor, e.to_string()))
+    }
+
     /// Creates a topic (or, with `validate_only`, checks that it could be created).
     pub async fn create_topic(
         &self,
         req: NewTopic,
         validate_only: bool,
-    ) -> Result<Arc<TopicState>, AdminError> {
+    ) -> Result<CreatedTopic, AdminError> {
         validate_topic_name(&req.name)
             .map_err(|e| AdminError::new(ErrorCode::InvalidTopicException, e.to_string()))?;
         let partitions = match req.partitions {
-            -1 => self.default_partitions,
+            -1 => self.settings.default_partitions,
             n if n <= 0 => {
                 return Err(AdminError::new(
                     ErrorCode::InvalidPartitions,
@@ -484,15 +624,10 @@ impl Controller {
             }
             n => n,
         };
-        if req.replication_factor != -1 && req.replication_factor != 1 {
-            return Err(AdminError::new(
-                ErrorCode::InvalidReplicationFactor,
-                format!(
-                    "replication factor {} is not supported yet: every partition has one replica until data replication lands",
-                    req.replication_factor
-                ),
-            ));
-        }
+        let factor = match req.replication_factor {
+            -1 => self.settings.default_replication_factor,
+            n => n,
+        };
         let mut overrides = BTreeMap::new();
         for (k, v) in &req.configs {
             if overrides.insert(k.clone(), v.clone()).is_some() {
@@ -502,7 +637,7 @@ impl Controller {
                 ));
             }
         }
-        let config = with_overrides(&self.defaults, &overrides)
+        with_overrides(&self.defaults, &overrides)
             .map_err(|e| AdminError::new(ErrorCode::InvalidConfig, e.to_string()))?;
 
         let mut state = self.lock_fresh().await?;
@@ -525,15 +660,20 @@ impl Controller {
                 format!("topic {} collides with existing topic {other}", req.name),
             ));
         }
+        let n = self.placeable(&state.image).len().max(1);
+        let replicas = self.place(
+            &state.image,
+            0..partitions,
+            factor,
+            rand::random_range(0..n),
+            rand::random_range(0..n),
+        )?;
         if validate_only {
-            return Ok(Arc::new(TopicState {
-                name: req.name,
+            return Ok(CreatedTopic {
                 id: Bytes::new(),
-                config,
-                overrides,
-                partitions: Vec::new(),
-                counters: Default::default(),
-            }));
+                partitions,
+                replication_factor: factor,
+            });
         }
         let id = Bytes::from(rand::random::<[u8; 16]>().to_vec());
         let mut records = vec![MetadataRecord {
@@ -541,72 +681,58 @@ impl Controller {
                 name: req.name.clone(),
                 topic_id: id.clone(),
                 partition_count: partitions,
-                configs: overrides.clone().into_iter().collect(),
+                configs: overrides.into_iter().collect(),
             })),
         }];
-        records.extend((0..partitions).map(|p| self.partition_record(&req.name, &id, p)));
+        records.extend(
+            (0..partitions)
+                .zip(replicas)
+                .map(|(p, r)| partition_record(&req.name, &id, p, r)),
+        );
         Self::append(&mut state, records).await?;
-
-        let parts = self
-            .open_partitions(&req.name, 0..partitions, &config)
-            .await?;
-        let topic = TopicState {
-            name: req.name.clone(),
+        drop(state);
+        self.await_applied().await;
+        tracing::info!(topic = %req.name, partitions, replication_factor = factor, "created topic");
+        Ok(CreatedTopic {
             id,
-            config,
-            overrides,
-            partitions: parts,
-            counters: Default::default(),
-        };
-        self.topics.put(topic);
-        tracing::info!(topic = %req.name, partitions, "created topic");
-        self.topics
-            .get(&req.name)
-            .ok_or_else(|| AdminError::new(ErrorCode::Unknown, "topic vanished"))
+            partitions,
+            replication_factor: factor,
+        })
     }
 
-    fn partition_record(&self, topic: &str, id: &Bytes, p: i32) -> MetadataRecord {
-        MetadataRecord {
-            record: Some(Record::Partition(PartitionRecord {
-                topic: topic.to_string(),
-                topic_id: id.clone(),
-                partition: p,
-                leader: self.node_id,
-                replicas: vec![self.node_id],
-                isr: vec![self.node_id],
-                leader_epoch: 0,
-                partition_epoch: 0,
-            })),
+    /// Creates `__consumer_offsets` (compacted) with `factor` replicas, fewer when fewer
+    /// brokers are live (Kafka refuses instead and retries; a group coordinator that is
+    /// not there at all is worse than one with fewer replicas).
+    pub async fn create_offsets_topic(
+        &self,
+        partitions: i32,
+        factor: i32,
+    ) -> Result<(), AdminError> {
+        let live = i32::try_from(self.placeable(&self.image()).len()).unwrap_or(1);
+        let created = self
+            .create_topic(
+                NewTopic {
+                    name: OFFSETS_TOPIC.to_string(),
+                    partitions,
+                    replication_factor: factor.min(live).max(1),
+                    configs: vec![("cleanup.policy".into(), "compact".into())],
+                },
+                false,
+            )
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == ErrorCode::TopicAlreadyExists => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
-    async fn open_partitions(
-        &self,
-        topic: &str,
-        range: std::ops::Range<i32>,
-        config: &TopicConfig,
-    ) -> Result<Vec<PartitionRef>, AdminError> {
-        let dir = self.data_dir.clone();
-        let topic = topic.to_string();
-        let log_config = config.log.clone();
-        let parts = blocking(
-            move || {
-                range
-                    .map(|p| {
-                        let pdir = dir.join(partition_dir_name(&topic, p));
-                        Partition::open(&topic, p, &pdir, log_config.clone(), 0)
-                            .map(Arc::new)
-                            .map_err(PartitionError::from)
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            },
-            "open partitions",
-        )
-        .await?;
-        Ok(parts)
+    /// Whether this broker is one voter among several.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
     }
 
-    /// Deletes a topic and its data.
+    /// Deletes a topic; every broker's applier removes its data.
     pub async fn delete_topic(&self, name: &str) -> Result<(), AdminError> {
         let mut state = self.lock_fresh().await?;
         let Some(image) = state.image.topics.get(name) else {
@@ -622,27 +748,14 @@ impl Controller {
             })),
         };
         Self::append(&mut state, vec![record]).await?;
-        if let Some(topic) = self.topics.remove(name) {
-            let parts = topic.partitions.clone();
-            blocking(
-                move || {
-                    for p in parts {
-                        if let Err(e) = p.delete() {
-                            // The metadata says deleted; leftovers go at the next start.
-                            tracing::warn!(partition = %p.name(), error = %e, "could not remove partition data");
-                        }
-                    }
-                    Ok(())
-                },
-                "delete partitions",
-            )
-            .await?;
-        }
+        drop(state);
+        self.await_applied().await;
         tracing::info!(topic = %name, "deleted topic");
         Ok(())
     }
 
-    /// Raises a topic's partition count to `count`.
+    /// Raises a topic's partition count to `count`, placing the new partitions like the
+    /// first ones (same replication factor).
     pub async fn create_partitions(
         &self,
         name: &str,
@@ -650,13 +763,13 @@ impl Controller {
         validate_only: bool,
     ) -> Result<(), AdminError> {
         let mut state = self.lock_fresh().await?;
-        let Some(topic) = self.topics.get(name) else {
+        let Some(topic) = state.image.topics.get(name) else {
             return Err(AdminError::new(
                 ErrorCode::UnknownTopicOrPartition,
                 format!("topic {name} does not exist"),
             ));
         };
-        let current = topic.partitions.len() as i32;
+        let current = i32::try_from(topic.partitions.len()).unwrap_or(MAX_PARTITIONS);
         if count <= current {
             return Err(AdminError::new(
                 ErrorCode::InvalidPartitions,
@@ -671,26 +784,29 @@ impl Controller {
                 format!("at most {MAX_PARTITIONS} partitions per topic, got {count}"),
             ));
         }
+        let factor = topic
+            .partitions
+            .first()
+            .map_or(1, |p| i32::try_from(p.replicas.len()).unwrap_or(1).max(1));
+        let id = topic.id.clone();
+        let n = self.placeable(&state.image).len().max(1);
+        let replicas = self.place(
+            &state.image,
+            current..count,
+            factor,
+            rand::random_range(0..n),
+            rand::random_range(0..n),
+        )?;
         if validate_only {
             return Ok(());
         }
         let records = (current..count)
-            .map(|p| self.partition_record(name, &topic.id, p))
+            .zip(replicas)
+            .map(|(p, r)| partition_record(name, &id, p, r))
             .collect();
         Self::append(&mut state, records).await?;
-        let mut parts = topic.partitions.clone();
-        parts.extend(
-            self.open_partitions(name, current..count, &topic.config)
-                .await?,
-        );
-        self.topics.put(TopicState {
-            name: topic.name.clone(),
-            id: topic.id.clone(),
-            config: topic.config.clone(),
-            overrides: topic.overrides.clone(),
-            partitions: parts,
-            counters: topic.counters.clone(),
-        });
+        drop(state);
+        self.await_applied().await;
         tracing::info!(topic = %name, from = current, to = count, "added partitions");
         Ok(())
     }
@@ -703,13 +819,13 @@ impl Controller {
         validate_only: bool,
     ) -> Result<(), AdminError> {
         let mut state = self.lock_fresh().await?;
-        let Some(topic) = self.topics.get(name) else {
+        let Some(topic) = state.image.topics.get(name) else {
             return Err(AdminError::new(
                 ErrorCode::UnknownTopicOrPartition,
                 format!("topic {name} does not exist"),
             ));
         };
-        let mut overrides = topic.overrides.clone();
+        let mut overrides = topic.configs.clone();
         for (k, v) in &changes {
             match v {
                 Some(v) => {
@@ -726,7 +842,7 @@ impl Controller {
                 }
             }
         }
-        let config = with_overrides(&self.defaults, &overrides)
+        with_overrides(&self.defaults, &overrides)
             .map_err(|e| AdminError::new(ErrorCode::InvalidConfig, e.to_string()))?;
         if validate_only {
             return Ok(());
@@ -743,17 +859,8 @@ impl Controller {
             })
             .collect();
         Self::append(&mut state, records).await?;
-        for p in &topic.partitions {
-            p.update_config(config.log.clone())?;
-        }
-        self.topics.put(TopicState {
-            name: topic.name.clone(),
-            id: topic.id.clone(),
-            config,
-            overrides,
-            partitions: topic.partitions.clone(),
-            counters: topic.counters.clone(),
-        });
+        drop(state);
+        self.await_applied().await;
         Ok(())
     }
 
@@ -762,11 +869,12 @@ impl Controller {
         if let Some(log) = self.state.lock().await.log.take() {
             log.close().await;
         }
+        self.applier_stop.cancel();
         let topics = self.topics.all();
         let _ = blocking(
             move || {
                 for t in topics {
-                    for p in &t.partitions {
+                    for p in t.hosted() {
                         if let Err(e) = p.close() {
                             tracing::error!(partition = %p.name(), error = %e, "close failed");
                         }
@@ -777,5 +885,21 @@ impl Controller {
             "close logs",
         )
         .await;
+    }
+}
+
+/// A new partition led by its first (preferred) replica, all replicas in sync.
+fn partition_record(topic: &str, id: &Bytes, p: i32, replicas: Vec<i32>) -> MetadataRecord {
+    MetadataRecord {
+        record: Some(Record::Partition(PartitionRecord {
+            topic: topic.to_string(),
+            topic_id: id.clone(),
+            partition: p,
+            leader: replicas.first().copied().unwrap_or(-1),
+            isr: replicas.clone(),
+            replicas,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        })),
     }
 }

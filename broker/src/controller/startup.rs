@@ -18,13 +18,14 @@ use crate::topics::{TopicState, Topics};
 /// more threads than cores pay off; past a few dozen they only queue on the same disk.
 pub const OPEN_THREADS: usize = 32;
 
-/// Opens every partition of every topic in `image`, `threads` at a time, and returns the
-/// topic table. The first failure is returned (naming the partition) once the running
+/// Opens every partition of every topic in `image` that has a replica on broker `me`,
+/// `threads` at a time, and returns the topic table. The first failure is returned (naming the partition) once the running
 /// opens finish; no new opens start after it.
 pub(super) fn open_topics(
     data_dir: &Path,
     image: &MetadataImage,
     defaults: &TopicConfig,
+    me: i32,
     threads: usize,
 ) -> Result<Topics, ControllerOpenError> {
     let configs: Vec<TopicConfig> = image
@@ -42,7 +43,13 @@ pub(super) fn open_topics(
     let jobs: Vec<(usize, i32)> = topics
         .iter()
         .enumerate()
-        .flat_map(|(ti, ((_, t), _))| (0..t.partitions.len()).map(move |p| (ti, p as i32)))
+        .flat_map(|(ti, ((_, t), _))| {
+            t.partitions
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.replicas.contains(&me))
+                .map(move |(p, _)| (ti, p as i32))
+        })
         .collect();
     let opened = run_parallel(&jobs, threads, |&(ti, index)| {
         let ((name, t), config) = topics.get(ti).ok_or_else(|| {
@@ -63,15 +70,29 @@ pub(super) fn open_topics(
         report_recovery(&part);
         Ok::<_, ControllerOpenError>(Arc::new(part))
     })?;
-    let mut opened = opened.into_iter();
+    let mut slots: Vec<Vec<Option<crate::partition::PartitionRef>>> = topics
+        .iter()
+        .map(|((_, t), _)| vec![None; t.partitions.len()])
+        .collect();
+    for ((ti, index), part) in jobs.iter().zip(opened) {
+        if let Some(slot) = slots
+            .get_mut(*ti)
+            .and_then(|s| s.get_mut(usize::try_from(*index).ok()?))
+        {
+            *slot = Some(part);
+        }
+    }
     let table = Topics::default();
-    for ((name, t), config) in topics {
+    for (((name, t), config), partitions) in topics.into_iter().zip(slots) {
+        if partitions.iter().all(Option::is_none) {
+            continue;
+        }
         table.put(TopicState {
             name: name.clone(),
             id: t.id.clone(),
             config: config.clone(),
             overrides: t.configs.clone(),
-            partitions: opened.by_ref().take(t.partitions.len()).collect(),
+            partitions,
             counters: Default::default(),
         });
     }
@@ -235,6 +256,7 @@ mod tests {
                 replicas: vec![1],
                 isr: vec![1],
                 leader_epoch: 3,
+                partition_epoch: 0,
             };
             image.topics.insert(
                 t.to_string(),
@@ -260,11 +282,12 @@ mod tests {
             min_insync_replicas: 1,
         };
         for threads in [1, 4] {
-            let table = open_topics(dir.path(), &image, &defaults, threads).unwrap();
+            let table = open_topics(dir.path(), &image, &defaults, 1, threads).unwrap();
             for (t, n) in topics {
                 let state = table.get(t).unwrap();
                 assert_eq!(state.partitions.len(), n);
                 for (p, part) in state.partitions.iter().enumerate() {
+                    let part = part.as_ref().unwrap();
                     assert_eq!((part.topic(), part.index()), (t, p as i32));
                     assert_eq!(part.leader_epoch(), 3);
                     let records = p + usize::from(t.as_bytes()[0]) % 3;
@@ -285,6 +308,7 @@ mod tests {
             replicas: vec![1],
             isr: vec![1],
             leader_epoch: 0,
+            partition_epoch: 0,
         };
         image.topics.insert(
             "t".to_string(),
@@ -300,7 +324,7 @@ mod tests {
             log: LogConfig::default(),
             min_insync_replicas: 1,
         };
-        let err = open_topics(dir.path(), &image, &defaults, 4).unwrap_err();
+        let err = open_topics(dir.path(), &image, &defaults, 1, 4).unwrap_err();
         assert!(
             matches!(&err, ControllerOpenError::Partition { partition, .. } if partition == "t-5"),
             "{err}"

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use weir_protocol::batch::{decode_records, BatchBuilder, BatchIter, BatchOptions, NewRecord};
 use weir_protocol::ErrorCode;
 
-use crate::controller::{Controller, NewTopic};
+use crate::controller::Controller;
 use crate::error::partition_error_code;
 use crate::group::records::{self, GroupRecord, OFFSETS_TOPIC};
 use crate::group::{Group, GroupConfig, GroupState, Millis};
@@ -42,35 +42,19 @@ pub(super) struct WriteRequest {
     pub ack: Option<oneshot::Sender<ErrorCode>>,
 }
 
+/// A single node creates `__consumer_offsets` at its first start; in a cluster the active
+/// controller does, once the brokers that will hold it have registered.
 pub(super) async fn ensure_topic(
     controller: &Controller,
     partitions: i32,
 ) -> Result<(), OffsetsLogError> {
-    if controller.topics().get(OFFSETS_TOPIC).is_some()
-        || controller.image().topics.contains_key(OFFSETS_TOPIC)
-    {
+    if controller.is_cluster() || controller.image().topics.contains_key(OFFSETS_TOPIC) {
         return Ok(());
     }
     controller
-        .create_topic(
-            NewTopic {
-                name: OFFSETS_TOPIC.to_string(),
-                partitions,
-                replication_factor: -1,
-                configs: vec![("cleanup.policy".into(), "compact".into())],
-            },
-            false,
-        )
+        .create_offsets_topic(partitions, 1)
         .await
-        .map(|_| ())
-        .or_else(|e| match e.code {
-            // In a cluster only the active controller creates it; it does so at its start.
-            ErrorCode::NotController => {
-                tracing::info!("{OFFSETS_TOPIC} is created by the active controller");
-                Ok(())
-            }
-            _ => Err(OffsetsLogError::Create(format!("{e:?}"))),
-        })
+        .map_err(|e| OffsetsLogError::Create(format!("{e:?}")))
 }
 
 /// Kafka's `offsets.commit.timeout.ms`: how long a commit waits for its fsync before the
@@ -156,9 +140,12 @@ async fn append(topics: &Topics, partition: i32, recs: Vec<(Bytes, Option<Bytes>
     }
 }
 
-/// Rebuilds every group from the topic: the latest record per key wins, tombstones delete.
+/// Rebuilds every group from the partitions of the topic that `leads` says this broker
+/// leads (their groups are coordinated here): the latest record per key wins, tombstones
+/// delete.
 pub(super) async fn replay(
     topics: &Topics,
+    leads: impl Fn(i32) -> bool,
     config: &GroupConfig,
     now: Millis,
 ) -> Result<HashMap<String, Group>, OffsetsLogError> {
@@ -166,9 +153,9 @@ pub(super) async fn replay(
     let Some(topic) = topics.get(OFFSETS_TOPIC) else {
         return Ok(groups);
     };
-    for (i, part) in topic.partitions.iter().enumerate() {
+    for part in topic.hosted().filter(|p| leads(p.index())) {
         let err = |reason: String| OffsetsLogError::Replay {
-            partition: i,
+            partition: usize::try_from(part.index()).unwrap_or(0),
             reason,
         };
         let p = part.clone();

@@ -24,6 +24,8 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::group::{Group, GroupConfig, JoinResponse, PartitionCounts};
+use crate::metadata::MetadataImage;
+use crate::raft::state_machine::Applied;
 use crate::topics::Topics;
 
 pub use lag_time::fill_lag_ms;
@@ -39,12 +41,35 @@ pub struct CoordinatorConfig {
     pub group: GroupConfig,
 }
 
-/// Partition counts straight from the live topic table.
-struct LiveCounts<'a>(&'a Topics);
+/// What the coordinator reads from the metadata image: partition counts (a group may
+/// subscribe to topics this broker holds no replica of) and who leads the partitions of
+/// `__consumer_offsets` (their leaders coordinate the groups mapped to them).
+#[derive(Debug, Clone)]
+pub struct ImageView {
+    node_id: i32,
+    applied: tokio::sync::watch::Receiver<Applied>,
+}
 
-impl PartitionCounts for LiveCounts<'_> {
+impl ImageView {
+    /// The view of broker `node_id` over the images published on `applied`.
+    pub fn new(node_id: i32, applied: tokio::sync::watch::Receiver<Applied>) -> Self {
+        ImageView { node_id, applied }
+    }
+
+    fn image(&self) -> Arc<MetadataImage> {
+        self.applied.borrow().image.clone()
+    }
+}
+
+/// Partition counts from one image.
+struct ImageCounts(Arc<MetadataImage>);
+
+impl PartitionCounts for ImageCounts {
     fn partition_count(&self, topic: &str) -> Option<u32> {
-        self.0.get(topic).map(|t| t.partitions.len() as u32)
+        self.0
+            .topics
+            .get(topic)
+            .map(|t| u32::try_from(t.partitions.len()).unwrap_or(u32::MAX))
     }
 }
 
@@ -59,6 +84,7 @@ struct Table {
 struct Inner {
     config: CoordinatorConfig,
     topics: Topics,
+    view: ImageView,
     table: Mutex<Table>,
     writer: mpsc::UnboundedSender<log::WriteRequest>,
     /// Wakes the timer task when deadlines may have moved.
@@ -87,13 +113,23 @@ impl Coordinator {
     ) -> Result<Coordinator, OffsetsLogError> {
         log::ensure_topic(controller, config.offsets_topic_partitions).await?;
         let topics = controller.topics().clone();
-        let groups = log::replay(&topics, &config.group, crate::clock::now_ms()).await?;
+        let view = ImageView::new(controller.node_id(), controller.subscribe());
+        let image = controller.image();
+        let me = controller.node_id();
+        let leads = |p: i32| {
+            image
+                .topics
+                .get(crate::group::records::OFFSETS_TOPIC)
+                .and_then(|t| t.partitions.get(usize::try_from(p).ok()?))
+                .is_some_and(|p| p.leader == me)
+        };
+        let groups = log::replay(&topics, leads, &config.group, crate::clock::now_ms()).await?;
         tracing::info!(
             groups = groups.len(),
             "replayed {}",
             crate::group::records::OFFSETS_TOPIC
         );
-        let c = Coordinator::new(config, topics, shutdown);
+        let c = Coordinator::new(config, topics, view, shutdown);
         c.table().groups = groups;
         Ok(c)
     }
@@ -103,12 +139,14 @@ impl Coordinator {
     pub fn new(
         config: CoordinatorConfig,
         topics: Topics,
+        view: ImageView,
         shutdown: CancellationToken,
     ) -> Coordinator {
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             config,
             topics: topics.clone(),
+            view,
             table: Mutex::new(Table {
                 groups: HashMap::new(),
                 waiters: HashMap::new(),

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use weir_protocol::ErrorCode;
 
 use super::log::WriteRequest;
-use super::{Coordinator, LiveCounts, Table};
+use super::{Coordinator, ImageCounts, Table};
 use crate::clock::now_ms;
 use crate::group::lag::{lag, LagRow};
 use crate::group::records::{self, partition_for, OFFSETS_TOPIC};
@@ -68,9 +68,11 @@ impl Coordinator {
     fn offsets_partition(&self, group: &str) -> i32 {
         let n = self
             .inner
+            .view
+            .image()
             .topics
             .get(OFFSETS_TOPIC)
-            .map_or(1, |t| t.partitions.len() as u32);
+            .map_or(1, |t| u32::try_from(t.partitions.len()).unwrap_or(1).max(1));
         partition_for(group, n)
     }
 
@@ -117,7 +119,7 @@ impl Coordinator {
 
     /// Ticks every group; drops empty groups without offsets. Returns the next deadline.
     pub(super) fn tick_due(&self, now: Millis) -> Option<Millis> {
-        let counts = LiveCounts(&self.inner.topics);
+        let counts = ImageCounts(self.inner.view.image());
         let mut table = self.table();
         let ids: Vec<String> = table.groups.keys().cloned().collect();
         let mut next: Option<Millis> = None;
@@ -149,10 +151,16 @@ impl Coordinator {
     /// `__consumer_offsets` (in a cluster, the broker that leads it; FindCoordinator names
     /// that broker, the others answer NOT_COORDINATOR).
     pub fn owns(&self, group_id: &str) -> bool {
-        self.inner
+        let p = self.offsets_partition(group_id);
+        let leader = self
+            .inner
+            .view
+            .image()
             .topics
-            .partition(OFFSETS_TOPIC, self.offsets_partition(group_id))
-            .is_ok()
+            .get(OFFSETS_TOPIC)
+            .and_then(|t| t.partitions.get(usize::try_from(p).ok()?).map(|p| p.leader));
+        leader == Some(self.inner.view.node_id)
+            && self.inner.topics.partition(OFFSETS_TOPIC, p).is_ok()
     }
 
     /// JoinGroup; waits until the member's generation forms.
@@ -164,7 +172,7 @@ impl Coordinator {
             return JoinResponse::error(ErrorCode::NotCoordinator, &req.member_id);
         }
         let now = now_ms();
-        let counts = LiveCounts(&self.inner.topics);
+        let counts = ImageCounts(self.inner.view.image());
         let rx = {
             let mut table = self.table();
             let config = self.inner.config.group.clone();
@@ -255,7 +263,7 @@ impl Coordinator {
             return Err(ErrorCode::NotCoordinator);
         }
         let now = now_ms();
-        let counts = LiveCounts(&self.inner.topics);
+        let counts = ImageCounts(self.inner.view.image());
         let mut table = self.table();
         if !table.groups.contains_key(group_id) {
             return Err(ErrorCode::UnknownMemberId);

@@ -47,21 +47,13 @@ pub async fn handle(ctx: &BrokerCtx, req: CreateTopicsRequest) -> CreateTopicsRe
             configs: t.configs.into_iter().map(|c| (c.name, c.value)).collect(),
         };
         let result = match ctx.controller.create_topic(new, req.validate_only).await {
-            Ok(state) => CreatableTopicResult {
+            Ok(created) => CreatableTopicResult {
                 name: t.name,
                 error_code: 0,
                 error_message: String::new(),
-                topic_id: state.id.clone(),
-                num_partitions: if req.validate_only {
-                    if t.num_partitions == -1 {
-                        -1
-                    } else {
-                        t.num_partitions
-                    }
-                } else {
-                    state.partitions.len() as i32
-                },
-                replication_factor: 1,
+                topic_id: created.id,
+                num_partitions: created.partitions,
+                replication_factor: created.replication_factor,
             },
             Err(e) => CreatableTopicResult {
                 name: t.name,

@@ -8,6 +8,7 @@ use weir_protocol::native::v1::{
 use weir_protocol::ErrorCode;
 
 use crate::ctx::BrokerCtx;
+use crate::topic_config::with_overrides;
 use crate::topic_config::{get, TopicConfig, TOPIC_KEYS};
 
 /// Describes each resource.
@@ -50,15 +51,21 @@ fn describe(ctx: &BrokerCtx, r: DescribeConfigsResource) -> DescribeConfigsResul
     };
     match ResourceType::try_from(r.resource_type) {
         Ok(ResourceType::Topic) => {
-            let Some(topic) = ctx.topics.get(&r.resource_name) else {
+            // From the image: this broker may hold no replica of the topic.
+            let image = ctx.controller.image();
+            let Some(topic) = image.topics.get(&r.resource_name) else {
                 return fail(
                     result,
                     ErrorCode::UnknownTopicOrPartition,
                     format!("topic {} does not exist", r.resource_name),
                 );
             };
-            result.configs = entries(&topic.config, &r.configuration_keys, |k| {
-                if topic.overrides.contains_key(k) {
+            let config = match with_overrides(ctx.controller.defaults(), &topic.configs) {
+                Ok(c) => c,
+                Err(e) => return fail(result, ErrorCode::InvalidConfig, e.to_string()),
+            };
+            result.configs = entries(&config, &r.configuration_keys, |k| {
+                if topic.configs.contains_key(k) {
                     (ConfigSource::DynamicTopicConfig, false)
                 } else {
                     (ConfigSource::StaticBrokerConfig, true)

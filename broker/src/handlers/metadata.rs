@@ -10,7 +10,7 @@ use weir_protocol::ErrorCode;
 
 use crate::controller::NewTopic;
 use crate::ctx::BrokerCtx;
-use crate::metadata::{MetadataImage, TopicImage};
+use crate::metadata::TopicImage;
 use crate::names::{is_internal_topic, validate_topic_name};
 use crate::partition::{blocking, PartitionRef};
 use crate::topics::TopicState;
@@ -19,27 +19,30 @@ use crate::topics::TopicState;
 /// epochs) and the broker list come from the metadata image, which every broker holds;
 /// log offsets and sizes from the partitions this broker has open.
 pub async fn handle(ctx: &BrokerCtx, req: MetadataRequest) -> MetadataResponse {
-    let image = ctx.controller.image();
     let mut found = Vec::new();
     if req.all_topics {
-        found.extend(ctx.topics.all().into_iter().map(Ok));
-        // Topics this broker holds no partition of (led elsewhere in a cluster).
-        for (name, t) in &image.topics {
-            if ctx.topics.get(name).is_none() {
-                found.push(Err(from_image(name, t)));
-            }
-        }
+        let image = ctx.controller.image();
+        found.extend(image.topics.keys().map(|name| Ok(name.clone())));
     } else {
         for name in req.topics {
             found.push(lookup(ctx, name, req.allow_auto_topic_creation).await);
         }
     }
-    let stats = log_stats(&found).await;
+    // After any auto-creation, so created topics are in it.
+    let image = ctx.controller.image();
+    let local: Vec<Option<Arc<TopicState>>> = found
+        .iter()
+        .map(|f| f.as_ref().ok().and_then(|name| ctx.topics.get(name)))
+        .collect();
+    let stats = log_stats(&local).await;
     let topics = found
         .into_iter()
-        .zip(stats)
-        .map(|(t, stats)| match t {
-            Ok(t) => describe(ctx, &image, &t, &stats),
+        .zip(local.iter().zip(stats))
+        .map(|(t, (local, stats))| match t {
+            Ok(name) => match image.topics.get(&name) {
+                Some(placed) => describe(&name, placed, local.as_deref(), &stats),
+                None => error_topic(name, ErrorCode::UnknownTopicOrPartition),
+            },
             Err(entry) => entry,
         })
         .collect();
@@ -73,9 +76,8 @@ pub async fn handle(ctx: &BrokerCtx, req: MetadataRequest) -> MetadataResponse {
     }
 }
 
-/// A topic this broker has open, or the finished entry that replaces it (an error, or a
-/// topic known only from the image).
-type Found = Result<Arc<TopicState>, TopicMetadata>;
+/// A topic's name, or the finished error entry that replaces it.
+type Found = Result<String, TopicMetadata>;
 
 /// A partition log's offsets and size at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,25 +87,27 @@ struct LogStats {
     size: u64,
 }
 
-/// Stats of every partition of the found topics (`None` for a closed log), read in one
-/// blocking section: the log lock can be held across an fsync, so it is never taken on
-/// an async worker. Topics that were not found get no entries.
-async fn log_stats(found: &[Found]) -> Vec<Vec<Option<LogStats>>> {
-    let parts: Vec<Vec<PartitionRef>> = found
+/// Stats of every partition open here of the found topics, by partition index (`None`
+/// where not open), read in one blocking section: the log lock can be held across an
+/// fsync, so it is never taken on an async worker.
+async fn log_stats(local: &[Option<Arc<TopicState>>]) -> Vec<Vec<Option<LogStats>>> {
+    let parts: Vec<Vec<Option<PartitionRef>>> = local
         .iter()
-        .map(|t| {
-            t.as_ref()
-                .map_or_else(|_| Vec::new(), |t| t.partitions.clone())
-        })
+        .map(|t| t.as_ref().map_or_else(Vec::new, |t| t.partitions.clone()))
         .collect();
     let empty: Vec<Vec<Option<LogStats>>> = parts.iter().map(|p| vec![None; p.len()]).collect();
-    if parts.iter().all(Vec::is_empty) {
+    if parts.iter().flatten().all(Option::is_none) {
         return empty;
     }
     let read = move || {
         Ok(parts
             .iter()
-            .map(|topic| topic.iter().map(read_stats).collect())
+            .map(|topic| {
+                topic
+                    .iter()
+                    .map(|p| p.as_ref().and_then(read_stats))
+                    .collect()
+            })
             .collect())
     };
     blocking(read, "metadata log stats").await.unwrap_or(empty)
@@ -120,17 +124,14 @@ fn read_stats(p: &PartitionRef) -> Option<LogStats> {
     .ok()
 }
 
-/// The topic `name` (created first if allowed), or its error entry.
+/// The topic `name` if the image has it (created first if allowed), or its error entry.
 async fn lookup(ctx: &BrokerCtx, name: String, auto_create: bool) -> Found {
     if let Err(e) = validate_topic_name(&name) {
         tracing::debug!(error = %e, "metadata for invalid topic name");
         return Err(error_topic(name, ErrorCode::InvalidTopicException));
     }
-    if let Some(t) = ctx.topics.get(&name) {
-        return Ok(t);
-    }
-    if let Some(t) = ctx.controller.image().topics.get(&name) {
-        return Err(from_image(&name, t));
+    if ctx.controller.image().topics.contains_key(&name) {
+        return Ok(name);
     }
     // Internal topics are created by their owners with their own settings, never as a
     // plain topic on first mention.
@@ -142,13 +143,9 @@ async fn lookup(ctx: &BrokerCtx, name: String, auto_create: bool) -> Found {
             configs: Vec::new(),
         };
         match ctx.controller.create_topic(new, false).await {
-            Ok(t) => return Ok(t),
+            Ok(_) => return Ok(name),
             // Another request created it meanwhile.
-            Err(e) if e.code == ErrorCode::TopicAlreadyExists => {
-                if let Some(t) = ctx.topics.get(&name) {
-                    return Ok(t);
-                }
-            }
+            Err(e) if e.code == ErrorCode::TopicAlreadyExists => return Ok(name),
             Err(e) => return Err(error_topic(name, e.code)),
         }
     }
@@ -163,65 +160,40 @@ fn error_topic(name: String, code: ErrorCode) -> TopicMetadata {
     }
 }
 
-/// A topic as the image places it, with no log figures (this broker holds none of it).
-fn from_image(name: &str, t: &TopicImage) -> TopicMetadata {
+/// A topic as the image places it, with log figures for the partitions open here.
+fn describe(
+    name: &str,
+    placed: &TopicImage,
+    local: Option<&TopicState>,
+    stats: &[Option<LogStats>],
+) -> TopicMetadata {
     TopicMetadata {
         error_code: 0,
         name: name.to_string(),
-        topic_id: t.id.clone(),
+        topic_id: placed.id.clone(),
         is_internal: name.starts_with("__"),
-        partitions: t
+        partitions: placed
             .partitions
             .iter()
             .enumerate()
-            .map(|(i, p)| PartitionMetadata {
-                error_code: 0,
-                partition_index: i32::try_from(i).unwrap_or(i32::MAX),
-                leader_id: p.leader,
-                leader_epoch: p.leader_epoch,
-                replica_nodes: p.replicas.clone(),
-                isr_nodes: p.isr.clone(),
-                ..Default::default()
-            })
-            .collect(),
-    }
-}
-
-fn describe(
-    ctx: &BrokerCtx,
-    image: &MetadataImage,
-    t: &TopicState,
-    stats: &[Option<LogStats>],
-) -> TopicMetadata {
-    let placed = image.topics.get(&t.name);
-    TopicMetadata {
-        error_code: 0,
-        name: t.name.clone(),
-        topic_id: t.id.clone(),
-        is_internal: t.name.starts_with("__"),
-        partitions: t
-            .partitions
-            .iter()
-            .zip(stats)
-            .map(|(p, stats)| {
-                let at = placed.and_then(|t| {
-                    t.partitions
-                        .get(usize::try_from(p.index()).unwrap_or(usize::MAX))
-                });
-                (p, stats, at)
-            })
-            .map(|(p, stats, at)| PartitionMetadata {
-                error_code: 0,
-                partition_index: p.index(),
-                leader_id: at.map_or(ctx.node_id, |a| a.leader),
-                leader_epoch: at.map_or_else(|| p.leader_epoch(), |a| a.leader_epoch),
-                replica_nodes: at.map_or_else(|| vec![ctx.node_id], |a| a.replicas.clone()),
-                isr_nodes: at.map_or_else(|| vec![ctx.node_id], |a| a.isr.clone()),
-                offline_replicas: Vec::new(),
-                log_start_offset: stats.map(|s| s.start),
-                log_end_offset: stats.map(|s| s.end),
-                high_watermark: stats.map(|_| p.high_watermark()),
-                size_bytes: stats.map(|s| s.size),
+            .map(|(i, at)| {
+                let stats = stats.get(i).copied().flatten();
+                let open = local
+                    .and_then(|t| t.partitions.get(i))
+                    .and_then(Option::as_ref);
+                PartitionMetadata {
+                    error_code: 0,
+                    partition_index: i32::try_from(i).unwrap_or(i32::MAX),
+                    leader_id: at.leader,
+                    leader_epoch: at.leader_epoch,
+                    replica_nodes: at.replicas.clone(),
+                    isr_nodes: at.isr.clone(),
+                    offline_replicas: Vec::new(),
+                    log_start_offset: stats.map(|s| s.start),
+                    log_end_offset: stats.map(|s| s.end),
+                    high_watermark: stats.and(open).map(|p| p.high_watermark()),
+                    size_bytes: stats.map(|s| s.size),
+                }
             })
             .collect(),
     }

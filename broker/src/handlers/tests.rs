@@ -16,9 +16,15 @@ use crate::ctx::BrokerCtx;
 async fn ctx(dir: &std::path::Path) -> BrokerCtx {
     let config = Config::load(None, &Overrides::default()).unwrap();
     let controller = Arc::new(
-        Controller::open(0, dir, config.topic_defaults(), 1, &config.cluster)
-            .await
-            .unwrap(),
+        Controller::open(
+            0,
+            dir,
+            config.topic_defaults(),
+            crate::controller::ControllerSettings::default(),
+            &config.cluster,
+        )
+        .await
+        .unwrap(),
     );
     BrokerCtx {
         node_id: 0,
@@ -32,6 +38,7 @@ async fn ctx(dir: &std::path::Path) -> BrokerCtx {
                 group: crate::group::GroupConfig::default(),
             },
             controller.topics().clone(),
+            crate::coordinator::ImageView::new(0, controller.subscribe()),
             CancellationToken::new(),
         ),
         controller,

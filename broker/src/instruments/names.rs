@@ -94,6 +94,8 @@ families! {
         "Registered brokers the controller has fenced (they lead nothing).";
     OFFLINE_PARTITIONS = "weir_cluster_offline_partitions", Gauge,
         "Partitions without a live leader (no in-sync replica is available).";
+    LEADER_ELECTIONS = "weir_cluster_leader_elections_total", Counter,
+        "Partition leader changes written by this broker as controller, by cause (fencing: the leader was fenced or none was live; preferred: handed back to the preferred replica).";
     IMAGE_DIGEST = "weir_metadata_image_digest", Gauge,
         "CRC-32C of this broker's metadata image: equal on brokers that hold the same metadata.";
     // Storage.

@@ -168,6 +168,11 @@ impl RequestTimer {
     }
 }
 
+/// One partition leader change written by the controller, by `cause`.
+pub fn leader_election(cause: &'static str) {
+    metrics::counter!(names::LEADER_ELECTIONS, "cause" => cause).increment(1);
+}
+
 /// Errors are rare, so a registry lookup per error is fine; labels are `&'static str`.
 fn count_error(api: ApiKey, code: i32) {
     let name = ErrorCode::from_i32(code).name();

@@ -21,6 +21,9 @@ pub struct PartitionImage {
     pub isr: Vec<i32>,
     /// Bumped on every leader change.
     pub leader_epoch: i32,
+    /// Bumped on every change of leader, replicas or ISR (Kafka's partition epoch; an
+    /// ISR change proposed against an older one is refused).
+    pub partition_epoch: i32,
 }
 
 /// One topic.
@@ -94,6 +97,7 @@ impl MetadataImage {
             replicas: vec![self.default_leader],
             isr: vec![self.default_leader],
             leader_epoch: 0,
+            partition_epoch: 0,
         }
     }
 
@@ -124,7 +128,7 @@ impl MetadataImage {
                         replicas: p.replicas.clone(),
                         isr: p.isr.clone(),
                         leader_epoch: p.leader_epoch,
-                        partition_epoch: 0,
+                        partition_epoch: p.partition_epoch,
                     })),
                 });
             }
@@ -240,6 +244,7 @@ impl MetadataImage {
                         replicas: p.replicas.clone(),
                         isr: p.isr.clone(),
                         leader_epoch: p.leader_epoch,
+                        partition_epoch: p.partition_epoch,
                     };
                 }
             }

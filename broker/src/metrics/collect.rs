@@ -46,13 +46,13 @@ pub fn groups(coordinator: &Coordinator, topics: &Topics) -> Vec<GroupSnapshot> 
 /// Every partition's stats, or `None` above `max_series` partitions. Blocking.
 pub fn partitions(topics: &Topics, max_series: usize) -> Option<Vec<PartitionStat>> {
     let all = topics.all();
-    let count: usize = all.iter().map(|t| t.partitions.len()).sum();
+    let count: usize = all.iter().map(|t| t.hosted().count()).sum();
     if count > max_series {
         return None;
     }
     let mut out = Vec::with_capacity(count);
     for t in &all {
-        for p in &t.partitions {
+        for p in t.hosted() {
             let stats = p.with_log(|log| {
                 Ok((
                     log.log_start_offset(),

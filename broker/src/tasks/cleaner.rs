@@ -63,7 +63,7 @@ pub async fn run(
             move || {
                 let now = now_ms();
                 for t in compacted {
-                    for p in &t.partitions {
+                    for p in t.hosted() {
                         match clean_partition(&mut c, p, now) {
                             Ok(true) => tracing::info!(partition = %p.name(), "compacted"),
                             Ok(false) => {}

@@ -20,7 +20,7 @@ pub async fn run(topics: Topics, every: Duration, shutdown: CancellationToken) {
                     if t.config.log.flush_ms == i64::MAX {
                         continue;
                     }
-                    for p in &t.partitions {
+                    for p in t.hosted() {
                         if let Err(e) = p.with_log_mut(|log| log.maybe_flush(now)) {
                             tracing::error!(partition = %p.name(), error = %e, "flush failed");
                         }

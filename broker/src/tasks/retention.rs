@@ -21,7 +21,7 @@ pub async fn run(topics: Topics, every: Duration, shutdown: CancellationToken) {
                     if !t.config.log.cleanup_policy.delete {
                         continue;
                     }
-                    for p in &t.partitions {
+                    for p in t.hosted() {
                         match p.with_log_mut(|log| log.apply_retention(now)) {
                             Ok(_) => {}
                             Err(e) => tracing::warn!(partition = %p.name(), error = %e, "retention failed"),
