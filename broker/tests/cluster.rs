@@ -16,6 +16,7 @@ use weir_protocol::ErrorCode;
 /// Short Raft timings so elections settle quickly in a test.
 const CONFIG: &str = "[cluster]\nelection_timeout_min_ms = 400\nelection_timeout_max_ms = 800\nheartbeat_interval_ms = 50\n\
                       broker_heartbeat_interval_ms = 100\nbroker_session_timeout_ms = 1500\n\
+                      leader_imbalance_check_interval_ms = 500\n\
                       [groups]\noffsets_topic_partitions = 2\n";
 
 struct Member {
@@ -200,22 +201,77 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
         ErrorCode::from_i32(refused.error_code),
         ErrorCode::NotController
     );
+    // More replicas than brokers: refused, nothing written.
+    let too_many = cluster
+        .client(ctl)
+        .await
+        .create_topic_rf("x", 1, 4, &[])
+        .await;
+    assert_eq!(
+        ErrorCode::from_i32(too_many.error_code),
+        ErrorCode::InvalidReplicationFactor,
+        "{too_many:?}"
+    );
+    // t: one replica per partition; r: two.
     let created = cluster.client(ctl).await.create_topic("t", 3, &[]).await;
     assert_eq!(created.error_code, 0, "{created:?}");
+    let created = cluster
+        .client(ctl)
+        .await
+        .create_topic_rf("r", 6, 2, &[])
+        .await;
+    assert_eq!(
+        (created.error_code, created.replication_factor),
+        (0, 2),
+        "{created:?}"
+    );
 
-    // The same placement and epochs on every broker.
+    // The same placement and epochs on every broker; replicas and leaders spread evenly
+    // (round-robin from a shifted start), and each broker holds exactly its replicas.
     cluster.converged().await;
     let want = placement(&mut cluster.client(ctl).await, "t").await;
+    let r_want = placement(&mut cluster.client(ctl).await, "r").await;
     assert_eq!(want.len(), 3);
     for (i, _) in cluster.live() {
-        assert_eq!(
-            placement(&mut cluster.client(i).await, "t").await,
-            want,
-            "broker {i}"
-        );
+        let mut c = cluster.client(i).await;
+        assert_eq!(placement(&mut c, "t").await, want, "broker {i}");
+        assert_eq!(placement(&mut c, "r").await, r_want, "broker {i}");
+    }
+    let mut t_leaders: Vec<i32> = want.iter().map(|p| p.1).collect();
+    t_leaders.sort();
+    assert_eq!(t_leaders, [1, 2, 3], "{want:?}");
+    for id in 1..=3 {
+        let led = r_want.iter().filter(|p| p.1 == id).count();
+        let held = r_want.iter().filter(|p| p.3.contains(&id)).count();
+        assert_eq!((led, held), (2, 4), "broker {id} in {r_want:?}");
+    }
+    for p in &r_want {
+        assert_eq!(p.3.len(), 2);
+        assert_ne!(p.3[0], p.3[1]);
+        assert_eq!(p.1, p.3[0], "led by the preferred replica");
+    }
+    for (i, m) in cluster.members.iter().enumerate() {
+        let id = i as i32 + 1;
+        for p in &want {
+            let dir = m.dir.path().join(format!("t-{}", p.0));
+            wait_until(|| exists(&dir) == p.3.contains(&id), &format!("{dir:?}")).await;
+        }
+        for p in &r_want {
+            let dir = m.dir.path().join(format!("r-{}", p.0));
+            wait_until(|| exists(&dir) == p.3.contains(&id), &format!("{dir:?}")).await;
+        }
     }
 
-    // The controller describes the quorum with every voter's replication progress.
+    // The controller describes the quorum with every voter's replication progress (once
+    // it has placed __consumer_offsets, which waits for every voter to register).
+    for _ in 0..300 {
+        let m = metadata(&mut cluster.client(ctl).await, &["__consumer_offsets"]).await;
+        if m.topics[0].error_code == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.converged().await;
     let q = cluster
         .client(ctl)
         .await
@@ -226,35 +282,45 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
     assert!(q.voters.iter().all(|v| v.match_index.is_some()), "{q:?}");
     assert_eq!(q.brokers.len(), 3);
     let led: i32 = q.brokers.iter().map(|b| b.partitions_led).sum();
-    assert_eq!(led, 3 + 2, "t and __consumer_offsets: {q:?}");
+    assert_eq!(led, 3 + 6 + 2, "t, r and __consumer_offsets: {q:?}");
+    assert!(q.brokers.iter().all(|b| b.partitions_led >= 3), "{q:?}");
     let digest = cluster.converged().await;
     assert_eq!(f64::from(q.image_digest), digest);
 
-    // Groups are coordinated by the leader of their __consumer_offsets partition (the
-    // controller leads them all for now); other brokers name it and refuse group calls.
-    let fc = cluster
-        .client(other)
-        .await
-        .call(v1::FindCoordinatorRequest {
-            key: "g".into(),
-            key_type: 0,
-        })
-        .await;
-    assert_eq!((fc.error_code, fc.node_id), (0, ctl as i32 + 1), "{fc:?}");
-    let hb = cluster
-        .client(other)
-        .await
-        .call(v1::HeartbeatRequest {
-            group_id: "g".into(),
-            generation_id: 1,
-            member_id: "m".into(),
-            group_instance_id: None,
-        })
-        .await;
-    assert_eq!(
-        ErrorCode::from_i32(hb.error_code),
-        ErrorCode::NotCoordinator
-    );
+    // Groups are coordinated by the leader of their __consumer_offsets partition: every
+    // broker names the same one, and the others refuse group calls.
+    let mut coordinators = Vec::new();
+    for (i, _) in cluster.live() {
+        let fc = cluster
+            .client(i)
+            .await
+            .call(v1::FindCoordinatorRequest {
+                key: "g".into(),
+                key_type: 0,
+            })
+            .await;
+        assert_eq!(fc.error_code, 0, "{fc:?}");
+        coordinators.push(fc.node_id);
+    }
+    assert!(coordinators.iter().all(|c| *c == coordinators[0]));
+    for (i, _) in cluster.live() {
+        let hb = cluster
+            .client(i)
+            .await
+            .call(v1::HeartbeatRequest {
+                group_id: "g".into(),
+                generation_id: 1,
+                member_id: "m".into(),
+                group_instance_id: None,
+            })
+            .await;
+        let code = ErrorCode::from_i32(hb.error_code);
+        if i as i32 + 1 == coordinators[0] {
+            assert_ne!(code, ErrorCode::NotCoordinator);
+        } else {
+            assert_eq!(code, ErrorCode::NotCoordinator);
+        }
+    }
 
     // Produce goes to the leader; another broker points the client there.
     let leader = want[0].1;
@@ -279,6 +345,24 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
     let before = cluster.converged().await;
     let killed = ctl;
     let killed_id = killed as i32 + 1;
+    let r_led: Vec<i32> = r_want
+        .iter()
+        .filter(|p| p.1 == killed_id)
+        .map(|p| p.0)
+        .collect();
+    let bootstrap: Vec<String> = cluster.live().map(|(_, b)| b.addr.clone()).collect();
+    let producer = weir_client::Producer::new(
+        weir_client::ClientConfig::new(&bootstrap.join(",")),
+        weir_client::ProducerConfig {
+            // The new leader has none of the old one's producer state until replication
+            // lands; plain retries are what this checks.
+            idempotence: false,
+            acks: weir_client::Acks::Leader,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     cluster.members[killed].broker.take().unwrap().kill9();
     let new_ctl = cluster.controller().await;
     assert_ne!(new_ctl, killed);
@@ -292,24 +376,69 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
     assert_ne!(before, after, "the new topic changed the image");
 
     // Silent past its session timeout, the dead broker is fenced: it is no longer offered
-    // to clients, and its partitions (one replica each) are offline, never given to a
-    // replica outside the ISR; each change bumps the leader epoch.
-    let t0 = want[0].2;
-    let offline = wait_placement(&cluster, new_ctl, "t", |p| p[0].1 == -1).await;
-    assert_eq!(offline[0].2, t0 + 1);
+    // to clients; its one-replica partitions are offline (never given to a replica outside
+    // the ISR) and its two-replica partitions move to the other replica; each change
+    // bumps the leader epoch.
+    let t_killed = want.iter().find(|p| p.1 == killed_id).unwrap().0 as usize;
+    let t0 = want[t_killed].2;
+    let offline = wait_placement(&cluster, new_ctl, "t", |p| p[t_killed].1 == -1).await;
+    assert_eq!(offline[t_killed].2, t0 + 1);
+    let moved = wait_placement(&cluster, new_ctl, "r", |p| {
+        r_led.iter().all(|i| p[*i as usize].1 != killed_id)
+    })
+    .await;
+    for i in &r_led {
+        let p = &moved[*i as usize];
+        assert_eq!((p.1, p.2), (p.3[1], r_want[*i as usize].2 + 1), "{p:?}");
+    }
     let m = metadata(&mut cluster.client(new_ctl).await, &[]).await;
     assert!(m.brokers.iter().all(|b| b.node_id != killed_id), "{m:?}");
 
+    // The client follows: a record for a partition the dead broker led lands on its new
+    // leader, and a consumer reads it there.
+    let p = r_led[0];
+    let meta = producer
+        .send(weir_client::ProducerRecord::new("r", "after failover").with_partition(p))
+        .await
+        .unwrap();
+    let mut consumer = weir_client::Consumer::new(
+        weir_client::ClientConfig::new(&bootstrap.join(",")),
+        weir_client::ConsumerConfig::default(),
+    )
+    .unwrap();
+    consumer.assign([("r", p)]).await.unwrap();
+    consumer.seek(("r", p), meta.offset).unwrap();
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got.extend(consumer.poll(Duration::from_millis(200)).await.unwrap());
+        if !got.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(got[0].value.as_deref(), Some(&b"after failover"[..]));
+    producer
+        .close_timeout(Duration::from_secs(10))
+        .await
+        .unwrap();
+
     // The killed broker restarts from its directory, catches up, heartbeats, is unfenced
-    // and leads its partitions again; three identical images holding both topics.
+    // and leads its one-replica partition again; preferred leaders come back for the
+    // others (auto leader rebalance); three identical images holding every topic.
     cluster.spawn(killed);
     cluster.members[killed]
         .broker
         .as_mut()
         .unwrap()
         .wait_ready(Duration::from_secs(60));
-    let back = wait_placement(&cluster, new_ctl, "t", |p| p[0].1 == killed_id).await;
-    assert_eq!(back[0].2, t0 + 2);
+    let back = wait_placement(&cluster, new_ctl, "t", |p| p[t_killed].1 == killed_id).await;
+    assert_eq!(back[t_killed].2, t0 + 2);
+    let r_back = wait_placement(&cluster, new_ctl, "r", |p| {
+        r_led.iter().all(|i| p[*i as usize].1 == killed_id)
+    })
+    .await;
+    for i in &r_led {
+        assert_eq!(r_back[*i as usize].2, r_want[*i as usize].2 + 2);
+    }
     cluster.converged().await;
     let mut c = cluster.client(killed).await;
     assert_eq!(placement(&mut c, "t").await, back);
@@ -321,10 +450,11 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
             .join("meta/quorum/raft.log")
     ));
 
-    // Controlled shutdown: SIGTERM fences the broker before it exits (no session timeout
-    // to wait for); the controller reports it fenced right away.
+    // Controlled shutdown: SIGTERM fences the broker and moves leadership of its
+    // two-replica partitions before it exits (no session timeout to wait for).
     let ctl_now = cluster.controller().await;
     let leaving = (0..3).find(|i| *i != ctl_now).unwrap();
+    let leaving_id = leaving as i32 + 1;
     assert!(
         cluster.members[leaving].broker.take().unwrap().stop(),
         "clean exit"
@@ -334,12 +464,24 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
         .await
         .call(v1::DescribeQuorumRequest {})
         .await;
-    let b = q
-        .brokers
-        .iter()
-        .find(|b| b.id == leaving as i32 + 1)
-        .unwrap();
+    let b = q.brokers.iter().find(|b| b.id == leaving_id).unwrap();
     assert!(b.fenced, "fenced by its controlled shutdown: {q:?}");
+    let r_now = placement(&mut cluster.client(ctl_now).await, "r").await;
+    assert!(
+        r_now.iter().all(|p| p.1 != leaving_id),
+        "leadership moved before exit: {r_now:?}"
+    );
+}
+
+/// Polls (bounded) until `cond` holds.
+async fn wait_until(cond: impl Fn() -> bool, what: &str) {
+    for _ in 0..300 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never true: {what}");
 }
 
 /// Polls (bounded) one broker's view of `topic` until `done` holds; returns it.

@@ -211,12 +211,22 @@ impl Client {
         partitions: i32,
         configs: &[(&str, &str)],
     ) -> v1::CreatableTopicResult {
+        self.create_topic_rf(name, partitions, -1, configs).await
+    }
+
+    pub async fn create_topic_rf(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i32,
+        configs: &[(&str, &str)],
+    ) -> v1::CreatableTopicResult {
         let r = self
             .call(v1::CreateTopicsRequest {
                 topics: vec![v1::CreatableTopic {
                     name: name.into(),
                     num_partitions: partitions,
-                    replication_factor: -1,
+                    replication_factor,
                     configs: configs
                         .iter()
                         .map(|(k, v)| v1::ConfigEntry {
