@@ -109,7 +109,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
     std::fs::create_dir_all(&data_dir)
         .map_err(io(format!("create data dir {}", data_dir.display())))?;
     let _lock = lock::DataDirLock::acquire(&data_dir).map_err(io("lock data dir"))?;
-    let identity = meta_properties::ensure(&data_dir, config.server.node_id)?;
+    let identity = meta_properties::ensure(
+        &data_dir,
+        config.server.node_id,
+        !config.cluster.is_cluster(),
+    )?;
 
     // Before opening partitions, so recovery counters are recorded.
     let exporter = if config.metrics.enabled {
@@ -127,6 +131,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
     let controller =
         Controller::open(node_id, &data_dir, defaults, settings, &config.cluster).await?;
     let controller = Arc::new(controller);
+    // One cluster id for every member, from the quorum; a directory of another cluster is
+    // refused before anything is served from it.
+    let cluster_id = controller
+        .settle_cluster_id(identity.cluster_id.clone())
+        .await
+        .map_err(|e| BrokerError::Io {
+            what: "settle the cluster id with the quorum".into(),
+            source: std::io::Error::other(e.message),
+        })?;
+    let identity = meta_properties::adopt_cluster_id(&data_dir, identity, &cluster_id)?;
 
     let g = &config.groups;
     let groups = coordinator::Coordinator::start(
@@ -170,7 +184,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         node_id,
         advertised_host,
         advertised_port,
-        cluster_id: identity.cluster_id.clone(),
+        cluster_id: identity.cluster_id.clone().unwrap_or(cluster_id),
         topics: controller.topics().clone(),
         groups,
         controller: controller.clone(),

@@ -1,7 +1,9 @@
 //! `meta/meta.properties`: who this data directory belongs to (Kafka keeps the same file).
-//! Written once, at the first start: the node id and a random cluster id. A later start
-//! with another `server.node_id` is refused: the metadata quorum's vote and log name this
-//! node, so reusing the directory under another id could make one node vote twice.
+//! Written at the first start with the node id (and, on a single node, a random cluster
+//! id); a cluster member records the quorum's cluster id once it has learned it. A later
+//! start with another `server.node_id` is refused: the metadata quorum's vote and log name
+//! this node, so reusing the directory under another id could make one node vote twice. A
+//! directory of another cluster is refused too: its logs are another cluster's data.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +43,21 @@ pub enum MetaPropertiesError {
         /// From the file.
         stored: i32,
     },
+    /// The directory belongs to another cluster.
+    #[error(
+        "data directory {} belongs to cluster {stored} (cluster.id in {META_PROPERTIES}) \
+         but the metadata quorum (cluster.voters) is cluster {quorum}; use another --data-dir \
+         or the voters of cluster {stored}",
+        dir.display()
+    )]
+    ClusterIdMismatch {
+        /// The data directory.
+        dir: PathBuf,
+        /// From the file.
+        stored: String,
+        /// From the quorum's metadata.
+        quorum: String,
+    },
 }
 
 /// The identity a data directory carries.
@@ -48,17 +65,21 @@ pub enum MetaPropertiesError {
 pub struct MetaProperties {
     /// Node id the directory was first started with.
     pub node_id: i32,
-    /// Random id of the cluster it belongs to.
-    pub cluster_id: String,
+    /// Id of the cluster it belongs to; `None` until a new cluster member has learned it.
+    pub cluster_id: Option<String>,
 }
 
 impl MetaProperties {
     /// `version=1`, `node.id=…`, `cluster.id=…`, one per line.
     pub fn render(&self) -> String {
-        format!(
-            "# Written by weir-broker at the first start; do not edit.\nversion=1\nnode.id={}\ncluster.id={}\n",
-            self.node_id, self.cluster_id
-        )
+        let mut out = format!(
+            "# Written by weir-broker at the first start; do not edit.\nversion=1\nnode.id={}\n",
+            self.node_id
+        );
+        if let Some(id) = &self.cluster_id {
+            out.push_str(&format!("cluster.id={id}\n"));
+        }
+        out
     }
 
     /// Parses [`render`](Self::render)'s format.
@@ -87,17 +108,18 @@ impl MetaProperties {
             return Err(format!("unsupported version {version:?}"));
         }
         match (node_id, cluster_id) {
-            (Some(node_id), Some(cluster_id)) if !cluster_id.is_empty() => Ok(MetaProperties {
+            (_, Some(id)) if id.is_empty() => Err("cluster.id is empty".into()),
+            (Some(node_id), cluster_id) => Ok(MetaProperties {
                 node_id,
                 cluster_id,
             }),
-            _ => Err("node.id or cluster.id missing".into()),
+            _ => Err("node.id missing".into()),
         }
     }
 }
 
 /// A new random cluster id: 16 random bytes, URL-safe base64 without padding like Kafka's.
-fn new_cluster_id() -> String {
+pub fn new_cluster_id() -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes: [u8; 16] = rand::random();
     let mut bits: u128 = u128::from_be_bytes(bytes);
@@ -111,8 +133,14 @@ fn new_cluster_id() -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Checks (or, at the first start, writes) the directory's identity. Blocking.
-pub fn ensure(data_dir: &Path, node_id: i32) -> Result<MetaProperties, MetaPropertiesError> {
+/// Checks (or, at the first start, writes) the directory's identity; a new directory gets
+/// a random cluster id when `new_cluster` (a single node is its own cluster), none
+/// otherwise (a cluster member learns it from the quorum). Blocking.
+pub fn ensure(
+    data_dir: &Path,
+    node_id: i32,
+    new_cluster: bool,
+) -> Result<MetaProperties, MetaPropertiesError> {
     let path = data_dir.join(META_PROPERTIES);
     let io = |source| MetaPropertiesError::Io {
         path: path.clone(),
@@ -137,7 +165,7 @@ pub fn ensure(data_dir: &Path, node_id: i32) -> Result<MetaProperties, MetaPrope
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let props = MetaProperties {
                 node_id,
-                cluster_id: new_cluster_id(),
+                cluster_id: new_cluster.then(new_cluster_id),
             };
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(io)?;
@@ -150,6 +178,33 @@ pub fn ensure(data_dir: &Path, node_id: i32) -> Result<MetaProperties, MetaPrope
     }
 }
 
+/// Checks the directory against the quorum's cluster id, recording it in a directory that
+/// has none yet. Blocking.
+pub fn adopt_cluster_id(
+    data_dir: &Path,
+    props: MetaProperties,
+    quorum: &str,
+) -> Result<MetaProperties, MetaPropertiesError> {
+    match &props.cluster_id {
+        Some(stored) if stored == quorum => Ok(props),
+        Some(stored) => Err(MetaPropertiesError::ClusterIdMismatch {
+            dir: data_dir.to_path_buf(),
+            stored: stored.clone(),
+            quorum: quorum.to_string(),
+        }),
+        None => {
+            let path = data_dir.join(META_PROPERTIES);
+            let props = MetaProperties {
+                cluster_id: Some(quorum.to_string()),
+                ..props
+            };
+            crate::raft::log_store::write_atomic(&path, props.render().as_bytes(), true)
+                .map_err(|source| MetaPropertiesError::Io { path, source })?;
+            Ok(props)
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -158,14 +213,14 @@ mod tests {
     #[test]
     fn first_start_writes_later_starts_check() {
         let dir = tempfile::tempdir().unwrap();
-        let first = ensure(dir.path(), 3).unwrap();
-        assert_eq!(first.cluster_id.len(), 22);
+        let first = ensure(dir.path(), 3, true).unwrap();
+        assert_eq!(first.cluster_id.as_ref().unwrap().len(), 22);
         assert_eq!(
-            ensure(dir.path(), 3).unwrap(),
+            ensure(dir.path(), 3, true).unwrap(),
             first,
             "stable across starts"
         );
-        let err = ensure(dir.path(), 4).unwrap_err();
+        let err = ensure(dir.path(), 4, true).unwrap_err();
         assert!(matches!(
             err,
             MetaPropertiesError::NodeIdMismatch {
@@ -183,15 +238,30 @@ mod tests {
             "",
             "version=2\nnode.id=1\ncluster.id=x\n",
             "version=1\nnode.id=one\ncluster.id=x\n",
-            "version=1\nnode.id=1\n",
+            "version=1\ncluster.id=x\n",
+            "version=1\nnode.id=1\ncluster.id=\n",
             "junk",
         ] {
             assert!(MetaProperties::parse(bad).is_err(), "{bad:?}");
         }
         let ok = MetaProperties {
             node_id: 7,
-            cluster_id: "abc".into(),
+            cluster_id: Some("abc".into()),
         };
         assert_eq!(MetaProperties::parse(&ok.render()).unwrap(), ok);
+    }
+
+    #[test]
+    fn a_cluster_member_learns_its_cluster_id_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = ensure(dir.path(), 2, false).unwrap();
+        assert_eq!(fresh.cluster_id, None);
+        let adopted = adopt_cluster_id(dir.path(), fresh, "quorum-id").unwrap();
+        assert_eq!(adopted.cluster_id.as_deref(), Some("quorum-id"));
+        let again = ensure(dir.path(), 2, false).unwrap();
+        assert_eq!(again, adopted, "recorded");
+        let err = adopt_cluster_id(dir.path(), again, "other").unwrap_err();
+        assert!(matches!(err, MetaPropertiesError::ClusterIdMismatch { .. }));
+        assert!(err.to_string().contains("cluster.id"), "{err}");
     }
 }

@@ -174,6 +174,7 @@ fn exists(p: &Path) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
+    let _serial = SERIAL.lock().await;
     let mut cluster = Cluster::new();
     cluster.start_all();
 
@@ -500,4 +501,105 @@ async fn wait_placement(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("placement of {topic} never reached the expected state: {last:?}");
+}
+
+/// One multi-broker test at a time in this binary (two clusters at once on two cores only
+/// slow each other down).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_broker_rejoins_and_a_foreign_directory_is_refused() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::new();
+    cluster.start_all();
+    let ctl = cluster.controller().await;
+    let created = cluster
+        .client(ctl)
+        .await
+        .create_topic_rf("w", 3, 3, &[])
+        .await;
+    assert_eq!(created.error_code, 0, "{created:?}");
+    let digest = cluster.converged().await;
+    let cluster_id = metadata(&mut cluster.client(ctl).await, &[])
+        .await
+        .cluster_id;
+    for (i, _) in cluster.live() {
+        let m = metadata(&mut cluster.client(i).await, &[]).await;
+        assert_eq!(m.cluster_id, cluster_id, "one cluster id on every broker");
+    }
+
+    // A directory that belongs to another cluster is refused, naming the key.
+    let x = (ctl + 1) % 3;
+    let x_id = (x + 1).to_string();
+    cluster.members[x].broker.take().unwrap().kill9();
+    let foreign = temp_dir();
+    std::fs::create_dir_all(foreign.path().join("meta")).unwrap();
+    std::fs::write(
+        foreign.path().join("meta/meta.properties"),
+        format!("version=1\nnode.id={x_id}\ncluster.id=another-cluster\n"),
+    )
+    .unwrap();
+    let cfg = cluster.members[x].dir.path().join("cluster.toml");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir-broker"))
+        .args(["--data-dir", foreign.path().to_str().unwrap()])
+        .args(["--config", cfg.to_str().unwrap(), "--node-id", &x_id])
+        .args(["--voters", &cluster.voters])
+        .args(["--controller-listen", &cluster.members[x].controller])
+        .args(["--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a broker on a foreign directory kept running");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains("cluster.id") && stderr.contains("another-cluster"),
+        "{stderr}"
+    );
+
+    // A broker whose disk was wiped starts empty and catches up: the same image, its
+    // registration, its replicas opened again.
+    let dir = cluster.members[x].dir.path().to_path_buf();
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        if entry.file_name() == "cluster.toml" {
+            continue;
+        }
+        let p = entry.path();
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p).unwrap();
+        } else {
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
+    cluster.spawn(x);
+    cluster.members[x]
+        .broker
+        .as_mut()
+        .unwrap()
+        .wait_ready(Duration::from_secs(60));
+    let after = cluster.converged().await;
+    assert_ne!(after, digest, "its new registration is in the image");
+    let m = metadata(&mut cluster.client(x).await, &["w"]).await;
+    assert_eq!(m.cluster_id, cluster_id);
+    assert_eq!(m.topics[0].partitions.len(), 3);
+    for p in 0..3 {
+        let d = dir.join(format!("w-{p}"));
+        wait_until(|| exists(&d), &format!("{d:?}")).await;
+    }
+    let text = std::fs::read_to_string(dir.join("meta/meta.properties")).unwrap();
+    assert!(text.contains(&format!("cluster.id={cluster_id}")), "{text}");
 }

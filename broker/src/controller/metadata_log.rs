@@ -38,7 +38,7 @@ pub const QUORUM_DIR: &str = "meta/quorum";
 const ELECTION_WAIT: Duration = Duration::from_secs(30);
 
 /// How long a cluster member waits for a quorum at start, or a forwarded write for a leader.
-const CLUSTER_WAIT: Duration = Duration::from_secs(60);
+pub(crate) const CLUSTER_WAIT: Duration = Duration::from_secs(60);
 
 /// Deadline of one forwarded write.
 const FORWARD_TTL: Duration = Duration::from_secs(10);

@@ -14,8 +14,8 @@ use crate::applier::Applier;
 use crate::config::ClusterSection;
 use crate::group::records::OFFSETS_TOPIC;
 use crate::metadata::{
-    BrokerRecord, ConfigRecord, MetadataFileError, MetadataImage, MetadataRecord, PartitionRecord,
-    Record, RemoveTopicRecord, TopicRecord, RESOURCE_TOPIC,
+    BrokerRecord, ClusterIdRecord, ConfigRecord, MetadataFileError, MetadataImage, MetadataRecord,
+    PartitionRecord, Record, RemoveTopicRecord, TopicRecord, RESOURCE_TOPIC,
 };
 use crate::names::validate_topic_name;
 use crate::partition::{blocking, PartitionError};
@@ -361,6 +361,42 @@ impl Controller {
             .ok_or_else(|| AdminError::new(ErrorCode::KafkaStorageError, "shutting down"))?;
         log.forward(vec![record]).await?;
         Ok(incarnation)
+    }
+
+    /// The cluster's id from the quorum. When the image has none yet (a new cluster, or a
+    /// member that has not caught up), proposes `proposal` (or a random id): the first
+    /// such record wins, so every member ends up with the same id. Waits (bounded) until
+    /// this member's image has it.
+    pub async fn settle_cluster_id(&self, proposal: Option<String>) -> Result<String, AdminError> {
+        let mut applied = self.applied.clone();
+        if let Some(id) = applied.borrow().image.cluster_id.clone() {
+            return Ok(id);
+        }
+        let record = MetadataRecord {
+            record: Some(Record::ClusterId(ClusterIdRecord {
+                cluster_id: proposal.unwrap_or_else(crate::meta_properties::new_cluster_id),
+            })),
+        };
+        {
+            let state = self.state.lock().await;
+            let log = state
+                .log
+                .as_ref()
+                .ok_or_else(|| AdminError::new(ErrorCode::KafkaStorageError, "shutting down"))?;
+            log.forward(vec![record]).await?;
+        }
+        let settled = tokio::time::timeout(
+            metadata_log::CLUSTER_WAIT,
+            applied.wait_for(|a| a.image.cluster_id.is_some()),
+        )
+        .await;
+        match settled {
+            Ok(Ok(a)) => Ok(a.image.cluster_id.clone().unwrap_or_default()),
+            _ => Err(AdminError::new(
+                ErrorCode::NotController,
+                "the cluster id was not settled by the quorum in time",
+            )),
+        }
     }
 
     /// Cluster membership, until `shutdown`: heartbeats to the quorum's leader every

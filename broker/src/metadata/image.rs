@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::{
-    BrokerFenceRecord, BrokerRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord, Record,
-    TopicRecord, RESOURCE_TOPIC,
+    BrokerFenceRecord, BrokerRecord, ClusterIdRecord, MetadataRecord, PartitionRecord,
+    ProducerIdsRecord, Record, TopicRecord, RESOURCE_TOPIC,
 };
 
 /// One partition's placement.
@@ -59,6 +59,8 @@ pub struct MetadataImage {
     pub next_producer_id: i64,
     /// Registered brokers by id.
     pub brokers: BTreeMap<i32, BrokerImage>,
+    /// The cluster's id, once the first controller wrote it.
+    pub cluster_id: Option<String>,
     /// Leader given to partitions whose PartitionRecord is missing (a torn multi-record
     /// write): on a single node, this node.
     default_leader: i32,
@@ -75,6 +77,7 @@ impl MetadataImage {
             topics: BTreeMap::new(),
             next_producer_id: 0,
             brokers: BTreeMap::new(),
+            cluster_id: None,
             default_leader,
         }
     }
@@ -105,6 +108,13 @@ impl MetadataImage {
     /// this way (KRaft's idea), so there is one encoding to keep compatible, the records'.
     pub fn to_records(&self) -> Vec<MetadataRecord> {
         let mut out = Vec::new();
+        if let Some(id) = &self.cluster_id {
+            out.push(MetadataRecord {
+                record: Some(Record::ClusterId(ClusterIdRecord {
+                    cluster_id: id.clone(),
+                })),
+            });
+        }
         for (name, t) in &self.topics {
             out.push(MetadataRecord {
                 record: Some(Record::Topic(TopicRecord {
@@ -265,6 +275,12 @@ impl MetadataImage {
             Record::BrokerFence(f) => {
                 if let Some(b) = self.brokers.get_mut(&f.broker_id) {
                     b.fenced = f.fenced;
+                }
+            }
+            // Written once; a second one (two controllers racing at the first start) loses.
+            Record::ClusterId(c) => {
+                if self.cluster_id.is_none() && !c.cluster_id.is_empty() {
+                    self.cluster_id = Some(c.cluster_id.clone());
                 }
             }
         }

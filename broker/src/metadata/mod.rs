@@ -13,8 +13,8 @@ mod image;
 pub use file::{decode_frames, encode_frames, MetadataFile, MetadataFileError};
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage, MAX_PARTITIONS};
 pub use weir_protocol::native::metadata::{
-    metadata_record::Record, BrokerFenceRecord, BrokerRecord, ConfigRecord, MetadataRecord,
-    PartitionRecord, ProducerIdsRecord, RemoveTopicRecord, TopicRecord,
+    metadata_record::Record, BrokerFenceRecord, BrokerRecord, ClusterIdRecord, ConfigRecord,
+    MetadataRecord, PartitionRecord, ProducerIdsRecord, RemoveTopicRecord, TopicRecord,
 };
 
 /// Kafka's resource type number for topics (ConfigRecord.resource_type).
