@@ -153,6 +153,7 @@ pub struct ClusterSection {
     pub auto_leader_rebalance_enable: bool,
     pub leader_imbalance_check_interval_ms: u64,
     pub leader_imbalance_per_broker_percentage: u32,
+    pub metadata_snapshot_after_entries: u64,
 }
 
 impl ClusterSection {
@@ -261,6 +262,9 @@ impl Config {
                 "cluster.broker_session_timeout_ms: must exceed broker_heartbeat_interval_ms (> 0)"
                     .to_string(),
             );
+        }
+        if c.metadata_snapshot_after_entries == 0 {
+            bad.push("cluster.metadata_snapshot_after_entries: must be >= 1".to_string());
         }
         if c.leader_imbalance_check_interval_ms == 0
             || c.leader_imbalance_per_broker_percentage > 100

@@ -16,7 +16,7 @@ use weir_protocol::ErrorCode;
 /// Short Raft timings so elections settle quickly in a test.
 const CONFIG: &str = "[cluster]\nelection_timeout_min_ms = 400\nelection_timeout_max_ms = 800\nheartbeat_interval_ms = 50\n\
                       broker_heartbeat_interval_ms = 100\nbroker_session_timeout_ms = 1500\n\
-                      leader_imbalance_check_interval_ms = 500\n\
+                      leader_imbalance_check_interval_ms = 500\nmetadata_snapshot_after_entries = 20\n\
                       [groups]\noffsets_topic_partitions = 2\n";
 
 struct Member {
@@ -519,7 +519,34 @@ async fn a_wiped_broker_rejoins_and_a_foreign_directory_is_refused() {
         .create_topic_rf("w", 3, 3, &[])
         .await;
     assert_eq!(created.error_code, 0, "{created:?}");
+    // Enough metadata changes that the quorum snapshots and compacts its log, so a broker
+    // starting from nothing must be sent a snapshot.
+    for i in 0..30 {
+        let r = cluster
+            .client(ctl)
+            .await
+            .call(v1::AlterConfigsRequest {
+                resources: vec![v1::AlterConfigsResource {
+                    resource_type: v1::ResourceType::Topic as i32,
+                    resource_name: "w".into(),
+                    configs: vec![v1::AlterableConfig {
+                        name: "retention.ms".into(),
+                        op: v1::AlterConfigOp::Set as i32,
+                        value: format!("{}", 3_600_000 + i),
+                    }],
+                }],
+                validate_only: false,
+            })
+            .await;
+        assert_eq!(r.responses[0].error_code, 0, "{r:?}");
+    }
     let digest = cluster.converged().await;
+    let text = common::metrics_text(&cluster.members[ctl].metrics, |t| {
+        t.contains("weir_metadata_quorum_purged_index")
+    })
+    .await;
+    let purged = common::metric(&text, "weir_metadata_quorum_purged_index");
+    assert!(purged.unwrap_or(0.0) > 0.0, "log compacted: {purged:?}");
     let cluster_id = metadata(&mut cluster.client(ctl).await, &[])
         .await
         .cluster_id;
@@ -602,4 +629,13 @@ async fn a_wiped_broker_rejoins_and_a_foreign_directory_is_refused() {
     }
     let text = std::fs::read_to_string(dir.join("meta/meta.properties")).unwrap();
     assert!(text.contains(&format!("cluster.id={cluster_id}")), "{text}");
+    let listing: Vec<_> = std::fs::read_dir(dir.join("meta/quorum"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        exists(&dir.join("meta/quorum/snapshot")),
+        "caught up by snapshot: {listing:?}"
+    );
 }

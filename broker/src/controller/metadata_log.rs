@@ -87,6 +87,7 @@ impl MetadataLog {
                     cluster.election_timeout_max_ms,
                 ),
                 heartbeat_ms: cluster.heartbeat_interval_ms,
+                snapshot_after_entries: cluster.metadata_snapshot_after_entries,
                 ..QuorumConfig::new(id, voters)
             };
             let node = QuorumNode::start(&dir, config, Some(listener))
@@ -102,6 +103,7 @@ impl MetadataLog {
                 // Nobody to wait for: elect quickly after a restart.
                 election_timeout_ms: (150, 300),
                 heartbeat_ms: 50,
+                snapshot_after_entries: cluster.metadata_snapshot_after_entries,
                 ..QuorumConfig::new(id, voters)
             };
             let node = QuorumNode::start(&dir, config, None)

@@ -88,6 +88,10 @@ families! {
         "Index of the last entry in this node's metadata log.";
     QUORUM_APPLIED = "weir_metadata_quorum_applied_index", Gauge,
         "Index of the last metadata entry applied to this node's image.";
+    QUORUM_SNAPSHOT = "weir_metadata_quorum_snapshot_index", Gauge,
+        "Last metadata entry covered by this node's latest snapshot (0: none yet).";
+    QUORUM_PURGED = "weir_metadata_quorum_purged_index", Gauge,
+        "Metadata entries up to here were compacted away after a snapshot; a voter behind it catches up by snapshot.";
     QUORUM_VOTER_LAG = "weir_metadata_quorum_voter_lag", Gauge,
         "On the leader: entries each voter's log trails the leader's (by voter).";
     FENCED_BROKERS = "weir_cluster_fenced_brokers", Gauge,

@@ -195,6 +195,8 @@ async fn report_metrics(raft: Raft) {
         let last = m.last_log_index.unwrap_or(0);
         metrics::gauge!(names::QUORUM_LOG_END).set(last as f64);
         metrics::gauge!(names::QUORUM_APPLIED).set(m.last_applied.map_or(0, |l| l.index) as f64);
+        metrics::gauge!(names::QUORUM_SNAPSHOT).set(m.snapshot.map_or(0, |l| l.index) as f64);
+        metrics::gauge!(names::QUORUM_PURGED).set(m.purged.map_or(0, |l| l.index) as f64);
         if let Some(replication) = &m.replication {
             for (voter, matched) in replication {
                 let lag = last.saturating_sub(matched.map_or(0, |l| l.index));
