@@ -112,6 +112,8 @@ impl Log {
         self.mark_unclean()?;
         self.maybe_roll(batches.len() as u64, max_ts, base, last_offset, now_ms)?;
         self.active_mut()?.append(batches, &headers)?;
+        // Only a new epoch's first append writes the cache file.
+        self.epochs.update(|e| e.assign(leader_epoch, base))?;
 
         for (_, h) in &headers {
             self.producers.record(h);
@@ -171,6 +173,14 @@ impl Log {
             self.maybe_roll(batches.len() as u64, max_ts, roll_base, last_offset, now_ms)?;
         }
         self.active_mut()?.append(batches, &headers)?;
+        // The leader's epochs, as its batches carry them: the follower's cache matches.
+        self.epochs.update(|e| {
+            let mut changed = false;
+            for (_, h) in &headers {
+                changed |= e.assign(h.partition_leader_epoch, h.base_offset);
+            }
+            changed
+        })?;
         for (_, h) in &headers {
             self.producers.record(h);
         }

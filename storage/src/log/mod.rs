@@ -8,9 +8,11 @@
 //! - `truncate`: `truncate_to` and `delete_records_before`.
 //! - `retention`: the pure retention planner and its application.
 //! - `checkpoint`: the per-partition checkpoint file.
+//! - `epochs`: the leader-epoch cache (where each leader epoch starts).
 
 mod append;
 pub mod checkpoint;
+pub mod epochs;
 mod flush;
 mod open;
 pub mod retention;
@@ -92,6 +94,8 @@ pub struct Log {
     /// Bumped whenever the tail is cut, so a flush handle taken before a truncation
     /// cannot vouch for data appended after it at the same offsets.
     tail_epoch: u64,
+    /// Where each leader epoch's records start.
+    epochs: epochs::EpochCache,
 }
 
 /// How often `maybe_flush` persists an advanced recovery point.
@@ -100,6 +104,24 @@ const CHECKPOINT_INTERVAL_MS: i64 = 60_000;
 const SNAPSHOTS_KEPT: usize = 2;
 
 impl Log {
+    /// The latest leader epoch that wrote to this log.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.epochs().latest()
+    }
+
+    /// Where the largest epoch ≤ `epoch` ends in this log (OffsetForLeaderEpoch), or
+    /// `None` when this log knows no such epoch.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        self.epochs
+            .epochs()
+            .end_offset_for(epoch, self.log_end_offset())
+    }
+
+    /// The leader-epoch entries (epoch, start offset), oldest first.
+    pub fn epoch_entries(&self) -> &[(i32, i64)] {
+        self.epochs.epochs().entries()
+    }
+
     fn settings(&self) -> SegmentSettings {
         settings_of(&self.config)
     }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::checkpoint::{sync_dir, Checkpoint};
-use super::{settings_of, Log, SNAPSHOTS_KEPT};
+use super::{epochs, settings_of, Log, SNAPSHOTS_KEPT};
 use crate::cleaner::swap;
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
@@ -153,6 +153,25 @@ impl Log {
         }
         let scanned = info.segments_scanned > 0 || info.bytes_truncated > 0 || dir_changed;
 
+        // A log written before the cache existed: its first batch's epoch covers it (a
+        // single node writes epoch 0 throughout); later epochs, if any, are unknown, so a
+        // follower asking for them falls back to truncating at its high watermark.
+        let first_epoch = || -> Option<i32> {
+            let seg = segments.values().next()?;
+            let (pos, _) = seg.find_batch(log_start).ok()??;
+            seg.header_at(pos).ok()?.map(|h| h.partition_leader_epoch)
+        };
+        let mut epochs = epochs::EpochCache::open(dir, || match first_epoch() {
+            Some(e) if e >= 0 => epochs::Epochs::from_entries(&[(e, log_start)]),
+            _ => epochs::Epochs::default(),
+        })?;
+        let end = segments
+            .values()
+            .next_back()
+            .map_or(log_start, |s| s.next_offset());
+        epochs.update(|e| e.truncate_from_end(end))?;
+        epochs.update(|e| e.truncate_from_start(log_start))?;
+
         let mut log = Log {
             dir: dir.to_path_buf(),
             config,
@@ -169,6 +188,7 @@ impl Log {
             fail_next_fsync: false,
             needs_unclean_mark: true,
             tail_epoch: 0,
+            epochs,
         };
         // Everything that survived was either trusted (clean/below the recovery point) or
         // scanned and fsynced just now.

@@ -115,6 +115,7 @@ impl Log {
         // Persist the new start before the files go, so a crash cannot resurrect a gap.
         self.log_start_offset = new_start;
         self.write_checkpoint(false)?;
+        self.epochs.update(|e| e.truncate_from_start(new_start))?;
         for s in summaries.iter().take(n) {
             if let Some(seg) = self.segments.remove(&s.base_offset) {
                 out.bytes_deleted += seg.size();

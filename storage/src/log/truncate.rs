@@ -58,12 +58,14 @@ impl Log {
         )?;
         self.segments.insert(offset, seg);
         self.log_start_offset = offset;
+        self.epochs.update(|e| e.truncate_from_start(offset))?;
         Ok(())
     }
 
     fn after_tail_change(&mut self) -> Result<()> {
         self.tail_epoch += 1;
         let leo = self.log_end_offset();
+        self.epochs.update(|e| e.truncate_from_end(leo))?;
         self.recovery_point = self.recovery_point.min(leo);
         self.unflushed_messages = 0;
         self.first_unflushed_ms = None;
@@ -96,6 +98,7 @@ impl Log {
         self.log_start_offset = offset;
         // Persist first: once acknowledged, the records must not come back after a crash.
         self.write_checkpoint(false)?;
+        self.epochs.update(|e| e.truncate_from_start(offset))?;
         self.delete_segments_below_start()?;
         Ok(self.log_start_offset)
     }
