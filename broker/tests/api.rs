@@ -710,3 +710,49 @@ async fn retention_and_the_cleaner_run_on_their_schedule() {
         "the newest value stays"
     );
 }
+
+#[tokio::test]
+async fn offset_for_leader_epoch_answers_from_the_epoch_cache() {
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    assert_eq!(c.create_topic("epochs", 1, &[]).await.error_code, 0);
+    let ask = |epoch: i32, current: Option<i32>| v1::OffsetForLeaderEpochRequest {
+        replica_id: -1,
+        topics: vec![v1::OffsetForLeaderTopic {
+            name: "epochs".into(),
+            partitions: vec![v1::OffsetForLeaderPartition {
+                partition_index: 0,
+                current_leader_epoch: current,
+                leader_epoch: epoch,
+            }],
+        }],
+    };
+    // Nothing written yet: no epoch is known.
+    let r = c.call(ask(0, None)).await;
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.leader_epoch, p.end_offset), (0, -1, -1));
+
+    c.produce("epochs", 0, batch(&[b"a", b"b", b"c"], 1000))
+        .await;
+    let r = c.call(ask(0, Some(0))).await;
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.leader_epoch, p.end_offset), (0, 0, 3));
+    // A later epoch than the log's is unknown; a newer current epoch than the broker's is
+    // UNKNOWN_LEADER_EPOCH; an unknown topic says so.
+    let r = c.call(ask(4, None)).await;
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((p.leader_epoch, p.end_offset), (-1, -1));
+    let r = c.call(ask(0, Some(9))).await;
+    assert_eq!(
+        code(r.topics[0].partitions[0].error_code),
+        ErrorCode::UnknownLeaderEpoch
+    );
+    let mut unknown = ask(0, None);
+    unknown.topics[0].name = "nope".into();
+    let r = c.call(unknown).await;
+    assert_eq!(
+        code(r.topics[0].partitions[0].error_code),
+        ErrorCode::UnknownTopicOrPartition
+    );
+}

@@ -22,6 +22,7 @@ mod list_offsets;
 mod metadata;
 mod offset_commit;
 mod offset_fetch;
+mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
 #[cfg(test)]
@@ -105,6 +106,9 @@ async fn route(ctx: &BrokerCtx, req: RequestEnvelope) -> Option<ResponseEnvelope
         Req::DescribeGroups(r) => Resp::DescribeGroups(describe_groups::handle(ctx, r).await),
         Req::DeleteGroups(r) => Resp::DeleteGroups(delete_groups::handle(ctx, r).await),
         Req::DescribeQuorum(r) => Resp::DescribeQuorum(describe_quorum::handle(ctx, r)),
+        Req::OffsetForLeaderEpoch(r) => {
+            Resp::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(ctx, r).await)
+        }
     };
     Some(reply(resp))
 }

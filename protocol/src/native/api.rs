@@ -71,6 +71,7 @@ requests! {
     ListGroups, ListGroups, ListGroupsRequest, ListGroupsResponse;
     DeleteGroups, DeleteGroups, DeleteGroupsRequest, DeleteGroupsResponse;
     DescribeQuorum, DescribeQuorum, DescribeQuorumRequest, DescribeQuorumResponse;
+    OffsetForLeaderEpoch, OffsetForLeaderEpoch, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse;
 }
 
 impl v1::RequestEnvelope {

@@ -30,6 +30,10 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DeleteTopics, VersionRange { min: 0, max: 0 }),
     (ApiKey::DeleteRecords, VersionRange { min: 0, max: 0 }),
     (ApiKey::InitProducerId, VersionRange { min: 0, max: 0 }),
+    (
+        ApiKey::OffsetForLeaderEpoch,
+        VersionRange { min: 0, max: 0 },
+    ),
     (ApiKey::DescribeConfigs, VersionRange { min: 0, max: 0 }),
     (ApiKey::AlterConfigs, VersionRange { min: 0, max: 0 }),
     (ApiKey::CreatePartitions, VersionRange { min: 0, max: 0 }),

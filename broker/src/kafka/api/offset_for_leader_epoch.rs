@@ -1,8 +1,6 @@
-//! OffsetForLeaderEpoch (23), v2-4: where the asked-for leader epoch ends. Weir keeps no
-//! epoch history yet, so every epoch up to the current one ends at the log end (correct
-//! while a partition has had one leader epoch, which holds on a single node); a newer
-//! epoch than the broker's is unknown (-1, -1), as Kafka answers. The current-epoch fence
-//! is the native ListOffsets check.
+//! OffsetForLeaderEpoch (23), v2-4: where the asked-for leader epoch ends, from the
+//! partition's leader-epoch cache (the native handler); an epoch the log does not know is
+//! answered (-1, -1), as Kafka does.
 
 use kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderEpochRequest;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
@@ -16,63 +14,48 @@ use crate::kafka::header::Header;
 use crate::kafka::native::native;
 use crate::kafka::KafkaCtx;
 
-/// Kafka's special ListOffsets timestamp for the high watermark.
-const LATEST: i64 = -1;
-
 /// Answers each partition.
 pub async fn handle(
     k: &KafkaCtx,
     h: &Header,
     req: OffsetForLeaderEpochRequest,
 ) -> Result<OffsetForLeaderEpochResponse, KafkaError> {
-    let asked: Vec<Vec<i32>> = req
-        .topics
-        .iter()
-        .map(|t| t.partitions.iter().map(|p| p.leader_epoch).collect())
-        .collect();
-    let native_req = n::ListOffsetsRequest {
-        isolation_level: 0,
+    let native_req = n::OffsetForLeaderEpochRequest {
+        replica_id: req.replica_id.0,
         topics: req
             .topics
             .iter()
-            .map(|t| n::ListOffsetsTopic {
+            .map(|t| n::OffsetForLeaderTopic {
                 name: text(&t.topic.0),
                 partitions: t
                     .partitions
                     .iter()
-                    .map(|p| n::ListOffsetsPartition {
+                    .map(|p| n::OffsetForLeaderPartition {
                         partition_index: p.partition,
                         current_leader_epoch: epoch(p.current_leader_epoch),
-                        timestamp: LATEST,
+                        leader_epoch: p.leader_epoch,
                     })
                     .collect(),
             })
             .collect(),
     };
-    let r = native!(&k.broker, &h.client_id, ListOffsets, native_req);
+    let r = native!(&k.broker, &h.client_id, OffsetForLeaderEpoch, native_req);
     let mut out = OffsetForLeaderEpochResponse::default();
     out.topics = r
         .topics
         .into_iter()
-        .zip(asked)
-        .map(|(t, asked)| {
+        .map(|t| {
             let mut o = OffsetForLeaderTopicResult::default();
             o.topic = topic(t.name);
             o.partitions = t
                 .partitions
                 .into_iter()
-                .zip(asked)
-                .map(|(p, asked)| {
+                .map(|p| {
                     let mut e = EpochEndOffset::default();
                     e.partition = p.partition_index;
                     e.error_code = code(p.error_code);
-                    if p.error_code == 0 && asked <= p.leader_epoch {
-                        e.leader_epoch = p.leader_epoch;
-                        e.end_offset = p.offset;
-                    } else {
-                        e.leader_epoch = -1;
-                        e.end_offset = -1;
-                    }
+                    e.leader_epoch = p.leader_epoch;
+                    e.end_offset = p.end_offset;
                     e
                 })
                 .collect();
