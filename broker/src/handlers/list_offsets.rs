@@ -1,4 +1,5 @@
-//! ListOffsets (2): earliest (-2), latest (-1), or the first offset at or after a timestamp.
+//! ListOffsets (2): earliest (-2), latest (-1), the record with the largest timestamp (-3),
+//! or the first offset at or after a timestamp.
 
 use weir_protocol::native::v1::{
     ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopicResponse,
@@ -13,6 +14,8 @@ use crate::partition::{blocking, PartitionRef};
 pub const EARLIEST: i64 = -2;
 /// Kafka's special timestamp for the high watermark.
 pub const LATEST: i64 = -1;
+/// Kafka's special timestamp for the record with the largest timestamp (KIP-734).
+pub const MAX_TIMESTAMP: i64 = -3;
 
 /// Looks up each partition's offset.
 pub async fn handle(ctx: &BrokerCtx, req: ListOffsetsRequest) -> ListOffsetsResponse {
@@ -69,7 +72,7 @@ async fn lookup(
             let start = p.log_start_offset().map_err(|e| partition_error_code(&e))?;
             Ok((start, -1, epoch))
         }
-        ts if ts < 0 => Err(ErrorCode::InvalidRequest),
+        ts if ts < 0 && ts != MAX_TIMESTAMP => Err(ErrorCode::InvalidRequest),
         ts => {
             let hw = p.high_watermark();
             let found = blocking(

@@ -31,7 +31,7 @@ const fn r(min: i16, max: i16) -> Range {
 pub const ADVERTISED: &[(ApiKey, Range)] = &[
     (ApiKey::Produce, r(3, 9)),
     (ApiKey::Fetch, r(4, 12)),
-    (ApiKey::ListOffsets, r(1, 6)),
+    (ApiKey::ListOffsets, r(1, 7)),
     (ApiKey::Metadata, r(0, 12)),
     (ApiKey::OffsetCommit, r(2, 8)),
     (ApiKey::OffsetFetch, r(1, 7)),

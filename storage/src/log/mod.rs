@@ -187,11 +187,13 @@ impl Log {
 
     /// Offset and timestamp of the first record (in offset order, from the log start) whose
     /// timestamp is ≥ `ts`; `None` if there is none. Kafka's special values: -2 = earliest
-    /// (log start), -1 = latest (log end), both with timestamp -1.
+    /// (log start), -1 = latest (log end), both with timestamp -1; -3 = the first record with the
+    /// largest timestamp.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
         match ts {
             -2 => return Ok(Some((self.log_start_offset, -1))),
             -1 => return Ok(Some((self.log_end_offset(), -1))),
+            -3 => return self.max_timestamp_record(),
             _ => {}
         }
         for seg in self.segments.values() {
@@ -203,6 +205,27 @@ impl Log {
             }
         }
         Ok(None)
+    }
+
+    /// The first record carrying the largest timestamp in the log (Kafka's ListOffsets
+    /// -3, KIP-734): the segment with the largest max timestamp (the first of equals),
+    /// then the first record at that timestamp in it.
+    fn max_timestamp_record(&self) -> Result<Option<(i64, i64)>> {
+        let mut best: Option<&Segment> = None;
+        for seg in self.segments.values() {
+            if seg.next_offset() <= self.log_start_offset || seg.size() == 0 {
+                continue;
+            }
+            if best.is_none_or(|b| seg.max_timestamp() > b.max_timestamp()) {
+                best = Some(seg);
+            }
+        }
+        match best {
+            Some(seg) if seg.max_timestamp() >= 0 => {
+                seg.find_by_timestamp(seg.max_timestamp(), self.log_start_offset)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Called before any change to the files: a crash from here on must trigger recovery.

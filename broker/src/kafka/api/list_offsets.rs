@@ -1,4 +1,5 @@
-//! ListOffsets (2), v1-6: earliest (-2), latest (-1) or by timestamp.
+//! ListOffsets (2), v1-7: earliest (-2), latest (-1), by timestamp, or (v7) the record
+//! with the largest timestamp (-3).
 
 use kafka_protocol::messages::list_offsets_request::ListOffsetsRequest;
 use kafka_protocol::messages::list_offsets_response::{
