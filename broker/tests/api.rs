@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{batch, built_batch, fetch_req, produce_req, records, temp_dir, Broker, Client};
+use futures::SinkExt;
 use weir_protocol::native::v1::{self, response_envelope::Body};
 use weir_protocol::native::ApiKey;
 use weir_protocol::ErrorCode;
@@ -509,6 +510,85 @@ async fn pipelined_responses_keep_request_order_and_acks0_is_silent() {
     }
     let f = c.fetch("pipe", 0, 0, 0, 1).await;
     assert_eq!(f.high_watermark, 21, "acks=0 record plus 20 acked ones");
+}
+
+/// Records in the `i`th request of the pipelining test: sizes vary so the requests take
+/// different times to validate and append, which is what lets one overtake another.
+fn pipelined_values(i: usize) -> Vec<Vec<u8>> {
+    (0..i % 7 + 1)
+        .map(|r| vec![r as u8; 100 * (i % 5 + 1)])
+        .collect()
+}
+
+#[tokio::test]
+async fn pipelined_produces_append_in_arrival_order() {
+    const REQUESTS: usize = 200;
+    // Every `CORRUPT`th request's partition-0 batch is rejected (its turn is given up
+    // without appending); every `BOTH`th request also writes partition 1 (two appends
+    // share one turn).
+    const CORRUPT: usize = 10;
+    const BOTH: usize = 3;
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    let mut c = b.client().await;
+    c.create_topic("order", 2, &[]).await;
+    // One write for all of them, so the broker reads them as fast as it can and many are
+    // in flight at once.
+    for i in 0..REQUESTS {
+        let values = pipelined_values(i);
+        let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        let good = batch(&values, 1);
+        let mut first = good.to_vec();
+        if i % CORRUPT == CORRUPT - 1 {
+            let last = first.len() - 1;
+            first[last] ^= 0xff;
+        }
+        let mut req = produce_req("order", 0, first.into(), 1);
+        if i % BOTH == 0 {
+            req.topic_data[0]
+                .partition_data
+                .push(v1::PartitionProduceData {
+                    index: 1,
+                    records: good,
+                });
+        }
+        let id = i32::try_from(i).unwrap();
+        c.framed
+            .feed(v1::RequestEnvelope::new(id, "test", req))
+            .await
+            .unwrap();
+    }
+    c.framed.flush().await.unwrap();
+    let mut next_offset = [0, 0];
+    for i in 0..REQUESTS {
+        let r = c.recv().await;
+        assert_eq!(r.correlation_id, i32::try_from(i).unwrap());
+        let Some(Body::Produce(p)) = r.body else {
+            panic!("not a produce response: {r:?}");
+        };
+        let records = pipelined_values(i).len() as i64;
+        let parts = &p.responses[0].partition_responses;
+        assert_eq!(parts.len(), if i % BOTH == 0 { 2 } else { 1 });
+        for part in parts {
+            let partition = usize::try_from(part.index).unwrap();
+            if partition == 0 && i % CORRUPT == CORRUPT - 1 {
+                assert_eq!(code(part.error_code), ErrorCode::CorruptMessage);
+                continue;
+            }
+            assert_eq!(
+                code(part.error_code),
+                ErrorCode::None,
+                "{}",
+                part.error_message
+            );
+            assert_eq!(
+                part.base_offset, next_offset[partition],
+                "request {i} was not appended to partition {partition} in arrival order"
+            );
+            next_offset[partition] += records;
+        }
+    }
+    assert!(next_offset[0] > 0 && next_offset[1] > 0);
 }
 
 #[tokio::test]

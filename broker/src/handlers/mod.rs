@@ -35,23 +35,39 @@ use weir_protocol::ErrorCode;
 
 use crate::ctx::BrokerCtx;
 use crate::instruments::RequestTimer;
+use crate::server::AppendTurn;
 
 pub use produce::validate_produce_records;
 
 /// Runs one request. `None` means "send nothing back" (Produce with acks=0).
 pub async fn dispatch(ctx: &BrokerCtx, req: RequestEnvelope) -> Option<ResponseEnvelope> {
+    dispatch_in_turn(ctx, req, None).await
+}
+
+/// [`dispatch`] for a request of a connection: a Produce appends only once `turn` comes
+/// (every earlier produce of the connection appended) and gives it up right after.
+/// Other requests just drop it.
+pub async fn dispatch_in_turn(
+    ctx: &BrokerCtx,
+    req: RequestEnvelope,
+    turn: Option<AppendTurn>,
+) -> Option<ResponseEnvelope> {
     let timer = req
         .body
         .as_ref()
         .map(|b| RequestTimer::start(request_api_key(b)));
-    let response = route(ctx, req).await;
+    let response = route(ctx, req, turn).await;
     if let Some(t) = timer {
         t.finish(response.as_ref());
     }
     response
 }
 
-async fn route(ctx: &BrokerCtx, req: RequestEnvelope) -> Option<ResponseEnvelope> {
+async fn route(
+    ctx: &BrokerCtx,
+    req: RequestEnvelope,
+    turn: Option<AppendTurn>,
+) -> Option<ResponseEnvelope> {
     let correlation_id = req.correlation_id;
     let client_id = req.client_id;
     let reply = |body: Resp| ResponseEnvelope {
@@ -90,7 +106,7 @@ async fn route(ctx: &BrokerCtx, req: RequestEnvelope) -> Option<ResponseEnvelope
         Req::CreatePartitions(r) => Resp::CreatePartitions(create_partitions::handle(ctx, r).await),
         Req::DescribeConfigs(r) => Resp::DescribeConfigs(describe_configs::handle(ctx, r)),
         Req::AlterConfigs(r) => Resp::AlterConfigs(alter_configs::handle(ctx, r).await),
-        Req::Produce(r) => Resp::Produce(produce::handle(ctx, r).await?),
+        Req::Produce(r) => Resp::Produce(produce::handle(ctx, r, turn).await?),
         Req::Fetch(r) => Resp::Fetch(fetch::handle(ctx, r).await),
         Req::ListOffsets(r) => Resp::ListOffsets(list_offsets::handle(ctx, r).await),
         Req::DeleteRecords(r) => Resp::DeleteRecords(delete_records::handle(ctx, r).await),

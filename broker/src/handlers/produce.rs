@@ -5,7 +5,10 @@
 //! answers nothing. A flush that outlasts the request's `timeout_ms` is answered with
 //! REQUEST_TIMED_OUT (the data may still become durable; an idempotent retry is answered
 //! with its original offsets). acks=-1 on a topic with `min.insync.replicas` above 1 is refused with
-//! NOT_ENOUGH_REPLICAS before anything is appended.
+//! NOT_ENOUGH_REPLICAS before anything is appended. A request of a connection appends only
+//! in its append turn (after the connection's earlier produces appended, as Kafka orders
+//! them) and gives the turn up as soon as its appends are in the log, before any fsync
+//! wait, so pipelined requests still share fsyncs.
 
 use std::sync::Arc;
 
@@ -22,6 +25,7 @@ use crate::error::{batch_error_code, partition_error_code};
 use crate::log_throttle::Throttle;
 use crate::names::is_internal_topic;
 use crate::partition::{Appended, DurableWait, PartitionRef};
+use crate::server::AppendTurn;
 use crate::topics::TopicCounters;
 
 /// In-sync replicas of every partition on a single node: the leader itself.
@@ -95,8 +99,12 @@ fn error_response(index: i32, code: ErrorCode, message: String) -> PartitionProd
     }
 }
 
-/// Validates, appends, answers (or not, for acks=0).
-pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceResponse> {
+/// Validates, appends once `turn` comes (no turn: at once), answers (or not, for acks=0).
+pub async fn handle(
+    ctx: &BrokerCtx,
+    req: ProduceRequest,
+    turn: Option<AppendTurn>,
+) -> Option<ProduceResponse> {
     let acks = req.acks;
     let timeout_ms = req.timeout_ms;
     let acks_ok = matches!(acks, -1..=1);
@@ -188,6 +196,17 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
         });
     }
 
+    // Validation above ran concurrently with the connection's other requests; appending
+    // waits for the turn. A request with nothing to append just drops its turn, which
+    // still keeps the later ones behind the earlier ones.
+    let mut turn = if pending.is_empty() { None } else { turn };
+    if let Some(t) = turn.as_mut() {
+        t.wait().await;
+    }
+    // Every partition's append holds a share of the turn; the last one to be in the log
+    // (or to fail) gives it up.
+    let turn = turn.map(Arc::new);
+
     // Partitions append in parallel; each then waits for its own fsync when the flush
     // policy asks for one (group commit: the fsync runs outside the partition lock and
     // covers every append made before it started). acks=0 answers nothing, so it need not
@@ -198,18 +217,30 @@ pub async fn handle(ctx: &BrokerCtx, req: ProduceRequest) -> Option<ProduceRespo
     } else {
         DurableWait::Within { timeout_ms }
     };
-    let appends = pending.into_iter().map(|p| async move {
-        let counters = p.counters;
-        let r = p
-            .partition
-            .append_durable(p.batches, now, wait, move |info, bytes| {
-                if !info.duplicate {
-                    counters.produced(u64::from(info.record_count), bytes as u64);
-                }
-            })
-            .await;
-        (p.topic, p.slot, r)
-    });
+    let appends: Vec<_> = pending
+        .into_iter()
+        .map(|p| {
+            let turn = turn.clone();
+            async move {
+                let counters = p.counters;
+                // A failed append drops the callback unrun, which gives the share up too.
+                let r = p
+                    .partition
+                    .append_durable(p.batches, now, wait, move |info, bytes| {
+                        // In the log: the connection's next produce may append while this
+                        // one waits for its fsync.
+                        drop(turn);
+                        if !info.duplicate {
+                            counters.produced(u64::from(info.record_count), bytes as u64);
+                        }
+                    })
+                    .await;
+                (p.topic, p.slot, r)
+            }
+        })
+        .collect();
+    // Only the appends may hold the turn, or it would last until the slowest fsync.
+    drop(turn);
     for (ti, slot, r) in futures::future::join_all(appends).await {
         let Some(resp) = responses
             .get_mut(ti)

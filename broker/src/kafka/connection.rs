@@ -1,16 +1,19 @@
 //! One Kafka client connection, shaped like the native one (`server/connection.rs`): a
 //! reader decodes frames and starts a task per request; a writer awaits those tasks in
 //! arrival order, so responses leave in request order (clients check, P14) while requests
-//! run concurrently. The queue between them is bounded; request bytes count against the
-//! broker-wide budget. Produce with acks=0 writes nothing (P15). A request Kafka would not
-//! parse (bad header, unknown API, version not advertised, undecodable body) closes the
-//! connection after the responses already owed, as Kafka does.
+//! run concurrently, except that produce requests append one after another in arrival
+//! order (`AppendTurns`), as Kafka does. The queue between them is bounded; request bytes
+//! count against the broker-wide budget. Produce with acks=0 writes nothing (P15). A
+//! request Kafka would not parse (bad header, unknown API, version not advertised,
+//! undecodable body) closes the connection after the responses already owed, as Kafka
+//! does.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
+use kafka_protocol::messages::ApiKey;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -20,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::dispatch::handle;
 use super::error::KafkaError;
 use super::{header, KafkaCtx};
-use crate::server::{ConnectionLimits, RequestMemory};
+use crate::server::{AppendTurns, ConnectionLimits, RequestMemory};
 
 /// What a request task yields: bytes to write, nothing (acks=0), or a reason to close.
 type Outcome = Result<Option<Bytes>, KafkaError>;
@@ -54,6 +57,7 @@ pub async fn serve(
     // Cancelled when the writer stops (fatal request, peer gone), so reading stops too.
     let stop = shutdown.child_token();
     let writer = tokio::spawn(write_responses(sink, rx, peer, stop.clone()));
+    let mut turns = AppendTurns::default();
 
     loop {
         let next = tokio::select! {
@@ -95,11 +99,13 @@ pub async fn serve(
             }
         };
         let correlation_id = h.correlation_id;
+        // Taken here, in the read loop, because this is where arrival order is known.
+        let turn = (h.key == ApiKey::Produce).then(|| turns.next_turn());
         let ctx = ctx.clone();
         // The budget share is returned when the handler is done with the request, not
         // when its response is written (a client that stops reading must not starve others).
         let task = tokio::spawn(async move {
-            let out = handle(&ctx, &h, frame).await;
+            let out = handle(&ctx, &h, frame, turn).await;
             drop(permit);
             out
         });

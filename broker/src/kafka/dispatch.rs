@@ -11,9 +11,16 @@ use super::error::KafkaError;
 use super::header::Header;
 use super::versions::advertised;
 use super::KafkaCtx;
+use crate::server::AppendTurn;
 
-/// Handles one request. `Ok(None)`: nothing is sent back (Produce with acks=0).
-pub async fn handle(k: &KafkaCtx, h: &Header, body: Bytes) -> Result<Option<Bytes>, KafkaError> {
+/// Handles one request. `Ok(None)`: nothing is sent back (Produce with acks=0). `turn` is
+/// the connection's append turn for a Produce; other requests just drop it.
+pub async fn handle(
+    k: &KafkaCtx,
+    h: &Header,
+    body: Bytes,
+    turn: Option<AppendTurn>,
+) -> Result<Option<Bytes>, KafkaError> {
     if h.key == ApiKey::ApiVersions {
         // Any version is answered (kafka-wire-compat.md §2.2).
         return api::api_versions::handle(h, body).map(Some);
@@ -34,7 +41,7 @@ pub async fn handle(k: &KafkaCtx, h: &Header, body: Bytes) -> Result<Option<Byte
     match h.key {
         ApiKey::Produce => {
             let req: m::ProduceRequest = decode(h, body)?;
-            match api::produce::handle(k, h, req).await? {
+            match api::produce::handle(k, h, req, turn).await? {
                 Some(resp) => encode(h, &resp).map(Some),
                 None => Ok(None),
             }

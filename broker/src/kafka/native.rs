@@ -8,18 +8,29 @@ use weir_protocol::native::v1::RequestEnvelope;
 
 use super::error::KafkaError;
 use crate::ctx::BrokerCtx;
-use crate::handlers::dispatch;
+use crate::handlers::dispatch_in_turn;
+use crate::server::AppendTurn;
 
 /// Runs `body` through the native dispatcher. `Ok(None)`: the handler sends nothing back
 /// (Produce with acks=0).
 pub async fn call(ctx: &BrokerCtx, client_id: &str, body: Req) -> Result<Option<Resp>, KafkaError> {
+    call_in_turn(ctx, client_id, body, None).await
+}
+
+/// [`call`] with the connection's append turn (Produce).
+pub async fn call_in_turn(
+    ctx: &BrokerCtx,
+    client_id: &str,
+    body: Req,
+    turn: Option<AppendTurn>,
+) -> Result<Option<Resp>, KafkaError> {
     let envelope = RequestEnvelope {
         correlation_id: 0,
         client_id: client_id.to_string(),
         api_version: 0,
         body: Some(body),
     };
-    match dispatch(ctx, envelope).await {
+    match dispatch_in_turn(ctx, envelope, turn).await {
         None => Ok(None),
         Some(r) if r.error_code != 0 => Err(KafkaError::Internal(format!(
             "native handler refused the request ({}): {}",

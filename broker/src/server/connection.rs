@@ -1,6 +1,7 @@
 //! One client connection. A read task decodes frames and starts a handler task per
 //! request; the writer awaits those tasks strictly in arrival order, so responses leave in
-//! request order while requests execute concurrently. The queue between them is bounded
+//! request order while requests execute concurrently, except that produce requests append
+//! one after another in arrival order (`AppendTurns`). The queue between them is bounded
 //! (`max_in_flight`): when it is full the reader stops reading, which pushes back on the
 //! client through TCP. A frame that cannot be decoded (oversized length, garbage) ends
 //! reading; responses already owed are still written, then the socket closes.
@@ -15,12 +16,14 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
+use weir_protocol::native::v1::request_envelope::Body as Req;
 use weir_protocol::native::v1::ResponseEnvelope;
 use weir_protocol::native::ServerCodec;
 use weir_protocol::ErrorCode;
 
+use super::AppendTurns;
 use crate::ctx::BrokerCtx;
-use crate::handlers::{dispatch, envelope_error};
+use crate::handlers::{dispatch_in_turn, envelope_error};
 
 /// Per-connection limits.
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +85,7 @@ pub async fn serve(
     let sink = FramedWrite::new(write_half, ServerCodec::new(u32::MAX as usize));
     let (tx, rx) = mpsc::channel::<InFlight>(limits.max_in_flight.max(1));
     let writer = tokio::spawn(write_responses(sink, rx, peer));
+    let mut turns = AppendTurns::default();
 
     loop {
         let next = tokio::select! {
@@ -103,12 +107,14 @@ pub async fn serve(
                     _ = shutdown.cancelled() => break,
                     p = memory.reserve(req.encoded_len()) => p,
                 };
+                // Taken here, in the read loop, because this is where arrival order is known.
+                let turn = matches!(req.body, Some(Req::Produce(_))).then(|| turns.next_turn());
                 let ctx = ctx.clone();
                 // The request's share of the budget is returned when its handler is done
                 // with it, not when the response is written: a client that stops reading
                 // responses must not starve everyone else.
                 let task = tokio::spawn(async move {
-                    let response = dispatch(&ctx, req).await;
+                    let response = dispatch_in_turn(&ctx, req, turn).await;
                     drop(permit);
                     response
                 });

@@ -1,7 +1,9 @@
 //! The native-protocol listener: accepts connections (bounded by a semaphore, backing off
 //! on accept errors) and hands each to `connection::serve`. The accept loop is shared with
-//! the Kafka listener (`crate::kafka`), so both get the same limits and shutdown.
+//! the Kafka listener (`crate::kafka`), so both get the same limits and shutdown, and
+//! both order the appends of a connection's produce requests with [`AppendTurns`].
 
+mod append_turns;
 mod connection;
 
 use std::future::Future;
@@ -16,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ctx::BrokerCtx;
 
+pub use append_turns::{AppendTurn, AppendTurns};
 pub use connection::{ConnectionLimits, RequestMemory};
 
 /// Accepts until `shutdown` fires, then waits up to `grace` for open connections to

@@ -2,10 +2,10 @@
 //! closes when it reaches `batch_size` or its `linger` expires, and then waits in the
 //! partition's ready queue for the sender.
 //!
-//! Ordering rule: at most one batch per partition is in flight. The broker executes
-//! requests of one connection concurrently, so two in-flight batches of one partition
-//! could be appended out of order; one at a time keeps sequence numbers in order and makes
-//! a retry simply "the same batch again, first in line".
+//! Ordering rule: at most one batch per partition is in flight. The broker appends the
+//! produce requests of one connection in arrival order, but a batch that fails and is
+//! retried would land behind a later batch already in flight; one at a time keeps sequence
+//! numbers in order and makes a retry simply "the same batch again, first in line".
 //!
 //! This module does no I/O; the sender drives it with the current time.
 

@@ -1,5 +1,6 @@
 //! Produce (0), v3+: record batches go to the native handler as received (never
-//! re-encoded, so duplicate header keys and exact bytes survive). acks=0 answers nothing.
+//! re-encoded, so duplicate header keys and exact bytes survive), with the connection's
+//! append turn so a connection's produces append in arrival order. acks=0 answers nothing.
 
 use kafka_protocol::messages::produce_request::ProduceRequest;
 use kafka_protocol::messages::produce_response::{
@@ -12,14 +13,16 @@ use weir_protocol::native::v1::response_envelope::Body as Resp;
 use super::{code, kstr, text, topic};
 use crate::kafka::error::KafkaError;
 use crate::kafka::header::Header;
-use crate::kafka::native::call;
+use crate::kafka::native::call_in_turn;
 use crate::kafka::KafkaCtx;
+use crate::server::AppendTurn;
 
 /// Appends; `None` for acks=0.
 pub async fn handle(
     k: &KafkaCtx,
     h: &Header,
     req: ProduceRequest,
+    turn: Option<AppendTurn>,
 ) -> Result<Option<ProduceResponse>, KafkaError> {
     let native_req = n::ProduceRequest {
         transactional_id: req.transactional_id.map(|t| text(&t.0)),
@@ -41,7 +44,7 @@ pub async fn handle(
             })
             .collect(),
     };
-    match call(&k.broker, &h.client_id, Req::Produce(native_req)).await? {
+    match call_in_turn(&k.broker, &h.client_id, Req::Produce(native_req), turn).await? {
         None => Ok(None),
         Some(Resp::Produce(r)) => Ok(Some(response(h.version, r))),
         Some(_) => Err(KafkaError::Internal("produce: wrong response".into())),
