@@ -139,6 +139,7 @@ async fn fetch(addr: &str, topic: &str, partitions: i32, total: usize) -> (usize
     let start = Instant::now();
     while got < total && start.elapsed() < TIME_LIMIT {
         let req = v1::FetchRequest {
+            replica_id: None,
             max_wait_ms: 100,
             min_bytes: 1,
             max_bytes: 8 * 1024 * 1024,

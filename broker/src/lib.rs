@@ -44,6 +44,7 @@ pub mod names;
 pub mod parallel;
 pub mod partition;
 pub mod raft;
+pub mod replica_set;
 pub mod server;
 pub mod storage;
 pub mod tasks;

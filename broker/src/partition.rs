@@ -16,13 +16,14 @@
 //! covers every append made before it started.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
 use weir_storage::FlushMode;
 
+use crate::replica_set::ReplicaSet;
 use crate::storage::{AppendInfo, Error as StorageError, Log, LogConfig, ReadInfo};
 
 /// Why a partition operation failed.
@@ -81,6 +82,13 @@ pub struct Partition {
     durable: watch::Sender<Durable>,
     /// Lock order: the log lock may be held while taking this one, never the reverse.
     flush_queue: Mutex<FlushQueue>,
+    /// The leader's view of the other replicas (the high watermark comes from it). Never
+    /// held across I/O or together with the flush queue.
+    replicas: Mutex<ReplicaSet>,
+    /// Whether the metadata makes this broker the leader.
+    leading: AtomicBool,
+    /// The log end, published on every append (parked follower fetches wait on it).
+    log_end: watch::Sender<i64>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -110,6 +118,8 @@ impl Partition {
             offset: log.recovery_point(),
             failed: None,
         });
+        let (log_end, _) = watch::channel(log.log_end_offset());
+        let replicas = ReplicaSet::new(log.log_end_offset(), log.log_end_offset());
         Ok(Partition {
             topic: topic.to_string(),
             index,
@@ -119,6 +129,9 @@ impl Partition {
             high_watermark: hw,
             durable,
             flush_queue: Mutex::new(FlushQueue::default()),
+            replicas: Mutex::new(replicas),
+            leading: AtomicBool::new(true),
+            log_end,
         })
     }
 
@@ -212,12 +225,17 @@ impl Partition {
             "append",
         )
         .await?;
+        let end = info.last_offset.saturating_add(1);
         if info.flush_needed {
-            let end = info.last_offset.saturating_add(1);
             self.request_flush(end);
-            if let DurableWait::Within { timeout_ms } = wait {
+            if let DurableWait::Within { timeout_ms } | DurableWait::Replicated { timeout_ms } =
+                wait
+            {
                 self.wait_durable_within(end, timeout_ms).await?;
             }
+        }
+        if let DurableWait::Replicated { timeout_ms } = wait {
+            self.wait_replicated_within(end, timeout_ms).await?;
         }
         Ok(Appended {
             info,
@@ -237,6 +255,8 @@ impl Partition {
             let info = log.append_as_leader_with(batches, epoch, now_ms, FlushMode::Deferred)?;
             Ok((info, log.log_end_offset()))
         })?;
+        self.with_replicas(|r| r.set_leader_end(end));
+        self.log_end.send_replace(end);
         // Data the policy wants durable becomes visible once the flusher made it so.
         if !info.flush_needed {
             self.advance_high_watermark(end);
@@ -297,6 +317,42 @@ impl Partition {
         {
             Ok(r) => r,
             Err(_) => Err(PartitionError::TimedOut(self.name(), ms)),
+        }
+    }
+
+    /// Waits until the high watermark reaches `end` (every in-sync replica has the
+    /// records), bounded like `wait_durable_within`; a partition closed meanwhile fails.
+    async fn wait_replicated_within(
+        &self,
+        end: i64,
+        timeout_ms: i32,
+    ) -> Result<(), PartitionError> {
+        let _waiting =
+            crate::instruments::recorders::purgatory(crate::instruments::Purgatory::Produce);
+        let mut hw = self.high_watermark.subscribe();
+        let mut durable = self.durable.subscribe();
+        let wait = async {
+            loop {
+                if *hw.borrow_and_update() >= end {
+                    return Ok(());
+                }
+                if durable.borrow_and_update().failed.is_some() {
+                    return Err(PartitionError::Closed(self.name()));
+                }
+                tokio::select! {
+                    r = hw.changed() => if r.is_err() { return Err(PartitionError::Closed(self.name())) },
+                    r = durable.changed() => if r.is_err() { return Err(PartitionError::Closed(self.name())) },
+                }
+            }
+        };
+        match u64::try_from(timeout_ms) {
+            Ok(ms) if ms > 0 => {
+                match tokio::time::timeout(std::time::Duration::from_millis(ms), wait).await {
+                    Ok(r) => r,
+                    Err(_) => Err(PartitionError::TimedOut(self.name(), ms)),
+                }
+            }
+            _ => wait.await,
         }
     }
 
@@ -392,7 +448,17 @@ impl Partition {
         self.with_log(|log| Ok(log.log_start_offset()))
     }
 
+    /// The leader's committable end reached `to`: the high watermark follows as far as
+    /// the in-sync followers allow.
     fn advance_high_watermark(&self, to: i64) {
+        let hw = self.with_replicas(|r| {
+            r.raise_committable(to);
+            r.high_watermark()
+        });
+        self.publish_high_watermark(hw);
+    }
+
+    fn publish_high_watermark(&self, to: i64) {
         self.high_watermark.send_if_modified(|hw| {
             if to > *hw {
                 *hw = to;
@@ -401,6 +467,122 @@ impl Partition {
                 false
             }
         });
+    }
+
+    fn with_replicas<R>(&self, f: impl FnOnce(&mut ReplicaSet) -> R) -> R {
+        match self.replicas.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Takes the metadata's replicas and ISR for this partition, and whether this broker
+    /// leads it. A new leader forgets where followers were (they tell it again by
+    /// fetching); a smaller ISR can let the high watermark move.
+    pub fn set_replication(
+        &self,
+        me: i32,
+        replicas: &[i32],
+        isr: &[i32],
+        leader: i32,
+        now_ms: i64,
+    ) {
+        let leading = leader == me;
+        let was = self.leading.swap(leading, Ordering::AcqRel);
+        let hw = self.with_replicas(|r| {
+            r.set_members(me, replicas, isr, leading && !was, now_ms);
+            r.high_watermark()
+        });
+        if leading {
+            self.publish_high_watermark(hw);
+        }
+    }
+
+    /// Whether the metadata makes this broker the leader.
+    pub fn is_leader(&self) -> bool {
+        self.leading.load(Ordering::Acquire)
+    }
+
+    /// ISR size (this broker included), as the leader sees it.
+    pub fn isr_size(&self) -> usize {
+        self.with_replicas(|r| r.isr_size())
+    }
+
+    /// On the leader: follower `id` fetched at `offset`, so it holds everything below.
+    pub fn follower_fetched(&self, id: i32, offset: i64, now_ms: i64) {
+        let hw = self.with_replicas(|r| {
+            r.follower_fetched(id, offset, now_ms);
+            r.high_watermark()
+        });
+        self.publish_high_watermark(hw);
+    }
+
+    /// On the leader: ISR members lagging longer than `lag_max_ms`, and followers outside
+    /// the ISR that have caught up (what an ISR change should propose).
+    pub fn isr_changes(&self, now_ms: i64, lag_max_ms: i64) -> (Vec<i32>, Vec<i32>) {
+        let hw = self.high_watermark();
+        self.with_replicas(|r| (r.out_of_sync(now_ms, lag_max_ms), r.ready_to_join(hw)))
+    }
+
+    /// A receiver that changes whenever the log end moves (follower fetches park on it).
+    pub fn subscribe_log_end(&self) -> watch::Receiver<i64> {
+        self.log_end.subscribe()
+    }
+
+    /// Reads up to the log end, past the high watermark (for followers). Blocking.
+    pub fn read_replica(&self, offset: i64, max_bytes: usize) -> Result<ReadInfo, PartitionError> {
+        self.with_log(|log| log.read(offset, max_bytes, None))
+    }
+
+    /// On a follower: appends batches fetched from the leader as they are (offsets,
+    /// epochs) and takes the leader's high watermark, capped at this log's end. The flush
+    /// policy is applied before returning, so the next fetch (which tells the leader this
+    /// follower has these records) only happens once they are as durable as the policy
+    /// asks. Blocking.
+    pub fn append_replica(
+        &self,
+        batches: &[u8],
+        leader_hw: i64,
+        now_ms: i64,
+    ) -> Result<i64, PartitionError> {
+        let (end, durable) = self.with_log_mut(|log| {
+            log.append_as_follower(batches, now_ms)?;
+            Ok((log.log_end_offset(), log.recovery_point()))
+        })?;
+        self.durable.send_modify(|d| d.offset = durable);
+        self.with_replicas(|r| {
+            r.reset_ends(end);
+            r.raise_committable(durable);
+        });
+        self.log_end.send_replace(end);
+        self.high_watermark.send_replace(leader_hw.min(end));
+        Ok(end)
+    }
+
+    /// On a follower: the leader's high watermark, capped at this log's end.
+    pub fn follow_high_watermark(&self, leader_hw: i64) {
+        let end = *self.log_end.borrow();
+        self.high_watermark.send_replace(leader_hw.min(end));
+    }
+
+    /// On a follower: cuts the log back to `offset` (what the leader never had), and the
+    /// high watermark and durable offset with it. Returns the new log end. Blocking.
+    pub fn truncate_replica(&self, offset: i64) -> Result<i64, PartitionError> {
+        let end = self.with_log_mut(|log| {
+            log.truncate_to(offset)?;
+            Ok(log.log_end_offset())
+        })?;
+        self.durable.send_modify(|d| d.offset = d.offset.min(end));
+        self.with_replicas(|r| r.reset_ends(end));
+        self.log_end.send_replace(end);
+        let hw = self.high_watermark().min(end);
+        self.high_watermark.send_replace(hw);
+        Ok(end)
+    }
+
+    /// The log end offset (as last published).
+    pub fn log_end_offset(&self) -> i64 {
+        *self.log_end.borrow()
     }
 
     /// Re-reads the log end after an operation that can move it backwards or forwards
@@ -483,6 +665,12 @@ pub enum DurableWait {
     /// Until the append is as durable as the flush policy asks, bounded by a produce
     /// request's `timeout_ms` (0 or less: unbounded). Every acknowledged append uses this.
     Within {
+        /// Kafka's produce `timeout_ms`.
+        timeout_ms: i32,
+    },
+    /// Until the high watermark covers the append: every in-sync replica has it (as
+    /// durable as the flush policy asks on each), bounded by `timeout_ms` (acks=all).
+    Replicated {
         /// Kafka's produce `timeout_ms`.
         timeout_ms: i32,
     },

@@ -109,22 +109,42 @@ impl Applier {
 
     async fn apply(self: &Arc<Self>, image: Arc<MetadataImage>) {
         let plans = plan::plan(&image, &self.summary(), self.me);
-        if plans.is_empty() {
-            return;
+        if !plans.is_empty() {
+            let this = self.clone();
+            let img = image.clone();
+            let done = blocking(
+                move || {
+                    for p in &plans {
+                        this.execute(p, &img);
+                    }
+                    Ok(())
+                },
+                "apply metadata",
+            )
+            .await;
+            if let Err(e) = done {
+                tracing::error!(error = %e, "applying metadata failed");
+            }
         }
-        let this = self.clone();
-        let done = blocking(
-            move || {
-                for p in &plans {
-                    this.execute(p, &image);
+        self.sync_replication(&image);
+    }
+
+    /// Hands every open partition its replicas, ISR and leader from the image (no I/O:
+    /// it updates the leader's replica view, which may move the high watermark).
+    fn sync_replication(&self, image: &MetadataImage) {
+        let now = crate::clock::now_ms();
+        for t in self.topics.all() {
+            let Some(placed) = image.topics.get(&t.name) else {
+                continue;
+            };
+            for p in t.hosted() {
+                let at = usize::try_from(p.index())
+                    .ok()
+                    .and_then(|i| placed.partitions.get(i));
+                if let Some(at) = at {
+                    p.set_replication(self.me, &at.replicas, &at.isr, at.leader, now);
                 }
-                Ok(())
-            },
-            "apply metadata",
-        )
-        .await;
-        if let Err(e) = done {
-            tracing::error!(error = %e, "applying metadata failed");
+            }
         }
     }
 

@@ -29,6 +29,8 @@ struct Target {
     offset: i64,
     max_bytes: usize,
     counters: Option<Arc<TopicCounters>>,
+    /// A follower's fetch: reads to the log end.
+    replica: bool,
 }
 
 /// Answers when enough data is there or the wait is over.
@@ -41,15 +43,24 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
         .unwrap_or(0)
         .min(ctx.fetch_max_bytes);
 
+    // A follower's fetch: it reads past the high watermark, and its offsets are its log
+    // ends, which move the leader's high watermark.
+    let replica = req.replica_id.filter(|id| *id >= 0);
+    let now = crate::clock::now_ms();
     let mut names = Vec::with_capacity(req.topics.len());
     let mut targets = Vec::new();
     for (ti, t) in req.topics.into_iter().enumerate() {
         let counters = ctx.topics.get(&t.topic).map(|s| s.counters.clone());
         for p in t.partitions {
+            let partition = ctx.partition(&t.topic, p.partition);
+            if let (Some(id), Ok(part)) = (replica, &partition) {
+                part.follower_fetched(id, p.fetch_offset, now);
+            }
             targets.push(Target {
                 topic: ti,
                 index: p.partition,
-                partition: ctx.partition(&t.topic, p.partition),
+                partition,
+                replica: replica.is_some(),
                 leader_epoch: p.current_leader_epoch,
                 offset: p.fetch_offset,
                 max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
@@ -61,7 +72,15 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
     // Subscribe before the first read so no append between read and wait is missed.
     let mut wakers: Vec<watch::Receiver<i64>> = targets
         .iter()
-        .filter_map(|t| t.partition.as_ref().ok().map(|p| p.subscribe()))
+        .filter_map(|t| {
+            t.partition.as_ref().ok().map(|p| {
+                if t.replica {
+                    p.subscribe_log_end()
+                } else {
+                    p.subscribe()
+                }
+            })
+        })
         .collect();
 
     let mut parked = None;
@@ -137,6 +156,7 @@ async fn read_all(targets: &[Target], max_bytes: usize) -> (Vec<FetchPartitionDa
                 t.leader_epoch,
                 t.offset,
                 t.max_bytes,
+                t.replica,
             )
         })
         .collect();
@@ -146,10 +166,10 @@ async fn read_all(targets: &[Target], max_bytes: usize) -> (Vec<FetchPartitionDa
             let mut total = 0usize;
             let mut errors = false;
             let mut out = Vec::with_capacity(plan.len());
-            for (index, partition, epoch, offset, pmax) in plan {
+            for (index, partition, epoch, offset, pmax, replica) in plan {
                 let data = match partition {
                     Err(code) => Err(code),
-                    Ok(p) => read_one(&p, epoch, offset, pmax.min(remaining), total == 0),
+                    Ok(p) => read_one(&p, epoch, offset, pmax.min(remaining), total == 0, replica),
                 };
                 match data {
                     Ok(d) => {
@@ -189,6 +209,7 @@ fn read_one(
     offset: i64,
     limit: usize,
     first: bool,
+    replica: bool,
 ) -> Result<FetchPartitionData, ErrorCode> {
     if let Some(e) = leader_epoch {
         let current = p.leader_epoch();
@@ -203,6 +224,29 @@ fn read_one(
     let log_start = p.log_start_offset().map_err(|e| partition_error_code(&e))?;
     if offset < log_start {
         return Err(ErrorCode::OffsetOutOfRange);
+    }
+    if replica {
+        let end = p.log_end_offset();
+        if offset > end {
+            return Err(ErrorCode::OffsetOutOfRange);
+        }
+        let mut records = Bytes::new();
+        if offset < end && (limit > 0 || first) {
+            let info = p
+                .read_replica(offset, limit)
+                .map_err(|e| partition_error_code(&e))?;
+            if first || info.records.len() <= limit {
+                records = info.records;
+            }
+        }
+        return Ok(FetchPartitionData {
+            partition_index: p.index(),
+            error_code: 0,
+            high_watermark: hw,
+            last_stable_offset: hw,
+            log_start_offset: log_start,
+            records,
+        });
     }
     if offset > hw {
         // Between the high watermark and the log end (appended, fsync pending) is not an

@@ -28,9 +28,6 @@ use crate::partition::{Appended, DurableWait, PartitionRef};
 use crate::server::AppendTurn;
 use crate::topics::TopicCounters;
 
-/// In-sync replicas of every partition on a single node: the leader itself.
-const IN_SYNC_REPLICAS: i32 = 1;
-
 /// Append failures are logged at most this often; the rest are counted.
 static APPEND_FAILED: Throttle = Throttle::new(std::time::Duration::from_secs(10));
 
@@ -154,16 +151,15 @@ pub async fn handle(
                 ));
                 continue;
             };
-            // One node: the leader is the only in-sync replica, so acks=all can only be
-            // honoured when one copy is enough (Kafka refuses before appending too).
+            // acks=all with fewer in-sync replicas than min.insync.replicas is refused
+            // before anything is appended (Kafka's NOT_ENOUGH_REPLICAS).
             let min_isr = state.config.min_insync_replicas;
-            if acks == -1 && min_isr > IN_SYNC_REPLICAS {
+            let in_sync = i32::try_from(partition.isr_size()).unwrap_or(i32::MAX);
+            if acks == -1 && min_isr > in_sync {
                 parts.push(error_response(
                     pd.index,
                     ErrorCode::NotEnoughReplicas,
-                    format!(
-                        "min.insync.replicas is {min_isr} but {IN_SYNC_REPLICAS} replica is in sync"
-                    ),
+                    format!("min.insync.replicas is {min_isr} but {in_sync} replica(s) in sync"),
                 ));
                 continue;
             }
@@ -212,10 +208,10 @@ pub async fn handle(
     // covers every append made before it started). acks=0 answers nothing, so it need not
     // wait; the flush still runs.
     let now = now_ms();
-    let wait = if acks == 0 {
-        DurableWait::NoAck
-    } else {
-        DurableWait::Within { timeout_ms }
+    let wait = match acks {
+        0 => DurableWait::NoAck,
+        -1 => DurableWait::Replicated { timeout_ms },
+        _ => DurableWait::Within { timeout_ms },
     };
     let appends: Vec<_> = pending
         .into_iter()

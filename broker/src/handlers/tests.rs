@@ -140,6 +140,7 @@ async fn a_fetch_after_shutdown_answers_at_once() {
         .await
         .unwrap();
     let fetch = v1::FetchRequest {
+        replica_id: None,
         max_wait_ms: 60_000,
         min_bytes: 1,
         max_bytes: 1 << 20,
@@ -191,6 +192,7 @@ async fn leader_epoch_checks() {
         (None, ErrorCode::None),
     ] {
         let fetch = v1::FetchRequest {
+            replica_id: None,
             topics: vec![v1::FetchTopic {
                 topic: "ep".into(),
                 partitions: vec![v1::FetchPartition {
@@ -256,6 +258,7 @@ async fn fetch_max_bytes_caps_what_a_client_asks_for() {
         assert_eq!(p.responses[0].partition_responses[0].error_code, 0);
     }
     let fetch = v1::FetchRequest {
+        replica_id: None,
         max_bytes: i32::MAX,
         topics: vec![v1::FetchTopic {
             topic: "cap".into(),

@@ -340,6 +340,7 @@ pub fn fetch_req(
     min_bytes: i32,
 ) -> v1::FetchRequest {
     v1::FetchRequest {
+        replica_id: None,
         max_wait_ms,
         min_bytes,
         max_bytes: 50 * 1024 * 1024,

@@ -102,6 +102,7 @@ async fn fetch(
         }
     }
     let request = FetchRequest {
+        replica_id: None,
         max_wait_ms: cfg.fetch_max_wait.as_millis().min(i32::MAX as u128) as i32,
         min_bytes: 1,
         max_bytes: (*remaining).min(i32::MAX as usize) as i32,

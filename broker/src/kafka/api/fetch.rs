@@ -23,6 +23,7 @@ pub async fn handle(
     req: FetchRequest,
 ) -> Result<FetchResponse, KafkaError> {
     let native_req = n::FetchRequest {
+        replica_id: None,
         max_wait_ms: req.max_wait_ms,
         min_bytes: req.min_bytes,
         max_bytes: req.max_bytes,

@@ -1,0 +1,215 @@
+//! A leader's view of its partition's replicas, as a pure state machine (time passed in):
+//! how far each follower has fetched, which of them are caught up, and the high
+//! watermark that follows (Kafka's `Replica` and `Partition.maybeIncrementLeaderHW`).
+//!
+//! - A follower's log end is the offset it last fetched from: it asks for what it does not
+//!   have, so everything below is in its log (and, with the default flush policy, fsynced:
+//!   a follower fsyncs an append before it fetches again).
+//! - The high watermark is the smallest log end among the leader's own committable end
+//!   (durable, under the flush policy) and every other ISR member. A follower that has not
+//!   fetched since this broker became leader counts as 0, so the watermark waits for it.
+//! - A follower is caught up when it fetched at the leader's log end, or at least at the
+//!   log end the leader had at its previous fetch (so one that always trails by the
+//!   in-flight produce still counts); one not caught up for `replica_lag_time_max_ms` is
+//!   out of sync.
+
+use std::collections::BTreeMap;
+
+/// One follower, as the leader sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Follower {
+    /// Its log end offset (the offset of its last fetch), -1 before its first fetch.
+    pub log_end: i64,
+    /// When it last fetched.
+    pub last_fetch_ms: i64,
+    /// The leader's log end at that fetch.
+    pub leader_end_at_fetch: i64,
+    /// The last time it was caught up.
+    pub caught_up_ms: i64,
+}
+
+/// The replicas of one partition this broker leads (or, as a follower, nothing to do).
+#[derive(Debug, Clone, Default)]
+pub struct ReplicaSet {
+    /// The ISR members other than this broker, from the metadata image.
+    isr: Vec<i32>,
+    /// Every other replica: followers fetch whether or not they are in the ISR.
+    followers: BTreeMap<i32, Follower>,
+    /// What the leader itself can count: its log end, or its durable end when the flush
+    /// policy wants records fsynced before they count.
+    local_end: i64,
+    /// The leader's log end (caught-up checks compare against it).
+    leader_end: i64,
+}
+
+impl ReplicaSet {
+    /// A set whose leader has `local_end` committable and `leader_end` in its log.
+    pub fn new(local_end: i64, leader_end: i64) -> Self {
+        ReplicaSet {
+            local_end,
+            leader_end,
+            ..Default::default()
+        }
+    }
+
+    /// Takes the metadata's replicas and ISR (`me` excluded), as leader since `now_ms`
+    /// when `became_leader`: followers' positions are then unknown until they fetch, and
+    /// each gets one lag period of grace.
+    pub fn set_members(
+        &mut self,
+        me: i32,
+        replicas: &[i32],
+        isr: &[i32],
+        became_leader: bool,
+        now_ms: i64,
+    ) {
+        self.isr = isr.iter().copied().filter(|r| *r != me).collect();
+        let others: Vec<i32> = replicas.iter().copied().filter(|r| *r != me).collect();
+        self.followers.retain(|id, _| others.contains(id));
+        for id in others {
+            let fresh = Follower {
+                log_end: -1,
+                last_fetch_ms: now_ms,
+                leader_end_at_fetch: 0,
+                caught_up_ms: now_ms,
+            };
+            let f = self.followers.entry(id).or_insert(fresh);
+            if became_leader {
+                *f = fresh;
+            }
+        }
+    }
+
+    /// The leader's committable end moved (an append, or a flush made more durable).
+    pub fn raise_committable(&mut self, committable: i64) {
+        self.local_end = self.local_end.max(committable);
+    }
+
+    /// The leader's log end moved (an append).
+    pub fn set_leader_end(&mut self, log_end: i64) {
+        self.leader_end = log_end;
+    }
+
+    /// The log was cut back (truncation) or replaced: both ends start again from `end`.
+    pub fn reset_ends(&mut self, end: i64) {
+        self.local_end = end;
+        self.leader_end = end;
+    }
+
+    /// `set_leader_end` and `raise_committable` at once (tests).
+    #[cfg(test)]
+    fn set_local_end(&mut self, committable: i64, log_end: i64) {
+        self.raise_committable(committable);
+        self.set_leader_end(log_end);
+    }
+
+    /// A follower fetched at `offset`. Unknown followers (not replicas) are ignored.
+    pub fn follower_fetched(&mut self, id: i32, offset: i64, now_ms: i64) {
+        let leader_end = self.leader_end;
+        let Some(f) = self.followers.get_mut(&id) else {
+            return;
+        };
+        if offset >= leader_end {
+            f.caught_up_ms = f.caught_up_ms.max(now_ms);
+        } else if offset >= f.leader_end_at_fetch {
+            f.caught_up_ms = f.caught_up_ms.max(f.last_fetch_ms);
+        }
+        f.log_end = offset;
+        f.last_fetch_ms = now_ms;
+        f.leader_end_at_fetch = leader_end;
+    }
+
+    /// The high watermark these positions allow.
+    pub fn high_watermark(&self) -> i64 {
+        self.isr.iter().fold(self.local_end, |hw, id| {
+            let end = self.followers.get(id).map_or(0, |f| f.log_end.max(0));
+            hw.min(end)
+        })
+    }
+
+    /// ISR size, this broker included.
+    pub fn isr_size(&self) -> usize {
+        self.isr.len() + 1
+    }
+
+    /// ISR members that have not been caught up for longer than `lag_max_ms`.
+    pub fn out_of_sync(&self, now_ms: i64, lag_max_ms: i64) -> Vec<i32> {
+        self.isr
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.followers
+                    .get(id)
+                    .is_none_or(|f| now_ms - f.caught_up_ms > lag_max_ms)
+            })
+            .collect()
+    }
+
+    /// Followers outside the ISR that have caught up to `hw` (Kafka's expand rule).
+    pub fn ready_to_join(&self, hw: i64) -> Vec<i32> {
+        self.followers
+            .iter()
+            .filter(|(id, f)| !self.isr.contains(id) && f.log_end >= hw && f.log_end >= 0)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_replica_commits_its_own_end() {
+        let mut r = ReplicaSet::new(0, 0);
+        r.set_members(1, &[1], &[1], true, 0);
+        r.set_local_end(10, 10);
+        assert_eq!(r.high_watermark(), 10);
+        assert_eq!(r.isr_size(), 1);
+    }
+
+    #[test]
+    fn the_watermark_waits_for_every_isr_member() {
+        let mut r = ReplicaSet::new(0, 0);
+        r.set_members(1, &[1, 2, 3], &[1, 2, 3], true, 0);
+        r.set_local_end(10, 10);
+        assert_eq!(r.high_watermark(), 0, "nobody fetched yet");
+        r.follower_fetched(2, 10, 5);
+        assert_eq!(r.high_watermark(), 0, "3 has not fetched");
+        r.follower_fetched(3, 7, 5);
+        assert_eq!(r.high_watermark(), 7);
+        r.follower_fetched(3, 10, 6);
+        assert_eq!(r.high_watermark(), 10);
+        // Not durable on the leader yet: the leader's own end bounds it.
+        r.set_local_end(10, 15);
+        r.follower_fetched(2, 15, 7);
+        r.follower_fetched(3, 15, 7);
+        assert_eq!(r.high_watermark(), 10);
+        // Out of the ISR, a follower no longer holds it back.
+        r.set_members(1, &[1, 2, 3], &[1, 2], false, 8);
+        r.set_local_end(20, 20);
+        assert_eq!(r.high_watermark(), 15);
+    }
+
+    #[test]
+    fn lagging_followers_fall_out_and_caught_up_ones_may_join() {
+        let mut r = ReplicaSet::new(0, 0);
+        r.set_members(1, &[1, 2, 3], &[1, 2, 3], true, 1_000);
+        r.set_local_end(100, 100);
+        r.follower_fetched(2, 100, 1_500);
+        // 3 never fetches: out of sync once the lag passes; 2 stays.
+        assert!(r.out_of_sync(10_000, 30_000).is_empty());
+        assert_eq!(r.out_of_sync(31_001, 30_000), vec![3]);
+        // 2 keeps trailing by the in-flight append but reaches the previous end each time.
+        r.set_local_end(110, 110);
+        r.follower_fetched(2, 100, 20_000);
+        r.set_local_end(120, 120);
+        r.follower_fetched(2, 110, 40_000);
+        assert!(!r.out_of_sync(50_000, 30_000).contains(&2));
+        // Out of the ISR, 3 joins again once it reached the watermark.
+        r.set_members(1, &[1, 2, 3], &[1, 2], false, 40_000);
+        assert!(r.ready_to_join(110).is_empty());
+        r.follower_fetched(3, 110, 41_000);
+        assert_eq!(r.ready_to_join(110), vec![3]);
+    }
+}
