@@ -173,9 +173,34 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         None if local.ip().is_unspecified() => ("127.0.0.1".to_string(), i32::from(local.port())),
         None => (local.ip().to_string(), i32::from(local.port())),
     };
+    // Bound before registering, so the registration carries the Kafka address clients of
+    // other brokers are sent to (a port of 0 is only known once bound). Connections wait
+    // in the backlog until it serves, below.
+    let kafka_listener = if config.server.kafka_listen.is_empty() {
+        None
+    } else {
+        let s = &config.server;
+        let listener = TcpListener::bind(&s.kafka_listen)
+            .await
+            .map_err(io(format!("listen on {} (kafka)", s.kafka_listen)))?;
+        let bound = listener.local_addr().map_err(io("kafka local address"))?;
+        let (host, port) =
+            kafka::split_host_port(&s.kafka_advertised_listen).unwrap_or_else(|| {
+                let host = if bound.ip().is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    bound.ip().to_string()
+                };
+                (host, bound.port())
+            });
+        Some((listener, bound, host, i32::from(port)))
+    };
     // Clients learn every broker's address from the metadata image.
+    let kafka_advertised = kafka_listener
+        .as_ref()
+        .map(|(_, _, host, port)| (host.as_str(), *port));
     let incarnation = controller
-        .register_broker(&advertised_host, advertised_port)
+        .register_broker(&advertised_host, advertised_port, kafka_advertised)
         .await
         .map_err(|e| BrokerError::Io {
             what: "register with the controller".into(),
@@ -275,25 +300,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
     };
     let grace = Duration::from_millis(config.server.shutdown_grace_ms);
     let max_connections = config.server.max_connections as usize;
-    if !config.server.kafka_listen.is_empty() {
-        let s = &config.server;
-        let listener = TcpListener::bind(&s.kafka_listen)
-            .await
-            .map_err(io(format!("listen on {} (kafka)", s.kafka_listen)))?;
-        let bound = listener.local_addr().map_err(io("kafka local address"))?;
-        let (host, port) =
-            kafka::split_host_port(&s.kafka_advertised_listen).unwrap_or_else(|| {
-                let host = if bound.ip().is_unspecified() {
-                    "127.0.0.1".to_string()
-                } else {
-                    bound.ip().to_string()
-                };
-                (host, bound.port())
-            });
+    if let Some((listener, bound, host, port)) = kafka_listener {
         let kctx = Arc::new(kafka::KafkaCtx {
             broker: ctx.clone(),
             advertised_host: host,
-            advertised_port: i32::from(port),
+            advertised_port: port,
         });
         write_file_atomic(&data_dir, KAFKA_ADDR_FILE, &bound.to_string())?;
         tracing::info!(%bound, "kafka listener listening");

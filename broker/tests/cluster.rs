@@ -639,3 +639,285 @@ async fn a_wiped_broker_rejoins_and_a_foreign_directory_is_refused() {
         "caught up by snapshot: {listing:?}"
     );
 }
+
+/// kcat with one broker's Kafka address as its only bootstrap; fails the test on a
+/// non-zero exit or a run past the deadline.
+fn kcat(bootstrap: &str, args: &[&str], stdin: &str) -> String {
+    let out = common::run(
+        std::process::Command::new("kcat")
+            .args(["-b", bootstrap])
+            .args(args),
+        stdin.as_bytes(),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "kcat {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Brokers as (id, "host:port"), by id.
+type Addresses = Vec<(i64, String)>;
+
+/// (brokers, (partition, leader) of `topic`) from kcat's metadata listing through
+/// `bootstrap`.
+fn kcat_metadata(bootstrap: &str, topic: &str) -> (Addresses, Vec<(i64, i64)>) {
+    let out = kcat(bootstrap, &["-L", "-J", "-t", topic], "");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let mut brokers: Addresses = v["brokers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no brokers: {out}"))
+        .iter()
+        .map(|b| {
+            (
+                b["id"].as_i64().unwrap(),
+                b["name"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    brokers.sort();
+    let mut leaders: Vec<(i64, i64)> = v["topics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["topic"] == topic)
+        .flat_map(|t| t["partitions"].as_array().cloned().unwrap_or_default())
+        .map(|p| {
+            (
+                p["partition"].as_i64().unwrap(),
+                p["leader"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    leaders.sort();
+    (brokers, leaders)
+}
+
+/// A DescribeCluster v0 request on a Kafka listener, by hand (the Kafka message crate is
+/// built for the broker side only): (controller id, brokers as (id, "host:port")).
+fn kafka_describe_cluster(addr: &str) -> (i32, Vec<(i32, String)>) {
+    use std::io::{Read, Write};
+    fn uvarint(b: &[u8], pos: &mut usize) -> u64 {
+        let (mut v, mut shift) = (0u64, 0);
+        loop {
+            let byte = b[*pos];
+            *pos += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return v;
+            }
+            shift += 7;
+        }
+    }
+    fn take<'a>(b: &'a [u8], pos: &mut usize, n: usize) -> &'a [u8] {
+        let s = &b[*pos..*pos + n];
+        *pos += n;
+        s
+    }
+    fn i32_at(b: &[u8], pos: &mut usize) -> i32 {
+        i32::from_be_bytes(take(b, pos, 4).try_into().unwrap())
+    }
+    fn compact_str(b: &[u8], pos: &mut usize) -> Option<String> {
+        let n = uvarint(b, pos);
+        (n > 0).then(|| String::from_utf8(take(b, pos, n as usize - 1).to_vec()).unwrap())
+    }
+    fn skip_tags(b: &[u8], pos: &mut usize) {
+        for _ in 0..uvarint(b, pos) {
+            uvarint(b, pos);
+            let size = uvarint(b, pos) as usize;
+            take(b, pos, size);
+        }
+    }
+    // Header v2 (api key 60, version 0, correlation id 7, client id "t", no tags), then
+    // include_cluster_authorized_operations = false and no tags.
+    let mut req = vec![0, 60, 0, 0, 0, 0, 0, 7, 0, 1, b't', 0];
+    req.extend_from_slice(&[0, 0]);
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(&(req.len() as u32).to_be_bytes()).unwrap();
+    s.write_all(&req).unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut b = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut b).unwrap();
+    let mut pos = 0;
+    assert_eq!(i32_at(&b, &mut pos), 7, "correlation id");
+    skip_tags(&b, &mut pos);
+    let _throttle = i32_at(&b, &mut pos);
+    let error = i16::from_be_bytes(take(&b, &mut pos, 2).try_into().unwrap());
+    let message = compact_str(&b, &mut pos);
+    assert_eq!(error, 0, "DescribeCluster: {message:?}");
+    let _cluster_id = compact_str(&b, &mut pos);
+    let controller = i32_at(&b, &mut pos);
+    let mut brokers = Vec::new();
+    for _ in 0..uvarint(&b, &mut pos).saturating_sub(1) {
+        let id = i32_at(&b, &mut pos);
+        let host = compact_str(&b, &mut pos).unwrap();
+        let port = i32_at(&b, &mut pos);
+        let _rack = compact_str(&b, &mut pos);
+        skip_tags(&b, &mut pos);
+        brokers.push((id, format!("{host}:{port}")));
+    }
+    brokers.sort();
+    (controller, brokers)
+}
+
+/// Kafka clients bootstrapped from ONE broker's Kafka listener reach the whole cluster:
+/// Metadata lists every broker at its Kafka address, so kcat produces to and consumes
+/// from partitions led by the other two; a group whose coordinator is another broker is
+/// joined through FindCoordinator; DescribeCluster lists every broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_clients_reach_every_broker_from_one_bootstrap_address() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::new();
+    cluster.start_all();
+    let ctl = cluster.controller().await;
+    let created = cluster
+        .client(ctl)
+        .await
+        .create_topic_rf("k", 3, 1, &[])
+        .await;
+    assert_eq!(created.error_code, 0, "{created:?}");
+    let placed = placement(&mut cluster.client(ctl).await, "k").await;
+    let mut leaders: Vec<i32> = placed.iter().map(|p| p.1).collect();
+    leaders.sort();
+    assert_eq!(
+        leaders,
+        [1, 2, 3],
+        "one partition led by each broker: {placed:?}"
+    );
+
+    let kafka: Addresses = cluster
+        .live()
+        .map(|(i, b)| (i as i64 + 1, b.kafka_addr.clone()))
+        .collect();
+    assert!(kafka.iter().all(|(_, a)| !a.is_empty()), "{kafka:?}");
+    let native: Vec<&str> = cluster.live().map(|(_, b)| b.addr.as_str()).collect();
+    let bootstrap = kafka[0].1.clone();
+
+    // Every broker at its Kafka port (none at its native one), and the placement the
+    // native listener reports; polled until every registration is applied there.
+    let want_leaders: Vec<(i64, i64)> = placed
+        .iter()
+        .map(|p| (i64::from(p.0), i64::from(p.1)))
+        .collect();
+    let mut seen = kcat_metadata(&bootstrap, "k");
+    for _ in 0..100 {
+        if seen.0 == kafka && seen.1 == want_leaders {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        seen = kcat_metadata(&bootstrap, "k");
+    }
+    assert_eq!(seen.0, kafka, "every broker at its Kafka address");
+    assert_eq!(seen.1, want_leaders);
+    assert!(
+        seen.0.iter().all(|(_, a)| !native.contains(&a.as_str())),
+        "{seen:?} {native:?}"
+    );
+
+    // A record to each partition: two of them only reachable at the other brokers' Kafka
+    // listeners. A bounded message timeout, so an unreachable leader fails kcat within
+    // the command's deadline.
+    for (p, leader) in &want_leaders {
+        kcat(
+            &bootstrap,
+            &[
+                "-P",
+                "-t",
+                "k",
+                "-p",
+                &p.to_string(),
+                "-X",
+                "message.timeout.ms=20000",
+            ],
+            &format!("to-{p}-at-{leader}\n"),
+        );
+    }
+    for (p, leader) in &want_leaders {
+        let got = kcat(
+            &bootstrap,
+            &[
+                "-C",
+                "-t",
+                "k",
+                "-p",
+                &p.to_string(),
+                "-o",
+                "beginning",
+                "-c",
+                "1",
+                "-e",
+            ],
+            "",
+        );
+        assert_eq!(got, format!("to-{p}-at-{leader}\n"), "partition {p}");
+        // Stored at the leader itself.
+        let mut c = cluster.client((*leader - 1) as usize).await;
+        let f = c.fetch("k", *p as i32, 0, 0, 1).await;
+        assert_eq!(f.error_code, 0, "{f:?}");
+        assert_eq!(common::records(&f.records).len(), 1, "partition {p}");
+    }
+
+    // A group coordinated by another broker (the leader of its __consumer_offsets
+    // partition, placed once every broker registered): kcat's group consumer is sent
+    // there by FindCoordinator and reads all three records.
+    let mut group = None;
+    for _ in 0..300 {
+        let m = metadata(&mut cluster.client(0).await, &["__consumer_offsets"]).await;
+        if m.topics[0].error_code == 0 && m.topics[0].partitions.iter().all(|p| p.leader_id > 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for n in 0..100 {
+        let name = format!("kg-{n}");
+        let fc = cluster
+            .client(0)
+            .await
+            .call(v1::FindCoordinatorRequest {
+                key: name.clone(),
+                key_type: 0,
+            })
+            .await;
+        assert_eq!(fc.error_code, 0, "{fc:?}");
+        if fc.node_id != 1 {
+            group = Some(name);
+            break;
+        }
+    }
+    let group = group.expect("a group coordinated by broker 2 or 3");
+    let got = kcat(
+        &bootstrap,
+        &[
+            "-G",
+            &group,
+            "-X",
+            "auto.offset.reset=earliest",
+            "-c",
+            "3",
+            "-f",
+            "%p %s\n",
+            "k",
+        ],
+        "",
+    );
+    let mut lines: Vec<&str> = got.lines().collect();
+    lines.sort();
+    let want: Vec<String> = want_leaders
+        .iter()
+        .map(|(p, l)| format!("{p} to-{p}-at-{l}"))
+        .collect();
+    assert_eq!(lines, want, "group {group}");
+
+    // DescribeCluster: every broker at its Kafka address and the active controller.
+    let ctl = cluster.controller().await;
+    let (controller, brokers) = kafka_describe_cluster(&bootstrap);
+    assert_eq!(controller, ctl as i32 + 1);
+    let want: Vec<(i32, String)> = kafka.iter().map(|(i, a)| (*i as i32, a.clone())).collect();
+    assert_eq!(brokers, want);
+}

@@ -113,6 +113,7 @@ mod tests {
                     host: "127.0.0.1".into(),
                     port: 9000 + id,
                     incarnation: 10 + i64::from(id),
+                    ..Default::default()
                 })),
             });
         }

@@ -342,16 +342,25 @@ impl Controller {
         leader.and_then(|l| i32::try_from(l).ok()).unwrap_or(-1)
     }
 
-    /// Registers this broker's advertised address (forwarded to the controller when this
-    /// broker is not it) under a new incarnation, which it returns (heartbeats carry it).
-    pub async fn register_broker(&self, host: &str, port: i32) -> Result<i64, AdminError> {
+    /// Registers this broker's advertised address, and its Kafka listener's when it has
+    /// one (forwarded to the controller when this broker is not it), under a new
+    /// incarnation, which it returns (heartbeats carry it).
+    pub async fn register_broker(
+        &self,
+        host: &str,
+        port: i32,
+        kafka: Option<(&str, i32)>,
+    ) -> Result<i64, AdminError> {
         let incarnation = rand::random::<i64>().abs();
+        let (kafka_host, kafka_port) = kafka.map_or((String::new(), 0), |(h, p)| (h.into(), p));
         let record = MetadataRecord {
             record: Some(Record::Broker(BrokerRecord {
                 broker_id: self.node_id,
                 host: host.to_string(),
                 port,
                 incarnation,
+                kafka_host,
+                kafka_port,
             })),
         };
         let state = self.state.lock().await;

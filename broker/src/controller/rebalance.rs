@@ -82,6 +82,7 @@ mod tests {
                 host: "127.0.0.1".into(),
                 port: 9000 + id,
                 incarnation: 1,
+                ..Default::default()
             })));
         }
         img.apply(&rec(Record::Topic(TopicRecord {

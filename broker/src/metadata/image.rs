@@ -48,6 +48,16 @@ pub struct BrokerImage {
     pub incarnation: i64,
     /// Fenced by the controller: leads nothing until it heartbeats again.
     pub fenced: bool,
+    /// The Kafka listener's advertised address; `None` when it has none (or registered
+    /// before brokers told it), so Kafka clients are never sent to a native port.
+    pub kafka: Option<(String, i32)>,
+}
+
+impl BrokerImage {
+    /// The Kafka address, if the broker has a Kafka listener.
+    pub fn kafka_address(&self) -> Option<(&str, i32)> {
+        self.kafka.as_ref().map(|(h, p)| (h.as_str(), *p))
+    }
 }
 
 /// Everything the metadata log says, replayed.
@@ -157,6 +167,8 @@ impl MetadataImage {
                     host: b.host.clone(),
                     port: b.port,
                     incarnation: b.incarnation,
+                    kafka_host: b.kafka.as_ref().map(|k| k.0.clone()).unwrap_or_default(),
+                    kafka_port: b.kafka.as_ref().map_or(0, |k| k.1),
                 })),
             });
             if b.fenced {
@@ -269,6 +281,7 @@ impl MetadataImage {
                         port: b.port,
                         incarnation: b.incarnation,
                         fenced: false,
+                        kafka: kafka_address(&b.kafka_host, b.kafka_port),
                     },
                 );
             }
@@ -285,6 +298,13 @@ impl MetadataImage {
             }
         }
     }
+}
+
+/// A registered Kafka address, or `None` for the proto3 defaults (no Kafka listener, or a
+/// record written before brokers registered one) and for ports no client could reach.
+fn kafka_address(host: &str, port: i32) -> Option<(String, i32)> {
+    (!host.is_empty() && (1..=i32::from(u16::MAX)).contains(&port))
+        .then(|| (host.to_string(), port))
 }
 
 #[cfg(test)]
@@ -327,14 +347,35 @@ mod tests {
                 host: "127.0.0.1".into(),
                 port: 9392,
                 incarnation: 5,
+                kafka_host: "127.0.0.1".into(),
+                kafka_port: 9393,
+            }),
+            Record::Broker(BrokerRecord {
+                broker_id: 3,
+                host: "127.0.0.1".into(),
+                port: 9492,
+                incarnation: 6,
+                ..Default::default()
             }),
         ] {
             img.apply(&rec(r));
         }
+        assert_eq!(img.brokers[&2].kafka_address(), Some(("127.0.0.1", 9393)));
+        assert_eq!(img.brokers[&3].kafka_address(), None);
         let again = MetadataImage::replay(0, &img.to_records());
         assert_eq!(again, img);
         assert_eq!(again.digest(), img.digest());
         assert_ne!(MetadataImage::new(0).digest(), img.digest());
+    }
+
+    #[test]
+    fn a_registration_from_before_kafka_addresses_has_none() {
+        // BrokerRecord fields 1-4 only, as brokers wrote it before fields 5 and 6 existed.
+        let old: &[u8] = &[0x08, 0x03, 0x12, 0x01, b'h', 0x18, 0x09, 0x20, 0x01];
+        let r = <BrokerRecord as prost::Message>::decode(old).unwrap();
+        let img = MetadataImage::replay(0, &[rec(Record::Broker(r))]);
+        let b = &img.brokers[&3];
+        assert_eq!((b.host.as_str(), b.port, b.kafka_address()), ("h", 9, None));
     }
 
     #[test]

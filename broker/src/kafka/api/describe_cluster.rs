@@ -1,5 +1,5 @@
-//! DescribeCluster (60), v0-1: this broker, at its Kafka address. No native handler is
-//! involved; the facts are in the context.
+//! DescribeCluster (60), v0-1: every live broker at its Kafka address and the active
+//! controller, from the metadata image. No native handler is involved.
 
 use kafka_protocol::messages::describe_cluster_request::DescribeClusterRequest;
 use kafka_protocol::messages::describe_cluster_response::{
@@ -15,7 +15,7 @@ use crate::kafka::KafkaCtx;
 /// Kafka's endpoint type "brokers" (v1+).
 const ENDPOINT_BROKERS: i8 = 1;
 
-/// Describes the (one-broker) cluster.
+/// Describes the cluster.
 pub async fn handle(
     k: &KafkaCtx,
     h: &Header,
@@ -26,11 +26,17 @@ pub async fn handle(
         out.endpoint_type = ENDPOINT_BROKERS;
     }
     out.cluster_id = kstr(k.broker.cluster_id.clone());
-    out.controller_id = BrokerId(k.broker.node_id);
-    let mut b = DescribeClusterBroker::default();
-    b.broker_id = BrokerId(k.broker.node_id);
-    b.host = kstr(k.advertised_host.clone());
-    b.port = k.advertised_port;
-    out.brokers = vec![b];
+    out.controller_id = BrokerId(k.broker.controller.controller_id());
+    out.brokers = k
+        .brokers()
+        .into_iter()
+        .map(|node| {
+            let mut b = DescribeClusterBroker::default();
+            b.broker_id = BrokerId(node.id);
+            b.host = kstr(node.host);
+            b.port = node.port;
+            b
+        })
+        .collect();
     Ok(out)
 }

@@ -1,4 +1,5 @@
-//! FindCoordinator (10), v0-3: the native answer, pointed at this broker's Kafka address.
+//! FindCoordinator (10), v0-3: the native answer, pointed at the coordinator's Kafka
+//! address (the native one names its native listener).
 
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::find_coordinator_response::FindCoordinatorResponse;
@@ -23,23 +24,26 @@ pub async fn handle(
         key_type: i32::from(req.key_type),
     };
     let r = native!(&k.broker, &h.client_id, FindCoordinator, native_req);
-    Ok(response(&k.node(), h.version, r))
+    let coordinator = (r.error_code == 0).then(|| k.broker(r.node_id)).flatten();
+    Ok(response(coordinator.as_ref(), h.version, r))
 }
 
-/// The Kafka answer for a native one. The Kafka addresses of other brokers are not known
-/// yet (brokers register their native address only), so a coordinator elsewhere in a
-/// cluster is answered COORDINATOR_NOT_AVAILABLE rather than with a wrong address.
+/// The Kafka answer for a native one; `coordinator` is the coordinator the native answer
+/// names, at its Kafka address. A coordinator without a Kafka listener is answered
+/// COORDINATOR_NOT_AVAILABLE rather than with its native address, which a Kafka client
+/// cannot speak to.
 pub fn response(
-    node: &Node,
+    coordinator: Option<&Node>,
     version: i16,
     r: n::FindCoordinatorResponse,
 ) -> FindCoordinatorResponse {
     let mut out = FindCoordinatorResponse::default();
-    let (code_, message) = if r.error_code == 0 && r.node_id != node.id {
+    let found = coordinator.filter(|c| r.error_code == 0 && c.id == r.node_id);
+    let (code_, message) = if r.error_code == 0 && found.is_none() {
         (
             ErrorCode::CoordinatorNotAvailable.as_i32(),
             format!(
-                "the coordinator is broker {}, whose Kafka address is not known",
+                "the coordinator is broker {}, which has no known Kafka address",
                 r.node_id
             ),
         )
@@ -50,7 +54,7 @@ pub fn response(
     if version >= 1 && !message.is_empty() {
         out.error_message = Some(kstr(message));
     }
-    if code_ == 0 {
+    if let Some(node) = found {
         out.node_id = BrokerId(node.id);
         out.host = kstr(node.host.clone());
         out.port = node.port;
@@ -66,23 +70,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_coordinator_elsewhere_is_not_available() {
+    fn the_coordinator_at_its_kafka_address() {
         let node = Node {
-            id: 0,
+            id: 2,
             host: "h".into(),
             port: 9092,
         };
-        let here = n::FindCoordinatorResponse {
-            node_id: 0,
-            ..Default::default()
-        };
-        let r = response(&node, 2, here);
-        assert_eq!((r.error_code, r.node_id.0, r.port), (0, 0, 9092));
-        let elsewhere = n::FindCoordinatorResponse {
+        let native = n::FindCoordinatorResponse {
             node_id: 2,
+            host: "native".into(),
+            port: 9292,
             ..Default::default()
         };
-        let r = response(&node, 2, elsewhere);
+        let r = response(Some(&node), 2, native.clone());
+        assert_eq!(
+            (r.error_code, r.node_id.0, r.host.as_str(), r.port),
+            (0, 2, "h", 9092)
+        );
+        // No Kafka address known for it: never its native one.
+        let r = response(None, 2, native);
+        assert_eq!((r.error_code, r.node_id.0, r.port), (15, -1, -1));
+        let failed = n::FindCoordinatorResponse {
+            error_code: 15,
+            node_id: -1,
+            ..Default::default()
+        };
+        let r = response(None, 2, failed);
         assert_eq!((r.error_code, r.node_id.0), (15, -1));
     }
 }

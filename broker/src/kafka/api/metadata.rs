@@ -1,6 +1,8 @@
-//! Metadata (3). Brokers are this broker's Kafka address (never an empty list, P20);
-//! topics come from the native handler. Topic auto-creation follows the broker's
-//! `topics.auto_create` (the native handler checks it); v0-3 imply the client allows it.
+//! Metadata (3). Brokers are every live broker at its Kafka address, from the metadata
+//! image (never an empty list, P20): the native answer names native addresses, which a
+//! Kafka client cannot speak to. Topics come from the native handler. Topic
+//! auto-creation follows the broker's `topics.auto_create` (the native handler checks
+//! it); v0-3 imply the client allows it.
 
 use kafka_protocol::messages::metadata_request::MetadataRequest;
 use kafka_protocol::messages::metadata_response::{
@@ -38,17 +40,22 @@ pub async fn handle(
         allow_auto_topic_creation: h.version < 4 || req.allow_auto_topic_creation,
     };
     let r = native!(&k.broker, &h.client_id, Metadata, native_req);
-    Ok(response(&k.node(), h.version, r))
+    Ok(response(&k.brokers(), h.version, r))
 }
 
-/// The Kafka answer for a native one.
-pub fn response(node: &Node, version: i16, r: n::MetadataResponse) -> MetadataResponse {
+/// The Kafka answer for a native one, offering `brokers` (Kafka addresses).
+pub fn response(brokers: &[Node], version: i16, r: n::MetadataResponse) -> MetadataResponse {
     let mut out = MetadataResponse::default();
-    let mut b = MetadataResponseBroker::default();
-    b.node_id = BrokerId(node.id);
-    b.host = kstr(node.host.clone());
-    b.port = node.port;
-    out.brokers = vec![b];
+    out.brokers = brokers
+        .iter()
+        .map(|node| {
+            let mut b = MetadataResponseBroker::default();
+            b.node_id = BrokerId(node.id);
+            b.host = kstr(node.host.clone());
+            b.port = node.port;
+            b
+        })
+        .collect();
     if version >= 2 {
         out.cluster_id = Some(kstr(r.cluster_id));
     }

@@ -62,7 +62,12 @@ fn metadata_encodes_at_every_version() {
         throttle_time_ms: 0,
     };
     each_version(ApiKey::Metadata, |v| {
-        metadata::response(&node(), v, native.clone())
+        let other = Node {
+            id: 1,
+            host: "127.0.0.2".into(),
+            port: 9093,
+        };
+        metadata::response(&[node(), other], v, native.clone())
     });
 }
 
@@ -127,7 +132,14 @@ fn group_responses_encode_at_every_version() {
         ..Default::default()
     };
     each_version(ApiKey::FindCoordinator, |v| {
-        find_coordinator::response(&node(), v, find.clone())
+        find_coordinator::response(Some(&node()), v, find.clone())
+    });
+    let found = n::FindCoordinatorResponse {
+        node_id: 0,
+        ..Default::default()
+    };
+    each_version(ApiKey::FindCoordinator, |v| {
+        find_coordinator::response(Some(&node()), v, found.clone())
     });
 
     let join = n::JoinGroupResponse {
