@@ -154,6 +154,8 @@ pub struct ClusterSection {
     pub leader_imbalance_check_interval_ms: u64,
     pub leader_imbalance_per_broker_percentage: u32,
     pub metadata_snapshot_after_entries: u64,
+    pub replica_lag_time_max_ms: u64,
+    pub replica_fetch_wait_max_ms: u64,
 }
 
 impl ClusterSection {
@@ -260,6 +262,12 @@ impl Config {
         {
             bad.push(
                 "cluster.broker_session_timeout_ms: must exceed broker_heartbeat_interval_ms (> 0)"
+                    .to_string(),
+            );
+        }
+        if c.replica_lag_time_max_ms == 0 || c.replica_fetch_wait_max_ms == 0 {
+            bad.push(
+                "cluster.replica_lag_time_max_ms/replica_fetch_wait_max_ms: must be >= 1"
                     .to_string(),
             );
         }

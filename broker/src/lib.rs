@@ -45,6 +45,7 @@ pub mod parallel;
 pub mod partition;
 pub mod raft;
 pub mod replica_set;
+pub mod replication;
 pub mod server;
 pub mod storage;
 pub mod tasks;
@@ -263,6 +264,26 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
             ctx.groups.clone(),
             Duration::from_millis(m.lag_refresh_interval_ms),
             usize::try_from(m.max_partition_series).unwrap_or(usize::MAX),
+            shutdown.clone(),
+        ));
+    }
+
+    // Replication: follow the partitions led elsewhere, and as leader keep the ISR
+    // honest. A single node has neither followers nor leaders elsewhere.
+    if config.cluster.is_cluster() {
+        let c = &config.cluster;
+        let mut fetch = replication::fetcher_settings(node_id);
+        fetch.max_wait_ms = i32::try_from(c.replica_fetch_wait_max_ms).unwrap_or(500);
+        background.spawn(replication::run(
+            controller.clone(),
+            fetch,
+            shutdown.clone(),
+        ));
+        let lag = Duration::from_millis(c.replica_lag_time_max_ms);
+        background.spawn(replication::isr::run(
+            controller.clone(),
+            lag,
+            (lag / 2).min(Duration::from_millis(500)),
             shutdown.clone(),
         ));
     }

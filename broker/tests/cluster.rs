@@ -17,6 +17,7 @@ use weir_protocol::ErrorCode;
 const CONFIG: &str = "[cluster]\nelection_timeout_min_ms = 400\nelection_timeout_max_ms = 800\nheartbeat_interval_ms = 50\n\
                       broker_heartbeat_interval_ms = 100\nbroker_session_timeout_ms = 1500\n\
                       leader_imbalance_check_interval_ms = 500\nmetadata_snapshot_after_entries = 20\n\
+                      replica_lag_time_max_ms = 2000\n\
                       [groups]\noffsets_topic_partitions = 2\n";
 
 struct Member {

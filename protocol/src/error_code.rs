@@ -183,6 +183,10 @@ error_codes! {
     ProducerFenced = 90, false, "producer fenced";
     /// Unknown topic id.
     UnknownTopicId = 100, true, "unknown topic id";
+    /// A partition change was based on an older partition epoch.
+    InvalidUpdateVersion = 95, false, "invalid update version";
+    /// A proposed ISR member is fenced or not a replica.
+    IneligibleReplica = 107, false, "ineligible replica";
 }
 
 impl ErrorCode {

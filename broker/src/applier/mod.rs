@@ -79,6 +79,11 @@ impl Applier {
         }
     }
 
+    /// Follows the metadata index the local partitions match.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.done.subscribe()
+    }
+
     /// Waits until the local partitions match the image at `index` or later; false when
     /// `limit` passed first.
     pub async fn caught_up(&self, index: u64, limit: Duration) -> bool {

@@ -71,13 +71,27 @@ pub fn decide(input: &FencingInput<'_>) -> Vec<MetadataRecord> {
     let usable = |id: i32| input.image.brokers.contains_key(&id) && !fenced.contains(&id);
     for (name, t) in &input.image.topics {
         for (i, p) in t.partitions.iter().enumerate() {
-            if p.leader >= 0 && usable(p.leader) {
+            // Fenced brokers leave the ISR (so acks=all stops waiting for them), except the
+            // last member: it keeps the partition's only complete copy on record.
+            let live_isr: Vec<i32> = p.isr.iter().copied().filter(|r| usable(*r)).collect();
+            let isr = if live_isr.is_empty() {
+                p.isr.clone()
+            } else {
+                live_isr
+            };
+            let leader = if p.leader >= 0 && usable(p.leader) {
+                p.leader
+            } else {
+                isr.iter().copied().find(|r| usable(*r)).unwrap_or(-1)
+            };
+            if leader == p.leader && isr == p.isr {
                 continue;
             }
-            let leader = p.isr.iter().copied().find(|r| usable(*r)).unwrap_or(-1);
-            if leader == p.leader {
-                continue;
-            }
+            let leader_epoch = if leader == p.leader {
+                p.leader_epoch
+            } else {
+                p.leader_epoch.saturating_add(1)
+            };
             out.push(MetadataRecord {
                 record: Some(Record::Partition(PartitionRecord {
                     topic: name.clone(),
@@ -85,8 +99,8 @@ pub fn decide(input: &FencingInput<'_>) -> Vec<MetadataRecord> {
                     partition: i32::try_from(i).unwrap_or(i32::MAX),
                     leader,
                     replicas: p.replicas.clone(),
-                    isr: p.isr.clone(),
-                    leader_epoch: p.leader_epoch.saturating_add(1),
+                    isr,
+                    leader_epoch,
                     partition_epoch: p.partition_epoch.saturating_add(1),
                 })),
             });

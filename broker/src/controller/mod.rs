@@ -26,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub mod alter_partition;
 mod fencing;
 mod metadata_log;
 pub mod placement;
@@ -284,6 +285,11 @@ impl Controller {
                 transactional: HashMap::new(),
             }),
         })
+    }
+
+    /// The applier that keeps this broker's partitions in line with the image.
+    pub fn applier(&self) -> &Arc<Applier> {
+        &self.applier
     }
 
     /// This broker's id.
@@ -770,6 +776,81 @@ impl Controller {
             Err(e) if e.code == ErrorCode::TopicAlreadyExists => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Applies ISR changes proposed by partition leaders (AlterPartition), each validated
+    /// against the current image; valid ones are written together. Returns per proposal
+    /// its code and the partition as it stands afterwards.
+    pub async fn alter_partitions(
+        &self,
+        req: weir_protocol::native::v1::AlterPartitionRequest,
+    ) -> Result<weir_protocol::native::v1::AlterPartitionResponse, AdminError> {
+        use weir_protocol::native::v1 as n;
+        let mut state = self.lock_fresh().await?;
+        let mut records = Vec::new();
+        let mut results: Vec<(String, Vec<(i32, ErrorCode)>)> = Vec::new();
+        for t in &req.topics {
+            let mut items = Vec::new();
+            for p in &t.partitions {
+                let proposal = alter_partition::Proposal {
+                    from: req.broker_id,
+                    topic: &t.name,
+                    partition: p.partition_index,
+                    leader_epoch: p.leader_epoch,
+                    partition_epoch: p.partition_epoch,
+                    new_isr: &p.new_isr,
+                };
+                match alter_partition::validate(&state.image, &proposal) {
+                    Ok(record) => {
+                        // Later proposals in this request see this one.
+                        let r = MetadataRecord {
+                            record: Some(Record::Partition(record)),
+                        };
+                        state.image.apply(&r);
+                        records.push(r);
+                        items.push((p.partition_index, ErrorCode::None));
+                    }
+                    Err(code) => items.push((p.partition_index, code)),
+                }
+            }
+            results.push((t.name.clone(), items));
+        }
+        if !records.is_empty() {
+            tracing::info!(changes = records.len(), from = req.broker_id, "ISR changes");
+            if let Err(e) = Self::append(&mut state, records).await {
+                // Not written: take the image back from the quorum.
+                state.image = (*self.applied.borrow().image).clone();
+                return Err(e);
+            }
+        }
+        let image = &state.image;
+        let topics = results
+            .into_iter()
+            .map(|(name, items)| n::AlterPartitionTopicResult {
+                partitions: items
+                    .into_iter()
+                    .map(|(index, code)| {
+                        let now = image
+                            .topics
+                            .get(&name)
+                            .and_then(|t| t.partitions.get(usize::try_from(index).ok()?));
+                        n::AlterPartitionItemResult {
+                            partition_index: index,
+                            error_code: code.as_i32(),
+                            leader_id: now.map_or(-1, |p| p.leader),
+                            leader_epoch: now.map_or(-1, |p| p.leader_epoch),
+                            isr: now.map(|p| p.isr.clone()).unwrap_or_default(),
+                            partition_epoch: now.map_or(-1, |p| p.partition_epoch),
+                        }
+                    })
+                    .collect(),
+                name,
+            })
+            .collect();
+        Ok(n::AlterPartitionResponse {
+            error_code: 0,
+            topics,
+        })
     }
 
     /// Whether this broker is one voter among several.

@@ -2,6 +2,7 @@
 //! and its request body and returns its response body; none touches the socket.
 
 mod alter_configs;
+mod alter_partition;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -122,6 +123,7 @@ async fn route(
         Req::DescribeGroups(r) => Resp::DescribeGroups(describe_groups::handle(ctx, r).await),
         Req::DeleteGroups(r) => Resp::DeleteGroups(delete_groups::handle(ctx, r).await),
         Req::DescribeQuorum(r) => Resp::DescribeQuorum(describe_quorum::handle(ctx, r)),
+        Req::AlterPartition(r) => Resp::AlterPartition(alter_partition::handle(ctx, r).await),
         Req::OffsetForLeaderEpoch(r) => {
             Resp::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(ctx, r).await)
         }

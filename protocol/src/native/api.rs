@@ -72,6 +72,7 @@ requests! {
     DeleteGroups, DeleteGroups, DeleteGroupsRequest, DeleteGroupsResponse;
     DescribeQuorum, DescribeQuorum, DescribeQuorumRequest, DescribeQuorumResponse;
     OffsetForLeaderEpoch, OffsetForLeaderEpoch, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse;
+    AlterPartition, AlterPartition, AlterPartitionRequest, AlterPartitionResponse;
 }
 
 impl v1::RequestEnvelope {

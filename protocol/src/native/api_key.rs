@@ -30,6 +30,7 @@ pub enum ApiKey {
     CreatePartitions = 37,
     DeleteGroups = 42,
     DescribeQuorum = 55,
+    AlterPartition = 56,
 }
 
 impl ApiKey {
@@ -59,6 +60,7 @@ impl ApiKey {
         ApiKey::CreatePartitions,
         ApiKey::DeleteGroups,
         ApiKey::DescribeQuorum,
+        ApiKey::AlterPartition,
     ];
 
     /// The key number.
@@ -103,6 +105,7 @@ impl ApiKey {
             ApiKey::CreatePartitions => "CreatePartitions",
             ApiKey::DeleteGroups => "DeleteGroups",
             ApiKey::DescribeQuorum => "DescribeQuorum",
+            ApiKey::AlterPartition => "AlterPartition",
         }
     }
 }

@@ -48,6 +48,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::ListGroups, VersionRange { min: 0, max: 0 }),
     (ApiKey::DeleteGroups, VersionRange { min: 0, max: 0 }),
     (ApiKey::DescribeQuorum, VersionRange { min: 0, max: 0 }),
+    (ApiKey::AlterPartition, VersionRange { min: 0, max: 0 }),
 ];
 
 /// The supported range of `key`, or `None` if this build does not implement it.

@@ -1,0 +1,140 @@
+//! ISR changes, leader side: for every partition this broker leads, followers that have
+//! not caught up for `replica_lag_time_max_ms` are proposed out of the ISR and followers
+//! outside it that have reached the high watermark are proposed in, through the active
+//! controller (AlterPartition with the leader's epochs; the controller refuses stale
+//! ones). The new ISR takes effect when the image says so, on every broker alike.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use weir_protocol::native::v1;
+use weir_protocol::ErrorCode;
+
+use super::conn::Conn;
+use crate::controller::Controller;
+use crate::log_throttle::Throttle;
+
+static ISR_FAILED: Throttle = Throttle::new(Duration::from_secs(10));
+
+/// Proposes ISR changes every `interval`, until `shutdown`.
+pub async fn run(
+    controller: Arc<Controller>,
+    lag_max: Duration,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let me = controller.node_id();
+    let lag_ms = i64::try_from(lag_max.as_millis()).unwrap_or(i64::MAX);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut conn: Option<(i32, Conn)> = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let Some(req) = proposals(&controller, me, lag_ms) else {
+            continue;
+        };
+        let ctl = controller.controller_id();
+        if ctl == me {
+            if let Err(e) = controller.alter_partitions(req).await {
+                log_failure(&e.message);
+            }
+            continue;
+        }
+        let image = controller.image();
+        let Some(b) = image.brokers.get(&ctl) else {
+            continue;
+        };
+        if conn.as_ref().is_none_or(|(id, _)| *id != ctl) {
+            match Conn::connect(&format!("{}:{}", b.host, b.port)).await {
+                Ok(c) => conn = Some((ctl, c)),
+                Err(e) => {
+                    log_failure(&e);
+                    continue;
+                }
+            }
+        }
+        let Some((_, c)) = conn.as_mut() else {
+            continue;
+        };
+        match c.call(req).await {
+            Ok(r) if r.error_code != 0 => {
+                log_failure(&format!(
+                    "controller answered {:?}",
+                    ErrorCode::from_i32(r.error_code)
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                log_failure(&e);
+                conn = None;
+            }
+        }
+    }
+}
+
+fn log_failure(what: &str) {
+    if ISR_FAILED.allow(std::time::Instant::now()).is_some() {
+        tracing::warn!(error = what, "ISR change not applied");
+    }
+}
+
+/// The ISR changes this broker's led partitions need, as one request (`None`: none).
+fn proposals(controller: &Controller, me: i32, lag_ms: i64) -> Option<v1::AlterPartitionRequest> {
+    let image = controller.image();
+    let now = crate::clock::now_ms();
+    let mut topics = Vec::new();
+    for t in controller.topics().all() {
+        let Some(placed) = image.topics.get(&t.name) else {
+            continue;
+        };
+        let mut items = Vec::new();
+        for p in t.hosted() {
+            if !p.is_leader() {
+                continue;
+            }
+            let at = usize::try_from(p.index())
+                .ok()
+                .and_then(|i| placed.partitions.get(i));
+            let Some(at) = at else { continue };
+            if at.leader != me || at.replicas.len() < 2 {
+                continue;
+            }
+            let (out, join) = p.isr_changes(now, lag_ms);
+            // Fenced followers stay out until they are back.
+            let join: Vec<i32> = join
+                .into_iter()
+                .filter(|id| image.brokers.get(id).is_some_and(|b| !b.fenced))
+                .collect();
+            if out.is_empty() && join.is_empty() {
+                continue;
+            }
+            let mut new_isr: Vec<i32> = at
+                .isr
+                .iter()
+                .copied()
+                .filter(|id| !out.contains(id))
+                .collect();
+            new_isr.extend(join);
+            items.push(v1::AlterPartitionItem {
+                partition_index: p.index(),
+                leader_epoch: at.leader_epoch,
+                partition_epoch: at.partition_epoch,
+                new_isr,
+            });
+        }
+        if !items.is_empty() {
+            topics.push(v1::AlterPartitionTopic {
+                name: t.name.clone(),
+                partitions: items,
+            });
+        }
+    }
+    (!topics.is_empty()).then_some(v1::AlterPartitionRequest {
+        broker_id: me,
+        topics,
+    })
+}

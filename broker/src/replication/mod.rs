@@ -1,0 +1,112 @@
+//! Partition replication, follower side: every broker follows the partitions it holds a
+//! replica of but does not lead, one fetcher per leader broker (`fetcher`), as the
+//! metadata image says. The leader side (follower positions, the high watermark, acks=all)
+//! lives in `Partition` and `replica_set`; ISR changes in `isr`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::controller::Controller;
+
+pub mod conn;
+pub mod fetcher;
+pub mod isr;
+
+use fetcher::{FetcherSettings, Followed};
+
+/// A running fetcher: where it fetches from and what.
+struct Running {
+    addr: String,
+    parts: watch::Sender<Vec<Followed>>,
+    task: JoinHandle<()>,
+}
+
+/// Keeps one fetcher per leader for what this broker follows, until `shutdown`. Reacts
+/// when the applier has opened or closed partitions for a new image.
+pub async fn run(
+    controller: Arc<Controller>,
+    settings: FetcherSettings,
+    shutdown: CancellationToken,
+) {
+    let mut applied = controller.applier().subscribe();
+    let mut running: BTreeMap<i32, Running> = BTreeMap::new();
+    loop {
+        let _ = applied.borrow_and_update();
+        let image = controller.image();
+        let mut wanted: BTreeMap<i32, Vec<Followed>> = BTreeMap::new();
+        for t in controller.topics().all() {
+            let Some(placed) = image.topics.get(&t.name) else {
+                continue;
+            };
+            for p in t.hosted() {
+                let at = usize::try_from(p.index())
+                    .ok()
+                    .and_then(|i| placed.partitions.get(i));
+                let Some(at) = at else { continue };
+                if at.leader < 0 || at.leader == settings.me || !at.replicas.contains(&settings.me)
+                {
+                    continue;
+                }
+                wanted.entry(at.leader).or_default().push(Followed {
+                    partition: p.clone(),
+                    leader_epoch: at.leader_epoch,
+                });
+            }
+        }
+        // Stop fetchers for leaders we no longer follow (or that moved).
+        running.retain(|leader, r| {
+            let addr = image
+                .brokers
+                .get(leader)
+                .map(|b| format!("{}:{}", b.host, b.port));
+            let keep = wanted.contains_key(leader) && addr.as_deref() == Some(r.addr.as_str());
+            if !keep {
+                r.task.abort();
+            }
+            keep
+        });
+        for (leader, parts) in wanted {
+            if let Some(r) = running.get(&leader) {
+                r.parts.send_replace(parts);
+                continue;
+            }
+            let Some(b) = image.brokers.get(&leader) else {
+                continue;
+            };
+            let addr = format!("{}:{}", b.host, b.port);
+            let (tx, rx) = watch::channel(parts);
+            let task = tokio::spawn(fetcher::run(settings, leader, addr.clone(), rx));
+            running.insert(
+                leader,
+                Running {
+                    addr,
+                    parts: tx,
+                    task,
+                },
+            );
+        }
+        tokio::select! {
+            r = applied.changed() => if r.is_err() { break },
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    for r in running.into_values() {
+        r.task.abort();
+    }
+}
+
+/// Default fetcher settings for broker `me`.
+pub fn fetcher_settings(me: i32) -> FetcherSettings {
+    FetcherSettings {
+        me,
+        max_wait_ms: 500,
+        partition_max_bytes: 1 << 20,
+        max_bytes: 10 << 20,
+        backoff: Duration::from_millis(200),
+    }
+}
