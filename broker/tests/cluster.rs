@@ -922,3 +922,166 @@ async fn kafka_clients_reach_every_broker_from_one_bootstrap_address() {
     let want: Vec<(i32, String)> = kafka.iter().map(|(i, a)| (*i as i32, a.clone())).collect();
     assert_eq!(brokers, want);
 }
+
+/// (leader, leader epoch, ISR) of partition `p` of `topic` as broker `at` sees it.
+async fn isr_of(cluster: &Cluster, at: usize, topic: &str, p: usize) -> (i32, i32, Vec<i32>) {
+    let m = metadata(&mut cluster.client(at).await, &[topic]).await;
+    let part = &m.topics[0].partitions[p];
+    let mut isr = part.isr_nodes.clone();
+    isr.sort();
+    (part.leader_id, part.leader_epoch, isr)
+}
+
+/// Polls (bounded) broker `at` until partition 0 of `topic` satisfies `done`.
+async fn wait_isr(
+    cluster: &Cluster,
+    at: usize,
+    topic: &str,
+    done: impl Fn(&(i32, i32, Vec<i32>)) -> bool,
+) -> (i32, i32, Vec<i32>) {
+    let mut last = (0, 0, Vec::new());
+    for _ in 0..600 {
+        last = isr_of(cluster, at, topic, 0).await;
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{topic}-0 never reached the expected state: {last:?}");
+}
+
+/// Sends `n` records (values `{tag}-{i}`) with acks=all and returns (offset, value) of
+/// each acknowledged one.
+async fn produce_acked(p: &weir_client::Producer, tag: &str, n: usize) -> Vec<(i64, String)> {
+    let mut pending = Vec::new();
+    for i in 0..n {
+        let value = format!("{tag}-{i}");
+        let ack = p
+            .enqueue(weir_client::ProducerRecord::new("d", value.clone()).with_partition(0))
+            .await
+            .unwrap();
+        pending.push((value, ack));
+    }
+    let mut acked = Vec::new();
+    for (value, ack) in pending {
+        if let Ok(meta) = ack.await {
+            acked.push((meta.offset, value));
+        }
+    }
+    acked
+}
+
+/// Reads partition 0 of `d` from the start through `bootstrap` until `want` records came.
+async fn read_all(bootstrap: &str, want: usize) -> Vec<(i64, String)> {
+    let mut consumer = weir_client::Consumer::new(
+        weir_client::ClientConfig::new(bootstrap),
+        weir_client::ConsumerConfig::default(),
+    )
+    .unwrap();
+    consumer.assign([("d", 0)]).await.unwrap();
+    consumer.seek(("d", 0), 0).unwrap();
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        for r in consumer.poll(Duration::from_millis(200)).await.unwrap() {
+            let v = String::from_utf8(r.value.unwrap_or_default().to_vec()).unwrap();
+            got.push((r.offset, v));
+        }
+        if got.len() >= want {
+            break;
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_records_survive_kill_9_of_their_leader() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::new();
+    cluster.start_all();
+    let ctl = cluster.controller().await;
+    let created = cluster
+        .client(ctl)
+        .await
+        .create_topic_rf("d", 1, 3, &[("min.insync.replicas", "2")])
+        .await;
+    assert_eq!(created.error_code, 0, "{created:?}");
+    let (leader, epoch, isr) = wait_isr(&cluster, ctl, "d", |s| s.0 > 0).await;
+    assert_eq!(isr, [1, 2, 3]);
+
+    let bootstrap: Vec<String> = cluster.live().map(|(_, b)| b.addr.clone()).collect();
+    let bootstrap = bootstrap.join(",");
+    let producer = weir_client::Producer::new(
+        weir_client::ClientConfig::new(&bootstrap),
+        weir_client::ProducerConfig {
+            acks: weir_client::Acks::All,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut acked = produce_acked(&producer, "before", 300).await;
+    assert_eq!(
+        acked.len(),
+        300,
+        "all acknowledged while every replica is in sync"
+    );
+
+    // One follower stops answering (SIGSTOP): acks=all waits for it until the leader
+    // takes it out of the ISR, then counts the other follower alone.
+    let victim = (leader - 1) as usize;
+    let stopped = (victim + 1) % 3;
+    let stopped_pid = cluster.members[stopped].broker.as_ref().unwrap().pid();
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(stopped_pid as i32, libc::SIGSTOP) };
+    acked.extend(produce_acked(&producer, "degraded", 200).await);
+    assert_eq!(
+        acked.len(),
+        500,
+        "acknowledged once the ISR dropped the stopped follower"
+    );
+
+    // kill -9 the leader right after the acknowledgements: the remaining in-sync follower
+    // had every one of them (the high watermark only covered what the whole ISR had), takes
+    // over, and the producer follows it.
+    cluster.members[victim].broker.take().unwrap().kill9();
+    // SAFETY: as above.
+    unsafe { libc::kill(stopped_pid as i32, libc::SIGCONT) };
+    let survivor = (victim + 2) % 3;
+    let (new_leader, new_epoch, _) =
+        wait_isr(&cluster, survivor, "d", |s| s.0 > 0 && s.0 != leader).await;
+    assert!(new_epoch > epoch);
+    acked.extend(produce_acked(&producer, "after", 300).await);
+    assert!(acked.len() > 500, "the new leader takes writes");
+    producer
+        .close_timeout(Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    // Every acknowledged record, at its offset, in order; nothing else in between.
+    let got = read_all(&bootstrap, acked.len()).await;
+    let mut want = acked.clone();
+    want.sort();
+    let stored: std::collections::BTreeMap<i64, String> = got.into_iter().collect();
+    for (offset, value) in &want {
+        assert_eq!(
+            stored.get(offset),
+            Some(value),
+            "acknowledged record at offset {offset} (leader now {new_leader})"
+        );
+    }
+    let offsets: Vec<i64> = stored.keys().copied().collect();
+    assert!(
+        offsets.windows(2).all(|w| w[1] == w[0] + 1),
+        "no gaps: {offsets:?}"
+    );
+
+    // The killed broker comes back, cuts what it had beyond the new leader's log, catches
+    // up and rejoins the ISR.
+    cluster.spawn(victim);
+    cluster.members[victim]
+        .broker
+        .as_mut()
+        .unwrap()
+        .wait_ready(Duration::from_secs(60));
+    wait_isr(&cluster, survivor, "d", |s| s.2.len() == 3).await;
+}
