@@ -356,8 +356,8 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
     let producer = weir_client::Producer::new(
         weir_client::ClientConfig::new(&bootstrap.join(",")),
         weir_client::ProducerConfig {
-            // The new leader has none of the old one's producer state until replication
-            // lands; plain retries are what this checks.
+            // Plain retries are what this checks (the replication test below covers the
+            // idempotent producer across a failover).
             idempotence: false,
             acks: weir_client::Acks::Leader,
             ..Default::default()
@@ -1084,4 +1084,89 @@ async fn acknowledged_records_survive_kill_9_of_their_leader() {
         .unwrap()
         .wait_ready(Duration::from_secs(60));
     wait_isr(&cluster, survivor, "d", |s| s.2.len() == 3).await;
+
+    // A group's committed offset survives its coordinator's kill -9: the new leader of the
+    // group's __consumer_offsets partition has the record and loads the group.
+    let mut fc = find_coordinator(&cluster, survivor).await;
+    for _ in 0..300 {
+        if fc.error_code == 0 && fc.node_id > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        fc = find_coordinator(&cluster, survivor).await;
+    }
+    let first = (fc.node_id - 1) as usize;
+    let committed = cluster
+        .client(first)
+        .await
+        .call(common::offset_commit_req("g", -1, "", "d", 0, 42))
+        .await;
+    assert_eq!(
+        committed.topics[0].partitions[0].error_code, 0,
+        "{committed:?}"
+    );
+    {
+        let other_live = cluster
+            .live()
+            .map(|(i, _)| i)
+            .find(|i| *i != first)
+            .unwrap();
+        cluster.members[first].broker.take().unwrap().kill9();
+        let mut moved = find_coordinator(&cluster, other_live).await;
+        for _ in 0..300 {
+            if moved.error_code == 0 && moved.node_id > 0 && moved.node_id != fc.node_id {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            moved = find_coordinator(&cluster, other_live).await;
+        }
+        assert_ne!(
+            moved.node_id, fc.node_id,
+            "the coordinator moved: {moved:?}"
+        );
+        let mut fetched = -1;
+        for _ in 0..300 {
+            let r = cluster
+                .client((moved.node_id - 1) as usize)
+                .await
+                .call(v1::OffsetFetchRequest {
+                    group_id: "g".into(),
+                    topics: vec![v1::OffsetFetchTopic {
+                        name: "d".into(),
+                        partition_indexes: vec![0],
+                    }],
+                    all_topics: false,
+                    require_stable: false,
+                })
+                .await;
+            if r.error_code == 0 {
+                if let Some(p) = r.topics.first().and_then(|t| t.partitions.first()) {
+                    fetched = p.committed_offset;
+                    if fetched == 42 {
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(fetched, 42, "the commit survived its coordinator");
+        cluster.spawn(first);
+        cluster.members[first]
+            .broker
+            .as_mut()
+            .unwrap()
+            .wait_ready(Duration::from_secs(60));
+    }
+}
+
+/// Which broker coordinates group "g", as broker `at` says.
+async fn find_coordinator(cluster: &Cluster, at: usize) -> v1::FindCoordinatorResponse {
+    cluster
+        .client(at)
+        .await
+        .call(v1::FindCoordinatorRequest {
+            key: "g".into(),
+            key_type: 0,
+        })
+        .await
 }

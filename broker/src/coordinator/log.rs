@@ -162,12 +162,17 @@ pub(super) async fn replay(
         let mut offset = blocking(move || p.log_start_offset(), "offsets log start")
             .await
             .map_err(|e| err(e.to_string()))?;
-        let end = part.high_watermark();
+        // The leader's log is the truth (a new leader's high watermark may still trail
+        // records its predecessor committed, until its followers report).
+        let end = part.log_end_offset();
         while offset < end {
             let p = part.clone();
-            let info = blocking(move || p.read(offset, REPLAY_READ_BYTES), "replay offsets")
-                .await
-                .map_err(|e| err(e.to_string()))?;
+            let info = blocking(
+                move || p.read_replica(offset, REPLAY_READ_BYTES),
+                "replay offsets",
+            )
+            .await
+            .map_err(|e| err(e.to_string()))?;
             let before = offset;
             for batch in BatchIter::new(&info.records, true) {
                 let (header, bytes) = batch.map_err(|e| err(e.to_string()))?;

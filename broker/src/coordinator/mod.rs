@@ -61,6 +61,25 @@ impl ImageView {
     }
 }
 
+/// The `__consumer_offsets` partitions this broker leads and has open.
+fn led_offsets_partitions(view: &ImageView, topics: &Topics) -> std::collections::BTreeSet<i32> {
+    let image = view.image();
+    let Some(t) = image.topics.get(crate::group::records::OFFSETS_TOPIC) else {
+        return Default::default();
+    };
+    let open = topics.get(crate::group::records::OFFSETS_TOPIC);
+    t.partitions
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.leader == view.node_id)
+        .filter_map(|(i, _)| i32::try_from(i).ok())
+        .filter(|i| {
+            open.as_ref()
+                .is_some_and(|o| o.partitions.get(*i as usize).is_some_and(Option::is_some))
+        })
+        .collect()
+}
+
 /// Partition counts from one image.
 struct ImageCounts(Arc<MetadataImage>);
 
@@ -114,24 +133,80 @@ impl Coordinator {
         log::ensure_topic(controller, config.offsets_topic_partitions).await?;
         let topics = controller.topics().clone();
         let view = ImageView::new(controller.node_id(), controller.subscribe());
-        let image = controller.image();
-        let me = controller.node_id();
-        let leads = |p: i32| {
-            image
-                .topics
-                .get(crate::group::records::OFFSETS_TOPIC)
-                .and_then(|t| t.partitions.get(usize::try_from(p).ok()?))
-                .is_some_and(|p| p.leader == me)
-        };
-        let groups = log::replay(&topics, leads, &config.group, crate::clock::now_ms()).await?;
+        let led = led_offsets_partitions(&view, &topics);
+        let groups = log::replay(
+            &topics,
+            |p| led.contains(&p),
+            &config.group,
+            crate::clock::now_ms(),
+        )
+        .await?;
         tracing::info!(
             groups = groups.len(),
             "replayed {}",
             crate::group::records::OFFSETS_TOPIC
         );
-        let c = Coordinator::new(config, topics, view, shutdown);
+        let c = Coordinator::new(config, topics, view, shutdown.clone());
         c.table().groups = groups;
+        tokio::spawn(
+            c.clone()
+                .follow_leadership(controller.applier().subscribe(), led, shutdown),
+        );
         Ok(c)
+    }
+
+    /// Loads the groups of every `__consumer_offsets` partition this broker comes to lead
+    /// (a failover moved it here: the replica has the records) and forgets those of the
+    /// partitions it stops leading, as the applier follows the metadata, until `shutdown`.
+    async fn follow_leadership(
+        self,
+        mut applied: tokio::sync::watch::Receiver<u64>,
+        mut led: std::collections::BTreeSet<i32>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                r = applied.changed() => if r.is_err() { return },
+                _ = shutdown.cancelled() => return,
+            }
+            let now_led = led_offsets_partitions(&self.inner.view, &self.inner.topics);
+            let gained: Vec<i32> = now_led.difference(&led).copied().collect();
+            let lost: Vec<i32> = led.difference(&now_led).copied().collect();
+            if !lost.is_empty() {
+                let n = self.partition_count();
+                self.table()
+                    .groups
+                    .retain(|g, _| !lost.contains(&crate::group::records::partition_for(g, n)));
+                tracing::info!(partitions = ?lost, "no longer coordinating these offsets partitions");
+            }
+            if !gained.is_empty() {
+                let loaded = log::replay(
+                    &self.inner.topics,
+                    |p| gained.contains(&p),
+                    &self.inner.config.group,
+                    crate::clock::now_ms(),
+                )
+                .await;
+                match loaded {
+                    Ok(groups) => {
+                        tracing::info!(partitions = ?gained, groups = groups.len(), "took over group coordination");
+                        self.table().groups.extend(groups);
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not load groups"),
+                }
+            }
+            led = now_led;
+        }
+    }
+
+    /// Partitions of `__consumer_offsets` (by the image).
+    fn partition_count(&self) -> u32 {
+        self.inner
+            .view
+            .image()
+            .topics
+            .get(crate::group::records::OFFSETS_TOPIC)
+            .map_or(1, |t| u32::try_from(t.partitions.len()).unwrap_or(1).max(1))
     }
 
     /// A coordinator with no groups over `topics` (no replay); spawns its tasks, so call it
