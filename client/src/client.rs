@@ -9,6 +9,7 @@ use weir_protocol::native::Request;
 
 use crate::config::ClientConfig;
 use crate::connection::Connection;
+pub use crate::controller_answer::ControllerAnswer;
 use crate::error::{Error, Result};
 use crate::metadata::{ClusterView, TopicMeta};
 use crate::pool::Pool;
@@ -88,22 +89,44 @@ impl Client {
     ///
     /// Cancellation safety: safe; dropping it changes nothing, but a request already sent
     /// may be applied.
-    pub async fn request_controller<R: Request + Clone>(&self, request: R) -> Result<R::Response> {
-        let m = self
-            .request_any(MetadataRequest {
-                topics: Vec::new(),
-                all_topics: false,
-                allow_auto_topic_creation: false,
-            })
-            .await?;
-        let controller = m
-            .brokers
-            .iter()
-            .find(|b| b.node_id == m.controller_id)
-            .map(|b| format!("{}:{}", b.host, b.port));
-        match controller {
-            Some(addr) => self.request_addr(&addr, request).await,
-            None => self.request_any(request).await,
+    pub async fn request_controller<R>(&self, request: R) -> Result<R::Response>
+    where
+        R: Request + Clone,
+        R::Response: ControllerAnswer,
+    {
+        // The controller can move between the Metadata answer and the request (a
+        // failover): NOT_CONTROLLER is retried against the new one, with a short backoff,
+        // within the request timeout.
+        let deadline = Instant::now() + self.config.request_timeout;
+        let mut backoff = std::time::Duration::from_millis(50);
+        loop {
+            let attempt = async {
+                let m = self
+                    .request_any(MetadataRequest {
+                        topics: Vec::new(),
+                        all_topics: false,
+                        allow_auto_topic_creation: false,
+                    })
+                    .await?;
+                let controller = m
+                    .brokers
+                    .iter()
+                    .find(|b| b.node_id == m.controller_id)
+                    .map(|b| format!("{}:{}", b.host, b.port));
+                match controller {
+                    Some(addr) => self.request_addr(&addr, request.clone()).await,
+                    None => self.request_any(request.clone()).await,
+                }
+            };
+            let last_chance = Instant::now() + backoff >= deadline;
+            match attempt.await {
+                Ok(resp) if !resp.not_controller() || last_chance => return Ok(resp),
+                // A dead controller refuses connections until the quorum elects another.
+                Err(e) if !e.is_retriable() || last_chance => return Err(e),
+                _ => {}
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
         }
     }
 

@@ -71,6 +71,7 @@ pub mod cluster_admin;
 pub mod config;
 pub mod connection;
 pub mod consumer;
+pub mod controller_answer;
 pub mod dlq;
 pub mod error;
 pub mod fasthash;
