@@ -1010,6 +1010,13 @@ async fn acknowledged_records_survive_kill_9_of_their_leader() {
     assert_eq!(created.error_code, 0, "{created:?}");
     let (leader, epoch, isr) = wait_isr(&cluster, ctl, "d", |s| s.0 > 0).await;
     assert_eq!(isr, [1, 2, 3]);
+    // "m" asks for every replica in sync.
+    let m = cluster
+        .client(ctl)
+        .await
+        .create_topic_rf("m", 1, 3, &[("min.insync.replicas", "3")])
+        .await;
+    assert_eq!(m.error_code, 0, "{m:?}");
 
     let bootstrap: Vec<String> = cluster.live().map(|(_, b)| b.addr.clone()).collect();
     let bootstrap = bootstrap.join(",");
@@ -1041,6 +1048,21 @@ async fn acknowledged_records_survive_kill_9_of_their_leader() {
         acked.len(),
         500,
         "acknowledged once the ISR dropped the stopped follower"
+    );
+    // With a replica out of sync, "m" refuses acks=all before appending anything.
+    let stopped_id = stopped as i32 + 1;
+    let (m_leader, _, _) = wait_isr(&cluster, (stopped + 1) % 3, "m", |s| {
+        s.2.len() == 2 && s.0 > 0 && s.0 != stopped_id
+    })
+    .await;
+    let refused = cluster
+        .client((m_leader - 1) as usize)
+        .await
+        .call(common::produce_req("m", 0, batch(&[b"x"], 1), -1))
+        .await;
+    assert_eq!(
+        ErrorCode::from_i32(refused.responses[0].partition_responses[0].error_code),
+        ErrorCode::NotEnoughReplicas
     );
 
     // kill -9 the leader right after the acknowledgements: the remaining in-sync follower

@@ -802,6 +802,19 @@ impl Controller {
                 };
                 match alter_partition::validate(&state.image, &proposal) {
                     Ok(record) => {
+                        let before = state
+                            .image
+                            .topics
+                            .get(&t.name)
+                            .and_then(|t| {
+                                t.partitions.get(usize::try_from(p.partition_index).ok()?)
+                            })
+                            .map_or(0, |p| p.isr.len());
+                        crate::instruments::recorders::isr_changed(if record.isr.len() < before {
+                            "shrink"
+                        } else {
+                            "expand"
+                        });
                         // Later proposals in this request see this one.
                         let r = MetadataRecord {
                             record: Some(Record::Partition(record)),

@@ -83,6 +83,8 @@ struct Pending {
     partition: PartitionRef,
     counters: Arc<TopicCounters>,
     batches: BytesMut,
+    /// The topic's min.insync.replicas (checked again once acks=all is satisfied).
+    min_isr: i32,
 }
 
 fn error_response(index: i32, code: ErrorCode, message: String) -> PartitionProduceResponse {
@@ -176,6 +178,7 @@ pub async fn handle(
                         slot,
                         partition,
                         counters: state.counters.clone(),
+                        min_isr,
                         // The log patches offsets in place, so it needs its own copy.
                         batches: BytesMut::from(&pd.records[..]),
                     });
@@ -231,13 +234,17 @@ pub async fn handle(
                         }
                     })
                     .await;
-                (p.topic, p.slot, r)
+                // The ISR may have shrunk below the minimum while this waited: the records
+                // are in the log, but not as safe as asked (Kafka's error 20).
+                let in_sync = i32::try_from(p.partition.isr_size()).unwrap_or(i32::MAX);
+                let short = acks == -1 && r.is_ok() && in_sync < p.min_isr;
+                (p.topic, p.slot, r, short)
             }
         })
         .collect();
     // Only the appends may hold the turn, or it would last until the slowest fsync.
     drop(turn);
-    for (ti, slot, r) in futures::future::join_all(appends).await {
+    for (ti, slot, r, short) in futures::future::join_all(appends).await {
         let Some(resp) = responses
             .get_mut(ti)
             .and_then(|t| t.partition_responses.get_mut(slot))
@@ -245,6 +252,13 @@ pub async fn handle(
             continue;
         };
         match r {
+            Ok(_) if short => {
+                *resp = error_response(
+                    resp.index,
+                    ErrorCode::NotEnoughReplicasAfterAppend,
+                    "appended, but the ISR fell below min.insync.replicas".into(),
+                );
+            }
             Ok(Appended {
                 info,
                 log_start_offset,

@@ -98,6 +98,12 @@ families! {
         "Registered brokers the controller has fenced (they lead nothing).";
     OFFLINE_PARTITIONS = "weir_cluster_offline_partitions", Gauge,
         "Partitions without a live leader (no in-sync replica is available).";
+    UNDER_REPLICATED = "weir_cluster_under_replicated_partitions", Gauge,
+        "Partitions whose ISR is smaller than their replica set (from the metadata image).";
+    UNDER_MIN_ISR = "weir_cluster_under_min_isr_partitions", Gauge,
+        "Partitions whose ISR is smaller than the topic's min.insync.replicas override (acks=all writes to them fail).";
+    ISR_CHANGES = "weir_cluster_isr_changes_total", Counter,
+        "ISR changes the controller wrote, by kind (shrink: members left; expand: members joined).";
     LEADER_ELECTIONS = "weir_cluster_leader_elections_total", Counter,
         "Partition leader changes written by this broker as controller, by cause (fencing: the leader was fenced or none was live; preferred: handed back to the preferred replica).";
     IMAGE_DIGEST = "weir_metadata_image_digest", Gauge,

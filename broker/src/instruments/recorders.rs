@@ -168,6 +168,11 @@ impl RequestTimer {
     }
 }
 
+/// One ISR change written by the controller: `shrink` or `expand`.
+pub fn isr_changed(kind: &'static str) {
+    metrics::counter!(names::ISR_CHANGES, "kind" => kind).increment(1);
+}
+
 /// One partition leader change written by the controller, by `cause`.
 pub fn leader_election(cause: &'static str) {
     metrics::counter!(names::LEADER_ELECTIONS, "cause" => cause).increment(1);

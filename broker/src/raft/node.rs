@@ -226,6 +226,27 @@ async fn report_digest(mut rx: tokio::sync::watch::Receiver<Applied>) {
             .filter(|p| p.leader < 0 || image.brokers.get(&p.leader).is_some_and(|b| b.fenced))
             .count();
         metrics::gauge!(names::OFFLINE_PARTITIONS).set(offline as f64);
+        let under_replicated = image
+            .topics
+            .values()
+            .flat_map(|t| &t.partitions)
+            .filter(|p| p.isr.len() < p.replicas.len())
+            .count();
+        metrics::gauge!(names::UNDER_REPLICATED).set(under_replicated as f64);
+        // Only the topic's own override is in the image; the broker default is 1.
+        let under_min_isr = image
+            .topics
+            .values()
+            .flat_map(|t| {
+                let min = t
+                    .configs
+                    .get("min.insync.replicas")
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(1);
+                t.partitions.iter().filter(move |p| p.isr.len() < min)
+            })
+            .count();
+        metrics::gauge!(names::UNDER_MIN_ISR).set(under_min_isr as f64);
         if rx.changed().await.is_err() {
             return;
         }
