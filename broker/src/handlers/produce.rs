@@ -99,94 +99,32 @@ fn error_response(index: i32, code: ErrorCode, message: String) -> PartitionProd
 }
 
 /// Validates, appends once `turn` comes (no turn: at once), answers (or not, for acks=0).
+/// Three steps: admit each partition's records (checks that need no I/O), append the
+/// admitted ones in the connection's turn and wait as `acks` asks, fill in the answers.
 pub async fn handle(
     ctx: &BrokerCtx,
     req: ProduceRequest,
     turn: Option<AppendTurn>,
 ) -> Option<ProduceResponse> {
     let acks = req.acks;
-    let timeout_ms = req.timeout_ms;
-    let acks_ok = matches!(acks, -1..=1);
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut pending = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (ti, topic) in req.topic_data.into_iter().enumerate() {
         let mut parts = Vec::with_capacity(topic.partition_data.len());
         for (slot, pd) in topic.partition_data.into_iter().enumerate() {
-            if !acks_ok {
-                parts.push(error_response(
-                    pd.index,
-                    ErrorCode::InvalidRequiredAcks,
-                    format!("acks must be -1, 0 or 1, got {acks}"),
-                ));
-                continue;
-            }
-            // Partitions append in parallel, so one named twice would have no defined order.
-            if !seen.insert((topic.name.clone(), pd.index)) {
-                parts.push(error_response(
-                    pd.index,
-                    ErrorCode::InvalidRequest,
-                    "partition named twice in one request".into(),
-                ));
-                continue;
-            }
-            if is_internal_topic(&topic.name) {
-                parts.push(error_response(
-                    pd.index,
-                    ErrorCode::InvalidTopicException,
-                    format!("cannot produce to internal topic {}", topic.name),
-                ));
-                continue;
-            }
-            let partition = match ctx.partition(&topic.name, pd.index) {
-                Ok(p) => p,
-                Err(code) => {
-                    parts.push(error_response(pd.index, code, String::new()));
-                    continue;
-                }
-            };
-            let Some(state) = ctx.topics.get(&topic.name) else {
-                parts.push(error_response(
-                    pd.index,
-                    ErrorCode::UnknownTopicOrPartition,
-                    String::new(),
-                ));
-                continue;
-            };
-            // acks=all with fewer in-sync replicas than min.insync.replicas is refused
-            // before anything is appended (Kafka's NOT_ENOUGH_REPLICAS).
-            let min_isr = state.config.min_insync_replicas;
-            let in_sync = i32::try_from(partition.isr_size()).unwrap_or(i32::MAX);
-            if acks == -1 && min_isr > in_sync {
-                parts.push(error_response(
-                    pd.index,
-                    ErrorCode::NotEnoughReplicas,
-                    format!("min.insync.replicas is {min_isr} but {in_sync} replica(s) in sync"),
-                ));
-                continue;
-            }
-            let (max, compacted) = (
-                state.config.log.max_message_bytes,
-                state.config.log.cleanup_policy.compact,
-            );
-            match validate_produce_records(&pd.records, max, compacted) {
-                Ok(_) => {
+            let index = pd.index;
+            match admit(ctx, &topic.name, pd, acks, &mut seen) {
+                Ok(admitted) => {
                     // Placeholder until the append fills it in.
-                    parts.push(error_response(pd.index, ErrorCode::None, String::new()));
+                    parts.push(error_response(index, ErrorCode::None, String::new()));
                     pending.push(Pending {
                         topic: ti,
                         slot,
-                        partition,
-                        counters: state.counters.clone(),
-                        min_isr,
-                        // The log patches offsets in place, so it needs its own copy.
-                        batches: BytesMut::from(&pd.records[..]),
+                        ..admitted
                     });
                 }
-                Err((code, message)) => {
-                    tracing::debug!(topic = %topic.name, partition = pd.index, %message, "rejected produce");
-                    parts.push(error_response(pd.index, code, message));
-                }
+                Err(refused) => parts.push(refused),
             }
         }
         responses.push(TopicProduceResponse {
@@ -194,10 +132,109 @@ pub async fn handle(
             partition_responses: parts,
         });
     }
+    for (ti, slot, outcome) in append_all(pending, acks, req.timeout_ms, turn).await {
+        if let Some(resp) = responses
+            .get_mut(ti)
+            .and_then(|t| t.partition_responses.get_mut(slot))
+        {
+            answer(resp, outcome);
+        }
+    }
+    if acks == 0 {
+        return None;
+    }
+    Some(ProduceResponse {
+        responses,
+        throttle_time_ms: 0,
+    })
+}
 
-    // Validation above ran concurrently with the connection's other requests; appending
-    // waits for the turn. A request with nothing to append just drops its turn, which
-    // still keeps the later ones behind the earlier ones.
+/// The checks one partition's records must pass before anything is appended; `Err` is
+/// the partition's answer. `topic`/`slot` of the result are filled in by the caller.
+fn admit(
+    ctx: &BrokerCtx,
+    topic: &str,
+    pd: weir_protocol::native::v1::PartitionProduceData,
+    acks: i32,
+    seen: &mut std::collections::HashSet<(String, i32)>,
+) -> Result<Pending, PartitionProduceResponse> {
+    let refuse = |code: ErrorCode, message: String| Err(error_response(pd.index, code, message));
+    if !matches!(acks, -1..=1) {
+        return refuse(
+            ErrorCode::InvalidRequiredAcks,
+            format!("acks must be -1, 0 or 1, got {acks}"),
+        );
+    }
+    // Partitions append in parallel, so one named twice would have no defined order.
+    if !seen.insert((topic.to_string(), pd.index)) {
+        return refuse(
+            ErrorCode::InvalidRequest,
+            "partition named twice in one request".into(),
+        );
+    }
+    if is_internal_topic(topic) {
+        return refuse(
+            ErrorCode::InvalidTopicException,
+            format!("cannot produce to internal topic {topic}"),
+        );
+    }
+    let partition = match ctx.partition(topic, pd.index) {
+        Ok(p) => p,
+        Err(code) => return refuse(code, String::new()),
+    };
+    let Some(state) = ctx.topics.get(topic) else {
+        return refuse(ErrorCode::UnknownTopicOrPartition, String::new());
+    };
+    // acks=all with fewer in-sync replicas than min.insync.replicas is refused before
+    // anything is appended (Kafka's NOT_ENOUGH_REPLICAS).
+    let min_isr = state.config.min_insync_replicas;
+    let in_sync = i32::try_from(partition.isr_size()).unwrap_or(i32::MAX);
+    if acks == -1 && min_isr > in_sync {
+        return refuse(
+            ErrorCode::NotEnoughReplicas,
+            format!("min.insync.replicas is {min_isr} but {in_sync} replica(s) in sync"),
+        );
+    }
+    let (max, compacted) = (
+        state.config.log.max_message_bytes,
+        state.config.log.cleanup_policy.compact,
+    );
+    if let Err((code, message)) = validate_produce_records(&pd.records, max, compacted) {
+        tracing::debug!(topic, partition = pd.index, %message, "rejected produce");
+        return refuse(code, message);
+    }
+    Ok(Pending {
+        topic: 0,
+        slot: 0,
+        partition,
+        counters: state.counters.clone(),
+        min_isr,
+        // The log patches offsets in place, so it needs its own copy.
+        batches: BytesMut::from(&pd.records[..]),
+    })
+}
+
+/// How one admitted partition's append ended.
+enum Outcome {
+    /// In the log, as durable and replicated as `acks` asked.
+    Done(Appended),
+    /// In the log, but the ISR fell below min.insync.replicas while acks=all waited.
+    Short,
+    /// Not appended, or not acknowledged in time.
+    Failed(crate::partition::PartitionError),
+}
+
+/// Appends every admitted partition once the connection's turn comes, in parallel, and
+/// waits as `acks` asks. Returns (topic, slot, outcome) per partition.
+async fn append_all(
+    pending: Vec<Pending>,
+    acks: i32,
+    timeout_ms: i32,
+    turn: Option<AppendTurn>,
+) -> Vec<(usize, usize, Outcome)> {
+    // Validation ran concurrently with the connection's other requests; appending waits
+    // for the turn. A request with nothing to append just drops its turn, which still
+    // keeps the later ones behind the earlier ones.
     let mut turn = if pending.is_empty() { None } else { turn };
     if let Some(t) = turn.as_mut() {
         t.wait().await;
@@ -206,10 +243,10 @@ pub async fn handle(
     // (or to fail) gives it up.
     let turn = turn.map(Arc::new);
 
-    // Partitions append in parallel; each then waits for its own fsync when the flush
-    // policy asks for one (group commit: the fsync runs outside the partition lock and
-    // covers every append made before it started). acks=0 answers nothing, so it need not
-    // wait; the flush still runs.
+    // Each partition then waits for its own fsync when the flush policy asks for one
+    // (group commit: the fsync runs outside the partition lock and covers every append
+    // made before it started), and for acks=all until its ISR has the records. acks=0
+    // answers nothing, so it need not wait; the flush still runs.
     let now = now_ms();
     let wait = match acks {
         0 => DurableWait::NoAck,
@@ -237,50 +274,44 @@ pub async fn handle(
                 // The ISR may have shrunk below the minimum while this waited: the records
                 // are in the log, but not as safe as asked (Kafka's error 20).
                 let in_sync = i32::try_from(p.partition.isr_size()).unwrap_or(i32::MAX);
-                let short = acks == -1 && r.is_ok() && in_sync < p.min_isr;
-                (p.topic, p.slot, r, short)
+                let outcome = match r {
+                    Ok(_) if acks == -1 && in_sync < p.min_isr => Outcome::Short,
+                    Ok(a) => Outcome::Done(a),
+                    Err(e) => Outcome::Failed(e),
+                };
+                (p.topic, p.slot, outcome)
             }
         })
         .collect();
     // Only the appends may hold the turn, or it would last until the slowest fsync.
     drop(turn);
-    for (ti, slot, r, short) in futures::future::join_all(appends).await {
-        let Some(resp) = responses
-            .get_mut(ti)
-            .and_then(|t| t.partition_responses.get_mut(slot))
-        else {
-            continue;
-        };
-        match r {
-            Ok(_) if short => {
-                *resp = error_response(
-                    resp.index,
-                    ErrorCode::NotEnoughReplicasAfterAppend,
-                    "appended, but the ISR fell below min.insync.replicas".into(),
-                );
+    futures::future::join_all(appends).await
+}
+
+/// Fills in one partition's answer.
+fn answer(resp: &mut PartitionProduceResponse, outcome: Outcome) {
+    match outcome {
+        Outcome::Done(Appended {
+            info,
+            log_start_offset,
+        }) => {
+            resp.base_offset = info.base_offset;
+            resp.log_append_time_ms = info.log_append_time_ms;
+            resp.log_start_offset = log_start_offset;
+        }
+        Outcome::Short => {
+            *resp = error_response(
+                resp.index,
+                ErrorCode::NotEnoughReplicasAfterAppend,
+                "appended, but the ISR fell below min.insync.replicas".into(),
+            );
+        }
+        Outcome::Failed(e) => {
+            // A full disk fails every retry of every producer: say so once in a while.
+            if let Some(suppressed) = APPEND_FAILED.allow(std::time::Instant::now()) {
+                tracing::warn!(error = %e, suppressed, "append failed");
             }
-            Ok(Appended {
-                info,
-                log_start_offset,
-            }) => {
-                resp.base_offset = info.base_offset;
-                resp.log_append_time_ms = info.log_append_time_ms;
-                resp.log_start_offset = log_start_offset;
-            }
-            Err(e) => {
-                // A full disk fails every retry of every producer: say so once in a while.
-                if let Some(suppressed) = APPEND_FAILED.allow(std::time::Instant::now()) {
-                    tracing::warn!(error = %e, suppressed, "append failed");
-                }
-                *resp = error_response(resp.index, partition_error_code(&e), e.to_string());
-            }
+            *resp = error_response(resp.index, partition_error_code(&e), e.to_string());
         }
     }
-    if acks == 0 {
-        return None;
-    }
-    Some(ProduceResponse {
-        responses,
-        throttle_time_ms: 0,
-    })
 }
