@@ -30,6 +30,7 @@ struct Member {
 struct Cluster {
     members: Vec<Member>,
     voters: String,
+    config: String,
 }
 
 impl Cluster {
@@ -48,13 +49,17 @@ impl Cluster {
             .map(|(i, m)| format!("{}@{}", i + 1, m.controller))
             .collect::<Vec<_>>()
             .join(",");
-        Cluster { members, voters }
+        Cluster {
+            members,
+            voters,
+            config: CONFIG.to_string(),
+        }
     }
 
     fn spawn(&mut self, i: usize) {
         let m = &self.members[i];
         let cfg = m.dir.path().join("cluster.toml");
-        std::fs::write(&cfg, CONFIG).unwrap();
+        std::fs::write(&cfg, &self.config).unwrap();
         let id = (i + 1).to_string();
         let b = Broker::spawn(
             m.dir.path(),
@@ -1194,4 +1199,133 @@ async fn find_coordinator(cluster: &Cluster, at: usize) -> v1::FindCoordinatorRe
             key_type: 0,
         })
         .await
+}
+
+/// (base offset, CRC) of every batch in `dir`'s segment files, in offset order.
+fn batches_on_disk(dir: &Path) -> Vec<(i64, u32)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        // Preallocated space after the last batch reads as an invalid batch: stop there.
+        for item in weir_protocol::batch::BatchIter::new(&bytes, true) {
+            let Ok((h, _)) = item else { break };
+            out.push((h.base_offset, h.crc));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_leader_cuts_what_nobody_else_has() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::new();
+    // Long enough that followers paused for a moment are not fenced meanwhile.
+    cluster.config = CONFIG.replace(
+        "broker_session_timeout_ms = 1500",
+        "broker_session_timeout_ms = 6000",
+    );
+    cluster.start_all();
+    let ctl = cluster.controller().await;
+    let created = cluster
+        .client(ctl)
+        .await
+        .create_topic_rf("v", 1, 3, &[])
+        .await;
+    assert_eq!(created.error_code, 0, "{created:?}");
+    let (leader, _, _) = wait_isr(&cluster, ctl, "v", |s| s.0 > 0 && s.2.len() == 3).await;
+    let l = (leader - 1) as usize;
+    let mut c = cluster.client(l).await;
+    for i in 0..50 {
+        let value = format!("committed-{i}");
+        let r = c
+            .call(common::produce_req(
+                "v",
+                0,
+                batch(&[value.as_bytes()], 1),
+                -1,
+            ))
+            .await;
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    }
+
+    // The followers pause; the leader takes acks=1 writes nobody else gets, then dies.
+    let followers: Vec<usize> = (0..3).filter(|i| *i != l).collect();
+    let pids: Vec<u32> = followers
+        .iter()
+        .map(|i| cluster.members[*i].broker.as_ref().unwrap().pid())
+        .collect();
+    for pid in &pids {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(*pid as i32, libc::SIGSTOP) };
+    }
+    for i in 0..20 {
+        let value = format!("lost-{i}");
+        let r = c
+            .call(common::produce_req(
+                "v",
+                0,
+                batch(&[value.as_bytes()], 1),
+                1,
+            ))
+            .await;
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    }
+    cluster.members[l].broker.take().unwrap().kill9();
+    for pid in &pids {
+        // SAFETY: as above.
+        unsafe { libc::kill(*pid as i32, libc::SIGCONT) };
+    }
+
+    // A follower takes over (it had everything committed) and takes new writes at offsets
+    // the dead leader had used for records that never left it (a fetch answered just
+    // before the pause may have carried the first few).
+    let (new_leader, _, _) =
+        wait_isr(&cluster, followers[0], "v", |s| s.0 > 0 && s.0 != leader).await;
+    let mut c = cluster.client((new_leader - 1) as usize).await;
+    let mut first = None;
+    for i in 0..30 {
+        let value = format!("new-{i}");
+        let r = c
+            .call(common::produce_req(
+                "v",
+                0,
+                batch(&[value.as_bytes()], 1),
+                -1,
+            ))
+            .await;
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, 0, "{p:?}");
+        let first = *first.get_or_insert(p.base_offset);
+        assert_eq!(p.base_offset, first + i, "{p:?}");
+    }
+    let first = first.unwrap();
+    assert!(
+        (50..70).contains(&first),
+        "offsets reused: new records from {first}"
+    );
+
+    // The old leader returns as a follower, cuts its 20 records (OffsetForLeaderEpoch),
+    // fetches the new ones and rejoins the ISR: three byte-identical logs.
+    cluster.spawn(l);
+    cluster.members[l]
+        .broker
+        .as_mut()
+        .unwrap()
+        .wait_ready(Duration::from_secs(60));
+    wait_isr(&cluster, followers[0], "v", |s| s.2.len() == 3).await;
+    let logs: Vec<Vec<(i64, u32)>> = cluster
+        .members
+        .iter()
+        .map(|m| batches_on_disk(&m.dir.path().join("v-0")))
+        .collect();
+    assert_eq!(logs[0].len() as i64, first + 30, "{:?}", logs[0]);
+    assert_eq!(logs[0], logs[1]);
+    assert_eq!(logs[1], logs[2]);
 }
