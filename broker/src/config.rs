@@ -451,6 +451,7 @@ impl Config {
                 preallocate: l.preallocate,
             },
             min_insync_replicas: l.min_insync_replicas,
+            unclean_leader_election: false,
         }
     }
 }

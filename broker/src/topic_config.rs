@@ -15,6 +15,9 @@ pub struct TopicConfig {
     pub log: LogConfig,
     /// `min.insync.replicas` (acks=all needs this many in-sync replicas).
     pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable`: with no in-sync replica alive, elect any live
+    /// replica (losing what only the ISR had) rather than stay offline. Off by default.
+    pub unclean_leader_election: bool,
 }
 
 /// Every topic-level key Weir accepts, sorted.
@@ -35,6 +38,7 @@ pub const TOPIC_KEYS: &[&str] = &[
     "segment.bytes",
     "segment.index.bytes",
     "segment.ms",
+    "unclean.leader.election.enable",
 ];
 
 /// A bad topic-level key or value.
@@ -106,6 +110,13 @@ pub fn set(cfg: &mut TopicConfig, key: &str, value: &str) -> Result<(), TopicCon
                     _ => return Err("must be true or false".into()),
                 }
             }
+            "unclean.leader.election.enable" => {
+                cfg.unclean_leader_election = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err("must be true or false".into()),
+                }
+            }
             "retention.bytes" => l.retention_bytes = at_least(num(value)?, -1)?,
             "retention.ms" => l.retention_ms = at_least(num(value)?, -1)?,
             "segment.bytes" => {
@@ -167,6 +178,7 @@ pub fn get(cfg: &TopicConfig, key: &str) -> Option<String> {
         "segment.bytes" => l.segment_bytes.to_string(),
         "segment.index.bytes" => l.segment_index_bytes.to_string(),
         "segment.ms" => l.segment_ms.to_string(),
+        "unclean.leader.election.enable" => cfg.unclean_leader_election.to_string(),
         _ => return None,
     })
 }
@@ -180,6 +192,7 @@ mod tests {
         TopicConfig {
             log: LogConfig::default(),
             min_insync_replicas: 1,
+            unclean_leader_election: false,
         }
     }
 

@@ -50,6 +50,14 @@ impl FencingInput<'_> {
     }
 }
 
+/// Whether a topic allows unclean leader election (its override; the broker default is
+/// off).
+fn unclean(t: &crate::metadata::TopicImage) -> bool {
+    t.configs
+        .get("unclean.leader.election.enable")
+        .is_some_and(|v| v == "true")
+}
+
 /// The records that bring fencing and leadership up to date (empty when nothing changes).
 pub fn decide(input: &FencingInput<'_>) -> Vec<MetadataRecord> {
     let mut out = Vec::new();
@@ -79,10 +87,24 @@ pub fn decide(input: &FencingInput<'_>) -> Vec<MetadataRecord> {
             } else {
                 live_isr
             };
+            let mut isr = isr;
             let leader = if p.leader >= 0 && usable(p.leader) {
                 p.leader
             } else {
-                isr.iter().copied().find(|r| usable(*r)).unwrap_or(-1)
+                match isr.iter().copied().find(|r| usable(*r)) {
+                    Some(l) => l,
+                    // No in-sync replica is alive: only a topic that allows it takes any
+                    // live replica, which becomes the whole ISR (what only the old ISR had
+                    // is lost, as the topic accepted).
+                    None if unclean(t) => match p.replicas.iter().copied().find(|r| usable(*r)) {
+                        Some(l) => {
+                            isr = vec![l];
+                            l
+                        }
+                        None => -1,
+                    },
+                    None => -1,
+                }
             };
             if leader == p.leader && isr == p.isr {
                 continue;
@@ -217,6 +239,49 @@ mod tests {
         assert!(!img.brokers[&2].fenced);
         let p = &img.topics["t"].partitions[0];
         assert_eq!((p.leader, p.leader_epoch), (2, 6));
+    }
+
+    #[test]
+    fn a_fenced_follower_leaves_the_isr_and_the_leader_keeps_its_epoch() {
+        let mut img = image();
+        let beats: HashMap<_, _> = [beat(2, 19_500), beat(3, 1_000)].into();
+        let recs = run(&img, &beats, 20_000);
+        apply_all(&mut img, &recs);
+        let p = &img.topics["t"].partitions[0];
+        assert_eq!((p.leader, p.leader_epoch, p.isr.clone()), (2, 4, vec![2]));
+        assert_eq!(p.partition_epoch, 1);
+    }
+
+    #[test]
+    fn only_a_topic_that_allows_it_elects_outside_the_isr() {
+        // The ISR has shrunk to the leader, 2; then 2 dies while 3 (out of sync) lives.
+        let shrunk = |unclean: bool| {
+            let mut img = image();
+            img.topics.get_mut("t").unwrap().partitions[0].isr = vec![2];
+            if unclean {
+                img.topics
+                    .get_mut("t")
+                    .unwrap()
+                    .configs
+                    .insert("unclean.leader.election.enable".into(), "true".into());
+            }
+            img
+        };
+        let beats: HashMap<_, _> = [beat(2, 1_000), beat(3, 19_500)].into();
+        let mut clean = shrunk(false);
+        let recs = run(&clean, &beats, 20_000);
+        apply_all(&mut clean, &recs);
+        let p = &clean.topics["t"].partitions[0];
+        assert_eq!(
+            (p.leader, p.isr.clone()),
+            (-1, vec![2]),
+            "offline, ISR kept"
+        );
+        let mut unclean = shrunk(true);
+        let recs = run(&unclean, &beats, 20_000);
+        apply_all(&mut unclean, &recs);
+        let p = &unclean.topics["t"].partitions[0];
+        assert_eq!((p.leader, p.isr.clone(), p.leader_epoch), (3, vec![3], 5));
     }
 
     #[test]

@@ -490,8 +490,16 @@ impl Controller {
             if !records.is_empty() {
                 tracing::info!(changes = records.len(), "fencing and leadership changes");
                 for r in &records {
-                    if let Some(Record::Partition(_)) = r.record {
-                        crate::instruments::recorders::leader_election("fencing");
+                    if let Some(Record::Partition(p)) = &r.record {
+                        let before = state
+                            .image
+                            .topics
+                            .get(&p.topic)
+                            .and_then(|t| t.partitions.get(usize::try_from(p.partition).ok()?))
+                            .map(|b| b.leader);
+                        if before != Some(p.leader) {
+                            crate::instruments::recorders::leader_election("fencing");
+                        }
                     }
                 }
                 if let Err(e) = Self::append(&mut state, records).await {

@@ -280,6 +280,7 @@ mod tests {
         let defaults = TopicConfig {
             log: LogConfig::default(),
             min_insync_replicas: 1,
+            unclean_leader_election: false,
         };
         for threads in [1, 4] {
             let table = open_topics(dir.path(), &image, &defaults, 1, threads).unwrap();
@@ -323,6 +324,7 @@ mod tests {
         let defaults = TopicConfig {
             log: LogConfig::default(),
             min_insync_replicas: 1,
+            unclean_leader_election: false,
         };
         let err = open_topics(dir.path(), &image, &defaults, 1, 4).unwrap_err();
         assert!(
