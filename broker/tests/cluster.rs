@@ -961,11 +961,21 @@ async fn wait_isr(
 /// Sends `n` records (values `{tag}-{i}`) with acks=all and returns (offset, value) of
 /// each acknowledged one.
 async fn produce_acked(p: &weir_client::Producer, tag: &str, n: usize) -> Vec<(i64, String)> {
+    produce_acked_to(p, "d", tag, n).await
+}
+
+/// `produce_acked` to partition 0 of `topic`.
+async fn produce_acked_to(
+    p: &weir_client::Producer,
+    topic: &str,
+    tag: &str,
+    n: usize,
+) -> Vec<(i64, String)> {
     let mut pending = Vec::new();
     for i in 0..n {
         let value = format!("{tag}-{i}");
         let ack = p
-            .enqueue(weir_client::ProducerRecord::new("d", value.clone()).with_partition(0))
+            .enqueue(weir_client::ProducerRecord::new(topic, value.clone()).with_partition(0))
             .await
             .unwrap();
         pending.push((value, ack));
@@ -981,13 +991,18 @@ async fn produce_acked(p: &weir_client::Producer, tag: &str, n: usize) -> Vec<(i
 
 /// Reads partition 0 of `d` from the start through `bootstrap` until `want` records came.
 async fn read_all(bootstrap: &str, want: usize) -> Vec<(i64, String)> {
+    read_all_from(bootstrap, "d", want).await
+}
+
+/// `read_all` for partition 0 of `topic`.
+async fn read_all_from(bootstrap: &str, topic: &str, want: usize) -> Vec<(i64, String)> {
     let mut consumer = weir_client::Consumer::new(
         weir_client::ClientConfig::new(bootstrap),
         weir_client::ConsumerConfig::default(),
     )
     .unwrap();
-    consumer.assign([("d", 0)]).await.unwrap();
-    consumer.seek(("d", 0), 0).unwrap();
+    consumer.assign([(topic, 0)]).await.unwrap();
+    consumer.seek((topic, 0), 0).unwrap();
     let mut got = Vec::new();
     for _ in 0..200 {
         for r in consumer.poll(Duration::from_millis(200)).await.unwrap() {
@@ -1328,4 +1343,72 @@ async fn a_returning_leader_cuts_what_nobody_else_has() {
     assert_eq!(logs[0].len() as i64, first + 30, "{:?}", logs[0]);
     assert_eq!(logs[0], logs[1]);
     assert_eq!(logs[1], logs[2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_acknowledges_nothing_it_then_loses() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::new();
+    cluster.start_all();
+    let ctl = cluster.controller().await;
+    let created = cluster
+        .client(ctl)
+        .await
+        .create_topic_rf("z", 1, 3, &[("min.insync.replicas", "2")])
+        .await;
+    assert_eq!(created.error_code, 0, "{created:?}");
+    let (leader, _, _) = wait_isr(&cluster, ctl, "z", |s| s.0 > 0 && s.2.len() == 3).await;
+    let bootstrap: Vec<String> = cluster.live().map(|(_, b)| b.addr.clone()).collect();
+    let bootstrap = bootstrap.join(",");
+    // A short request timeout, so requests stuck at the paused leader are retried soon.
+    let mut client_config = weir_client::ClientConfig::new(&bootstrap);
+    client_config.request_timeout = Duration::from_secs(3);
+    let producer = std::sync::Arc::new(
+        weir_client::Producer::new(
+            client_config,
+            weir_client::ProducerConfig {
+                acks: weir_client::Acks::All,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let mut acked = produce_acked_to(&producer, "z", "before", 200).await;
+    assert_eq!(acked.len(), 200);
+
+    // SIGSTOP the leader with writes on their way to it, past the session timeout: the
+    // others fence it and elect a leader; then it resumes as a zombie that still thinks
+    // it leads, until the metadata tells it otherwise.
+    let l = (leader - 1) as usize;
+    let pid = cluster.members[l].broker.as_ref().unwrap().pid();
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    let p = producer.clone();
+    let during = tokio::spawn(async move { produce_acked_to(&p, "z", "during", 200).await });
+    let other = (l + 1) % 3;
+    wait_isr(&cluster, other, "z", |s| s.0 > 0 && s.0 != leader).await;
+    // SAFETY: as above.
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    let during = during.await.unwrap();
+    eprintln!(
+        "zombie test: {} of 200 written during the pause acknowledged",
+        during.len()
+    );
+    acked.extend(during);
+    acked.extend(produce_acked_to(&producer, "z", "after", 200).await);
+    assert!(acked.len() > 200, "writes go on through the new leader");
+
+    // Every acknowledged record is there once, at its offset; the zombie acknowledged
+    // nothing that was then cut from its log (it would be missing here).
+    let got = read_all_from(&bootstrap, "z", acked.len()).await;
+    let stored: std::collections::BTreeMap<i64, String> = got.iter().cloned().collect();
+    for (offset, value) in &acked {
+        assert_eq!(stored.get(offset), Some(value), "acknowledged at {offset}");
+    }
+    let mut values: Vec<&String> = got.iter().map(|(_, v)| v).collect();
+    let total = values.len();
+    values.sort();
+    values.dedup();
+    assert_eq!(values.len(), total, "no record stored twice");
 }
