@@ -524,6 +524,12 @@ impl Partition {
         self.with_replicas(|r| (r.out_of_sync(now_ms, lag_max_ms), r.ready_to_join(hw)))
     }
 
+    /// On the leader: the worst follower lag, in records and in milliseconds since last
+    /// caught up.
+    pub fn follower_lag(&self, now_ms: i64) -> (i64, i64) {
+        self.with_replicas(|r| r.max_lag(now_ms))
+    }
+
     /// A receiver that changes whenever the log end moves (follower fetches park on it).
     pub fn subscribe_log_end(&self) -> watch::Receiver<i64> {
         self.log_end.subscribe()

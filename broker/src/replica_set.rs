@@ -145,6 +145,17 @@ impl ReplicaSet {
             .collect()
     }
 
+    /// The worst follower lag: records behind the leader's log end, and milliseconds
+    /// since last caught up (0, 0 with no followers).
+    pub fn max_lag(&self, now_ms: i64) -> (i64, i64) {
+        self.followers.values().fold((0, 0), |(records, ms), f| {
+            (
+                records.max(self.leader_end - f.log_end.max(0)),
+                ms.max(now_ms - f.caught_up_ms),
+            )
+        })
+    }
+
     /// Followers outside the ISR that have caught up to `hw` (Kafka's expand rule).
     pub fn ready_to_join(&self, hw: i64) -> Vec<i32> {
         self.followers
@@ -211,5 +222,7 @@ mod tests {
         assert!(r.ready_to_join(110).is_empty());
         r.follower_fetched(3, 110, 41_000);
         assert_eq!(r.ready_to_join(110), vec![3]);
+        // 2 fetched at 110 while the leader has 120; 3 at 110 too, last caught up at 41 s.
+        assert_eq!(r.max_lag(42_000), (10, 22_000));
     }
 }

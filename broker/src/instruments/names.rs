@@ -98,6 +98,12 @@ families! {
         "Registered brokers the controller has fenced (they lead nothing).";
     OFFLINE_PARTITIONS = "weir_cluster_offline_partitions", Gauge,
         "Partitions without a live leader (no in-sync replica is available).";
+    FOLLOWER_LAG_RECORDS = "weir_replication_max_follower_lag_records", Gauge,
+        "On a leader: the most records any follower of its partitions is behind the log end.";
+    FOLLOWER_LAG_SECONDS = "weir_replication_max_follower_lag_seconds", Gauge,
+        "On a leader: the longest any follower of its partitions has not been caught up.";
+    REPLICA_FETCH_BYTES = "weir_replication_fetched_bytes_total", Counter,
+        "Bytes of batches this broker appended as a follower (replica fetch throughput).";
     UNDER_REPLICATED = "weir_cluster_under_replicated_partitions", Gauge,
         "Partitions whose ISR is smaller than their replica set (from the metadata image).";
     UNDER_MIN_ISR = "weir_cluster_under_min_isr_partitions", Gauge,

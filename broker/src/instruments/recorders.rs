@@ -168,6 +168,17 @@ impl RequestTimer {
     }
 }
 
+/// The worst follower lag of the partitions this broker leads.
+pub fn follower_lag(records: i64, ms: i64) {
+    metrics::gauge!(names::FOLLOWER_LAG_RECORDS).set(records as f64);
+    metrics::gauge!(names::FOLLOWER_LAG_SECONDS).set(ms as f64 / 1000.0);
+}
+
+/// Bytes appended as a follower.
+pub fn replica_fetched(bytes: usize) {
+    metrics::counter!(names::REPLICA_FETCH_BYTES).increment(bytes as u64);
+}
+
 /// One ISR change written by the controller: `shrink` or `expand`.
 pub fn isr_changed(kind: &'static str) {
     metrics::counter!(names::ISR_CHANGES, "kind" => kind).increment(1);

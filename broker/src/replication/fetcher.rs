@@ -186,6 +186,7 @@ async fn fetch_round(
                     let part = f.partition.clone();
                     let hw = p.high_watermark;
                     let records = p.records;
+                    crate::instruments::recorders::replica_fetched(records.len());
                     let now = crate::clock::now_ms();
                     if records.is_empty() {
                         part.follow_high_watermark(hw);

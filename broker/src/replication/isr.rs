@@ -83,10 +83,15 @@ fn log_failure(what: &str) {
 }
 
 /// The ISR changes this broker's led partitions need, as one request (`None`: none).
-fn proposals(controller: &Controller, me: i32, lag_ms: i64) -> Option<v1::AlterPartitionRequest> {
+fn proposals(
+    controller: &Controller,
+    me: i32,
+    lag_ms_max: i64,
+) -> Option<v1::AlterPartitionRequest> {
     let image = controller.image();
     let now = crate::clock::now_ms();
     let mut topics = Vec::new();
+    let (mut lag_records, mut lag_ms) = (0i64, 0i64);
     for t in controller.topics().all() {
         let Some(placed) = image.topics.get(&t.name) else {
             continue;
@@ -103,7 +108,10 @@ fn proposals(controller: &Controller, me: i32, lag_ms: i64) -> Option<v1::AlterP
             if at.leader != me || at.replicas.len() < 2 {
                 continue;
             }
-            let (out, join) = p.isr_changes(now, lag_ms);
+            let (records, ms) = p.follower_lag(now);
+            lag_records = lag_records.max(records);
+            lag_ms = lag_ms.max(ms);
+            let (out, join) = p.isr_changes(now, lag_ms_max);
             // Fenced followers stay out until they are back.
             let join: Vec<i32> = join
                 .into_iter()
@@ -133,6 +141,7 @@ fn proposals(controller: &Controller, me: i32, lag_ms: i64) -> Option<v1::AlterP
             });
         }
     }
+    crate::instruments::recorders::follower_lag(lag_records, lag_ms);
     (!topics.is_empty()).then_some(v1::AlterPartitionRequest {
         broker_id: me,
         topics,
