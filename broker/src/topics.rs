@@ -102,6 +102,29 @@ impl Topics {
         v
     }
 
+    /// Every partition open here with its placement in `image` (partitions the image no
+    /// longer has are left out).
+    pub fn hosted_placed<'a>(
+        &self,
+        image: &'a crate::metadata::MetadataImage,
+    ) -> Vec<(PartitionRef, &'a crate::metadata::PartitionImage)> {
+        let mut out = Vec::new();
+        for t in self.all() {
+            let Some(placed) = image.topics.get(&t.name) else {
+                continue;
+            };
+            for p in t.hosted() {
+                let at = usize::try_from(p.index())
+                    .ok()
+                    .and_then(|i| placed.partitions.get(i));
+                if let Some(at) = at {
+                    out.push((p.clone(), at));
+                }
+            }
+        }
+        out
+    }
+
     /// Adds or replaces a topic.
     pub fn put(&self, topic: TopicState) {
         let topic = Arc::new(topic);

@@ -138,18 +138,8 @@ impl Applier {
     /// it updates the leader's replica view, which may move the high watermark).
     fn sync_replication(&self, image: &MetadataImage) {
         let now = crate::clock::now_ms();
-        for t in self.topics.all() {
-            let Some(placed) = image.topics.get(&t.name) else {
-                continue;
-            };
-            for p in t.hosted() {
-                let at = usize::try_from(p.index())
-                    .ok()
-                    .and_then(|i| placed.partitions.get(i));
-                if let Some(at) = at {
-                    p.set_replication(self.me, &at.replicas, &at.isr, at.leader, now);
-                }
-            }
+        for (p, at) in self.topics.hosted_placed(image) {
+            p.set_replication(self.me, &at.replicas, &at.isr, at.leader, now);
         }
     }
 

@@ -369,13 +369,19 @@ impl Controller {
                 kafka_port,
             })),
         };
+        self.forward(vec![record]).await?;
+        Ok(incarnation)
+    }
+
+    /// Writes `records` through the quorum's leader, whoever it is (registrations and
+    /// proposals that need no controller-side checks).
+    async fn forward(&self, records: Vec<MetadataRecord>) -> Result<(), AdminError> {
         let state = self.state.lock().await;
         let log = state
             .log
             .as_ref()
             .ok_or_else(|| AdminError::new(ErrorCode::KafkaStorageError, "shutting down"))?;
-        log.forward(vec![record]).await?;
-        Ok(incarnation)
+        log.forward(records).await
     }
 
     /// The cluster's id from the quorum. When the image has none yet (a new cluster, or a
@@ -392,14 +398,7 @@ impl Controller {
                 cluster_id: proposal.unwrap_or_else(crate::meta_properties::new_cluster_id),
             })),
         };
-        {
-            let state = self.state.lock().await;
-            let log = state
-                .log
-                .as_ref()
-                .ok_or_else(|| AdminError::new(ErrorCode::KafkaStorageError, "shutting down"))?;
-            log.forward(vec![record]).await?;
-        }
+        self.forward(vec![record]).await?;
         let settled = tokio::time::timeout(
             metadata_log::CLUSTER_WAIT,
             applied.wait_for(|a| a.image.cluster_id.is_some()),

@@ -90,57 +90,46 @@ fn proposals(
 ) -> Option<v1::AlterPartitionRequest> {
     let image = controller.image();
     let now = crate::clock::now_ms();
-    let mut topics = Vec::new();
+    let mut by_topic: std::collections::BTreeMap<String, Vec<v1::AlterPartitionItem>> =
+        Default::default();
     let (mut lag_records, mut lag_ms) = (0i64, 0i64);
-    for t in controller.topics().all() {
-        let Some(placed) = image.topics.get(&t.name) else {
+    for (p, at) in controller.topics().hosted_placed(&image) {
+        if !p.is_leader() || at.leader != me || at.replicas.len() < 2 {
             continue;
-        };
-        let mut items = Vec::new();
-        for p in t.hosted() {
-            if !p.is_leader() {
-                continue;
-            }
-            let at = usize::try_from(p.index())
-                .ok()
-                .and_then(|i| placed.partitions.get(i));
-            let Some(at) = at else { continue };
-            if at.leader != me || at.replicas.len() < 2 {
-                continue;
-            }
-            let (records, ms) = p.follower_lag(now);
-            lag_records = lag_records.max(records);
-            lag_ms = lag_ms.max(ms);
-            let (out, join) = p.isr_changes(now, lag_ms_max);
-            // Fenced followers stay out until they are back.
-            let join: Vec<i32> = join
-                .into_iter()
-                .filter(|id| image.brokers.get(id).is_some_and(|b| !b.fenced))
-                .collect();
-            if out.is_empty() && join.is_empty() {
-                continue;
-            }
-            let mut new_isr: Vec<i32> = at
-                .isr
-                .iter()
-                .copied()
-                .filter(|id| !out.contains(id))
-                .collect();
-            new_isr.extend(join);
-            items.push(v1::AlterPartitionItem {
+        }
+        let (records, ms) = p.follower_lag(now);
+        lag_records = lag_records.max(records);
+        lag_ms = lag_ms.max(ms);
+        let (out, join) = p.isr_changes(now, lag_ms_max);
+        // Fenced followers stay out until they are back.
+        let join: Vec<i32> = join
+            .into_iter()
+            .filter(|id| image.brokers.get(id).is_some_and(|b| !b.fenced))
+            .collect();
+        if out.is_empty() && join.is_empty() {
+            continue;
+        }
+        let mut new_isr: Vec<i32> = at
+            .isr
+            .iter()
+            .copied()
+            .filter(|id| !out.contains(id))
+            .collect();
+        new_isr.extend(join);
+        by_topic
+            .entry(p.topic().to_string())
+            .or_default()
+            .push(v1::AlterPartitionItem {
                 partition_index: p.index(),
                 leader_epoch: at.leader_epoch,
                 partition_epoch: at.partition_epoch,
                 new_isr,
             });
-        }
-        if !items.is_empty() {
-            topics.push(v1::AlterPartitionTopic {
-                name: t.name.clone(),
-                partitions: items,
-            });
-        }
     }
+    let topics: Vec<v1::AlterPartitionTopic> = by_topic
+        .into_iter()
+        .map(|(name, partitions)| v1::AlterPartitionTopic { name, partitions })
+        .collect();
     crate::instruments::recorders::follower_lag(lag_records, lag_ms);
     (!topics.is_empty()).then_some(v1::AlterPartitionRequest {
         broker_id: me,

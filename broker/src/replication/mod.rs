@@ -39,24 +39,14 @@ pub async fn run(
         let _ = applied.borrow_and_update();
         let image = controller.image();
         let mut wanted: BTreeMap<i32, Vec<Followed>> = BTreeMap::new();
-        for t in controller.topics().all() {
-            let Some(placed) = image.topics.get(&t.name) else {
+        for (p, at) in controller.topics().hosted_placed(&image) {
+            if at.leader < 0 || at.leader == settings.me || !at.replicas.contains(&settings.me) {
                 continue;
-            };
-            for p in t.hosted() {
-                let at = usize::try_from(p.index())
-                    .ok()
-                    .and_then(|i| placed.partitions.get(i));
-                let Some(at) = at else { continue };
-                if at.leader < 0 || at.leader == settings.me || !at.replicas.contains(&settings.me)
-                {
-                    continue;
-                }
-                wanted.entry(at.leader).or_default().push(Followed {
-                    partition: p.clone(),
-                    leader_epoch: at.leader_epoch,
-                });
             }
+            wanted.entry(at.leader).or_default().push(Followed {
+                partition: p,
+                leader_epoch: at.leader_epoch,
+            });
         }
         // Stop fetchers for leaders we no longer follow (or that moved).
         running.retain(|leader, r| {
