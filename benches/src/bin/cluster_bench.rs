@@ -11,11 +11,17 @@
 //! 3. **Re-election**: a topic of `--partitions` partitions, replication factor 2, on 3
 //!    brokers (short timings); kill -9 the non-controller broker leading the most of them
 //!    and poll Metadata on each survivor every 25 ms until none names it as leader.
+//! 4. **Replication** (only with `--only replication`): on one 3-broker cluster with the
+//!    shipped defaults, `weir-perf` (a subprocess, bootstrap = all three brokers) produces
+//!    `--records` records to a fresh topic per workload, RF 1 acks=1 / RF 3 acks=1 / RF 3
+//!    acks=all, each with 1 and 8 partitions, then runs end-to-end at `--e2e-rate` on one
+//!    partition with RF 3 acks=all and RF 1 acks=1. CPU = utime+stime of all three brokers
+//!    from the start of a run until every replica has caught up.
 //!
 //! `cargo build --release -p weir-broker -p weir-client -p weir-benches`, then
 //! `cargo run --release -p weir-benches --bin cluster_bench -- --tries 10 [--output json]`.
-//! The `weir-broker` and `weir` binaries are taken from this binary's directory unless
-//! `--broker` / `--weir` say otherwise. Every wait has a deadline; only the processes
+//! The `weir-broker`, `weir` and `weir-perf` binaries are taken from this binary's
+//! directory unless `--broker` / `--weir` / `--perf` say otherwise. Every wait has a deadline; only the processes
 //! started here are stopped (kill -9 by their handle, also when the run fails or panics,
 //! and the kernel kills the brokers if this process dies: PR_SET_PDEATHSIG).
 
@@ -68,6 +74,8 @@ enum Phase {
     Failover,
     Throughput,
     Reelection,
+    /// Produce throughput and end-to-end latency through weir-perf, RF 1 vs 3 (opt-in).
+    Replication,
 }
 
 /// Controller failover, metadata throughput and partition re-election on real brokers.
@@ -89,7 +97,41 @@ struct Args {
     /// Partitions of the re-election topic (replication factor 2).
     #[arg(long, default_value_t = 1000)]
     partitions: i32,
-    /// Phases to run.
+    /// Records per produce workload of the replication phase.
+    #[arg(long, default_value_t = 2_000_000)]
+    records: u64,
+    /// Value size in bytes in the replication phase.
+    #[arg(long, default_value_t = 100)]
+    record_size: usize,
+    /// weir-perf producers (each its own connection) in the replication phase.
+    #[arg(long, default_value_t = 1)]
+    producers: usize,
+    /// End-to-end rate in records/s in the replication phase.
+    #[arg(long, default_value_t = 50_000.0)]
+    e2e_rate: f64,
+    /// Seconds of each end-to-end run in the replication phase.
+    #[arg(long, default_value_t = 30.0)]
+    e2e_seconds: f64,
+    /// Producer linger in ms of the end-to-end runs (compare.sh's w4 uses 0).
+    #[arg(long, default_value_t = 0)]
+    e2e_linger_ms: u64,
+    /// Replication runs to do: those whose label contains one of these (default: all;
+    /// labels like produce-rf3-acksall-p8, e2e-rf1-acks1-p1).
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<String>,
+    /// After each replication run, save every broker's /metrics text here as
+    /// LABEL-broker-N.prom.
+    #[arg(long)]
+    metrics_dir: Option<PathBuf>,
+    /// Extra broker config (TOML text, e.g. "[cluster]\nreplica_fetch_wait_max_ms = 50")
+    /// for the replication cluster; default none: shipped defaults.
+    #[arg(long, default_value = "")]
+    broker_config: String,
+    /// Upper bound in seconds on each produce run (weir-perf --duration; the process is
+    /// killed a minute after that).
+    #[arg(long, default_value_t = 180.0)]
+    run_limit: f64,
+    /// Phases to run (`replication` only when named).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Phase::Failover, Phase::Throughput, Phase::Reelection])]
     only: Vec<Phase>,
     /// The broker binary (default: weir-broker next to this binary).
@@ -98,6 +140,9 @@ struct Args {
     /// The `weir` CLI binary (default: weir next to this binary).
     #[arg(long)]
     weir: Option<PathBuf>,
+    /// The `weir-perf` binary (default: weir-perf next to this binary).
+    #[arg(long)]
+    perf: Option<PathBuf>,
     /// text or json (one object on stdout; progress goes to stderr either way).
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -323,8 +368,8 @@ async fn metadata(client: &Client, addr: &str, topics: &[&str]) -> Res<v1::Metad
     }
 }
 
-/// A metric's value from the broker's /metrics (plain HTTP/1.0 on loopback).
-async fn metric(addr: &str, name: &str) -> Res<Option<f64>> {
+/// The broker's /metrics text (plain HTTP/1.0 on loopback; headers included).
+async fn metrics_text(addr: &str) -> Res<String> {
     let fetch = async {
         let mut s = tokio::net::TcpStream::connect(addr).await?;
         s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
@@ -333,9 +378,14 @@ async fn metric(addr: &str, name: &str) -> Res<Option<f64>> {
         s.read_to_string(&mut body).await?;
         Ok::<_, std::io::Error>(body)
     };
-    let body = tokio::time::timeout(Duration::from_secs(5), fetch)
+    Ok(tokio::time::timeout(Duration::from_secs(5), fetch)
         .await
-        .map_err(|_| format!("metrics of {addr} timed out"))??;
+        .map_err(|_| format!("metrics of {addr} timed out"))??)
+}
+
+/// A metric's value from the broker's /metrics.
+async fn metric(addr: &str, name: &str) -> Res<Option<f64>> {
+    let body = metrics_text(addr).await?;
     Ok(body.lines().find_map(|l| {
         let rest = l.strip_prefix(name)?;
         if !rest.starts_with(' ') {
@@ -818,6 +868,454 @@ async fn reelection(bin: &Path, partitions: i32) -> Res<Value> {
 }
 
 // ---------------------------------------------------------------------------------------
+// 4. Replication throughput and latency (weir-perf against one 3-broker cluster)
+
+/// One weir-perf run of the replication phase.
+struct RepWorkload {
+    /// `produce` or `end-to-end`.
+    kind: &'static str,
+    rf: i32,
+    acks: &'static str,
+    partitions: i32,
+    records: u64,
+    /// Records/s over all producers (end-to-end only).
+    rate: Option<f64>,
+}
+
+impl RepWorkload {
+    fn label(&self) -> String {
+        let kind = if self.kind == "produce" {
+            "produce"
+        } else {
+            "e2e"
+        };
+        format!(
+            "{kind}-rf{}-acks{}-p{}",
+            self.rf, self.acks, self.partitions
+        )
+    }
+}
+
+/// The replication phase's settings (from the command line).
+struct RepOptions {
+    perf: PathBuf,
+    records: u64,
+    record_size: usize,
+    producers: usize,
+    e2e_rate: f64,
+    e2e_seconds: f64,
+    e2e_linger_ms: u64,
+    workloads: Vec<String>,
+    metrics_dir: Option<PathBuf>,
+    broker_config: String,
+    run_limit_s: f64,
+}
+
+/// utime+stime of each running broker, in seconds, in node order.
+fn brokers_cpu(setup: &Setup) -> Res<Vec<f64>> {
+    let mut v = Vec::new();
+    for n in &setup.nodes {
+        let p = n.proc.as_ref().ok_or("broker not running")?;
+        v.push(weir_benches::perf::cpu::cpu_seconds(p.child.id())?);
+    }
+    Ok(v)
+}
+
+/// Per partition (by index) of `topic` as broker `addr` describes it: leader, replicas,
+/// ISR, and this broker's own log end offset and high watermark (None: no local log).
+type PartView = (i32, Vec<i32>, Vec<i32>, Option<i64>, Option<i64>);
+
+async fn partitions_view(client: &Client, addr: &str, topic: &str) -> Res<Option<Vec<PartView>>> {
+    let m = metadata(client, addr, &[topic]).await?;
+    let Some(t) = m.topics.iter().find(|t| t.name == topic) else {
+        return Ok(None);
+    };
+    if t.error_code != 0 {
+        return Ok(None);
+    }
+    let mut p: Vec<(i32, PartView)> = t
+        .partitions
+        .iter()
+        .map(|p| {
+            (
+                p.partition_index,
+                (
+                    p.leader_id,
+                    p.replica_nodes.clone(),
+                    p.isr_nodes.clone(),
+                    p.log_end_offset,
+                    p.high_watermark,
+                ),
+            )
+        })
+        .collect();
+    p.sort_by_key(|(i, _)| *i);
+    Ok(Some(p.into_iter().map(|(_, v)| v).collect()))
+}
+
+/// Every broker's view of `topic`, in node order.
+async fn all_views(setup: &Setup, client: &Client, topic: &str) -> Res<Vec<Option<Vec<PartView>>>> {
+    let mut views = Vec::new();
+    for n in &setup.nodes {
+        views.push(partitions_view(client, &n.listen, topic).await?);
+    }
+    Ok(views)
+}
+
+/// Waits (bounded) until every broker shows every partition of `topic` led, with `rf`
+/// replicas all in the ISR, and every replica holds a log for it.
+async fn wait_topic_ready(
+    setup: &Setup,
+    client: &Client,
+    topic: &str,
+    partitions: i32,
+    rf: i32,
+) -> Res<()> {
+    let deadline = Instant::now() + SETTLE_LIMIT;
+    loop {
+        let views = all_views(setup, client, topic).await?;
+        let ready = views.iter().all(|v| {
+            v.as_ref().is_some_and(|ps| {
+                ps.len() == partitions as usize
+                    && ps.iter().all(|(leader, replicas, isr, _, _)| {
+                        *leader > 0 && replicas.len() == rf as usize && isr.len() == rf as usize
+                    })
+            })
+        }) && views.windows(2).all(|w| {
+            let leaders = |v: &Option<Vec<PartView>>| {
+                v.as_ref()
+                    .map(|ps| ps.iter().map(|p| p.0).collect::<Vec<_>>())
+            };
+            leaders(&w[0]) == leaders(&w[1])
+        }) && setup.nodes.iter().zip(&views).all(|(n, v)| {
+            // Each replica has opened its log (reports a log end offset).
+            v.iter()
+                .flatten()
+                .filter(|p| p.1.contains(&n.id))
+                .all(|p| p.3.is_some())
+        });
+        if ready {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "topic {topic} not led with a full ISR everywhere within {SETTLE_LIMIT:?}"
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// After a run: waits (bounded) until every replica's log end offset and the leader's
+/// high watermark equal the leader's log end offset, so the followers' catch-up is
+/// charged to the run that caused it. Returns (ms waited, or None when the limit passed;
+/// records on the leaders; the smallest ISR seen).
+async fn wait_caught_up(
+    setup: &Setup,
+    client: &Client,
+    topic: &str,
+) -> Res<(Option<f64>, i64, usize)> {
+    let t0 = Instant::now();
+    let deadline = t0 + SETTLE_LIMIT;
+    loop {
+        let views = all_views(setup, client, topic).await?;
+        let mut done = true;
+        let mut records = 0i64;
+        let mut min_isr = usize::MAX;
+        let first = views.iter().flatten().next().ok_or("topic vanished")?;
+        for (i, (leader, replicas, isr, _, _)) in first.iter().enumerate() {
+            min_isr = min_isr.min(isr.len());
+            let li = setup.index_of(*leader)?;
+            let Some(Some(lp)) = views.get(li).map(|v| v.as_ref().and_then(|ps| ps.get(i))) else {
+                done = false;
+                continue;
+            };
+            let (Some(leo), hw) = (lp.3, lp.4) else {
+                done = false;
+                continue;
+            };
+            records += leo;
+            done &= hw == Some(leo);
+            for r in replicas {
+                let ri = setup.index_of(*r)?;
+                let rleo = views
+                    .get(ri)
+                    .and_then(|v| v.as_ref())
+                    .and_then(|ps| ps.get(i))
+                    .and_then(|p| p.3);
+                done &= rleo == Some(leo);
+            }
+        }
+        if done {
+            return Ok((Some(ms(t0.elapsed())), records, min_isr));
+        }
+        if Instant::now() >= deadline {
+            return Ok((None, records, min_isr));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs `weir-perf` with `args`, killed after `limit`; returns its JSON report.
+fn run_perf(
+    perf: &Path,
+    args: &[String],
+    out_dir: &Path,
+    label: &str,
+    limit: Duration,
+) -> Res<Value> {
+    let stdout_path = out_dir.join(format!("{label}.json"));
+    let stderr_path = out_dir.join(format!("{label}.err"));
+    let mut cmd = Command::new(perf);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout_path)?)
+        .stderr(File::create(&stderr_path)?);
+    // SAFETY: as in `Setup::spawn`.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut p = Proc {
+        child: cmd.spawn()?,
+    };
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = p.child.try_wait()? {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+            return Err(format!("weir-perf {label} still running after {limit:?}; killed").into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = std::fs::read_to_string(&stdout_path)?;
+    let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    // Exit 3 = some records failed; the report says how many.
+    if !(status.success() || status.code() == Some(3)) {
+        return Err(format!("weir-perf {label} failed ({status}): {}", err.trim()).into());
+    }
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .ok_or_else(|| format!("weir-perf {label} printed no JSON: {}", err.trim()))?;
+    Ok(serde_json::from_str(line)?)
+}
+
+async fn replication(bin: &Path, o: &RepOptions) -> Res<Value> {
+    let load_start = load_avg();
+    // Shipped default timings and log settings (flush_messages = 1: every append fsynced
+    // before it counts, on leaders and followers alike).
+    let mut setup = Setup::new(bin, 3, &o.broker_config)?;
+    setup.start_all()?;
+    let bootstrap = setup.bootstrap();
+    let client = Client::new(client_config(&bootstrap))?;
+    settle(&setup, &client).await?;
+    // The controller creates __consumer_offsets (50 partitions, RF 3) once every voter
+    // has registered; let that land before anything is measured.
+    wait_topic_ready(&setup, &client, "__consumer_offsets", 50, 3).await?;
+    settle(&setup, &client).await?;
+    let admin = Admin::new(client_config(&bootstrap))?;
+    let e2e_records = (o.e2e_rate * o.e2e_seconds).round() as u64;
+    let mut workloads = Vec::new();
+    for (rf, acks) in [(1, "1"), (3, "1"), (3, "all")] {
+        for partitions in [1, 8] {
+            workloads.push(RepWorkload {
+                kind: "produce",
+                rf,
+                acks,
+                partitions,
+                records: o.records,
+                rate: None,
+            });
+        }
+    }
+    for (rf, acks) in [(3, "all"), (1, "1")] {
+        workloads.push(RepWorkload {
+            kind: "end-to-end",
+            rf,
+            acks,
+            partitions: 1,
+            records: e2e_records,
+            rate: Some(o.e2e_rate),
+        });
+    }
+    workloads.retain(|w| {
+        let label = w.label();
+        o.workloads.is_empty() || o.workloads.iter().any(|x| label.contains(x.as_str()))
+    });
+    if workloads.is_empty() {
+        return Err("--workloads matches no replication run".into());
+    }
+    if let Some(d) = &o.metrics_dir {
+        std::fs::create_dir_all(d)?;
+    }
+    let out_dir = setup._root.path().join("perf");
+    std::fs::create_dir_all(&out_dir)?;
+    let mut results = Vec::new();
+    for w in &workloads {
+        let label = w.label();
+        let topic = format!("rep-{label}");
+        admin
+            .create_topic(NewTopic::new(topic.clone(), w.partitions).replication_factor(w.rf))
+            .await?;
+        wait_topic_ready(&setup, &client, &topic, w.partitions, w.rf).await?;
+        let views = all_views(&setup, &client, &topic).await?;
+        let leaders: Vec<i32> = views
+            .iter()
+            .flatten()
+            .next()
+            .map(|ps| ps.iter().map(|p| p.0).collect())
+            .unwrap_or_default();
+        // The run's own bound: weir-perf's --duration; end-to-end also waits up to 5 s for
+        // stragglers, and start-up takes a moment: the hard limit adds a minute.
+        let duration = match w.rate {
+            Some(_) => o.e2e_seconds + 30.0,
+            None => o.run_limit_s,
+        };
+        let mut args: Vec<String> = vec![
+            w.kind.into(),
+            "--bootstrap".into(),
+            bootstrap.clone(),
+            "--topic".into(),
+            topic.clone(),
+            "--records".into(),
+            w.records.to_string(),
+            "--record-size".into(),
+            o.record_size.to_string(),
+            "--producers".into(),
+            o.producers.to_string(),
+            "--partitions".into(),
+            w.partitions.to_string(),
+            "--replication-factor".into(),
+            w.rf.to_string(),
+            "--acks".into(),
+            w.acks.into(),
+            "--duration".into(),
+            duration.to_string(),
+            "--output".into(),
+            "json".into(),
+            "--workload".into(),
+            label.clone(),
+        ];
+        if let Some(r) = w.rate {
+            args.extend(["--rate".into(), r.to_string()]);
+            args.extend(["--linger-ms".into(), o.e2e_linger_ms.to_string()]);
+        }
+        let load_before = load_avg();
+        eprintln!(
+            "replication: {label} ({} records, leaders {leaders:?}; load {load_before})",
+            w.records
+        );
+        let cpu_before = brokers_cpu(&setup)?;
+        let perf = run_perf(
+            &o.perf,
+            &args,
+            &out_dir,
+            &label,
+            Duration::from_secs_f64(duration + 60.0),
+        )?;
+        let (catch_up_ms, on_leaders, min_isr) = wait_caught_up(&setup, &client, &topic).await?;
+        let cpu_after = brokers_cpu(&setup)?;
+        if let Some(d) = &o.metrics_dir {
+            for n in &setup.nodes {
+                let text = metrics_text(&n.metrics).await?;
+                std::fs::write(d.join(format!("{label}-broker-{}.prom", n.id)), text)?;
+            }
+        }
+        let cpu: Vec<f64> = cpu_after
+            .iter()
+            .zip(&cpu_before)
+            .map(|(a, b)| a - b)
+            .collect();
+        let cpu_total: f64 = cpu.iter().sum();
+        let records = perf["records"].as_u64().unwrap_or(0);
+        let per_million = if records > 0 {
+            cpu_total / (records as f64 / 1e6)
+        } else {
+            f64::NAN
+        };
+        eprintln!(
+            "replication: {label}: {:.0} records/s, p50/p99/p999 {}/{}/{} ms, errors {}, \
+             broker CPU {cpu_total:.2} s ({per_million:.3}/M), replicas caught up after {} ms, \
+             min ISR {min_isr}",
+            perf["records_per_sec"].as_f64().unwrap_or(f64::NAN),
+            perf["latency_ms"]["p50"],
+            perf["latency_ms"]["p99"],
+            perf["latency_ms"]["p999"],
+            perf["errors"],
+            catch_up_ms.map_or("-".into(), |m| format!("{m:.0}")),
+        );
+        results.push(json!({
+            "workload": label,
+            "kind": w.kind,
+            "topic": topic,
+            "replication_factor": w.rf,
+            "acks": w.acks,
+            "partitions": w.partitions,
+            "producers": o.producers,
+            "records_asked": w.records,
+            "rate": w.rate,
+            "linger_ms": if w.rate.is_some() { json!(o.e2e_linger_ms) } else { json!(5) },
+            "leaders": leaders,
+            "records": records,
+            "records_per_sec": perf["records_per_sec"],
+            "mb_per_sec": perf["mb_per_sec"],
+            "seconds": perf["seconds"],
+            "latency_ms": perf["latency_ms"],
+            "produce_p99_ms": perf["produce_p99_ms"],
+            "errors": perf["errors"],
+            "first_error": perf["first_error"],
+            "client_cpu_s": perf["client_cpu_s"],
+            "broker_cpu_s": cpu,
+            "server_cpu_s": cpu_total,
+            "server_cpu_s_per_million": per_million,
+            "replicas_caught_up_ms": catch_up_ms,
+            "records_on_leaders": on_leaders,
+            "min_isr_after": min_isr,
+            "load_start": load_before,
+            "load_end": load_avg(),
+        }));
+    }
+    let rate_of = |label: &str| {
+        results
+            .iter()
+            .find(|r| r["workload"] == label)
+            .and_then(|r| r["records_per_sec"].as_f64())
+    };
+    let mut ratios = serde_json::Map::new();
+    for p in [1, 8] {
+        if let (Some(all), Some(one)) = (
+            rate_of(&format!("produce-rf3-acksall-p{p}")),
+            rate_of(&format!("produce-rf1-acks1-p{p}")),
+        ) {
+            ratios.insert(format!("rf3_all_vs_rf1_p{p}"), json!(all / one));
+        }
+    }
+    Ok(json!({
+        "brokers": 3,
+        "timings": "shipped defaults",
+        "broker_config": o.broker_config,
+        "record_size": o.record_size,
+        "producers": o.producers,
+        "e2e_rate": o.e2e_rate,
+        "e2e_seconds": o.e2e_seconds,
+        "e2e_linger_ms": o.e2e_linger_ms,
+        "runs": results,
+        "throughput_ratio": ratios,
+        "client": "weir-perf (subprocess), bootstrap = the three brokers",
+        "load_start": load_start,
+        "load_end": load_avg(),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
 
 /// A JSON value as plain text (strings without quotes), for fixed-width columns.
 fn t(v: &Value) -> String {
@@ -948,7 +1446,79 @@ fn print_text(report: &Value) {
         }
         println!("  load {} -> {}", t(&r["load_start"]), t(&r["load_end"]));
     }
+    let r = &report["replication"];
+    if r.is_object() {
+        print_replication(r);
+    }
     println!("\nload average at end: {}", t(&report["load_end"]));
+}
+
+/// The 1-minute figure of a `load_avg()` string.
+fn one_minute(v: &Value) -> String {
+    t(v).split_whitespace().next().unwrap_or("-").to_owned()
+}
+
+fn print_replication(r: &Value) {
+    let f = |v: &Value, d: usize| v.as_f64().map_or("-".into(), |x| format!("{x:.d$}"));
+    println!(
+        "\n4. Replication: 3 brokers (shipped default timings), weir-perf, {}-byte records, {} \
+         producer(s); produce runs unpaced (linger 5 ms), end-to-end at {} records/s (linger {} ms)",
+        t(&r["record_size"]),
+        t(&r["producers"]),
+        t(&r["e2e_rate"]),
+        t(&r["e2e_linger_ms"]),
+    );
+    println!(
+        "{:<24} {:>3} {:>4} {:>5} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>7} {:>6}  load 1m start -> end",
+        "workload",
+        "rf",
+        "acks",
+        "parts",
+        "records",
+        "records/s",
+        "p50 ms",
+        "p99 ms",
+        "p999 ms",
+        "cpu-s/M",
+        "catchup",
+        "minISR",
+        "errors"
+    );
+    if r["broker_config"].as_str().is_some_and(|c| !c.is_empty()) {
+        println!("  extra broker config: {:?}", t(&r["broker_config"]));
+    }
+    for x in r["runs"].as_array().into_iter().flatten() {
+        println!(
+            "{:<24} {:>3} {:>4} {:>5} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>7} {:>6}  {} -> {}",
+            t(&x["workload"]),
+            t(&x["replication_factor"]),
+            t(&x["acks"]),
+            t(&x["partitions"]),
+            t(&x["records"]),
+            f(&x["records_per_sec"], 0),
+            f(&x["latency_ms"]["p50"], 2),
+            f(&x["latency_ms"]["p99"], 2),
+            f(&x["latency_ms"]["p999"], 2),
+            f(&x["server_cpu_s_per_million"], 3),
+            f(&x["replicas_caught_up_ms"], 0),
+            t(&x["min_isr_after"]),
+            t(&x["errors"]),
+            one_minute(&x["load_start"]),
+            one_minute(&x["load_end"]),
+        );
+        if x["errors"].as_u64().unwrap_or(0) > 0 {
+            println!("  first error: {}", t(&x["first_error"]));
+        }
+    }
+    for (k, v) in r["throughput_ratio"].as_object().into_iter().flatten() {
+        println!("  {k}: {}", f(v, 2));
+    }
+    println!(
+        "  latency: produce = intended send -> ack; end-to-end = intended send -> consumed. \
+         cpu-s/M: utime+stime of all three brokers per million records, until every replica \
+         caught up (catchup ms after the run)."
+    );
+    println!("  load {} -> {}", t(&r["load_start"]), t(&r["load_end"]));
 }
 
 fn sibling(name: &str) -> Res<PathBuf> {
@@ -966,10 +1536,27 @@ fn main() -> Res<()> {
         Some(w) => w,
         None => sibling("weir")?,
     };
-    for b in [&bin, &weir] {
+    let perf = match args.perf {
+        Some(p) => p,
+        None => sibling("weir-perf")?,
+    };
+    let mut needed = vec![&bin];
+    if args.only.contains(&Phase::Failover) {
+        needed.push(&weir);
+    }
+    if args.only.contains(&Phase::Replication) {
+        needed.push(&perf);
+        if args.records == 0 || args.e2e_rate <= 0.0 || args.e2e_seconds <= 0.0 {
+            return Err("--records, --e2e-rate and --e2e-seconds must be positive".into());
+        }
+        if !(1..=256).contains(&args.producers) || args.record_size < 8 {
+            return Err("--producers must be 1..=256 and --record-size at least 8".into());
+        }
+    }
+    for b in needed {
         if !b.exists() {
             return Err(format!(
-                "{} not found; cargo build --release -p weir-broker -p weir-client",
+                "{} not found; cargo build --release -p weir-broker -p weir-client -p weir-benches",
                 b.display()
             )
             .into());
@@ -1002,6 +1589,22 @@ fn main() -> Res<()> {
         }
         if args.only.contains(&Phase::Reelection) {
             report["reelection"] = reelection(&bin, args.partitions).await?;
+        }
+        if args.only.contains(&Phase::Replication) {
+            let o = RepOptions {
+                perf: perf.clone(),
+                records: args.records,
+                record_size: args.record_size,
+                producers: args.producers,
+                e2e_rate: args.e2e_rate,
+                e2e_seconds: args.e2e_seconds,
+                e2e_linger_ms: args.e2e_linger_ms,
+                workloads: args.workloads.clone(),
+                metrics_dir: args.metrics_dir.clone(),
+                broker_config: args.broker_config.replace("\\n", "\n"),
+                run_limit_s: args.run_limit.clamp(1.0, 3600.0),
+            };
+            report["replication"] = replication(&bin, &o).await?;
         }
         Ok::<_, Box<dyn std::error::Error>>(())
     })?;

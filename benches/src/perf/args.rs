@@ -85,6 +85,10 @@ pub struct Args {
     /// Partitions of the topic when it is created (Redis: stream keys; NATS: subjects).
     #[arg(long, default_value_t = 1)]
     pub partitions: i32,
+    /// Replication factor of the topic when it is created (Weir; -1: the broker's
+    /// `topics.default_replication_factor`).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub replication_factor: i32,
     /// 0, 1 or all (Weir only: Redis and NATS acknowledge every write).
     #[arg(long, default_value = "1", value_parser = parse_acks)]
     pub acks: Acks,
@@ -134,6 +138,11 @@ impl Args {
         }
         if self.partitions < 1 {
             return Err(PerfError::Config("--partitions must be at least 1".into()));
+        }
+        if self.replication_factor == 0 || self.replication_factor < -1 {
+            return Err(PerfError::Config(
+                "--replication-factor must be -1 (broker default) or at least 1".into(),
+            ));
         }
         if end_to_end && self.record_size < super::stamp::STAMP_LEN {
             return Err(PerfError::Config(
@@ -222,6 +231,8 @@ mod tests {
             "4",
             "--partitions",
             "8",
+            "--replication-factor",
+            "3",
             "--acks",
             "all",
             "--compression",
@@ -246,6 +257,7 @@ mod tests {
             (a.records, a.record_size, a.producers, a.partitions),
             (5000, 1024, 4, 8)
         );
+        assert_eq!(a.replication_factor, 3);
         assert_eq!(a.acks, Acks::All);
         assert_eq!(a.compression, Compression::Zstd);
         assert_eq!(a.rate, Some(50_000.0));
@@ -276,6 +288,14 @@ mod tests {
         };
         assert!(a.validate(true).is_err());
         assert!(a.validate(false).is_ok());
+        assert_eq!(a.replication_factor, -1);
+        let Ok(Cli {
+            command: Command::Produce(a),
+        }) = parse(&["weir-perf", "produce", "--replication-factor", "0"])
+        else {
+            panic!("produce should parse");
+        };
+        assert!(a.validate(false).is_err());
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub async fn ensure_topic(args: &Args) -> Result<()> {
         .create_topic(NewTopic {
             name: args.topic.clone(),
             partitions: args.partitions,
-            replication_factor: -1,
+            replication_factor: args.replication_factor,
             configs: args.topic_configs.clone(),
         })
         .await;
