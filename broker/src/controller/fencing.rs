@@ -32,6 +32,11 @@ pub struct FencingInput<'a> {
     pub leader_since_ms: i64,
     /// The controller's own id.
     pub me: i32,
+    /// Check every partition even if no broker changed state (the first decision after
+    /// taking over: the previous controller may have died half-way). Otherwise partitions
+    /// are only looked at when some broker was fenced or unfenced, so a steady cluster
+    /// costs nothing per partition at each heartbeat.
+    pub full_scan: bool,
 }
 
 impl FencingInput<'_> {
@@ -75,6 +80,9 @@ pub fn decide(input: &FencingInput<'_>) -> Vec<MetadataRecord> {
                 })),
             });
         }
+    }
+    if out.is_empty() && !input.full_scan {
+        return out;
     }
     let usable = |id: i32| input.image.brokers.contains_key(&id) && !fenced.contains(&id);
     for (name, t) in &input.image.topics {
@@ -194,6 +202,7 @@ mod tests {
             session_timeout_ms: TIMEOUT,
             leader_since_ms: 0,
             me: 1,
+            full_scan: true,
         })
     }
 

@@ -455,6 +455,7 @@ impl Controller {
                 continue;
             }
             let now = crate::clock::now_ms();
+            let full_scan = leader_since.is_none();
             let since = *leader_since.get_or_insert(now);
             let Ok(mut state) = self.lock_fresh().await else {
                 // Leadership moved meanwhile.
@@ -485,6 +486,7 @@ impl Controller {
                 session_timeout_ms: timeout_ms,
                 leader_since_ms: since,
                 me: self.node_id,
+                full_scan,
             });
             if !records.is_empty() {
                 tracing::info!(changes = records.len(), "fencing and leadership changes");

@@ -85,6 +85,12 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
 
     let mut parked = None;
     loop {
+        // Marked seen *before* the read: an append that lands while the read runs then
+        // still wakes the wait below. (Marking after the read lost such appends, and a
+        // follower's fetch slept its whole max wait while acks=all producers waited on it.)
+        for w in &mut wakers {
+            w.borrow_and_update();
+        }
         let (parts, bytes, errors) = read_all(&targets, max_bytes).await;
         let done = errors || bytes >= min_bytes;
         if done || Instant::now() >= deadline || wakers.is_empty() || ctx.shutdown.is_cancelled() {
@@ -96,9 +102,6 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
             return assemble(names, &targets, parts);
         }
         parked.get_or_insert_with(|| purgatory(Purgatory::Fetch));
-        for w in &mut wakers {
-            w.borrow_and_update();
-        }
         let any_change =
             futures::future::select_all(wakers.iter_mut().map(|w| Box::pin(w.changed())));
         tokio::select! {
