@@ -131,7 +131,9 @@ async fn append(topics: &Topics, partition: i32, recs: Vec<(Bytes, Option<Bytes>
         Ok(b) => BytesMut::from(&b[..]),
         Err(_) => return ErrorCode::Unknown,
     };
-    let wait = DurableWait::Within {
+    // Like produce with acks=all: answered once every in-sync replica of the offsets
+    // partition has the record, so a commit survives its coordinator's broker.
+    let wait = DurableWait::Replicated {
         timeout_ms: COMMIT_TIMEOUT_MS,
     };
     match part.append_durable(buf, now, wait, |_, _| {}).await {
