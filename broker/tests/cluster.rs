@@ -1412,3 +1412,76 @@ async fn a_paused_leader_acknowledges_nothing_it_then_loses() {
     values.dedup();
     assert_eq!(values.len(), total, "no record stored twice");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_with_a_corrupt_tail_recovers_and_fetches_it_again() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::new();
+    cluster.start_all();
+    let ctl = cluster.controller().await;
+    let created = cluster
+        .client(ctl)
+        .await
+        .create_topic_rf("f", 1, 3, &[])
+        .await;
+    assert_eq!(created.error_code, 0, "{created:?}");
+    let (leader, _, _) = wait_isr(&cluster, ctl, "f", |s| s.0 > 0 && s.2.len() == 3).await;
+    let mut c = cluster.client((leader - 1) as usize).await;
+    for i in 0..100 {
+        let value = format!("record-{i}");
+        let r = c
+            .call(common::produce_req(
+                "f",
+                0,
+                batch(&[value.as_bytes()], 1),
+                -1,
+            ))
+            .await;
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    }
+
+    // kill -9 a follower, then damage the end of its log as a crash mid-write would: the
+    // last batch gets a flipped byte and garbage follows it.
+    let f = (0..3).find(|i| *i as i32 + 1 != leader).unwrap();
+    cluster.members[f].broker.take().unwrap().kill9();
+    let seg = cluster.members[f]
+        .dir
+        .path()
+        .join("f-0/00000000000000000000.log");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let mut valid = 0usize;
+    for item in weir_protocol::batch::BatchIter::new(&bytes, true) {
+        let Ok((_, b)) = item else { break };
+        valid += b.len();
+    }
+    assert!(valid > 20, "the follower had the records");
+    bytes[valid - 10] ^= 0xff;
+    bytes.truncate(valid);
+    bytes.extend_from_slice(&[0xab; 64]);
+    std::fs::write(&seg, &bytes).unwrap();
+
+    // It restarts, cuts the damaged batch during recovery, fetches it again from the
+    // leader and rejoins the ISR: three identical logs.
+    cluster.spawn(f);
+    cluster.members[f]
+        .broker
+        .as_mut()
+        .unwrap()
+        .wait_ready(Duration::from_secs(60));
+    let other = (f + 1) % 3;
+    wait_isr(&cluster, other, "f", |s| s.2.len() == 3).await;
+    let fdir = cluster.members[f].dir.path().join("f-0");
+    wait_until(
+        || batches_on_disk(&fdir).len() == 100,
+        "the follower re-fetched",
+    )
+    .await;
+    let logs: Vec<Vec<(i64, u32)>> = cluster
+        .members
+        .iter()
+        .map(|m| batches_on_disk(&m.dir.path().join("f-0")))
+        .collect();
+    assert_eq!(logs[0].len(), 100, "{:?}", logs[0]);
+    assert_eq!(logs[0], logs[1]);
+    assert_eq!(logs[1], logs[2]);
+}
