@@ -68,6 +68,14 @@ impl Broker {
 
     /// Waits (bounded) until the broker writes its address file, i.e. serves.
     pub fn wait_ready(&mut self, within: Duration) {
+        if let Err(e) = self.try_wait_ready(within) {
+            panic!("{e}");
+        }
+    }
+
+    /// `wait_ready`, but an early exit is an `Err` (a port picked in advance may have been
+    /// taken by another process meanwhile; the caller can pick others and retry).
+    pub fn try_wait_ready(&mut self, within: Duration) -> Result<(), String> {
         let addr_file = self.dir.join("broker.addr");
         let deadline = Instant::now() + within;
         loop {
@@ -76,11 +84,11 @@ impl Broker {
                     self.addr = a;
                     self.kafka_addr =
                         std::fs::read_to_string(self.dir.join("kafka.addr")).unwrap_or_default();
-                    return;
+                    return Ok(());
                 }
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("broker exited early: {status}");
+                return Err(format!("broker exited early: {status}"));
             }
             assert!(Instant::now() < deadline, "broker did not start");
             std::thread::sleep(Duration::from_millis(20));
