@@ -228,44 +228,22 @@ fn read_one(
     if offset < log_start {
         return Err(ErrorCode::OffsetOutOfRange);
     }
-    if replica {
-        let end = p.log_end_offset();
-        if offset > end {
-            return Err(ErrorCode::OffsetOutOfRange);
-        }
-        let mut records = Bytes::new();
-        if offset < end && (limit > 0 || first) {
-            let info = p
-                .read_replica(offset, limit)
-                .map_err(|e| partition_error_code(&e))?;
-            if first || info.records.len() <= limit {
-                records = info.records;
-            }
-        }
-        return Ok(FetchPartitionData {
-            partition_index: p.index(),
-            error_code: 0,
-            high_watermark: hw,
-            last_stable_offset: hw,
-            log_start_offset: log_start,
-            records,
-        });
+    // Past the log end is out of range. Between the high watermark and the log end
+    // (appended, fsync or replication pending) is not an error for a consumer, just
+    // nothing visible yet; a follower reads it.
+    let end = p.log_end_offset();
+    if offset > end {
+        return Err(ErrorCode::OffsetOutOfRange);
     }
-    if offset > hw {
-        // Between the high watermark and the log end (appended, fsync pending) is not an
-        // error, just nothing visible yet.
-        let end = p
-            .with_log(|log| Ok(log.log_end_offset()))
-            .map_err(|e| partition_error_code(&e))?;
-        if offset > end {
-            return Err(ErrorCode::OffsetOutOfRange);
-        }
-    }
+    let visible = if replica { end } else { hw };
     let mut records = Bytes::new();
-    if offset < hw && (limit > 0 || first) {
-        let info = p
-            .read(offset, limit)
-            .map_err(|e| partition_error_code(&e))?;
+    if offset < visible && (limit > 0 || first) {
+        let info = if replica {
+            p.read_replica(offset, limit)
+        } else {
+            p.read(offset, limit)
+        }
+        .map_err(|e| partition_error_code(&e))?;
         if first || info.records.len() <= limit {
             records = info.records;
         }
