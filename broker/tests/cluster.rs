@@ -1303,6 +1303,20 @@ async fn a_returning_leader_cuts_what_nobody_else_has() {
         let r = produce_one(&mut c, "v", &value, 1).await;
         assert_eq!(r.error_code, 0, "{r:?}");
     }
+    // A client claiming to be a replica (an id the metadata does not list) is served as a
+    // consumer: nothing past the high watermark, so none of those uncommitted records.
+    let mut spoof = common::fetch_req("v", 0, 50, 0, 1);
+    spoof.replica_id = Some(99);
+    let r = c.call(spoof).await;
+    let part = &r.responses[0].partitions[0];
+    assert_eq!(part.error_code, 0, "{part:?}");
+    let served = common::records(&part.records);
+    assert!(
+        part.high_watermark < 70 && served.iter().all(|(o, _)| *o < part.high_watermark),
+        "uncommitted records served to a non-replica: hw {}, offsets {:?}",
+        part.high_watermark,
+        served.iter().map(|(o, _)| o).collect::<Vec<_>>()
+    );
     cluster.members[l].broker.take().unwrap().kill9();
     for pid in &pids {
         // SAFETY: as above.

@@ -44,8 +44,11 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
         .min(ctx.fetch_max_bytes);
 
     // A follower's fetch: it reads past the high watermark, and its offsets are its log
-    // ends, which move the leader's high watermark.
-    let replica = req.replica_id.filter(|id| *id >= 0);
+    // ends, which move the leader's high watermark. Only a broker the metadata names as a
+    // replica of the partition gets that; any other replica id (a client claiming one)
+    // is served as a consumer, below the high watermark.
+    let replica = req.replica_id.filter(|id| *id >= 0 && *id != ctx.node_id);
+    let image = ctx.controller.image();
     let now = crate::clock::now_ms();
     let mut names = Vec::with_capacity(req.topics.len());
     let mut targets = Vec::new();
@@ -53,14 +56,21 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
         let counters = ctx.topics.get(&t.topic).map(|s| s.counters.clone());
         for p in t.partitions {
             let partition = ctx.partition(&t.topic, p.partition);
-            if let (Some(id), Ok(part)) = (replica, &partition) {
+            let follower = replica.filter(|id| {
+                image
+                    .topics
+                    .get(&t.topic)
+                    .and_then(|placed| placed.partitions.get(usize::try_from(p.partition).ok()?))
+                    .is_some_and(|at| at.replicas.contains(id))
+            });
+            if let (Some(id), Ok(part)) = (follower, &partition) {
                 part.follower_fetched(id, p.fetch_offset, now);
             }
             targets.push(Target {
                 topic: ti,
                 index: p.partition,
                 partition,
-                replica: replica.is_some(),
+                replica: follower.is_some(),
                 leader_epoch: p.current_leader_epoch,
                 offset: p.fetch_offset,
                 max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
