@@ -452,6 +452,7 @@ impl Config {
             },
             min_insync_replicas: l.min_insync_replicas,
             unclean_leader_election: false,
+            replication_throttled_rate: 0,
         }
     }
 }

@@ -18,7 +18,15 @@ pub struct TopicConfig {
     /// `unclean.leader.election.enable`: with no in-sync replica alive, elect any live
     /// replica (losing what only the ISR had) rather than stay offline. Off by default.
     pub unclean_leader_election: bool,
+    /// `follower.replication.throttled.rate`: bytes/s each replica that a reassignment is
+    /// adding may fetch of this topic's partitions while it catches up (0: unthrottled).
+    /// Kafka sets this rate per broker; here it travels with the topic being moved, and
+    /// the controller removes it when the topic's last move completes.
+    pub replication_throttled_rate: u64,
 }
+
+/// The reassignment throttle's key (see `TopicConfig::replication_throttled_rate`).
+pub const THROTTLE_KEY: &str = "follower.replication.throttled.rate";
 
 /// Every topic-level key Weir accepts, sorted.
 pub const TOPIC_KEYS: &[&str] = &[
@@ -26,6 +34,7 @@ pub const TOPIC_KEYS: &[&str] = &[
     "delete.retention.ms",
     "flush.messages",
     "flush.ms",
+    "follower.replication.throttled.rate",
     "index.interval.bytes",
     "max.message.bytes",
     "message.timestamp.type",
@@ -88,6 +97,7 @@ pub fn set(cfg: &mut TopicConfig, key: &str, value: &str) -> Result<(), TopicCon
                 let v: i64 = at_least(num(value)?, -1)?;
                 l.flush_ms = if v < 0 { i64::MAX } else { v };
             }
+            THROTTLE_KEY => cfg.replication_throttled_rate = num(value)?,
             "index.interval.bytes" => l.index_interval_bytes = num(value)?,
             "max.message.bytes" => l.max_message_bytes = at_least(num(value)?, 0)?,
             "message.timestamp.type" => {
@@ -163,6 +173,7 @@ pub fn get(cfg: &TopicConfig, key: &str) -> Option<String> {
         "delete.retention.ms" => l.delete_retention_ms.to_string(),
         "flush.messages" => l.flush_messages.to_string(),
         "flush.ms" => forever(l.flush_ms).to_string(),
+        THROTTLE_KEY => cfg.replication_throttled_rate.to_string(),
         "index.interval.bytes" => l.index_interval_bytes.to_string(),
         "max.message.bytes" => l.max_message_bytes.to_string(),
         "message.timestamp.type" => match l.message_timestamp_type {
@@ -193,6 +204,7 @@ mod tests {
             log: LogConfig::default(),
             min_insync_replicas: 1,
             unclean_leader_election: false,
+            replication_throttled_rate: 0,
         }
     }
 

@@ -1527,3 +1527,199 @@ async fn produce_one(
     }
     panic!("{topic}-0 never accepted a record: {last:?}");
 }
+
+/// The ongoing moves of `r`, as the controller lists them.
+async fn moves_of(admin: &weir_client::Admin) -> Vec<weir_client::reassign_admin::OngoingMove> {
+    admin.list_reassignments(&["r".to_string()]).await.unwrap()
+}
+
+/// Polls (bounded) until `r`'s reassignment throttle reads `want` at the controller.
+async fn wait_throttle(admin: &weir_client::Admin, want: &str) {
+    let mut last = None;
+    for _ in 0..600 {
+        let d = admin.describe_topic("r").await.unwrap();
+        last = d
+            .configs
+            .get("follower.replication.throttled.rate")
+            .cloned();
+        if last.as_deref() == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("throttle of r never became {want}: {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_moves_under_load_to_a_new_replica_set_without_losing_a_record() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::new();
+    cluster.start_all();
+    let ctl = cluster.controller().await;
+    let created = cluster
+        .client(ctl)
+        .await
+        .create_topic_rf("r", 1, 2, &[])
+        .await;
+    assert_eq!(created.error_code, 0, "{created:?}");
+    let (leader, _, isr) = wait_isr(&cluster, ctl, "r", |s| s.0 > 0 && s.2.len() == 2).await;
+    let outside = (1..=3).find(|b| !isr.contains(b)).unwrap();
+    let other = *isr.iter().find(|b| **b != leader).unwrap();
+
+    let bootstrap: Vec<String> = cluster.live().map(|(_, b)| b.addr.clone()).collect();
+    let bootstrap = bootstrap.join(",");
+    let producer = std::sync::Arc::new(
+        weir_client::Producer::new(
+            weir_client::ClientConfig::new(&bootstrap),
+            weir_client::ProducerConfig {
+                acks: weir_client::Acks::All,
+                idempotence: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    // 3,000 records of ~100 bytes before the move: at the 100 kB/s throttle the new
+    // replica needs a few seconds to catch up, so the move is seen in progress.
+    let pad = "x".repeat(90);
+    let mut acked = produce_acked_to(&producer, "r", &format!("pre{pad}"), 3000).await;
+    assert_eq!(acked.len(), 3000);
+
+    // Load keeps coming while the partition moves (bounded in count and time).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (producer, stop) = (producer.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            for round in 0..2000 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed)
+                    || std::time::Instant::now() > deadline
+                {
+                    break;
+                }
+                acked.extend(produce_acked_to(&producer, "r", &format!("load{round}"), 20).await);
+            }
+            acked
+        })
+    };
+
+    // The leader leaves the replica set: `outside` joins, then takes over.
+    let admin = weir_client::Admin::new(weir_client::ClientConfig::new(
+        &cluster.members[ctl].broker.as_ref().unwrap().addr,
+    ))
+    .unwrap();
+    let target = vec![outside, other];
+    let refused = admin
+        .reassign_partitions(
+            &[weir_client::reassign_admin::Move {
+                topic: "r".into(),
+                partition: 0,
+                replicas: target.clone(),
+            }],
+            Some(100_000),
+        )
+        .await
+        .unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
+    let ongoing = moves_of(&admin).await;
+    assert_eq!(ongoing.len(), 1, "the throttled move is still running");
+    assert_eq!(
+        (ongoing[0].adding.clone(), ongoing[0].removing.clone()),
+        (vec![outside], vec![leader])
+    );
+    wait_throttle(&admin, "100000").await;
+
+    // It completes: the new set, led by a member of it, and the throttle removed.
+    for _ in 0..1200 {
+        if moves_of(&admin).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        moves_of(&admin).await.is_empty(),
+        "the move never completed"
+    );
+    let (new_leader, _, isr) = wait_isr(&cluster, ctl, "r", |s| s.0 > 0 && s.0 != leader).await;
+    assert!(target.contains(&new_leader), "leader {new_leader}");
+    let mut want = target.clone();
+    want.sort();
+    assert_eq!(isr, want);
+    wait_throttle(&admin, "0").await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let during = load.await.unwrap();
+    assert!(!during.is_empty(), "nothing acknowledged during the move");
+    acked.extend(during);
+
+    // Every acknowledged record is there, once, at the offset it was acknowledged with.
+    let mut by_offset = std::collections::BTreeMap::new();
+    for (o, v) in &acked {
+        assert!(
+            by_offset.insert(*o, v.clone()).is_none(),
+            "offset {o} acked twice"
+        );
+    }
+    let read = read_all_from(&bootstrap, "r", acked.len()).await;
+    let read_map: std::collections::BTreeMap<i64, String> = read.iter().cloned().collect();
+    assert_eq!(read_map.len(), read.len(), "an offset was read twice");
+    for (o, v) in &by_offset {
+        assert_eq!(read_map.get(o), Some(v), "acknowledged record at {o} lost");
+    }
+    let mut values: Vec<&String> = read_map.values().collect();
+    values.sort();
+    values.dedup();
+    assert_eq!(values.len(), read_map.len(), "a record was appended twice");
+
+    // The old leader deleted its copy; the two replicas hold byte-identical logs.
+    let old_dir = cluster.members[(leader - 1) as usize]
+        .dir
+        .path()
+        .join("r-0");
+    wait_until(|| !exists(&old_dir), "the removed replica deletes its log").await;
+    let dir_of = |b: i32| cluster.members[(b - 1) as usize].dir.path().join("r-0");
+    wait_until(
+        || batches_on_disk(&dir_of(outside)) == batches_on_disk(&dir_of(other)),
+        "the two replicas hold the same batches",
+    )
+    .await;
+
+    // A move that cannot finish (1 kB/s for ~400 kB) is cancelled: the partition goes back
+    // to the replicas it had and the broker it was adding deletes what it fetched.
+    let refused = admin
+        .reassign_partitions(
+            &[weir_client::reassign_admin::Move {
+                topic: "r".into(),
+                partition: 0,
+                replicas: vec![leader, other],
+            }],
+            Some(1_000),
+        )
+        .await
+        .unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(moves_of(&admin).await[0].adding, vec![leader]);
+    wait_until(|| exists(&old_dir), "the added replica opens its log").await;
+    let refused = admin
+        .cancel_reassignments(&[("r".to_string(), 0)])
+        .await
+        .unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert!(moves_of(&admin).await.is_empty());
+    let after = placement(&mut cluster.client(ctl).await, "r").await;
+    let mut replicas = after[0].3.clone();
+    replicas.sort();
+    assert_eq!(replicas, want);
+    wait_until(
+        || !exists(&old_dir),
+        "the cancelled replica deletes its log",
+    )
+    .await;
+    wait_throttle(&admin, "0").await;
+    let again = admin
+        .cancel_reassignments(&[("r".to_string(), 0)])
+        .await
+        .unwrap();
+    assert_eq!(again[0].code, ErrorCode::NoReassignmentInProgress);
+}

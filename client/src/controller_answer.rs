@@ -49,3 +49,15 @@ impl ControllerAnswer for v1::DescribeQuorumResponse {
         false
     }
 }
+
+impl ControllerAnswer for v1::AlterPartitionReassignmentsResponse {
+    fn not_controller(&self) -> bool {
+        is_nc(self.error_code)
+    }
+}
+
+impl ControllerAnswer for v1::ListPartitionReassignmentsResponse {
+    fn not_controller(&self) -> bool {
+        is_nc(self.error_code)
+    }
+}

@@ -81,6 +81,7 @@ pub mod partitioner;
 pub mod pool;
 pub mod producer;
 pub mod properties;
+pub mod reassign_admin;
 
 pub use admin::Admin;
 pub use client::Client;

@@ -441,3 +441,107 @@ fn examples_produce_consume_and_consume_in_a_group() {
     assert_eq!(lag, 0, "{d}");
     assert_eq!(d["state"], "Empty", "the example left the group: {d}");
 }
+
+#[test]
+fn partition_reassign_commands() {
+    let broker = Broker::start();
+    let a = &broker.addr;
+    weir_ok(a, &["topic", "create", "mv", "--partitions", "2"], b"");
+    let status = weir_ok(a, &["partition", "reassign", "--status"], b"");
+    assert_eq!(status, "no reassignment in progress\n");
+
+    // The node's own id (0) is the whole replica set already: the move completes at once.
+    let out = weir_ok(
+        a,
+        &[
+            "partition",
+            "reassign",
+            "--topic",
+            "mv",
+            "--partition",
+            "0",
+            "--replicas",
+            "0",
+        ],
+        b"",
+    );
+    assert_eq!(out, "started 1 of 1 partition moves\n");
+
+    // A plan with one good and one unknown partition: the good one starts, the other is
+    // named on stderr and the exit status says so.
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"{"version":1,"partitions":[{"topic":"mv","partition":1,"replicas":[0]},
+            {"topic":"mv","partition":5,"replicas":[0]}]}"#,
+    )
+    .unwrap();
+    let out = weir(
+        a,
+        &["partition", "reassign", "--plan", plan.to_str().unwrap()],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "started 1 of 2 partition moves\n"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mv-5") && err.contains("does not exist"),
+        "{err}"
+    );
+
+    // Unknown brokers and cancelling nothing are refused with the reason.
+    let out = weir(
+        a,
+        &[
+            "--output",
+            "json",
+            "partition",
+            "reassign",
+            "--topic",
+            "mv",
+            "--partition",
+            "0",
+            "--replicas",
+            "0,7",
+        ],
+        b"",
+    );
+    assert!(!out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["refused"][0]["message"], "broker 7 is not registered",
+        "{v}"
+    );
+    let out = weir(
+        a,
+        &[
+            "partition",
+            "reassign",
+            "--cancel",
+            "--topic",
+            "mv",
+            "--partition",
+            "0",
+        ],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no reassignment"));
+    let missing = weir(
+        a,
+        &["partition", "reassign", "--plan", "/nonexistent.json"],
+        b"",
+    );
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read plan"));
+    let status = weir_ok(
+        a,
+        &["--output", "json", "partition", "reassign", "--status"],
+        b"",
+    );
+    assert_eq!(status.trim(), r#"{"in_progress":[]}"#);
+}

@@ -173,6 +173,8 @@ error_codes! {
     GroupMaxSizeReached = 81, false, "group max size reached";
     /// Static member replaced by another instance.
     FencedInstanceId = 82, false, "fenced instance id";
+    /// Cancelling a reassignment that is not running.
+    NoReassignmentInProgress = 85, false, "no reassignment in progress";
     /// Batch structure violation.
     InvalidRecord = 87, false, "invalid record";
     /// Offsets pending in a transaction.

@@ -176,13 +176,18 @@ impl Applier {
                 }
             }
         }
-        for i in &p.close {
+        for i in &p.remove {
             let slot = usize::try_from(*i).ok().and_then(|i| parts.get_mut(i));
             if let Some(part) = slot.and_then(Option::take) {
-                if let Err(e) = part.close() {
-                    tracing::warn!(partition = %part.name(), error = %e, "close failed");
+                match part.delete() {
+                    Ok(()) => {
+                        tracing::info!(partition = %part.name(), "no longer a replica here; deleted")
+                    }
+                    // Leftovers go at the next start (`remove_orphans`).
+                    Err(e) => {
+                        tracing::warn!(partition = %part.name(), error = %e, "could not delete")
+                    }
                 }
-                tracing::info!(partition = %part.name(), "no longer a replica here; closed");
             }
         }
         let jobs: Vec<(i32, i32)> = p.open.iter().map(|(i, e)| (*i, *e)).collect();

@@ -29,9 +29,11 @@ pub struct TopicPlan {
     pub drop_local: bool,
     /// Partitions to open (creating their directories): index → leader epoch.
     pub open: BTreeMap<i32, i32>,
-    /// Partitions this broker no longer holds a replica of: close them (their data stays,
-    /// as Kafka keeps a stray log, until the topic is deleted).
-    pub close: Vec<i32>,
+    /// Partitions this broker no longer holds a replica of (a reassignment moved them
+    /// away): close them and delete their data, as Kafka's brokers do when the metadata
+    /// removes them from a replica set. The committed image no longer counts this copy
+    /// for anything, so nothing acknowledged depends on it.
+    pub remove: Vec<i32>,
     /// Open partitions whose leader epoch changed: index → new epoch.
     pub epochs: BTreeMap<i32, i32>,
     /// The config overrides changed: re-apply them to every open partition.
@@ -83,7 +85,7 @@ pub fn plan(
                     _ => {}
                 }
             }
-            p.close = open_now
+            p.remove = open_now
                 .keys()
                 .copied()
                 .filter(|i| {
@@ -97,7 +99,7 @@ pub fn plan(
         }
         let changes = p.drop_local
             || !p.open.is_empty()
-            || !p.close.is_empty()
+            || !p.remove.is_empty()
             || !p.epochs.is_empty()
             || p.reconfigure;
         if changes {
@@ -133,6 +135,8 @@ mod tests {
         })));
         for (i, r) in replicas.iter().enumerate() {
             img.apply(&rec(Record::Partition(PartitionRecord {
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
                 topic: "t".into(),
                 topic_id: ID,
                 partition: i as i32,
@@ -179,6 +183,8 @@ mod tests {
         let mut img = image(&[vec![1, 2], vec![2, 1]]);
         img.topics.get_mut("t").unwrap().partitions[1].leader_epoch = 4;
         img.apply(&rec(Record::Partition(PartitionRecord {
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
             topic: "t".into(),
             topic_id: ID,
             partition: 2,
@@ -232,6 +238,6 @@ mod tests {
     fn replicas_moved_away_are_closed() {
         let img = image(&[vec![2, 3], vec![1, 2]]);
         let p = plan(&img, &local(&[(0, 0), (1, 0)]), 1);
-        assert_eq!(p[0].close, vec![0]);
+        assert_eq!(p[0].remove, vec![0]);
     }
 }

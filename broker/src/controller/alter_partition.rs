@@ -66,14 +66,9 @@ pub fn validate(image: &MetadataImage, p: &Proposal<'_>) -> Result<PartitionReco
         return Err(ErrorCode::IneligibleReplica);
     }
     Ok(PartitionRecord {
-        topic: p.topic.to_string(),
-        topic_id: topic.id.clone(),
-        partition: p.partition,
-        leader: current.leader,
-        replicas: current.replicas.clone(),
         isr,
-        leader_epoch: current.leader_epoch,
         partition_epoch: current.partition_epoch.saturating_add(1),
+        ..current.to_record(p.topic, &topic.id, p.partition)
     })
 }
 
@@ -103,6 +98,8 @@ mod tests {
             configs: Default::default(),
         })));
         img.apply(&rec(Record::Partition(PartitionRecord {
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
             topic: "t".into(),
             topic_id: Bytes::from_static(b"0123456789abcdef"),
             partition: 0,

@@ -124,14 +124,11 @@ pub fn decide(input: &FencingInput<'_>) -> Vec<MetadataRecord> {
             };
             out.push(MetadataRecord {
                 record: Some(Record::Partition(PartitionRecord {
-                    topic: name.clone(),
-                    topic_id: t.id.clone(),
-                    partition: i32::try_from(i).unwrap_or(i32::MAX),
                     leader,
-                    replicas: p.replicas.clone(),
                     isr,
                     leader_epoch,
                     partition_epoch: p.partition_epoch.saturating_add(1),
+                    ..p.to_record(name, &t.id, i32::try_from(i).unwrap_or(i32::MAX))
                 })),
             });
         }

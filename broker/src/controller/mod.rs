@@ -31,6 +31,8 @@ mod fencing;
 mod metadata_log;
 pub mod placement;
 mod producer_ids;
+pub mod reassign;
+mod reassignments;
 pub mod rebalance;
 mod startup;
 
@@ -250,7 +252,7 @@ impl Controller {
         let dir = data_dir.to_path_buf();
         let (image, topics, defaults) = tokio::task::spawn_blocking(move || {
             let topics = open_topics(&dir, &image, &defaults, node_id, startup::OPEN_THREADS)?;
-            remove_orphans(&dir, &image);
+            remove_orphans(&dir, &image, node_id);
             Ok::<_, ControllerOpenError>((image, topics, defaults))
         })
         .await
@@ -477,6 +479,16 @@ impl Controller {
                     };
                     self.heartbeats.record(*id, first);
                     beats.insert(*id, first);
+                }
+            }
+            if full_scan {
+                // Moves the previous controller left ready but not completed.
+                let done = reassignments::complete_ready(&mut state.image);
+                if !done.is_empty() {
+                    if let Err(e) = Self::append(&mut state, done).await {
+                        tracing::warn!(error = %e.message, "could not complete reassignments");
+                        state.image = (*self.applied.borrow().image).clone();
+                    }
                 }
             }
             let records = fencing::decide(&fencing::FencingInput {
@@ -838,6 +850,9 @@ impl Controller {
             results.push((t.name.clone(), items));
         }
         if !records.is_empty() {
+            // A replica a reassignment added may just have joined: the move completes in
+            // the same write.
+            records.extend(reassignments::complete_ready(&mut state.image));
             tracing::info!(changes = records.len(), from = req.broker_id, "ISR changes");
             if let Err(e) = Self::append(&mut state, records).await {
                 // Not written: take the image back from the quorum.
@@ -1048,6 +1063,8 @@ fn partition_record(topic: &str, id: &Bytes, p: i32, replicas: Vec<i32>) -> Meta
             replicas,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         })),
     }
 }

@@ -47,14 +47,10 @@ pub fn decide(image: &MetadataImage, threshold_percent: u32) -> Vec<MetadataReco
             }
             out.push(MetadataRecord {
                 record: Some(Record::Partition(PartitionRecord {
-                    topic: name.clone(),
-                    topic_id: t.id.clone(),
-                    partition: i32::try_from(i).unwrap_or(i32::MAX),
                     leader: first,
-                    replicas: p.replicas.clone(),
-                    isr: p.isr.clone(),
                     leader_epoch: p.leader_epoch.saturating_add(1),
                     partition_epoch: p.partition_epoch.saturating_add(1),
+                    ..p.to_record(name, &t.id, i32::try_from(i).unwrap_or(i32::MAX))
                 })),
             });
         }
@@ -93,6 +89,8 @@ mod tests {
         })));
         for (i, (r, l)) in replicas.iter().zip(leaders).enumerate() {
             img.apply(&rec(Record::Partition(PartitionRecord {
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
                 topic: "t".into(),
                 topic_id: Bytes::from_static(b"0123456789abcdef"),
                 partition: i as i32,

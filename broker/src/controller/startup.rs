@@ -153,9 +153,10 @@ fn run_parallel<T: Sync, R: Send, E: Send>(
     }
 }
 
-/// Removes `<topic>-<n>` directories that the image does not know (a deletion that
-/// crashed before removing its data).
-pub(super) fn remove_orphans(data_dir: &Path, image: &MetadataImage) {
+/// Removes `<topic>-<n>` directories of partitions the image does not place on broker `me`
+/// (a deletion that crashed before removing its data, a replica moved away while this
+/// broker was down). The image is the committed one, so no copy it counts is removed.
+pub(super) fn remove_orphans(data_dir: &Path, image: &MetadataImage, me: i32) {
     let Ok(entries) = std::fs::read_dir(data_dir) else {
         return;
     };
@@ -165,12 +166,15 @@ pub(super) fn remove_orphans(data_dir: &Path, image: &MetadataImage) {
         let Some((topic, p)) = parse_partition_dir_name(name) else {
             continue;
         };
-        let known = image
-            .topics
-            .get(topic)
-            .is_some_and(|t| usize::try_from(p).is_ok_and(|p| p < t.partitions.len()));
-        if !known && entry.path().is_dir() {
-            tracing::warn!(dir = name, "removing data of a deleted partition");
+        // A partition moved away while this broker was down is no longer ours either.
+        let hosted = image.topics.get(topic).is_some_and(|t| {
+            usize::try_from(p)
+                .ok()
+                .and_then(|p| t.partitions.get(p))
+                .is_some_and(|part| part.replicas.contains(&me))
+        });
+        if !hosted && entry.path().is_dir() {
+            tracing::warn!(dir = name, "removing data of a partition not placed here");
             if let Err(e) = std::fs::remove_dir_all(entry.path()) {
                 tracing::warn!(dir = name, error = %e, "could not remove orphan");
             }
@@ -257,6 +261,8 @@ mod tests {
                 isr: vec![1],
                 leader_epoch: 3,
                 partition_epoch: 0,
+                adding: Vec::new(),
+                removing: Vec::new(),
             };
             image.topics.insert(
                 t.to_string(),
@@ -281,6 +287,7 @@ mod tests {
             log: LogConfig::default(),
             min_insync_replicas: 1,
             unclean_leader_election: false,
+            replication_throttled_rate: 0,
         };
         for threads in [1, 4] {
             let table = open_topics(dir.path(), &image, &defaults, 1, threads).unwrap();
@@ -310,6 +317,8 @@ mod tests {
             isr: vec![1],
             leader_epoch: 0,
             partition_epoch: 0,
+            adding: Vec::new(),
+            removing: Vec::new(),
         };
         image.topics.insert(
             "t".to_string(),
@@ -325,6 +334,7 @@ mod tests {
             log: LogConfig::default(),
             min_insync_replicas: 1,
             unclean_leader_election: false,
+            replication_throttled_rate: 0,
         };
         let err = open_topics(dir.path(), &image, &defaults, 1, 4).unwrap_err();
         assert!(

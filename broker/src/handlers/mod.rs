@@ -3,6 +3,7 @@
 
 mod alter_configs;
 mod alter_partition;
+mod alter_partition_reassignments;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -20,6 +21,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_partition_reassignments;
 mod metadata;
 mod offset_commit;
 mod offset_fetch;
@@ -124,6 +126,12 @@ async fn route(
         Req::DeleteGroups(r) => Resp::DeleteGroups(delete_groups::handle(ctx, r).await),
         Req::DescribeQuorum(r) => Resp::DescribeQuorum(describe_quorum::handle(ctx, r)),
         Req::AlterPartition(r) => Resp::AlterPartition(alter_partition::handle(ctx, r).await),
+        Req::AlterPartitionReassignments(r) => {
+            Resp::AlterPartitionReassignments(alter_partition_reassignments::handle(ctx, r).await)
+        }
+        Req::ListPartitionReassignments(r) => {
+            Resp::ListPartitionReassignments(list_partition_reassignments::handle(ctx, r))
+        }
         Req::OffsetForLeaderEpoch(r) => {
             Resp::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(ctx, r).await)
         }

@@ -24,6 +24,43 @@ pub struct PartitionImage {
     /// Bumped on every change of leader, replicas or ISR (Kafka's partition epoch; an
     /// ISR change proposed against an older one is refused).
     pub partition_epoch: i32,
+    /// Replicas a reassignment adds (not yet all in the ISR); empty when none runs.
+    pub adding: Vec<i32>,
+    /// Replicas a reassignment removes once the added ones are in sync.
+    pub removing: Vec<i32>,
+}
+
+impl PartitionImage {
+    /// The record that states this partition as it is; writers change what they change
+    /// from here, so fields they do not touch (a reassignment in progress) carry over.
+    pub fn to_record(&self, topic: &str, topic_id: &Bytes, partition: i32) -> PartitionRecord {
+        PartitionRecord {
+            topic: topic.to_string(),
+            topic_id: topic_id.clone(),
+            partition,
+            leader: self.leader,
+            replicas: self.replicas.clone(),
+            isr: self.isr.clone(),
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            adding_replicas: self.adding.clone(),
+            removing_replicas: self.removing.clone(),
+        }
+    }
+
+    /// Whether a reassignment is in progress.
+    pub fn reassigning(&self) -> bool {
+        !self.adding.is_empty() || !self.removing.is_empty()
+    }
+
+    /// The replica set a running reassignment ends with (all replicas when none runs).
+    pub fn target_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.removing.contains(r))
+            .collect()
+    }
 }
 
 /// One topic.
@@ -111,6 +148,8 @@ impl MetadataImage {
             isr: vec![self.default_leader],
             leader_epoch: 0,
             partition_epoch: 0,
+            adding: Vec::new(),
+            removing: Vec::new(),
         }
     }
 
@@ -140,16 +179,11 @@ impl MetadataImage {
             });
             for (i, p) in t.partitions.iter().enumerate() {
                 out.push(MetadataRecord {
-                    record: Some(Record::Partition(PartitionRecord {
-                        topic: name.clone(),
-                        topic_id: t.id.clone(),
-                        partition: i32::try_from(i).unwrap_or(MAX_PARTITIONS),
-                        leader: p.leader,
-                        replicas: p.replicas.clone(),
-                        isr: p.isr.clone(),
-                        leader_epoch: p.leader_epoch,
-                        partition_epoch: p.partition_epoch,
-                    })),
+                    record: Some(Record::Partition(p.to_record(
+                        name,
+                        &t.id,
+                        i32::try_from(i).unwrap_or(MAX_PARTITIONS),
+                    ))),
                 });
             }
         }
@@ -267,6 +301,8 @@ impl MetadataImage {
                         isr: p.isr.clone(),
                         leader_epoch: p.leader_epoch,
                         partition_epoch: p.partition_epoch,
+                        adding: p.adding_replicas.clone(),
+                        removing: p.removing_replicas.clone(),
                     };
                 }
             }
@@ -413,6 +449,8 @@ mod tests {
                 configs: [("retention.ms".to_string(), "5".to_string())].into(),
             })),
             rec(Record::Partition(PartitionRecord {
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
                 topic: "t".into(),
                 topic_id: id.clone(),
                 partition: 2,

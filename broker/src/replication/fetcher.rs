@@ -16,6 +16,7 @@ use weir_protocol::native::v1;
 use weir_protocol::ErrorCode;
 
 use super::conn::Conn;
+use super::throttle::Bucket;
 
 use crate::log_throttle::Throttle;
 use crate::partition::{blocking, PartitionRef};
@@ -27,6 +28,8 @@ pub struct Followed {
     pub partition: PartitionRef,
     /// The leader's epoch.
     pub leader_epoch: i32,
+    /// Bytes/s this replica may fetch (a reassignment's throttle), 0 for no limit.
+    pub throttle: u64,
 }
 
 /// How fetchers fetch.
@@ -56,6 +59,7 @@ pub async fn run(
     let mut conn: Option<Conn> = None;
     // Partition → the leader epoch whose divergence point this fetcher has settled.
     let mut settled: HashMap<(String, i32), i32> = HashMap::new();
+    let mut buckets: HashMap<(String, i32), Bucket> = HashMap::new();
     loop {
         let list = parts.borrow_and_update().clone();
         if list.is_empty() {
@@ -79,7 +83,7 @@ pub async fn run(
                 }
             },
         };
-        let round = fetch_round(c, &settings, &list, &mut settled);
+        let round = fetch_round(c, &settings, &list, &mut settled, &mut buckets);
         let outcome = tokio::select! {
             r = round => r,
             r = parts.changed() => {
@@ -118,6 +122,7 @@ async fn fetch_round(
     settings: &FetcherSettings,
     list: &[Followed],
     settled: &mut HashMap<(String, i32), i32>,
+    buckets: &mut HashMap<(String, i32), Bucket>,
 ) -> Result<(), String> {
     let mut backoff = false;
     for f in list {
@@ -133,26 +138,49 @@ async fn fetch_round(
             false => backoff = true,
         }
     }
-    let ready: Vec<&Followed> = list
-        .iter()
-        .filter(|f| {
-            settled.get(&(f.partition.topic().to_string(), f.partition.index()))
-                == Some(&f.leader_epoch)
+    let now = std::time::Instant::now();
+    buckets.retain(|k, b| {
+        list.iter().any(|f| {
+            f.throttle == b.rate() && (f.partition.topic(), f.partition.index()) == (&k.0, k.1)
         })
-        .collect();
+    });
+    // Partition → the most bytes it may fetch this round.
+    let mut limits: Vec<(&Followed, i32)> = Vec::new();
+    let mut throttled_wait: Option<Duration> = None;
+    for f in list {
+        let key = (f.partition.topic().to_string(), f.partition.index());
+        if settled.get(&key) != Some(&f.leader_epoch) {
+            continue;
+        }
+        let mut limit = settings.partition_max_bytes;
+        if f.throttle > 0 {
+            let b = buckets
+                .entry(key)
+                .or_insert_with(|| Bucket::new(f.throttle, now));
+            limit = limit.min(b.allowance(now));
+            if limit == 0 {
+                let w = b.wait();
+                throttled_wait = Some(throttled_wait.map_or(w, |t| t.min(w)));
+                continue;
+            }
+        }
+        limits.push((f, limit));
+    }
+    let ready: Vec<&Followed> = limits.iter().map(|(f, _)| *f).collect();
     if ready.is_empty() {
-        tokio::time::sleep(settings.backoff).await;
+        let wait = throttled_wait.unwrap_or(settings.backoff);
+        tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
         return Ok(());
     }
     let mut topics: BTreeMap<&str, Vec<v1::FetchPartition>> = BTreeMap::new();
-    for f in &ready {
+    for (f, limit) in &limits {
         topics
             .entry(f.partition.topic())
             .or_default()
             .push(v1::FetchPartition {
                 partition: f.partition.index(),
                 fetch_offset: f.partition.log_end_offset(),
-                partition_max_bytes: settings.partition_max_bytes,
+                partition_max_bytes: *limit,
                 current_leader_epoch: Some(f.leader_epoch),
             });
     }
@@ -187,6 +215,10 @@ async fn fetch_round(
                     let hw = p.high_watermark;
                     let records = p.records;
                     crate::instruments::recorders::replica_fetched(records.len());
+                    let key = (t.topic.clone(), p.partition_index);
+                    if let Some(b) = buckets.get_mut(&key) {
+                        b.spend(records.len(), std::time::Instant::now());
+                    }
                     let now = crate::clock::now_ms();
                     if records.is_empty() {
                         part.follow_high_watermark(hw);

@@ -12,10 +12,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::controller::Controller;
+use crate::topic_config::THROTTLE_KEY;
 
 pub mod conn;
 pub mod fetcher;
 pub mod isr;
+pub mod throttle;
 
 use fetcher::{FetcherSettings, Followed};
 
@@ -43,9 +45,22 @@ pub async fn run(
             if at.leader < 0 || at.leader == settings.me || !at.replicas.contains(&settings.me) {
                 continue;
             }
+            // Only a replica a reassignment is adding is throttled: one already in the
+            // ISR must keep up with producers.
+            let throttle = if at.adding.contains(&settings.me) {
+                image
+                    .topics
+                    .get(p.topic())
+                    .and_then(|t| t.configs.get(THROTTLE_KEY))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+            } else {
+                0
+            };
             wanted.entry(at.leader).or_default().push(Followed {
                 partition: p,
                 leader_epoch: at.leader_epoch,
+                throttle,
             });
         }
         // Stop fetchers for leaders we no longer follow (or that moved).

@@ -78,6 +78,15 @@ pub enum Command {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+    /// Move partitions to new replica sets, follow and cancel the moves.
+    #[command(
+        after_help = "Examples:\n  weir partition reassign --topic orders --partition 0 --replicas 2,3,4\n  weir partition reassign --plan moves.json --throttle 10000000\n  weir partition reassign --status --plan moves.json\n  weir partition reassign --cancel --topic orders --partition 0"
+    )]
+    Partition {
+        /// Partition command.
+        #[command(subcommand)]
+        command: PartitionCommand,
+    },
     /// Show and redrive records parked in a dead-letter topic (`<topic>.dlq`).
     #[command(
         after_help = "Examples:\n  weir dlq list orders\n  weir dlq redrive orders --max 100"
@@ -87,6 +96,43 @@ pub enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+}
+
+/// Partition commands.
+#[derive(Debug, Subcommand)]
+pub enum PartitionCommand {
+    /// Start, follow or cancel replica moves. A plan file is JSON in
+    /// `kafka-reassign-partitions`' shape:
+    /// {"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[2,3,4]}]}
+    Reassign(ReassignArgs),
+}
+
+/// `weir partition reassign`.
+#[derive(Debug, Args)]
+pub struct ReassignArgs {
+    /// Topic of a single partition to move (with --partition and --replicas).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Partition index (with --topic).
+    #[arg(long)]
+    pub partition: Option<i32>,
+    /// Target broker ids, preferred leader first (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub replicas: Vec<i32>,
+    /// A JSON plan of many moves instead of --topic/--partition/--replicas.
+    #[arg(long, conflicts_with_all = ["partition", "replicas"])]
+    pub plan: Option<std::path::PathBuf>,
+    /// Most bytes/s each added replica fetches until its topic's moves complete.
+    #[arg(long)]
+    pub throttle: Option<u64>,
+    /// Print the moves in progress (of the plan's or --topic's partitions when given; of
+    /// every topic otherwise) instead of starting any.
+    #[arg(long, conflicts_with_all = ["cancel", "throttle"])]
+    pub status: bool,
+    /// Cancel the running moves of the plan's partitions or of --topic/--partition: each
+    /// reverts to the replicas it started from.
+    #[arg(long, conflicts_with_all = ["replicas", "throttle"])]
+    pub cancel: bool,
 }
 
 /// Cluster commands.

@@ -8,6 +8,7 @@ pub mod consume_group;
 pub mod dlq;
 pub mod group;
 pub mod output;
+pub mod partition;
 pub mod produce;
 pub mod topic;
 
@@ -34,6 +35,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Group { command } => group::run(config, cli.output, command).await,
         Command::Dlq { command } => dlq::run(config, cli.output, command).await,
         Command::Cluster { command } => cluster::run(config, cli.output, command).await,
+        Command::Partition { command } => partition::run(config, cli.output, command).await,
     }
 }
 

@@ -73,6 +73,8 @@ requests! {
     DescribeQuorum, DescribeQuorum, DescribeQuorumRequest, DescribeQuorumResponse;
     OffsetForLeaderEpoch, OffsetForLeaderEpoch, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse;
     AlterPartition, AlterPartition, AlterPartitionRequest, AlterPartitionResponse;
+    AlterPartitionReassignments, AlterPartitionReassignments, AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse;
+    ListPartitionReassignments, ListPartitionReassignments, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse;
 }
 
 impl v1::RequestEnvelope {

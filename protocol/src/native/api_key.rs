@@ -29,6 +29,8 @@ pub enum ApiKey {
     AlterConfigs = 33,
     CreatePartitions = 37,
     DeleteGroups = 42,
+    AlterPartitionReassignments = 45,
+    ListPartitionReassignments = 46,
     DescribeQuorum = 55,
     AlterPartition = 56,
 }
@@ -59,6 +61,8 @@ impl ApiKey {
         ApiKey::AlterConfigs,
         ApiKey::CreatePartitions,
         ApiKey::DeleteGroups,
+        ApiKey::AlterPartitionReassignments,
+        ApiKey::ListPartitionReassignments,
         ApiKey::DescribeQuorum,
         ApiKey::AlterPartition,
     ];
@@ -104,6 +108,8 @@ impl ApiKey {
             ApiKey::AlterConfigs => "AlterConfigs",
             ApiKey::CreatePartitions => "CreatePartitions",
             ApiKey::DeleteGroups => "DeleteGroups",
+            ApiKey::AlterPartitionReassignments => "AlterPartitionReassignments",
+            ApiKey::ListPartitionReassignments => "ListPartitionReassignments",
             ApiKey::DescribeQuorum => "DescribeQuorum",
             ApiKey::AlterPartition => "AlterPartition",
         }

@@ -49,6 +49,14 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DeleteGroups, VersionRange { min: 0, max: 0 }),
     (ApiKey::DescribeQuorum, VersionRange { min: 0, max: 0 }),
     (ApiKey::AlterPartition, VersionRange { min: 0, max: 0 }),
+    (
+        ApiKey::AlterPartitionReassignments,
+        VersionRange { min: 0, max: 0 },
+    ),
+    (
+        ApiKey::ListPartitionReassignments,
+        VersionRange { min: 0, max: 0 },
+    ),
 ];
 
 /// The supported range of `key`, or `None` if this build does not implement it.
