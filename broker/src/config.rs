@@ -156,6 +156,7 @@ pub struct ClusterSection {
     pub metadata_snapshot_after_entries: u64,
     pub replica_lag_time_max_ms: u64,
     pub replica_fetch_wait_max_ms: u64,
+    pub replica_high_watermark_checkpoint_interval_ms: u64,
 }
 
 impl ClusterSection {
@@ -265,9 +266,12 @@ impl Config {
                     .to_string(),
             );
         }
-        if c.replica_lag_time_max_ms == 0 || c.replica_fetch_wait_max_ms == 0 {
+        if c.replica_lag_time_max_ms == 0
+            || c.replica_fetch_wait_max_ms == 0
+            || c.replica_high_watermark_checkpoint_interval_ms == 0
+        {
             bad.push(
-                "cluster.replica_lag_time_max_ms/replica_fetch_wait_max_ms: must be >= 1"
+                "cluster.replica_lag_time_max_ms/replica_fetch_wait_max_ms/replica_high_watermark_checkpoint_interval_ms: must be >= 1"
                     .to_string(),
             );
         }

@@ -33,6 +33,7 @@ pub mod ctx;
 pub mod error;
 pub mod group;
 pub mod handlers;
+pub mod hw_checkpoint;
 pub mod instruments;
 pub mod kafka;
 pub mod lock;
@@ -277,6 +278,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         background.spawn(replication::run(
             controller.clone(),
             fetch,
+            shutdown.clone(),
+        ));
+        background.spawn(hw_checkpoint::run(
+            controller.clone(),
+            data_dir.clone(),
+            Duration::from_millis(c.replica_high_watermark_checkpoint_interval_ms),
             shutdown.clone(),
         ));
         let lag = Duration::from_millis(c.replica_lag_time_max_ms);

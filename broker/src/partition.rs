@@ -565,6 +565,17 @@ impl Partition {
         Ok(end)
     }
 
+    /// Sets the high watermark a cluster member opens with: its checkpointed value (see
+    /// `hw_checkpoint`), or the log start when it has none, never past the log end.
+    /// Called once, right after opening, before the partition serves anything.
+    pub fn restore_high_watermark(&self, checkpointed: Option<i64>) {
+        let end = self.log_end_offset();
+        // A closed log serves nothing; its start is then irrelevant.
+        let start = self.log_start_offset().unwrap_or(0).min(end);
+        let hw = checkpointed.unwrap_or(start).clamp(start, end);
+        self.high_watermark.send_replace(hw);
+    }
+
     /// On a follower: the leader's high watermark, capped at this log's end.
     pub fn follow_high_watermark(&self, leader_hw: i64) {
         let end = *self.log_end.borrow();

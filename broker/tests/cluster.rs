@@ -18,6 +18,7 @@ const CONFIG: &str = "[cluster]\nelection_timeout_min_ms = 400\nelection_timeout
                       broker_heartbeat_interval_ms = 100\nbroker_session_timeout_ms = 1500\n\
                       leader_imbalance_check_interval_ms = 500\nmetadata_snapshot_after_entries = 20\n\
                       replica_lag_time_max_ms = 2000\n\
+                      replica_high_watermark_checkpoint_interval_ms = 100\n\
                       [groups]\noffsets_topic_partitions = 2\n";
 
 struct Member {
@@ -1305,6 +1306,30 @@ async fn a_returning_leader_cuts_what_nobody_else_has() {
     }
     // A client claiming to be a replica (an id the metadata does not list) is served as a
     // consumer: nothing past the high watermark, so none of those uncommitted records.
+    // Its high-watermark checkpoint, written after those records, holds what the ISR had,
+    // not its log end: were it to restart and lead at once, it would serve none of them.
+    let checkpoint = cluster.members[l]
+        .dir
+        .path()
+        .join("replication-offset-checkpoint");
+    let written_after = std::time::SystemTime::now();
+    wait_until(
+        || {
+            std::fs::metadata(&checkpoint)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t > written_after)
+        },
+        "the checkpoint is written again",
+    )
+    .await;
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    let hw: i64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("v 0 "))
+        .expect("v-0 in the checkpoint")
+        .parse()
+        .unwrap();
+    assert!((50..70).contains(&hw), "checkpointed high watermark {hw}");
     let mut spoof = common::fetch_req("v", 0, 50, 0, 1);
     spoof.replica_id = Some(99);
     let r = c.call(spoof).await;

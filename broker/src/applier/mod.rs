@@ -32,6 +32,8 @@ const OPEN_THREADS: usize = 8;
 #[derive(Debug)]
 pub struct Applier {
     me: i32,
+    /// One broker among several: high watermarks come from the ISR, not the log end.
+    cluster: bool,
     data_dir: PathBuf,
     defaults: TopicConfig,
     topics: Topics,
@@ -48,9 +50,11 @@ impl Applier {
         defaults: TopicConfig,
         topics: Topics,
         index: u64,
+        cluster: bool,
     ) -> Arc<Applier> {
         Arc::new(Applier {
             me,
+            cluster,
             data_dir,
             defaults,
             topics,
@@ -193,7 +197,12 @@ impl Applier {
         let jobs: Vec<(i32, i32)> = p.open.iter().map(|(i, e)| (*i, *e)).collect();
         let opened = crate::parallel::run_each(&jobs, OPEN_THREADS, |&(i, epoch)| {
             let dir = self.data_dir.join(partition_dir_name(&p.name, i));
-            Partition::open(&p.name, i, &dir, config.log.clone(), epoch).map(Arc::new)
+            let part = Partition::open(&p.name, i, &dir, config.log.clone(), epoch)?;
+            if self.cluster {
+                // A replica that is new here: nothing in it is known committed yet.
+                part.restore_high_watermark(None);
+            }
+            Ok::<_, weir_storage::Error>(Arc::new(part))
         });
         for ((i, _), r) in jobs.iter().zip(opened) {
             match r {

@@ -250,8 +250,19 @@ impl Controller {
         let heartbeats = log.heartbeats();
         tracing::info!(topics = image.topics.len(), "metadata image loaded");
         let dir = data_dir.to_path_buf();
+        let is_cluster = cluster.is_cluster();
         let (image, topics, defaults) = tokio::task::spawn_blocking(move || {
-            let topics = open_topics(&dir, &image, &defaults, node_id, startup::OPEN_THREADS)?;
+            // A single node's high watermark is its log end; a cluster member's is what
+            // it last knew the ISR had.
+            let checkpoint = is_cluster.then(|| crate::hw_checkpoint::read(&dir));
+            let topics = open_topics(
+                &dir,
+                &image,
+                &defaults,
+                node_id,
+                startup::OPEN_THREADS,
+                checkpoint.as_ref(),
+            )?;
             remove_orphans(&dir, &image, node_id);
             Ok::<_, ControllerOpenError>((image, topics, defaults))
         })
@@ -264,6 +275,7 @@ impl Controller {
             defaults.clone(),
             topics.clone(),
             index,
+            is_cluster,
         );
         let applier_stop = CancellationToken::new();
         tokio::spawn(applier.clone().run(applied.clone(), applier_stop.clone()));

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::ControllerOpenError;
+use crate::hw_checkpoint::Checkpoint;
 use crate::metadata::MetadataImage;
 use crate::names::{parse_partition_dir_name, partition_dir_name};
 use crate::partition::Partition;
@@ -27,6 +28,7 @@ pub(super) fn open_topics(
     defaults: &TopicConfig,
     me: i32,
     threads: usize,
+    checkpoint: Option<&Checkpoint>,
 ) -> Result<Topics, ControllerOpenError> {
     let configs: Vec<TopicConfig> = image
         .topics
@@ -68,6 +70,10 @@ pub(super) fn open_topics(
                 }
             })?;
         report_recovery(&part);
+        if let Some(cp) = checkpoint {
+            let at = cp.get(&(name.to_string(), index)).copied();
+            part.restore_high_watermark(at);
+        }
         Ok::<_, ControllerOpenError>(Arc::new(part))
     })?;
     let mut slots: Vec<Vec<Option<crate::partition::PartitionRef>>> = topics
@@ -290,7 +296,7 @@ mod tests {
             replication_throttled_rate: 0,
         };
         for threads in [1, 4] {
-            let table = open_topics(dir.path(), &image, &defaults, 1, threads).unwrap();
+            let table = open_topics(dir.path(), &image, &defaults, 1, threads, None).unwrap();
             for (t, n) in topics {
                 let state = table.get(t).unwrap();
                 assert_eq!(state.partitions.len(), n);
@@ -303,6 +309,15 @@ mod tests {
                 }
             }
         }
+        // A cluster member opens at its checkpointed watermarks (never past the log end),
+        // and at the log start where it has none.
+        let mut cp = crate::hw_checkpoint::Checkpoint::new();
+        cp.insert(("c".into(), 11), 2);
+        cp.insert(("c".into(), 5), 100);
+        let table = open_topics(dir.path(), &image, &defaults, 1, 2, Some(&cp)).unwrap();
+        let c = table.get("c").unwrap();
+        let hw = |p: usize| c.partitions[p].as_ref().unwrap().high_watermark();
+        assert_eq!((hw(11), hw(5), hw(7)), (2, 5, 0));
     }
 
     #[test]
@@ -336,7 +351,7 @@ mod tests {
             unclean_leader_election: false,
             replication_throttled_rate: 0,
         };
-        let err = open_topics(dir.path(), &image, &defaults, 1, 4).unwrap_err();
+        let err = open_topics(dir.path(), &image, &defaults, 1, 4, None).unwrap_err();
         assert!(
             matches!(&err, ControllerOpenError::Partition { partition, .. } if partition == "t-5"),
             "{err}"
