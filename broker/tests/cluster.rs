@@ -1748,3 +1748,136 @@ async fn a_partition_moves_under_load_to_a_new_replica_set_without_losing_a_reco
         .unwrap();
     assert_eq!(again[0].code, ErrorCode::NoReassignmentInProgress);
 }
+
+/// A size-capped tmpfs mounted on a directory for the test's lifetime (needs root, as CI
+/// has); unmounted on drop, even when the test fails.
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root (CI runs as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn resize(&self, size: &str) {
+        let out = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: the broker may still hold files open in it.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_takes_a_follower_out_of_the_isr_and_the_leader_keeps_going() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::new();
+    cluster.start_all();
+    let ctl = cluster.controller().await;
+    // Two replicas first; the third broker joins through a reassignment, with the
+    // partition's directory on a 512 kB tmpfs that it is about to outgrow.
+    let created = cluster
+        .client(ctl)
+        .await
+        .create_topic_rf("full", 1, 2, &[("min.insync.replicas", "2")])
+        .await;
+    assert_eq!(created.error_code, 0, "{created:?}");
+    let (leader, _, isr) = wait_isr(&cluster, ctl, "full", |s| s.0 > 0 && s.2.len() == 2).await;
+    let x = (1..=3).find(|b| !isr.contains(b)).unwrap();
+    let disk = Tmpfs::mount(
+        &cluster.members[(x - 1) as usize].dir.path().join("full-0"),
+        "512k",
+    );
+
+    let bootstrap: Vec<String> = cluster.live().map(|(_, b)| b.addr.clone()).collect();
+    let bootstrap = bootstrap.join(",");
+    let producer = weir_client::Producer::new(
+        weir_client::ClientConfig::new(&bootstrap),
+        weir_client::ProducerConfig {
+            acks: weir_client::Acks::All,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let pad = "x".repeat(190);
+    let mut acked = produce_acked_to(&producer, "full", &format!("a{pad}"), 500).await;
+    assert_eq!(acked.len(), 500);
+    let admin = weir_client::Admin::new(weir_client::ClientConfig::new(&bootstrap)).unwrap();
+    // The leader stays first, so the preferred-leader rebalance leaves it in place.
+    let other = *isr.iter().find(|b| **b != leader).unwrap();
+    let target = vec![leader, other, x];
+    let refused = admin
+        .reassign_partitions(
+            &[weir_client::reassign_admin::Move {
+                topic: "full".into(),
+                partition: 0,
+                replicas: target,
+            }],
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
+    wait_isr(&cluster, ctl, "full", |s| s.2.len() == 3).await;
+
+    // ~600 kB more: x's disk fills, its appends fail, the leader drops it from the ISR
+    // and goes on acknowledging with the two replicas that remain.
+    for round in 0..6 {
+        let got = produce_acked_to(&producer, "full", &format!("b{round}{pad}"), 500).await;
+        assert_eq!(got.len(), 500, "round {round} not all acknowledged");
+        acked.extend(got);
+    }
+    let (l, _, isr) = wait_isr(&cluster, ctl, "full", |s| s.2.len() == 2).await;
+    assert_eq!(l, leader, "the leader stayed");
+    assert!(!isr.contains(&x), "{isr:?}");
+    let x_broker = cluster.members[(x - 1) as usize].broker.as_mut().unwrap();
+    assert!(x_broker.is_running(), "the full broker is still up");
+
+    // Space comes back: x catches up and rejoins; the three logs end identical.
+    disk.resize("16m");
+    wait_isr(&cluster, ctl, "full", |s| s.2.len() == 3).await;
+    let read = read_all_from(&bootstrap, "full", acked.len()).await;
+    let read: std::collections::BTreeMap<i64, String> = read.into_iter().collect();
+    for (o, v) in &acked {
+        assert_eq!(read.get(o), Some(v), "acknowledged record at {o} lost");
+    }
+    let dir_of = |b: usize| cluster.members[b].dir.path().join("full-0");
+    wait_until(
+        || {
+            let logs: Vec<_> = (0..3).map(|b| batches_on_disk(&dir_of(b))).collect();
+            logs[0] == logs[1] && logs[1] == logs[2]
+        },
+        "the three replicas hold the same batches",
+    )
+    .await;
+}
