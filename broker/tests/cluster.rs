@@ -1655,6 +1655,14 @@ async fn a_partition_moves_under_load_to_a_new_replica_set_without_losing_a_reco
         (vec![outside], vec![leader])
     );
     wait_throttle(&admin, "100000").await;
+    let text = common::metrics_text(&cluster.members[ctl].metrics, |t| {
+        t.contains("weir_cluster_reassigning_partitions 1")
+    })
+    .await;
+    assert_eq!(
+        common::metric(&text, "weir_cluster_reassigning_partitions"),
+        Some(1.0)
+    );
 
     // It completes: the new set, led by a member of it, and the throttle removed.
     for _ in 0..1200 {

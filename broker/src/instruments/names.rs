@@ -98,6 +98,8 @@ families! {
         "Registered brokers the controller has fenced (they lead nothing).";
     OFFLINE_PARTITIONS = "weir_cluster_offline_partitions", Gauge,
         "Partitions without a live leader (no in-sync replica is available).";
+    REASSIGNING_PARTITIONS = "weir_cluster_reassigning_partitions", Gauge,
+        "Partitions with a replica move in progress (weir partition reassign).";
     FOLLOWER_LAG_RECORDS = "weir_replication_max_follower_lag_records", Gauge,
         "On a leader: the most records any follower of its partitions is behind the log end.";
     FOLLOWER_LAG_SECONDS = "weir_replication_max_follower_lag_seconds", Gauge,

@@ -230,9 +230,17 @@ async fn report_digest(mut rx: tokio::sync::watch::Receiver<Applied>) {
             .topics
             .values()
             .flat_map(|t| &t.partitions)
-            .filter(|p| p.isr.len() < p.replicas.len())
+            // A replica a move is adding is not missing yet: count target replicas only.
+            .filter(|p| p.target_replicas().iter().any(|r| !p.isr.contains(r)))
             .count();
         metrics::gauge!(names::UNDER_REPLICATED).set(under_replicated as f64);
+        let reassigning = image
+            .topics
+            .values()
+            .flat_map(|t| &t.partitions)
+            .filter(|p| p.reassigning())
+            .count();
+        metrics::gauge!(names::REASSIGNING_PARTITIONS).set(reassigning as f64);
         // Only the topic's own override is in the image; the broker default is 1.
         let under_min_isr = image
             .topics
