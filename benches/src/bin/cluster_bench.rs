@@ -116,7 +116,8 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     e2e_linger_ms: u64,
     /// Replication runs to do: those whose label contains one of these (default: all;
-    /// labels like produce-rf3-acksall-p8, e2e-rf1-acks1-p1).
+    /// labels like produce-rf3-acksall-p8, e2e-rf1-acks1-p1; `idle` for the cost of
+    /// 1,000 idle replicated partitions).
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
     /// After each replication run, save every broker's /metrics text here as
@@ -1150,9 +1151,15 @@ async fn replication(bin: &Path, o: &RepOptions) -> Res<Value> {
         let label = w.label();
         o.workloads.is_empty() || o.workloads.iter().any(|x| label.contains(x.as_str()))
     });
-    if workloads.is_empty() {
+    let want_idle = o.workloads.is_empty() || o.workloads.iter().any(|x| x == "idle");
+    if workloads.is_empty() && !want_idle {
         return Err("--workloads matches no replication run".into());
     }
+    let idle = if want_idle {
+        Some(idle_cost(&setup, &client, &admin).await?)
+    } else {
+        None
+    };
     if let Some(d) = &o.metrics_dir {
         std::fs::create_dir_all(d)?;
     }
@@ -1308,10 +1315,47 @@ async fn replication(bin: &Path, o: &RepOptions) -> Res<Value> {
         "e2e_seconds": o.e2e_seconds,
         "e2e_linger_ms": o.e2e_linger_ms,
         "runs": results,
+        "idle": idle,
         "throughput_ratio": ratios,
         "client": "weir-perf (subprocess), bootstrap = the three brokers",
         "load_start": load_start,
         "load_end": load_avg(),
+    }))
+}
+
+/// What followers cost when nothing is produced: 1,000 more partitions with 3 replicas
+/// (besides `__consumer_offsets`), then the three brokers' CPU over 20 s of silence. The
+/// followers long-poll their leaders (no fetch sessions), so this is their floor.
+async fn idle_cost(setup: &Setup, client: &Client, admin: &Admin) -> Res<Value> {
+    const PARTITIONS: i32 = 1000;
+    const SECONDS: f64 = 20.0;
+    let quiet = |from: Vec<f64>| -> Res<f64> {
+        let to = brokers_cpu(setup)?;
+        Ok(to.iter().zip(&from).map(|(a, b)| a - b).sum::<f64>() * 60.0 / SECONDS)
+    };
+    // Baseline: only __consumer_offsets' 50 partitions.
+    let before = brokers_cpu(setup)?;
+    tokio::time::sleep(Duration::from_secs_f64(SECONDS)).await;
+    let baseline = quiet(before)?;
+    admin
+        .create_topic(NewTopic::new("idle", PARTITIONS).replication_factor(3))
+        .await?;
+    wait_topic_ready(setup, client, "idle", PARTITIONS, 3).await?;
+    // Let the followers' first fetches (which open every partition's position) pass.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = brokers_cpu(setup)?;
+    tokio::time::sleep(Duration::from_secs_f64(SECONDS)).await;
+    let per_minute = quiet(before)?;
+    eprintln!(
+        "replication: idle, {} partitions with 3 replicas: {per_minute:.2} CPU-s per minute over all three brokers (50 partitions: {baseline:.2})",
+        PARTITIONS + 50
+    );
+    Ok(json!({
+        "partitions_rf3": PARTITIONS + 50,
+        "seconds": SECONDS,
+        "cpu_s_per_minute": per_minute,
+        "baseline_partitions_rf3": 50,
+        "baseline_cpu_s_per_minute": baseline,
     }))
 }
 
@@ -1512,6 +1556,15 @@ fn print_replication(r: &Value) {
     }
     for (k, v) in r["throughput_ratio"].as_object().into_iter().flatten() {
         println!("  {k}: {}", f(v, 2));
+    }
+    if r["idle"].is_object() {
+        println!(
+            "  idle: {} partitions with 3 replicas, no traffic: {} CPU-s per minute (all three brokers; {} with {} partitions)",
+            t(&r["idle"]["partitions_rf3"]),
+            f(&r["idle"]["cpu_s_per_minute"], 2),
+            f(&r["idle"]["baseline_cpu_s_per_minute"], 2),
+            t(&r["idle"]["baseline_partitions_rf3"]),
+        );
     }
     println!(
         "  latency: produce = intended send -> ack; end-to-end = intended send -> consumed. \
