@@ -1103,6 +1103,40 @@ async fn acknowledged_records_survive_kill_9_of_their_leader() {
         ErrorCode::NotEnoughReplicas
     );
 
+    // An idempotent producer's batch, acknowledged by the leader just before it dies: the
+    // retry that reaches the new leader must come back with the same offset, not be
+    // appended again (followers rebuilt the producer state from the replicated batches).
+    let mut init = None;
+    for _ in 0..200 {
+        for i in [victim, (victim + 2) % 3] {
+            let r = cluster
+                .client(i)
+                .await
+                .call(v1::InitProducerIdRequest::default())
+                .await;
+            if r.error_code == 0 {
+                init = Some((r.producer_id, r.producer_epoch as i16));
+            }
+        }
+        if init.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (pid, pepoch) = init.expect("a producer id");
+    let probe = common::built_batch(
+        &[(None, Some(b"dedupe-probe"))],
+        Some((pid, pepoch, 0)),
+        weir_protocol::batch::Compression::None,
+    );
+    let first = cluster
+        .client(victim)
+        .await
+        .call(common::produce_req("d", 0, probe.clone(), -1))
+        .await;
+    let first = first.responses[0].partition_responses[0].clone();
+    assert_eq!(first.error_code, 0, "{first:?}");
+
     // kill -9 the leader right after the acknowledgements: the remaining in-sync follower
     // had every one of them (the high watermark only covered what the whole ISR had), takes
     // over, and the producer follows it.
@@ -1113,6 +1147,13 @@ async fn acknowledged_records_survive_kill_9_of_their_leader() {
     let (new_leader, new_epoch, _) =
         wait_isr(&cluster, survivor, "d", |s| s.0 > 0 && s.0 != leader).await;
     assert!(new_epoch > epoch);
+    let mut c = cluster.client((new_leader - 1) as usize).await;
+    let retry = produce_one_batch(&mut c, "d", probe).await;
+    assert_eq!(
+        (retry.error_code, retry.base_offset),
+        (0, first.base_offset),
+        "the retry was deduplicated by the new leader"
+    );
     acked.extend(produce_acked(&producer, "after", 300).await);
     assert!(acked.len() > 500, "the new leader takes writes");
     producer
@@ -1132,6 +1173,12 @@ async fn acknowledged_records_survive_kill_9_of_their_leader() {
             "acknowledged record at offset {offset} (leader now {new_leader})"
         );
     }
+    let probes = stored.values().filter(|v| *v == "dedupe-probe").count();
+    assert_eq!(probes, 1, "the idempotent retry was appended again");
+    let mut values: Vec<&String> = stored.values().collect();
+    values.sort();
+    values.dedup();
+    assert_eq!(values.len(), stored.len(), "a record is stored twice");
     let offsets: Vec<i64> = stored.keys().copied().collect();
     assert!(
         offsets.windows(2).all(|w| w[1] == w[0] + 1),
@@ -1520,6 +1567,33 @@ async fn a_follower_with_a_corrupt_tail_recovers_and_fetches_it_again() {
     assert_eq!(logs[0].len(), 100, "{:?}", logs[0]);
     assert_eq!(logs[0], logs[1]);
     assert_eq!(logs[1], logs[2]);
+}
+
+/// `batch` to partition 0 of `topic` with acks=all through `c`, retrying (bounded) while
+/// the broker is not the partition's leader yet or its ISR is below min.insync.replicas
+/// (refused before any append, so a retry cannot duplicate).
+async fn produce_one_batch(
+    c: &mut Client,
+    topic: &str,
+    batch: bytes::Bytes,
+) -> v1::PartitionProduceResponse {
+    let mut last = None;
+    for _ in 0..200 {
+        let r = c
+            .call(common::produce_req(topic, 0, batch.clone(), -1))
+            .await;
+        let p = r.responses[0].partition_responses[0].clone();
+        match ErrorCode::from_i32(p.error_code) {
+            ErrorCode::UnknownTopicOrPartition
+            | ErrorCode::NotLeaderOrFollower
+            | ErrorCode::NotEnoughReplicas => {
+                last = Some(p);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ => return p,
+        }
+    }
+    panic!("{topic}-0 never accepted the batch: {last:?}");
 }
 
 /// One record to partition 0 of `topic` through `c`, retrying (bounded) while the broker
