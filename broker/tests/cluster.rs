@@ -1148,6 +1148,22 @@ async fn acknowledged_records_survive_kill_9_of_their_leader() {
         wait_isr(&cluster, survivor, "d", |s| s.0 > 0 && s.0 != leader).await;
     assert!(new_epoch > epoch);
     let mut c = cluster.client((new_leader - 1) as usize).await;
+    // A follower still on the old leader epoch is refused, as is one claiming an epoch the
+    // new leader does not know yet.
+    for (claimed, want) in [
+        (epoch, ErrorCode::FencedLeaderEpoch),
+        (new_epoch + 5, ErrorCode::UnknownLeaderEpoch),
+    ] {
+        let mut f = common::fetch_req("d", 0, 0, 0, 1);
+        f.replica_id = Some(survivor as i32 + 1);
+        f.topics[0].partitions[0].current_leader_epoch = Some(claimed);
+        let r = c.call(f).await;
+        assert_eq!(
+            ErrorCode::from_i32(r.responses[0].partitions[0].error_code),
+            want,
+            "replica fetch with leader epoch {claimed} (current {new_epoch})"
+        );
+    }
     let retry = produce_one_batch(&mut c, "d", probe).await;
     assert_eq!(
         (retry.error_code, retry.base_offset),
