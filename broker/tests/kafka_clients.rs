@@ -343,6 +343,9 @@ fn kafka_clients() {
             python(b, "kafka_python_producer_group")
         }),
         ("kafka_python_admin", |b| python(b, "kafka_python_admin")),
+        ("kafka_python_custom_assignor", |b| {
+            python(b, "kafka_python_custom_assignor")
+        }),
         ("kafka_python_compacted", |b| {
             python(b, "kafka_python_compacted")
         }),

@@ -94,10 +94,20 @@ impl PartitionCounts for ImageCounts {
 
 type Waiters = HashMap<(String, String), oneshot::Sender<JoinResponse>>;
 
+/// A SyncGroup waiting for its leader's plan: the generation and instance id it asked
+/// with, and where its answer goes.
+type SyncWaiter = (
+    i32,
+    Option<String>,
+    oneshot::Sender<crate::group::SyncResponse>,
+);
+
 struct Table {
     groups: HashMap<String, Group>,
     /// Parked JoinGroup calls by (group, member id).
     waiters: Waiters,
+    /// Parked SyncGroup calls by (group, member id).
+    sync_waiters: HashMap<(String, String), SyncWaiter>,
 }
 
 struct Inner {
@@ -225,6 +235,7 @@ impl Coordinator {
             table: Mutex::new(Table {
                 groups: HashMap::new(),
                 waiters: HashMap::new(),
+                sync_waiters: HashMap::new(),
             }),
             writer: tx,
             wake: Notify::new(),

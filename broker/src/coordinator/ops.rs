@@ -14,7 +14,7 @@ use crate::group::lag::{lag, LagRow};
 use crate::group::records::{self, partition_for, OFFSETS_TOPIC};
 use crate::group::{
     CommittedOffset, Committer, Effect, Group, GroupState, JoinOutcome, JoinRequest, JoinResponse,
-    Millis, SyncResponse, TopicPartition,
+    Millis, PlannedAssignment, SyncOutcome, SyncResponse, TopicPartition,
 };
 
 /// One partition of an OffsetCommit.
@@ -113,6 +113,43 @@ impl Coordinator {
                         let _ = self.queue(group_id, vec![rec]);
                     }
                 }
+                // Answered below, with every other parked sync that can be answered now.
+                Effect::PlanReady => {}
+            }
+        }
+        Self::answer_parked_syncs(table, group_id, now);
+    }
+
+    /// Answers the parked SyncGroup calls of `group_id` that no longer wait: the leader's
+    /// plan arrived, or the generation ended (they get its error, e.g.
+    /// REBALANCE_IN_PROGRESS), or the group is gone.
+    fn answer_parked_syncs(table: &mut Table, group_id: &str, now: Millis) {
+        let parked: Vec<String> = table
+            .sync_waiters
+            .keys()
+            .filter(|(g, _)| g == group_id)
+            .map(|(_, m)| m.clone())
+            .collect();
+        for member in parked {
+            let key = (group_id.to_string(), member);
+            let Some(g) = table.groups.get_mut(group_id) else {
+                if let Some((_, _, tx)) = table.sync_waiters.remove(&key) {
+                    let _ = tx.send(SyncOutcome::Pending.done());
+                }
+                continue;
+            };
+            let still_waits = g.awaiting_plan()
+                && g.state() == GroupState::CompletingRebalance
+                && table
+                    .sync_waiters
+                    .get(&key)
+                    .is_some_and(|(generation, _, _)| *generation == g.generation());
+            if still_waits {
+                continue;
+            }
+            if let Some((generation, iid, tx)) = table.sync_waiters.remove(&key) {
+                let (outcome, _) = g.sync(now, &key.1, iid.as_deref(), generation, None);
+                let _ = tx.send(outcome.done());
             }
         }
     }
@@ -204,34 +241,54 @@ impl Coordinator {
             .unwrap_or_else(|_| JoinResponse::error(ErrorCode::RebalanceInProgress, &member_id))
     }
 
-    /// SyncGroup.
-    pub fn sync(
+    /// SyncGroup; in a group whose leader assigns, waits for the leader's `plan`.
+    pub async fn sync(
         &self,
         group_id: &str,
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
+        plan: Option<Vec<PlannedAssignment>>,
     ) -> SyncResponse {
+        let error = |error| SyncResponse {
+            error,
+            assignment: Vec::new(),
+            assignment_blob: None,
+            protocol_name: String::new(),
+        };
         if !self.owns(group_id) {
-            return SyncResponse {
-                error: ErrorCode::NotCoordinator,
-                assignment: Vec::new(),
-                protocol_name: String::new(),
-            };
+            return error(ErrorCode::NotCoordinator);
         }
         let now = now_ms();
-        let mut table = self.table();
-        let Some(g) = table.groups.get_mut(group_id) else {
-            return SyncResponse {
-                error: ErrorCode::UnknownMemberId,
-                assignment: Vec::new(),
-                protocol_name: String::new(),
+        let rx = {
+            let mut table = self.table();
+            let Some(g) = table.groups.get_mut(group_id) else {
+                return error(ErrorCode::UnknownMemberId);
             };
+            let (outcome, effects) = g.sync(now, member_id, instance_id, generation, plan);
+            let rx = match outcome {
+                SyncOutcome::Done(resp) => {
+                    self.run_effects(&mut table, group_id, effects, now);
+                    drop(table);
+                    self.inner.wake.notify_one();
+                    return resp;
+                }
+                SyncOutcome::Pending => {
+                    let (tx, rx) = oneshot::channel();
+                    // Replaces (drops) an older parked sync of the same member.
+                    table.sync_waiters.insert(
+                        (group_id.to_string(), member_id.to_string()),
+                        (generation, instance_id.map(str::to_string), tx),
+                    );
+                    rx
+                }
+            };
+            self.run_effects(&mut table, group_id, effects, now);
+            rx
         };
-        let resp = g.sync(now, member_id, instance_id, generation);
-        drop(table);
         self.inner.wake.notify_one();
-        resp
+        rx.await
+            .unwrap_or_else(|_| error(ErrorCode::RebalanceInProgress))
     }
 
     /// Heartbeat.

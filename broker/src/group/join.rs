@@ -156,6 +156,7 @@ impl Group {
                 reported_owned: BTreeSet::new(),
                 assignment: BTreeSet::new(),
                 revoking: BTreeSet::new(),
+                assignment_blob: None,
                 joined: false,
                 synced: false,
                 last_seen: now,
@@ -303,9 +304,13 @@ impl Group {
             self.leader = self.members.keys().next().cloned();
         }
         self.assign(counts);
+        // Kafka's classic protocol: the leader client's plan replaces the coordinator's
+        // when it arrives with the leader's SyncGroup.
+        self.awaiting_plan = self.leader_assigns();
         for m in self.members.values_mut() {
             m.joined = false;
             m.synced = false;
+            m.assignment_blob = None;
             m.last_seen = now;
         }
         self.set_state(GroupState::CompletingRebalance, now);

@@ -132,6 +132,51 @@ pub enum Effect {
     /// The group metadata changed: write a new GroupMetadata record (or a tombstone when
     /// the group is Dead).
     PersistMetadata,
+    /// The leader's plan for the current generation arrived: answer the members whose
+    /// SyncGroup waits for it (sync them again).
+    PlanReady,
+}
+
+/// Protocol types whose leader client computes the assignment (Kafka's classic protocol):
+/// the coordinator waits for the leader's SyncGroup and hands each member its part.
+pub const CLIENT_ASSIGNED_PREFIX: &str = "kafka/";
+
+/// One member's part of a leader's plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedAssignment {
+    /// Whose.
+    pub member_id: String,
+    /// The bytes the leader sent, delivered as they are.
+    pub blob: bytes::Bytes,
+    /// The partitions they name, when the protocol is one the broker reads ("consumer");
+    /// kept for lag, describe and ownership checks.
+    pub partitions: Vec<TopicPartition>,
+}
+
+/// What a SyncGroup call yields right away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncOutcome {
+    /// Answer now.
+    Done(SyncResponse),
+    /// The leader's plan is not there yet: the answer comes after [`Effect::PlanReady`]
+    /// (or REBALANCE_IN_PROGRESS when the generation ends first).
+    Pending,
+}
+
+impl SyncOutcome {
+    /// The answer, or REBALANCE_IN_PROGRESS while it waits (tests, and members that never
+    /// wait: native groups).
+    pub fn done(self) -> SyncResponse {
+        match self {
+            SyncOutcome::Done(r) => r,
+            SyncOutcome::Pending => SyncResponse {
+                error: ErrorCode::RebalanceInProgress,
+                assignment: Vec::new(),
+                assignment_blob: None,
+                protocol_name: String::new(),
+            },
+        }
+    }
 }
 
 /// A SyncGroup answer.
@@ -141,6 +186,8 @@ pub struct SyncResponse {
     pub error: ErrorCode,
     /// The member's partitions for this generation.
     pub assignment: Vec<TopicPartition>,
+    /// The leader's bytes for this member, when the leader computed the plan.
+    pub assignment_blob: Option<bytes::Bytes>,
     /// The chosen assignor.
     pub protocol_name: String,
 }
@@ -167,6 +214,8 @@ pub struct Group {
     pub(super) initial_delay_until: Millis,
     /// A partition was withheld in this generation: rebalance again once all synced.
     pub(super) follow_up: bool,
+    /// The current generation's plan comes from the leader's SyncGroup, not yet received.
+    pub(super) awaiting_plan: bool,
     /// Partition counts of the subscribed topics when the generation formed.
     pub(super) topic_snapshot: BTreeMap<String, Option<u32>>,
     pub(super) state_since: Millis,
@@ -190,6 +239,7 @@ impl Group {
             rebalance_deadline: 0,
             initial_delay_until: 0,
             follow_up: false,
+            awaiting_plan: false,
             topic_snapshot: BTreeMap::new(),
             state_since: now,
             offsets: OffsetStore::default(),
@@ -306,40 +356,77 @@ impl Group {
         }
     }
 
-    /// SyncGroup: the member's assignment for `generation`.
+    /// Whether the current generation still waits for its leader's plan.
+    pub fn awaiting_plan(&self) -> bool {
+        self.awaiting_plan
+    }
+
+    /// Whether the leader client computes this group's assignments (Kafka's classic
+    /// protocol); native groups are assigned by the coordinator.
+    pub fn leader_assigns(&self) -> bool {
+        self.protocol_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with(CLIENT_ASSIGNED_PREFIX))
+    }
+
+    /// SyncGroup: the member's assignment for `generation`. In a group whose leader
+    /// assigns, the leader's `plan` (empty: it leaves the coordinator's assignment in
+    /// place) is taken once per generation, and the other members wait for it.
     pub fn sync(
         &mut self,
         now: Millis,
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
-    ) -> SyncResponse {
-        let err = |error| SyncResponse {
-            error,
-            assignment: Vec::new(),
-            protocol_name: String::new(),
+        plan: Option<Vec<PlannedAssignment>>,
+    ) -> (SyncOutcome, Vec<Effect>) {
+        let err = |error| {
+            SyncOutcome::Done(SyncResponse {
+                error,
+                assignment: Vec::new(),
+                assignment_blob: None,
+                protocol_name: String::new(),
+            })
         };
+        let mut effects = Vec::new();
         if self.state == GroupState::Dead {
-            return err(ErrorCode::CoordinatorNotAvailable);
+            return (err(ErrorCode::CoordinatorNotAvailable), effects);
         }
         if let Err(e) = self.check_member(member_id, instance_id) {
-            return err(e);
+            return (err(e), effects);
         }
         self.touch(member_id, now);
         if generation != self.generation {
-            return err(ErrorCode::IllegalGeneration);
+            return (err(ErrorCode::IllegalGeneration), effects);
         }
         match self.state {
-            GroupState::PreparingRebalance => return err(ErrorCode::RebalanceInProgress),
-            GroupState::Empty | GroupState::Dead => return err(ErrorCode::UnknownMemberId),
+            GroupState::PreparingRebalance => {
+                return (err(ErrorCode::RebalanceInProgress), effects)
+            }
+            GroupState::Empty | GroupState::Dead => {
+                return (err(ErrorCode::UnknownMemberId), effects)
+            }
             GroupState::CompletingRebalance | GroupState::Stable => {}
         }
-        let assignment = match self.members.get_mut(member_id) {
+        if self.awaiting_plan {
+            // A static member's new process answers for the id the leader was given.
+            let is_leader = self.leader.as_deref() == Some(member_id);
+            if !is_leader {
+                return (SyncOutcome::Pending, effects);
+            }
+            self.apply_plan(plan.unwrap_or_default());
+            effects.push(Effect::PlanReady);
+            effects.push(Effect::PersistMetadata);
+        }
+        let (assignment, assignment_blob) = match self.members.get_mut(member_id) {
             Some(m) => {
                 m.synced = true;
-                m.assignment.iter().cloned().collect()
+                (
+                    m.assignment.iter().cloned().collect(),
+                    m.assignment_blob.clone(),
+                )
             }
-            None => return err(ErrorCode::UnknownMemberId),
+            None => return (err(ErrorCode::UnknownMemberId), effects),
         };
         if self.state == GroupState::CompletingRebalance && self.members.values().all(|m| m.synced)
         {
@@ -349,14 +436,45 @@ impl Group {
                 self.prepare_rebalance(now);
             }
         }
-        SyncResponse {
+        let response = SyncResponse {
             error: ErrorCode::None,
             assignment,
+            assignment_blob,
             protocol_name: self
                 .protocol
                 .map(|p| p.name().to_string())
                 .unwrap_or_default(),
+        };
+        (SyncOutcome::Done(response), effects)
+    }
+
+    /// Takes the leader's plan for the current generation. An empty plan keeps the
+    /// coordinator's assignment (computed when the generation formed); otherwise each
+    /// member gets exactly what the leader gave it (nothing when the plan omits it), and
+    /// the client's own protocol takes care of revoking before reassigning (so no
+    /// coordinator follow-up rebalance).
+    fn apply_plan(&mut self, plan: Vec<PlannedAssignment>) {
+        self.awaiting_plan = false;
+        if plan.is_empty() {
+            return;
         }
+        let mut by_member: BTreeMap<String, PlannedAssignment> =
+            plan.into_iter().map(|p| (p.member_id.clone(), p)).collect();
+        for (id, m) in self.members.iter_mut() {
+            let (blob, partitions) = match by_member.remove(id) {
+                Some(p) => (p.blob, p.partitions.into_iter().collect()),
+                None => (bytes::Bytes::new(), BTreeSet::new()),
+            };
+            m.revoking = m
+                .reported_owned
+                .iter()
+                .filter(|tp| !partitions.contains(*tp))
+                .cloned()
+                .collect();
+            m.assignment = partitions;
+            m.assignment_blob = Some(blob);
+        }
+        self.follow_up = false;
     }
 
     /// Heartbeat: NONE, or what the member must do (REBALANCE_IN_PROGRESS: rejoin).

@@ -40,6 +40,9 @@ pub struct Member {
     pub assignment: BTreeSet<TopicPartition>,
     /// Partitions it owned when the current generation formed but must release.
     pub revoking: BTreeSet<TopicPartition>,
+    /// The group leader's opaque assignment for it (Kafka's classic protocol, where the
+    /// leader client computes the plan); `None` when the coordinator's assignment stands.
+    pub assignment_blob: Option<Bytes>,
     /// Joined in the current rebalance round (its JoinGroup awaits the new generation).
     pub joined: bool,
     /// Fetched its assignment for the current generation.

@@ -25,7 +25,8 @@ mod types;
 mod tests;
 
 pub use machine::{
-    Effect, Group, GroupConfig, JoinOutcome, JoinRequest, JoinResponse, SyncResponse,
+    Effect, Group, GroupConfig, JoinOutcome, JoinRequest, JoinResponse, PlannedAssignment,
+    SyncOutcome, SyncResponse, CLIENT_ASSIGNED_PREFIX,
 };
 pub use member::{Member, Protocol};
 pub use offsets::{CommittedOffset, Committer, OffsetStore};

@@ -215,6 +215,7 @@ impl Group {
                     reported_owned: assignment.clone(),
                     assignment,
                     revoking: BTreeSet::new(),
+                    assignment_blob: None,
                     joined: false,
                     synced: true,
                     last_seen: now,

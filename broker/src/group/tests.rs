@@ -18,6 +18,8 @@ struct H {
     /// Answers of parked joins, by member id.
     answers: BTreeMap<String, JoinResponse>,
     persists: usize,
+    /// PlanReady effects seen.
+    plans: usize,
 }
 
 fn config(delay: i64) -> GroupConfig {
@@ -57,6 +59,7 @@ impl H {
             counts: topics.iter().map(|(t, n)| (t.to_string(), *n)).collect(),
             answers: BTreeMap::new(),
             persists: 0,
+            plans: 0,
         }
     }
 
@@ -70,6 +73,7 @@ impl H {
                     self.answers.insert(member_id, response);
                 }
                 Effect::PersistMetadata => self.persists += 1,
+                Effect::PlanReady => self.plans += 1,
             }
         }
     }
@@ -107,7 +111,7 @@ impl H {
 
     fn sync(&mut self, id: &str) -> SyncResponse {
         let generation = self.g.generation();
-        self.g.sync(self.now, id, None, generation)
+        self.g.sync(self.now, id, None, generation, None).0.done()
     }
 
     fn heartbeat(&mut self, id: &str) -> ErrorCode {
@@ -390,11 +394,11 @@ fn heartbeat_and_sync_errors() {
         ErrorCode::IllegalGeneration
     );
     assert_eq!(
-        h.g.sync(h.now, &id, None, 99).error,
+        h.g.sync(h.now, &id, None, 99, None).0.done().error,
         ErrorCode::IllegalGeneration
     );
     assert_eq!(
-        h.g.sync(h.now, "nobody", None, 1).error,
+        h.g.sync(h.now, "nobody", None, 1, None).0.done().error,
         ErrorCode::UnknownMemberId
     );
     assert_eq!(h.sync(&id).error, ErrorCode::None);
@@ -487,7 +491,7 @@ fn static_member_restart_keeps_assignment_without_rebalance() {
     let a = h.answer(&new_id).expect("answered at once");
     assert_eq!(a.generation, gen, "no rebalance");
     assert_eq!(h.g.state(), GroupState::Stable);
-    let s = h.g.sync(h.now, &new_id, Some("inst-0"), gen);
+    let s = h.g.sync(h.now, &new_id, Some("inst-0"), gen, None).0.done();
     assert_eq!(s.assignment.into_iter().collect::<BTreeSet<_>>(), kept);
     // The old process is fenced.
     assert_eq!(
@@ -757,7 +761,7 @@ fn simulated_members_never_share_a_partition() {
                         sims[i].held.clear();
                         continue;
                     }
-                    let s = h.g.sync(h.now, &id, None, a.generation);
+                    let s = h.g.sync(h.now, &id, None, a.generation, None).0.done();
                     if s.error == ErrorCode::None {
                         // Revoke what is missing, then take what is given.
                         sims[i].held = s.assignment.into_iter().collect();
@@ -863,4 +867,112 @@ fn static_members_skip_the_first_step() {
     assert!(matches!(out, JoinOutcome::Pending { .. }), "{out:?}");
     assert_eq!(h.g.members().len(), 1);
     assert!(!h.g.has_pending_members());
+}
+
+/// Two Kafka-protocol members (the leader client assigns) through one generation.
+fn kafka_pair(h: &mut H) -> (String, String) {
+    h.g.config.initial_rebalance_delay_ms = 100;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let mut r = req("", &["t"], &[]);
+        r.protocol_type = format!("{CLIENT_ASSIGNED_PREFIX}consumer");
+        ids.push(h.join_req(r).unwrap());
+    }
+    h.tick(100);
+    for id in &ids {
+        assert_eq!(h.answer(id).map(|a| a.error), Some(ErrorCode::None));
+    }
+    let leader = h.g.leader().unwrap().to_string();
+    let follower = ids.into_iter().find(|i| *i != leader).unwrap();
+    (leader, follower)
+}
+
+fn planned(member: &str, parts: &[i32]) -> PlannedAssignment {
+    PlannedAssignment {
+        member_id: member.to_string(),
+        blob: bytes::Bytes::from(format!("blob-{member}")),
+        partitions: tps(parts),
+    }
+}
+
+#[test]
+fn a_kafka_leaders_plan_is_what_every_member_gets_and_followers_wait_for_it() {
+    let mut h = H::new(0, &[("t", 4)]);
+    let (leader, follower) = kafka_pair(&mut h);
+    let generation = h.g.generation();
+    assert!(h.g.awaiting_plan());
+    // The follower asks first: it waits.
+    let (out, effects) = h.g.sync(h.now, &follower, None, generation, None);
+    assert_eq!(out, SyncOutcome::Pending);
+    assert!(effects.is_empty());
+    // The leader's plan gives the follower three partitions, itself one: not what the
+    // coordinator's range/sticky assignor would do.
+    let plan = vec![planned(&leader, &[3]), planned(&follower, &[0, 1, 2])];
+    let (out, effects) = h.g.sync(h.now, &leader, None, generation, Some(plan));
+    h.absorb(effects);
+    assert_eq!(h.plans, 1);
+    let SyncOutcome::Done(mine) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(mine.assignment, tps(&[3]));
+    assert_eq!(
+        mine.assignment_blob,
+        Some(bytes::Bytes::from(format!("blob-{leader}")))
+    );
+    assert!(!h.g.awaiting_plan());
+    // The parked follower is answered by syncing again: its part of the plan.
+    let theirs = h.sync(&follower);
+    assert_eq!(theirs.assignment, tps(&[0, 1, 2]));
+    assert_eq!(
+        theirs.assignment_blob,
+        Some(bytes::Bytes::from(format!("blob-{follower}")))
+    );
+    assert_eq!(h.g.state(), GroupState::Stable);
+    assert_eq!(
+        h.assignment(&follower),
+        tps(&[0, 1, 2]).into_iter().collect()
+    );
+}
+
+#[test]
+fn an_empty_plan_keeps_the_coordinators_assignment_and_native_groups_never_wait() {
+    let mut h = H::new(0, &[("t", 4)]);
+    let (leader, follower) = kafka_pair(&mut h);
+    let generation = h.g.generation();
+    let before: BTreeSet<TopicPartition> = h.assignment(&follower);
+    let (out, _) = h.g.sync(h.now, &leader, None, generation, Some(Vec::new()));
+    assert!(
+        matches!(out, SyncOutcome::Done(ref r) if r.assignment_blob.is_none()),
+        "{out:?}"
+    );
+    let theirs = h.sync(&follower);
+    assert_eq!(
+        theirs.assignment.into_iter().collect::<BTreeSet<_>>(),
+        before
+    );
+
+    let mut native = H::new(0, &[("t", 2)]);
+    let id = native.join("", &[]);
+    native.tick(0);
+    assert!(!native.g.awaiting_plan());
+    assert_eq!(native.sync(&id).assignment.len(), 2);
+}
+
+#[test]
+fn a_parked_sync_learns_the_rebalance_that_ended_its_generation() {
+    let mut h = H::new(0, &[("t", 4)]);
+    let (leader, follower) = kafka_pair(&mut h);
+    let generation = h.g.generation();
+    let (out, _) = h.g.sync(h.now, &follower, None, generation, None);
+    assert_eq!(out, SyncOutcome::Pending);
+    // The leader leaves instead of syncing: a new round starts, and the follower's sync,
+    // asked again, says so.
+    let (_, effects) = h.g.leave(h.now, &leader, None, &h.counts);
+    h.absorb(effects);
+    assert!(h.g.state() != GroupState::CompletingRebalance);
+    let (out, _) = h.g.sync(h.now, &follower, None, generation, None);
+    assert!(
+        matches!(out, SyncOutcome::Done(ref r) if r.error != ErrorCode::None),
+        "{out:?}"
+    );
 }

@@ -116,7 +116,7 @@ async fn route(
         Req::InitProducerId(r) => Resp::InitProducerId(init_producer_id::handle(ctx, r).await),
         Req::FindCoordinator(r) => Resp::FindCoordinator(find_coordinator::handle(ctx, r)),
         Req::JoinGroup(r) => Resp::JoinGroup(join_group::handle(ctx, &client_id, r).await),
-        Req::SyncGroup(r) => Resp::SyncGroup(sync_group::handle(ctx, r)),
+        Req::SyncGroup(r) => Resp::SyncGroup(sync_group::handle(ctx, r).await),
         Req::Heartbeat(r) => Resp::Heartbeat(heartbeat::handle(ctx, r)),
         Req::LeaveGroup(r) => Resp::LeaveGroup(leave_group::handle(ctx, r)),
         Req::OffsetCommit(r) => Resp::OffsetCommit(offset_commit::handle(ctx, r).await),

@@ -3,9 +3,11 @@
 //! SyncGroup's answer. Both start with an int16 version; fields are only ever appended, so
 //! a newer version is read with the newest layout this crate knows.
 //!
-//! Weir's coordinator assigns partitions itself (ARCHITECTURE.md decision 5), so the
-//! Kafka listener reads each member's topics and owned partitions out of its
-//! Subscription, and writes the coordinator's answer as an Assignment.
+//! The listener reads each member's topics and owned partitions out of its Subscription.
+//! The group leader's client computes the assignment and sends one Assignment per member
+//! in SyncGroup; the coordinator delivers those bytes unchanged and reads the partitions
+//! out of them (for lag and describe). When a leader sends none, the coordinator's own
+//! assignment is written as an Assignment.
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::consumer_protocol_assignment::{
@@ -48,6 +50,29 @@ pub fn decode_subscription(metadata: &Bytes) -> Option<Subscription> {
             .map(|tp| (text(&tp.topic.0), tp.partitions))
             .collect(),
     })
+}
+
+/// The partitions an Assignment names, by topic; `None` when the bytes are not one (an
+/// empty blob is an empty assignment).
+pub fn decode_assignment(blob: &Bytes) -> Option<Vec<(String, Vec<i32>)>> {
+    if blob.is_empty() {
+        return Some(Vec::new());
+    }
+    let mut buf = blob.clone();
+    if buf.remaining() < 2 {
+        return None;
+    }
+    let version = buf.get_i16();
+    if version < 0 {
+        return None;
+    }
+    let a = ConsumerProtocolAssignment::decode(&mut buf, version.min(NEWEST)).ok()?;
+    Some(
+        a.assigned_partitions
+            .into_iter()
+            .map(|tp| (text(&tp.topic.0), tp.partitions))
+            .collect(),
+    )
 }
 
 /// Writes an Assignment (version 0, readable by every client).
@@ -102,6 +127,18 @@ mod tests {
             if v >= 1 {
                 assert_eq!(s.owned, vec![("a".to_string(), vec![0, 2])]);
             }
+        }
+    }
+
+    #[test]
+    fn assignments_round_trip_and_junk_is_none() {
+        let parts = vec![("a".to_string(), vec![0, 3]), ("b".to_string(), vec![1])];
+        assert_eq!(decode_assignment(&encode_assignment(&parts)), Some(parts));
+        assert_eq!(decode_assignment(&Bytes::new()), Some(Vec::new()));
+        assert_eq!(decode_assignment(&Bytes::from_static(&[0])), None);
+        let full = encode_assignment(&[("topic".to_string(), vec![1, 2, 3])]);
+        for cut in 0..full.len() {
+            let _ = decode_assignment(&full.slice(..cut));
         }
     }
 

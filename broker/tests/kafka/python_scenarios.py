@@ -170,10 +170,82 @@ async def aiokafka_producer_group():
         await c.stop()
 
 
+def kafka_python_custom_assignor():
+    """The group leader's client computes the plan (Kafka's classic protocol): a custom
+    assignor that gives every partition to one member, with user data, is what both
+    members get, user data included. Weir's own assignor would split the partitions."""
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.coordinator.assignors.abstract import (
+        AbstractPartitionAssignor, ConsumerProtocolAssignment, ConsumerProtocolSubscription)
+
+    received = []
+
+    class AllToOne(AbstractPartitionAssignor):
+        name = "weir-all-to-one"
+        version = 0
+
+        @classmethod
+        def assign(cls, cluster, members):
+            topics = sorted({t for m in members for t in m.metadata.topics})
+            chosen = max(m.member_id for m in members)
+            plan = [(t, sorted(cluster.partitions_for_topic(t) or [])) for t in topics]
+            return {m.member_id: ConsumerProtocolAssignment(
+                        cls.version, plan if m.member_id == chosen else [], b"weir-userdata")
+                    for m in members}
+
+        @classmethod
+        def metadata(cls, topics):
+            return ConsumerProtocolSubscription(cls.version, list(topics), b"")
+
+        @classmethod
+        def on_assignment(cls, assignment, generation):
+            received.append(assignment.user_data)
+
+    t = "kp-custom-" + uuid.uuid4().hex[:8]
+    kp_create(t, 4)
+    p = KafkaProducer(bootstrap_servers=BOOT, acks="all")
+    for i in range(40):
+        p.send(t, value=b"v%d" % i)
+    p.flush(30)
+    p.close()
+    gid = "kp-custom-g-" + uuid.uuid4().hex[:6]
+    consumers = [KafkaConsumer(t, bootstrap_servers=BOOT, group_id=gid,
+                               auto_offset_reset="earliest", enable_auto_commit=False,
+                               session_timeout_ms=10000, heartbeat_interval_ms=500,
+                               partition_assignment_strategy=[AllToOne])
+                 for _ in range(2)]
+    lock = threading.Lock()
+    end = time.monotonic() + DEADLINE_S
+    state = {"done": False}
+
+    def settled():
+        sizes = sorted(len(x.assignment()) for x in consumers)
+        return sizes == [0, 4]
+
+    def run(c):
+        while time.monotonic() < end and not state["done"]:
+            c.poll(timeout_ms=200)
+            with lock:
+                if settled():
+                    state["done"] = True
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in consumers]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    sizes = sorted(len(x.assignment()) for x in consumers)
+    for c in consumers:
+        c.close()
+    assert sizes == [0, 4], f"the leader's plan was not used: {sizes}"
+    assert received and all(u == b"weir-userdata" for u in received), received
+
+
 SCENARIOS = {
     "kafka_python_producer_group": kafka_python_producer_group,
     "kafka_python_admin": kafka_python_admin,
     "kafka_python_compacted": kafka_python_compacted,
+    "kafka_python_custom_assignor": kafka_python_custom_assignor,
     "aiokafka_producer_group": lambda: asyncio.run(aiokafka_producer_group()),
 }
 

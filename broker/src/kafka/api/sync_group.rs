@@ -1,6 +1,7 @@
-//! SyncGroup (14), v0-5. Weir's coordinator computed the assignment when the generation
-//! formed; it is written as a Kafka Assignment blob. A leader's client-computed
-//! assignments are not used (the coordinator's are incremental and sticky already).
+//! SyncGroup (14), v0-5. The leader's client-computed assignments go to the coordinator,
+//! which hands each member the bytes the leader wrote for it (followers wait for them).
+//! A leader that sends none leaves the coordinator's assignment in place, written as a
+//! Kafka Assignment blob.
 
 use kafka_protocol::messages::sync_group_request::SyncGroupRequest;
 use kafka_protocol::messages::sync_group_response::SyncGroupResponse;
@@ -21,6 +22,9 @@ pub async fn handle(
     req: SyncGroupRequest,
 ) -> Result<SyncGroupResponse, KafkaError> {
     let kafka_type = req.protocol_type.as_ref().map(text);
+    // The name the client chose from its own offer (its assignor's): the coordinator's
+    // canonical name ("range" for a custom assignor it maps) would fail the client's check.
+    let asked_name = req.protocol_name.as_ref().map(text);
     let native_req = n::SyncGroupRequest {
         group_id: group(&req.group_id),
         generation_id: req.generation_id,
@@ -28,9 +32,19 @@ pub async fn handle(
         group_instance_id: req.group_instance_id.as_ref().map(text),
         protocol_type: internal_type(kafka_type.as_deref().unwrap_or("consumer")),
         protocol_name: req.protocol_name.as_ref().map(text).unwrap_or_default(),
-        assignments: Vec::new(),
+        assignments: req
+            .assignments
+            .into_iter()
+            .map(|a| n::SyncGroupAssignment {
+                member_id: text(&a.member_id),
+                assignment: a.assignment,
+            })
+            .collect(),
     };
-    let r = native!(&k.broker, &h.client_id, SyncGroup, native_req);
+    let mut r = native!(&k.broker, &h.client_id, SyncGroup, native_req);
+    if let Some(name) = asked_name.filter(|n| !n.is_empty()) {
+        r.protocol_name = name;
+    }
     Ok(response(h.version, kafka_type, r))
 }
 
@@ -47,7 +61,12 @@ pub fn response(
         out.protocol_name = Some(kstr(r.protocol_name));
     }
     // Always present, empty on error (P9).
-    out.assignment = if r.error_code == 0 {
+    out.assignment = if r.error_code != 0 {
+        bytes::Bytes::new()
+    } else if !r.assignment.is_empty() {
+        // The leader's bytes for this member, as it wrote them.
+        r.assignment
+    } else if r.error_code == 0 {
         let parts: Vec<(String, Vec<i32>)> = r
             .assigned_partitions
             .into_iter()
