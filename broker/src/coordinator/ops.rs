@@ -43,6 +43,8 @@ pub struct DescribedMember {
     pub client_host: String,
     /// Current assignment.
     pub assignment: Vec<TopicPartition>,
+    /// The leader client's bytes for it, when the leader computed the plan.
+    pub assignment_blob: Option<bytes::Bytes>,
 }
 
 /// A group as DescribeGroups reports it.
@@ -475,6 +477,7 @@ impl Coordinator {
                     client_id: m.client_id.clone(),
                     client_host: m.client_host.clone(),
                     assignment: m.assignment.iter().cloned().collect(),
+                    assignment_blob: m.assignment_blob.clone(),
                 })
                 .collect(),
             offsets: self.lag_rows(g),

@@ -71,7 +71,7 @@ pub async fn handle(ctx: &BrokerCtx, req: DescribeGroupsRequest) -> DescribeGrou
                         client_id: m.client_id,
                         client_host: m.client_host,
                         member_metadata: bytes::Bytes::new(),
-                        member_assignment: bytes::Bytes::new(),
+                        member_assignment: m.assignment_blob.unwrap_or_default(),
                         assignment: by_topic(&m.assignment),
                     })
                     .collect(),

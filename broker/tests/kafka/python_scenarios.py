@@ -235,10 +235,25 @@ def kafka_python_custom_assignor():
     for th in threads:
         th.join()
     sizes = sorted(len(x.assignment()) for x in consumers)
+    # DescribeGroups shows each member's assignment as the leader wrote it.
+    admin = kp_admin()
+    info = admin.describe_groups([gid])[gid]
+    admin.close()
     for c in consumers:
         c.close()
     assert sizes == [0, 4], f"the leader's plan was not used: {sizes}"
     assert received and all(u == b"weir-userdata" for u in received), received
+    def field(obj, name):
+        return obj[name] if isinstance(obj, dict) else getattr(obj, name)
+
+    described = [field(m, "member_assignment") for m in info["members"]]
+    assert len(described) == 2, info
+    # to_dict() renders the bytes as text.
+    assert all(field(a, "user_data") in (b"weir-userdata", "weir-userdata")
+               for a in described), described
+    held = sorted(len(tp["partitions"]) for a in described
+                  for tp in field(a, "assigned_partitions"))
+    assert held == [4], described
 
 
 SCENARIOS = {

@@ -1,5 +1,5 @@
-//! DescribeGroups (15), v0-5. A member's assignment is written as a Kafka Assignment blob
-//! from the coordinator's partitions.
+//! DescribeGroups (15), v0-5. A member's assignment is the leader client's bytes for it
+//! (Kafka's classic protocol), or an Assignment blob of the coordinator's partitions.
 
 use kafka_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use kafka_protocol::messages::describe_groups_response::{
@@ -60,7 +60,13 @@ pub fn response(version: i16, r: n::DescribeGroupsResponse) -> DescribeGroupsRes
                         .into_iter()
                         .map(|t| (t.topic, t.partitions))
                         .collect();
-                    d.member_assignment = encode_assignment(&parts);
+                    // The leader client's bytes as it wrote them (user data included);
+                    // the coordinator's assignment otherwise.
+                    d.member_assignment = if m.member_assignment.is_empty() {
+                        encode_assignment(&parts)
+                    } else {
+                        m.member_assignment
+                    };
                     d
                 })
                 .collect();
