@@ -54,5 +54,6 @@ pub fn partition_error_code(e: &PartitionError) -> ErrorCode {
         PartitionError::Closed(_) => ErrorCode::UnknownTopicOrPartition,
         PartitionError::TimedOut(..) => ErrorCode::RequestTimedOut,
         PartitionError::Broken(_) => ErrorCode::KafkaStorageError,
+        PartitionError::StaleLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
     }
 }

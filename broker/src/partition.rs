@@ -42,6 +42,17 @@ pub enum PartitionError {
     /// A previous operation panicked while holding the log; refuse further use.
     #[error("partition {0} is unusable after an internal failure")]
     Broken(String),
+    /// A replica fetcher of an older leader epoch tried to change the log after the
+    /// metadata moved the partition on (its response was already on the way).
+    #[error("partition {partition}: fetched under leader epoch {fetched}, now {current}")]
+    StaleLeaderEpoch {
+        /// Which partition.
+        partition: String,
+        /// The epoch the fetcher fetched under.
+        fetched: i32,
+        /// The partition's epoch now.
+        current: i32,
+    },
 }
 
 /// What the flusher has made durable.
@@ -545,16 +556,26 @@ impl Partition {
     /// policy is applied before returning, so the next fetch (which tells the leader this
     /// follower has these records) only happens once they are as durable as the policy
     /// asks. Blocking.
+    ///
+    /// `fetched_epoch` is the leader epoch the batches were fetched under: if the metadata
+    /// has moved the partition to another epoch meanwhile, nothing is appended. The check
+    /// runs under the log lock, and the epoch changes before any fetcher of the new epoch
+    /// truncates (under that lock), so a late response from the old leader can never land
+    /// after the new leader's truncation point was settled.
     pub fn append_replica(
         &self,
         batches: &[u8],
         leader_hw: i64,
         now_ms: i64,
+        fetched_epoch: i32,
     ) -> Result<i64, PartitionError> {
         let (end, durable) = self.with_log_mut(|log| {
+            if let Err(stale) = self.check_fetched_epoch(fetched_epoch) {
+                return Ok(Err(stale));
+            }
             log.append_as_follower(batches, now_ms)?;
-            Ok((log.log_end_offset(), log.recovery_point()))
-        })?;
+            Ok(Ok((log.log_end_offset(), log.recovery_point())))
+        })??;
         self.durable.send_modify(|d| d.offset = durable);
         self.with_replicas(|r| {
             r.reset_ends(end);
@@ -582,13 +603,31 @@ impl Partition {
         self.high_watermark.send_replace(leader_hw.min(end));
     }
 
+    /// Refuses a fetcher's change made under an epoch the partition has left.
+    fn check_fetched_epoch(&self, fetched: i32) -> Result<(), PartitionError> {
+        let current = self.leader_epoch();
+        if fetched == current {
+            Ok(())
+        } else {
+            Err(PartitionError::StaleLeaderEpoch {
+                partition: self.name(),
+                fetched,
+                current,
+            })
+        }
+    }
+
     /// On a follower: cuts the log back to `offset` (what the leader never had), and the
-    /// high watermark and durable offset with it. Returns the new log end. Blocking.
-    pub fn truncate_replica(&self, offset: i64) -> Result<i64, PartitionError> {
+    /// high watermark and durable offset with it, when the partition is still at
+    /// `fetched_epoch` (see `append_replica`). Returns the new log end. Blocking.
+    pub fn truncate_replica(&self, offset: i64, fetched_epoch: i32) -> Result<i64, PartitionError> {
         let end = self.with_log_mut(|log| {
+            if let Err(stale) = self.check_fetched_epoch(fetched_epoch) {
+                return Ok(Err(stale));
+            }
             log.truncate_to(offset)?;
-            Ok(log.log_end_offset())
-        })?;
+            Ok(Ok(log.log_end_offset()))
+        })??;
         self.durable.send_modify(|d| d.offset = d.offset.min(end));
         self.with_replicas(|r| r.reset_ends(end));
         self.log_end.send_replace(end);
@@ -719,6 +758,39 @@ mod tests {
             ..LogConfig::default()
         };
         Arc::new(Partition::open("t", 0, dir, config, 0).unwrap())
+    }
+
+    /// Seen under weir's cluster tests: a follower's fetcher for the old leader read a
+    /// response that was already on its way after the new leader's fetcher had truncated
+    /// the log, and appended it: the replica kept a record the new leader never had, at
+    /// an offset the new leader then filled with another (replicas diverged).
+    #[test]
+    fn a_fetcher_of_a_past_epoch_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path());
+        let mut b = testkit::simple_batch(1, 10, 1_700_000_000_000);
+        // Batches as a leader at epoch 3 wrote them.
+        weir_protocol::batch::set_partition_leader_epoch(&mut b, 3);
+        p.set_leader_epoch(3);
+        assert_eq!(p.append_replica(&b, 0, 0, 3).unwrap(), 1);
+        p.set_leader_epoch(4);
+        let mut late = testkit::simple_batch(1, 10, 1_700_000_000_000);
+        weir_protocol::batch::set_base_offset(&mut late, 1);
+        weir_protocol::batch::set_partition_leader_epoch(&mut late, 3);
+        let err = p.append_replica(&late, 0, 0, 3).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PartitionError::StaleLeaderEpoch {
+                    fetched: 3,
+                    current: 4,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(p.truncate_replica(0, 3).is_err());
+        assert_eq!(p.log_end_offset(), 1, "nothing appended or cut");
     }
 
     async fn produce(p: PartitionRef, i: usize) -> Result<AppendInfo, PartitionError> {

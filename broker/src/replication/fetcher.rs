@@ -224,8 +224,9 @@ async fn fetch_round(
                         part.follow_high_watermark(hw);
                         continue;
                     }
+                    let epoch = f.leader_epoch;
                     let appended = blocking(
-                        move || part.append_replica(&records, hw, now),
+                        move || part.append_replica(&records, hw, now, epoch),
                         "replica append",
                     )
                     .await;
@@ -284,6 +285,7 @@ async fn truncate_to_leader(c: &mut Conn, me: i32, f: &Followed) -> Result<bool,
         return Ok(false);
     }
     let part = f.partition.clone();
+    let fetched_epoch = f.leader_epoch;
     let (epoch, end) = (answer.leader_epoch, answer.end_offset);
     let cut = blocking(
         move || {
@@ -300,7 +302,7 @@ async fn truncate_to_leader(c: &mut Conn, me: i32, f: &Followed) -> Result<bool,
             })?;
             if target < part.log_end_offset() {
                 tracing::info!(partition = %part.name(), to = target, "truncating to the leader's log");
-                part.truncate_replica(target)?;
+                part.truncate_replica(target, fetched_epoch)?;
             }
             Ok(())
         },
