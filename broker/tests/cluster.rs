@@ -137,22 +137,25 @@ impl Cluster {
         panic!("brokers never agreed on a controller");
     }
 
-    /// Waits (bounded) until every live broker reports the same metadata image digest and
-    /// applied index; returns the digest.
+    /// Waits (bounded) until every live broker reports the same metadata image digest,
+    /// computed on the image at its applied index, and the same applied index; returns the
+    /// digest.
     async fn converged(&self) -> f64 {
         const DIGEST: &str = "weir_metadata_image_digest";
+        // The index the digest was computed on (digests are reported coalesced).
+        const DIGEST_AT: &str = "weir_metadata_image_digest_index";
         const APPLIED: &str = "weir_metadata_quorum_applied_index";
         for _ in 0..300 {
             let mut seen = Vec::new();
+            let mut current = true;
             for (i, _) in self.live() {
                 let text =
                     common::metrics_text(&self.members[i].metrics, |t| t.contains(DIGEST)).await;
-                seen.push((
-                    common::metric(&text, DIGEST),
-                    common::metric(&text, APPLIED),
-                ));
+                let at = common::metric(&text, DIGEST_AT);
+                current &= at.is_some() && at == common::metric(&text, APPLIED);
+                seen.push((common::metric(&text, DIGEST), at));
             }
-            if seen[0].0.is_some() && seen.iter().all(|s| *s == seen[0]) {
+            if current && seen[0].0.is_some() && seen.iter().all(|s| *s == seen[0]) {
                 return seen[0].0.unwrap();
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -430,7 +430,7 @@ async fn settled_once(live: &[&Node], want: &[i32], client: &Client) -> Res<Opti
         if live.len() > 1 {
             images.push((
                 metric(&n.metrics, "weir_metadata_image_digest").await?,
-                metric(&n.metrics, "weir_metadata_quorum_applied_index").await?,
+                metric(&n.metrics, "weir_metadata_image_digest_index").await?,
             ));
         }
     }

@@ -240,9 +240,10 @@ impl MetadataLog {
     }
 
     /// Proposes `records` as one batch; returns once committed and applied.
-    pub async fn append(&self, records: Vec<MetadataRecord>) -> Result<(), AdminError> {
+    /// Appends `records` as one entry; returns its log index once it is applied here.
+    pub async fn append(&self, records: Vec<MetadataRecord>) -> Result<u64, AdminError> {
         match self.node.raft.client_write(MetadataBatch { records }).await {
-            Ok(_) => Ok(()),
+            Ok(r) => Ok(r.log_id.index),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(AdminError::new(
                 ErrorCode::NotController,
                 format!(

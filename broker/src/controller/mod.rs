@@ -195,6 +195,9 @@ pub struct CreatedTopic {
 struct State {
     log: Option<MetadataLog>,
     image: MetadataImage,
+    /// The applied index `image` is known to match (None: unknown, refresh it). Lets
+    /// `lock_fresh` skip copying (or comparing) the whole image when nothing else changed.
+    image_index: Option<u64>,
     next_producer_id: i64,
     producer_block_end: i64,
     /// transactional id → (producer id, epoch). In memory only until transactions land.
@@ -294,6 +297,7 @@ impl Controller {
             state: tokio::sync::Mutex::new(State {
                 log: Some(log),
                 image,
+                image_index: None,
                 next_producer_id: next,
                 producer_block_end: next,
                 transactional: HashMap::new(),
@@ -602,9 +606,13 @@ impl Controller {
             )
         })?;
         let mut state = state;
-        let current = self.applied.borrow().image.clone();
-        if *current != state.image {
+        let (index, current) = {
+            let a = self.applied.borrow();
+            (a.index, a.image.clone())
+        };
+        if state.image_index != Some(index) {
             state.image = (*current).clone();
+            state.image_index = Some(index);
         }
         // Another controller handed out producer ids past our block: never reuse them.
         if state.producer_block_end < state.image.next_producer_id {
@@ -631,10 +639,16 @@ impl Controller {
                 "the broker is shutting down",
             ));
         };
-        log.append(records.clone()).await?;
+        // Until the write is known applied, the working image may not match the quorum's.
+        state.image_index = None;
+        let index = log.append(records.clone()).await?;
         for r in &records {
             state.image.apply(r);
         }
+        // Only this controller writes image records, under this lock, and it started from
+        // the image at the index it had: what lies between (blank and membership entries)
+        // changes no image, so the working image is the quorum's at `index`.
+        state.image_index = Some(index);
         Ok(())
     }
 

@@ -116,6 +116,8 @@ families! {
         "Partition leader changes written by this broker as controller, by cause (fencing: the leader was fenced or none was live; preferred: handed back to the preferred replica).";
     IMAGE_DIGEST = "weir_metadata_image_digest", Gauge,
         "CRC-32C of this broker's metadata image: equal on brokers that hold the same metadata.";
+    IMAGE_DIGEST_INDEX = "weir_metadata_image_digest_index", Gauge,
+        "The metadata log index of the image weir_metadata_image_digest was computed on (reports coalesce bursts of changes).";
     // Storage.
     LOG_FLUSH_DURATION = "weir_log_flush_duration_seconds", Histogram,
         "Time of one partition log fsync.";

@@ -210,13 +210,20 @@ async fn report_metrics(raft: Raft) {
     }
 }
 
-/// Publishes the image digest after each applied change (a metadata change is rare next to
-/// data traffic, so hashing the image then is cheap enough), until Raft shuts down.
+/// Publishes the image digest and the partition-state gauges after applied changes, until
+/// Raft shuts down. Each report walks (and the digest re-encodes) the whole image, so a
+/// burst of changes (thousands of CreateTopics) is reported at most every
+/// `DIGEST_COALESCE`, on the image as it stands then, not once per change.
 async fn report_digest(mut rx: tokio::sync::watch::Receiver<Applied>) {
+    const DIGEST_COALESCE: std::time::Duration = std::time::Duration::from_millis(200);
     loop {
         use crate::instruments::names;
-        let image = rx.borrow_and_update().image.clone();
+        let (index, image) = {
+            let a = rx.borrow_and_update();
+            (a.index, a.image.clone())
+        };
         metrics::gauge!(names::IMAGE_DIGEST).set(f64::from(image.digest()));
+        metrics::gauge!(names::IMAGE_DIGEST_INDEX).set(index as f64);
         let fenced = image.brokers.values().filter(|b| b.fenced).count();
         metrics::gauge!(names::FENCED_BROKERS).set(fenced as f64);
         let offline = image
@@ -258,5 +265,6 @@ async fn report_digest(mut rx: tokio::sync::watch::Receiver<Applied>) {
         if rx.changed().await.is_err() {
             return;
         }
+        tokio::time::sleep(DIGEST_COALESCE).await;
     }
 }

@@ -77,7 +77,16 @@ pub async fn run(
         });
         for (leader, parts) in wanted {
             if let Some(r) = running.get(&leader) {
-                r.parts.send_replace(parts);
+                // Most metadata changes concern other partitions: a fetcher whose list is
+                // unchanged keeps its connection and its long poll.
+                r.parts.send_if_modified(|current| {
+                    if same_list(current, &parts) {
+                        false
+                    } else {
+                        *current = parts;
+                        true
+                    }
+                });
                 continue;
             }
             let Some(b) = image.brokers.get(&leader) else {
@@ -103,6 +112,16 @@ pub async fn run(
     for r in running.into_values() {
         r.task.abort();
     }
+}
+
+/// Whether two fetch lists name the same local replicas at the same epochs and throttles.
+fn same_list(a: &[Followed], b: &[Followed]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            Arc::ptr_eq(&x.partition, &y.partition)
+                && x.leader_epoch == y.leader_epoch
+                && x.throttle == y.throttle
+        })
 }
 
 /// Default fetcher settings for broker `me`.
