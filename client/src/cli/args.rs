@@ -104,6 +104,9 @@ pub enum PartitionCommand {
     /// Start, follow or cancel replica moves. A plan file is JSON in
     /// `kafka-reassign-partitions`' shape:
     /// {"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[2,3,4]}]}
+    #[command(
+        after_help = "Examples:\n  weir partition reassign --topic orders --partition 0 --replicas 2,3,4\n  weir partition reassign --plan moves.json --throttle 10000000\n  weir partition reassign --status\n  weir partition reassign --cancel --topic orders --partition 0"
+    )]
     Reassign(ReassignArgs),
 }
 
