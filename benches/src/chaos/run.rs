@@ -230,6 +230,7 @@ pub async fn run(opts: &Options, interrupted: CancellationToken) -> Result<Repor
         .collect();
     let mut log_findings = scan_logs(&cluster, &injected_f9);
     log_findings.extend(health);
+    keep_data(&cluster);
     drop(cluster);
 
     let input = Input {
@@ -573,6 +574,19 @@ fn batches_below(dir: &Path, hw: i64) -> Vec<(i64, Vec<u8>)> {
         }
     }
     out
+}
+
+/// Copies each broker's data directory into the run folder (`broker-N/data-final`), as
+/// evidence: the tmpfs mounts go away with the cluster.
+fn keep_data(cluster: &Cluster) {
+    for n in &cluster.nodes {
+        let Some(parent) = n.data.parent() else { continue };
+        let _ = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&n.data)
+            .arg(parent.join("data-final"))
+            .status();
+    }
 }
 
 /// Rule 12: panics anywhere; corruption lines from brokers whose log nobody damaged.
