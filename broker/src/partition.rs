@@ -521,7 +521,16 @@ impl Partition {
     /// the ISR that have caught up (what an ISR change should propose).
     pub fn isr_changes(&self, now_ms: i64, lag_max_ms: i64) -> (Vec<i32>, Vec<i32>) {
         let hw = self.high_watermark();
-        self.with_replicas(|r| (r.out_of_sync(now_ms, lag_max_ms), r.ready_to_join(hw)))
+        self.with_replicas(|r| {
+            r.drop_stale_joining(now_ms, lag_max_ms);
+            (r.out_of_sync(now_ms, lag_max_ms), r.ready_to_join(hw))
+        })
+    }
+
+    /// On the leader: `ids` are being proposed for the ISR; the watermark waits for them
+    /// from now on (see `ReplicaSet::joining`).
+    pub fn mark_joining(&self, ids: &[i32]) {
+        self.with_replicas(|r| r.joining(ids));
     }
 
     /// On the leader: the worst follower lag, in records and in milliseconds since last

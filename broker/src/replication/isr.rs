@@ -109,6 +109,9 @@ fn proposals(
         if out.is_empty() && join.is_empty() {
             continue;
         }
+        // Before the proposal leaves: the controller may apply it (and elect a joiner)
+        // before this broker's image shows it.
+        p.mark_joining(&join);
         let mut new_isr: Vec<i32> = at
             .isr
             .iter()
