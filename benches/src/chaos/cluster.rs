@@ -121,7 +121,10 @@ impl Node {
 
     /// Whether it exited by itself; reaps it then.
     pub fn exited(&mut self) -> Option<String> {
-        let status = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())?;
+        let status = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())?;
         self.child = None;
         Some(status.to_string())
     }
@@ -303,7 +306,10 @@ impl Cluster {
             .args(["--metrics-listen", &n.metrics])
             .args(["--voters", &voters])
             .args(["--controller-listen", &n.controller])
-            .env("RUST_LOG", std::env::var("WEIR_CHAOS_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("WEIR_CHAOS_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);
@@ -316,7 +322,10 @@ impl Cluster {
                 Ok(())
             });
         }
-        n.child = Some(cmd.spawn().map_err(io(format!("start {}", bin.display())))?);
+        n.child = Some(
+            cmd.spawn()
+                .map_err(io(format!("start {}", bin.display())))?,
+        );
         n.paused = false;
         Ok(())
     }
@@ -335,7 +344,9 @@ impl Cluster {
                     log: n.log.display().to_string(),
                 });
             }
-            if std::fs::read_to_string(n.data.join("broker.addr")).is_ok_and(|a| !a.trim().is_empty()) {
+            if std::fs::read_to_string(n.data.join("broker.addr"))
+                .is_ok_and(|a| !a.trim().is_empty())
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -407,7 +418,12 @@ impl Cluster {
 
     /// Heals every link.
     pub fn heal_links(&self) {
-        for l in self.raft.values().chain(self.data.values()).chain(self.client.iter()) {
+        for l in self
+            .raft
+            .values()
+            .chain(self.data.values())
+            .chain(self.client.iter())
+        {
             l.heal();
         }
     }

@@ -135,7 +135,12 @@ pub async fn inject(
     let follower = p
         .as_ref()
         .and_then(|p| {
-            let f: Vec<i32> = p.replicas.iter().copied().filter(|r| *r != p.leader).collect();
+            let f: Vec<i32> = p
+                .replicas
+                .iter()
+                .copied()
+                .filter(|r| *r != p.leader)
+                .collect();
             f.get(rng.index(f.len())).copied()
         })
         .unwrap_or((leader % 3) + 1);
@@ -146,7 +151,9 @@ pub async fn inject(
             .map(|p| p.partition)
             .collect()
     };
-    let pname = p.as_ref().map_or("?".to_string(), |p| p.partition.to_string());
+    let pname = p
+        .as_ref()
+        .map_or("?".to_string(), |p| p.partition.to_string());
     let mut span = FaultSpan {
         kind: step.kind.to_string(),
         start_us: now_us,
@@ -194,7 +201,12 @@ pub async fn inject(
             let a = rng.index(3);
             let b = (a + 1 + rng.index(2)) % 3;
             let cut = cluster.one_way(a, b);
-            span.what = format!("one-way loss broker {} -> broker {}: {}", a + 1, b + 1, cut.join(", "));
+            span.what = format!(
+                "one-way loss broker {} -> broker {}: {}",
+                a + 1,
+                b + 1,
+                cut.join(", ")
+            );
             Undo::Links
         }
         FaultKind::F7 => {
@@ -314,7 +326,10 @@ fn damage(dir: &Path, rng: &mut Rng) -> String {
     let Ok(mut bytes) = std::fs::read(&log) else {
         return "no damage (unreadable segment)".into();
     };
-    let name = log.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = log
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     match rng.index(3) {
         0 if !bytes.is_empty() => {
             let from = bytes.len().saturating_sub(64 << 10);

@@ -132,7 +132,14 @@ impl Recorder {
     }
 
     /// Starts an operation; returns its id.
-    pub fn invoke(&self, process: &str, f: Func, partition: i32, value: Option<String>, offset: Option<i64>) -> u64 {
+    pub fn invoke(
+        &self,
+        process: &str,
+        f: Func,
+        partition: i32,
+        value: Option<String>,
+        offset: Option<i64>,
+    ) -> u64 {
         self.record(Event {
             t_us: 0,
             process: process.to_string(),
@@ -173,7 +180,14 @@ impl Recorder {
     }
 
     /// A record a consumer received, or a seek (no invoke).
-    pub fn observe(&self, process: &str, f: Func, partition: i32, offset: i64, value: Option<String>) {
+    pub fn observe(
+        &self,
+        process: &str,
+        f: Func,
+        partition: i32,
+        offset: i64,
+        value: Option<String>,
+    ) {
         self.record(Event {
             t_us: 0,
             process: process.to_string(),

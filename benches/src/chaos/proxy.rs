@@ -186,7 +186,11 @@ where
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        if to.write_all(buf.get(..n).unwrap_or_default()).await.is_err() {
+        if to
+            .write_all(buf.get(..n).unwrap_or_default())
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -240,7 +244,9 @@ mod tests {
         );
         // Answers held: the request arrives, nothing comes back.
         link.hold(false, true);
-        assert!(round_trip(&mut s, Duration::from_millis(300)).await.is_none());
+        assert!(round_trip(&mut s, Duration::from_millis(300))
+            .await
+            .is_none());
         // Healing resets the connection: the next read sees it closed.
         link.heal();
         let mut b = [0u8; 8];
@@ -251,6 +257,8 @@ mod tests {
         assert!(round_trip(&mut s, Duration::from_secs(5)).await.is_some());
         link.hold(true, false);
         let mut s2 = TcpStream::connect(&link.addr).await.unwrap();
-        assert!(round_trip(&mut s2, Duration::from_millis(300)).await.is_none());
+        assert!(round_trip(&mut s2, Duration::from_millis(300))
+            .await
+            .is_none());
     }
 }

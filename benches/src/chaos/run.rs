@@ -81,7 +81,8 @@ fn log(msg: &str) {
 pub async fn run(opts: &Options, interrupted: CancellationToken) -> Result<Report, RunError> {
     std::fs::create_dir_all(&opts.dir).map_err(io(format!("create {}", opts.dir.display())))?;
     let dir = &opts.dir;
-    std::fs::write(dir.join("seed.txt"), format!("{}\n", opts.seed)).map_err(io("write seed.txt"))?;
+    std::fs::write(dir.join("seed.txt"), format!("{}\n", opts.seed))
+        .map_err(io("write seed.txt"))?;
     let plan = schedule::generate(opts.seed, opts.duration_s, &opts.faults);
     let plan_json: Vec<_> = plan
         .steps
@@ -104,13 +105,16 @@ pub async fn run(opts: &Options, interrupted: CancellationToken) -> Result<Repor
 
     let mut cluster = Cluster::new(&opts.broker, dir, opts.tmpfs).await?;
     if let Some(note) = &cluster.tmpfs_note {
-        log(&format!("no capped tmpfs: {note}; F8 (disk full) will not be injected"));
+        log(&format!(
+            "no capped tmpfs: {note}; F8 (disk full) will not be injected"
+        ));
     }
     cluster.start_all().await?;
     let control = Control::new().map_err(|e| RunError::Setup(e.to_string()))?;
     create_topic(&cluster, &control, opts.partitions).await?;
 
-    let rec = Recorder::new(Some(&dir.join("history.jsonl"))).map_err(io("create history.jsonl"))?;
+    let rec =
+        Recorder::new(Some(&dir.join("history.jsonl"))).map_err(io("create history.jsonl"))?;
     let params = Params {
         bootstrap: cluster.bootstrap(),
         topic: TOPIC.into(),
@@ -134,10 +138,16 @@ pub async fn run(opts: &Options, interrupted: CancellationToken) -> Result<Repor
         ..params.clone()
     };
     let mut tasks = workload::start(&producer_params, &rec, &stop_producers, &mut rng);
-    tasks.extend(workload::start(&consumer_params, &rec, &stop_consumers, &mut rng));
+    tasks.extend(workload::start(
+        &consumer_params,
+        &rec,
+        &stop_consumers,
+        &mut rng,
+    ));
 
     // The schedule.
-    let mut fault_log = std::fs::File::create(dir.join("faults.jsonl")).map_err(io("create faults.jsonl"))?;
+    let mut fault_log =
+        std::fs::File::create(dir.join("faults.jsonl")).map_err(io("create faults.jsonl"))?;
     let mut spans: Vec<FaultSpan> = Vec::new();
     let mut health: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
@@ -148,13 +158,18 @@ pub async fn run(opts: &Options, interrupted: CancellationToken) -> Result<Repor
             break;
         }
         status(&rec, started, &mut last_status);
-        let (active, what) = faults::inject(&mut cluster, &control, step, TOPIC, rec.now_us()).await?;
+        let (active, what) =
+            faults::inject(&mut cluster, &control, step, TOPIC, rec.now_us()).await?;
         let Some(active) = active else {
             notes.push(what.clone());
             log(&what);
             continue;
         };
-        log(&format!("t={:>4}s inject {}: {what}", started.elapsed().as_secs(), step.kind));
+        log(&format!(
+            "t={:>4}s inject {}: {what}",
+            started.elapsed().as_secs(),
+            step.kind
+        ));
         if step.kind == FaultKind::F12 {
             // The phase is a marker; its switches follow as their own steps.
             let (mut span, _) = faults::heal(&mut cluster, active, rec.now_us()).await;
@@ -193,23 +208,30 @@ pub async fn run(opts: &Options, interrupted: CancellationToken) -> Result<Repor
     let hws: BTreeMap<i32, i64> = match &settled {
         Ok(h) => h.clone(),
         Err((why, h)) => {
-            liveness.push(format!("replicas did not converge within 60 s after healing: {why}"));
+            liveness.push(format!(
+                "replicas did not converge within 60 s after healing: {why}"
+            ));
             h.clone()
         }
     };
     let admin = workload::admin(&params.bootstrap).map_err(|e| RunError::Setup(e.to_string()))?;
     if let Err(why) = wait_consumers(&rec, &admin, &params, &hws, Duration::from_secs(60)).await {
-        liveness.push(format!("consumers did not catch up within 60 s of the final heal: {why}"));
+        liveness.push(format!(
+            "consumers did not catch up within 60 s of the final heal: {why}"
+        ));
     }
     stop_consumers.cancel();
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(80), t).await;
     }
     // Positions the producers finished at may have moved the high watermarks.
-    let hws = match wait_settled(&cluster, &control, opts.partitions, Duration::from_secs(30)).await {
+    let hws = match wait_settled(&cluster, &control, opts.partitions, Duration::from_secs(30)).await
+    {
         Ok(h) => h,
         Err((why, h)) => {
-            liveness.push(format!("replicas did not converge after the producers stopped: {why}"));
+            liveness.push(format!(
+                "replicas did not converge after the producers stopped: {why}"
+            ));
             h
         }
     };
@@ -217,7 +239,9 @@ pub async fn run(opts: &Options, interrupted: CancellationToken) -> Result<Repor
     for (p, hw) in &hws {
         let got = final_log.get(p).map_or(0, Vec::len);
         if i64::try_from(got).unwrap_or(0) < *hw {
-            liveness.push(format!("final read of p{p} got {got} records below hw {hw}"));
+            liveness.push(format!(
+                "final read of p{p} got {got} records below hw {hw}"
+            ));
         }
     }
     let divergence = compare_replicas(&cluster, opts.partitions, &hws);
@@ -226,7 +250,12 @@ pub async fn run(opts: &Options, interrupted: CancellationToken) -> Result<Repor
     let injected_f9: BTreeSet<i32> = spans
         .iter()
         .filter(|s| s.kind == "F9")
-        .filter_map(|s| s.what.split_whitespace().nth(3).and_then(|b| b.parse().ok()))
+        .filter_map(|s| {
+            s.what
+                .split_whitespace()
+                .nth(3)
+                .and_then(|b| b.parse().ok())
+        })
         .collect();
     let mut log_findings = scan_logs(&cluster, &injected_f9);
     log_findings.extend(health);
@@ -275,7 +304,12 @@ pub fn summary_json(opts: &Options, r: &Report, notes: &[String]) -> serde_json:
 
 /// Prints the result table.
 pub fn print_table(opts: &Options, r: &Report) {
-    println!("weir-chaos seed {} duration {} s ({})", opts.seed, opts.duration_s, opts.dir.display());
+    println!(
+        "weir-chaos seed {} duration {} s ({})",
+        opts.seed,
+        opts.duration_s,
+        opts.dir.display()
+    );
     println!("  operations      {:>10}", r.operations);
     println!("  acknowledged    {:>10}", r.acknowledged);
     println!("  polled records  {:>10}", r.polled);
@@ -315,7 +349,11 @@ fn status(rec: &Recorder, started: Instant, last: &mut Instant) {
         return;
     }
     *last = Instant::now();
-    log(&format!("t={:>4}s acknowledged so far: {}", started.elapsed().as_secs(), rec.acked_since(0)));
+    log(&format!(
+        "t={:>4}s acknowledged so far: {}",
+        started.elapsed().as_secs(),
+        rec.acked_since(0)
+    ));
 }
 
 /// Sleeps until `at_ms` after `started`; false when interrupted.
@@ -355,8 +393,13 @@ async fn revive(cluster: &mut Cluster) -> Vec<String> {
 
 /// Creates the topic (RF 3, min.insync.replicas 2, 128 KiB segments) and waits until
 /// every partition has a leader and three in-sync replicas.
-async fn create_topic(cluster: &Cluster, control: &Control, partitions: i32) -> Result<(), RunError> {
-    let admin = workload::admin(&cluster.bootstrap()).map_err(|e| RunError::Setup(e.to_string()))?;
+async fn create_topic(
+    cluster: &Cluster,
+    control: &Control,
+    partitions: i32,
+) -> Result<(), RunError> {
+    let admin =
+        workload::admin(&cluster.bootstrap()).map_err(|e| RunError::Setup(e.to_string()))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let topic = NewTopic::new(TOPIC, partitions)
@@ -366,18 +409,24 @@ async fn create_topic(cluster: &Cluster, control: &Control, partitions: i32) -> 
         match admin.create_topic(topic).await {
             Ok(_) => break,
             Err(e) if e.to_string().contains("already exists") => break,
-            Err(e) if Instant::now() > deadline => return Err(RunError::Setup(format!("create topic: {e}"))),
+            Err(e) if Instant::now() > deadline => {
+                return Err(RunError::Setup(format!("create topic: {e}")))
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
     loop {
         if let Some((_, parts)) = control.view(cluster, TOPIC).await {
-            if parts.len() == partitions as usize && parts.iter().all(|p| p.leader > 0 && p.isr.len() == 3) {
+            if parts.len() == partitions as usize
+                && parts.iter().all(|p| p.leader > 0 && p.isr.len() == 3)
+            {
                 return Ok(());
             }
         }
         if Instant::now() > deadline {
-            return Err(RunError::Setup("the topic never had 3 in-sync replicas everywhere".into()));
+            return Err(RunError::Setup(
+                "the topic never had 3 in-sync replicas everywhere".into(),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -406,7 +455,10 @@ async fn wait_settled(
             why = Some(format!("{} of 3 brokers answered", views.len()));
         }
         for q in 0..partitions {
-            let at: Vec<&PartView> = views.iter().filter_map(|v| v.iter().find(|p| p.partition == q)).collect();
+            let at: Vec<&PartView> = views
+                .iter()
+                .filter_map(|v| v.iter().find(|p| p.partition == q))
+                .collect();
             let leader = at.first().map_or(-1, |p| p.leader);
             if let Some(hw) = at
                 .iter()
@@ -417,9 +469,15 @@ async fn wait_settled(
             {
                 last_hws.insert(q, hw);
             }
-            let ends: BTreeSet<(Option<i64>, Option<i64>)> = at.iter().map(|p| (p.hw, p.leo)).collect();
+            let ends: BTreeSet<(Option<i64>, Option<i64>)> =
+                at.iter().map(|p| (p.hw, p.leo)).collect();
             let isr_full = at.iter().all(|p| p.isr.len() == 3 && p.leader > 0);
-            if why.is_none() && (!isr_full || ends.len() != 1 || at.len() < 3 || at.iter().any(|p| p.hw != p.leo)) {
+            if why.is_none()
+                && (!isr_full
+                    || ends.len() != 1
+                    || at.len() < 3
+                    || at.iter().any(|p| p.hw != p.leo))
+            {
                 why = Some(format!(
                     "p{q}: leader {leader}, isr {:?}, (hw, leo) per broker {:?}",
                     at.first().map(|p| p.isr.clone()),
@@ -448,7 +506,10 @@ async fn wait_consumers(
     loop {
         let events = rec.events();
         let mut read: BTreeMap<(String, i32), i64> = BTreeMap::new();
-        for e in events.iter().filter(|e| e.f == Func::Poll && e.process.starts_with('c')) {
+        for e in events
+            .iter()
+            .filter(|e| e.f == Func::Poll && e.process.starts_with('c'))
+        {
             let o = e.offset.unwrap_or(-1) + 1;
             let slot = read.entry((e.process.clone(), e.partition)).or_insert(0);
             *slot = (*slot).max(o);
@@ -462,9 +523,14 @@ async fn wait_consumers(
                 }
             }
         }
-        let committed = workload::fetch_committed(admin, params, rec).await.unwrap_or_default();
+        let committed = workload::fetch_committed(admin, params, rec)
+            .await
+            .unwrap_or_default();
         for (q, hw) in hws {
-            let c = committed.iter().find(|(p, _)| p == q).map_or(-1, |(_, o)| *o);
+            let c = committed
+                .iter()
+                .find(|(p, _)| p == q)
+                .map_or(-1, |(_, o)| *o);
             if c < *hw {
                 behind.push(format!("group p{q} committed {c} < {hw}"));
             }
@@ -481,7 +547,10 @@ async fn wait_consumers(
 }
 
 /// A fresh consumer reads every partition from 0 to its high watermark (bounded).
-async fn final_read(params: &Params, hws: &BTreeMap<i32, i64>) -> BTreeMap<i32, Vec<(i64, String)>> {
+async fn final_read(
+    params: &Params,
+    hws: &BTreeMap<i32, i64>,
+) -> BTreeMap<i32, Vec<(i64, String)>> {
     let mut out: BTreeMap<i32, Vec<(i64, String)>> = hws.keys().map(|q| (*q, Vec::new())).collect();
     let config = ConsumerConfig {
         auto_offset_reset: OffsetReset::Earliest,
@@ -502,8 +571,11 @@ async fn final_read(params: &Params, hws: &BTreeMap<i32, i64>) -> BTreeMap<i32, 
     }
     let deadline = Instant::now() + Duration::from_secs(120);
     let done = |out: &BTreeMap<i32, Vec<(i64, String)>>| {
-        hws.iter()
-            .all(|(q, hw)| out.get(q).and_then(|v| v.last()).map_or(*hw == 0, |(o, _)| *o + 1 >= *hw))
+        hws.iter().all(|(q, hw)| {
+            out.get(q)
+                .and_then(|v| v.last())
+                .map_or(*hw == 0, |(o, _)| *o + 1 >= *hw)
+        })
     };
     while !done(&out) && Instant::now() < deadline {
         let Ok(records) = consumer.poll(Duration::from_millis(500)).await else {
@@ -513,7 +585,11 @@ async fn final_read(params: &Params, hws: &BTreeMap<i32, i64>) -> BTreeMap<i32, 
         for r in records {
             let hw = hws.get(&r.partition).copied().unwrap_or(0);
             if r.offset < hw {
-                let v = r.value.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+                let v = r
+                    .value
+                    .as_ref()
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default();
                 out.entry(r.partition).or_default().push((r.offset, v));
             }
         }
@@ -530,9 +606,16 @@ fn compare_replicas(cluster: &Cluster, partitions: i32, hws: &BTreeMap<i32, i64>
         let logs: Vec<(i32, Vec<(i64, Vec<u8>)>)> = cluster
             .nodes
             .iter()
-            .map(|n| (n.id, batches_below(&n.data.join(format!("{TOPIC}-{q}")), hw)))
+            .map(|n| {
+                (
+                    n.id,
+                    batches_below(&n.data.join(format!("{TOPIC}-{q}")), hw),
+                )
+            })
             .collect();
-        let Some((first_id, first)) = logs.first() else { continue };
+        let Some((first_id, first)) = logs.first() else {
+            continue;
+        };
         for (id, other) in logs.iter().skip(1) {
             if other != first {
                 let at = first
@@ -565,7 +648,9 @@ fn batches_below(dir: &Path, hw: i64) -> Vec<(i64, Vec<u8>)> {
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let Ok(bytes) = std::fs::read(&f) else { continue };
+        let Ok(bytes) = std::fs::read(&f) else {
+            continue;
+        };
         for item in BatchIter::new(&bytes, true) {
             let Ok((h, b)) = item else { break };
             if h.base_offset < hw {
@@ -580,7 +665,9 @@ fn batches_below(dir: &Path, hw: i64) -> Vec<(i64, Vec<u8>)> {
 /// evidence: the tmpfs mounts go away with the cluster.
 fn keep_data(cluster: &Cluster) {
     for n in &cluster.nodes {
-        let Some(parent) = n.data.parent() else { continue };
+        let Some(parent) = n.data.parent() else {
+            continue;
+        };
         let _ = std::process::Command::new("cp")
             .arg("-a")
             .arg(&n.data)
@@ -593,13 +680,19 @@ fn keep_data(cluster: &Cluster) {
 fn scan_logs(cluster: &Cluster, damaged: &BTreeSet<i32>) -> Vec<String> {
     let mut out = Vec::new();
     for n in &cluster.nodes {
-        let Ok(text) = std::fs::read_to_string(&n.log) else { continue };
+        let Ok(text) = std::fs::read_to_string(&n.log) else {
+            continue;
+        };
         for line in text.lines() {
             let l = line.to_ascii_lowercase();
             let panic = l.contains("panicked") || l.contains("stack backtrace");
             let corrupt = l.contains("corrupt") && !damaged.contains(&n.id);
             if panic || corrupt {
-                out.push(format!("broker {}: {}", n.id, line.chars().take(300).collect::<String>()));
+                out.push(format!(
+                    "broker {}: {}",
+                    n.id,
+                    line.chars().take(300).collect::<String>()
+                ));
             }
         }
     }

@@ -13,8 +13,8 @@ use futures::StreamExt;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weir_client::{
-    Admin, ClientConfig, Consumer, ConsumerConfig, Error, GroupConfig, GroupConsumer,
-    OffsetReset, Producer, ProducerConfig, ProducerRecord, TopicPartition,
+    Admin, ClientConfig, Consumer, ConsumerConfig, Error, GroupConfig, GroupConsumer, OffsetReset,
+    Producer, ProducerConfig, ProducerRecord, TopicPartition,
 };
 
 use super::history::{Func, Kind, Recorder};
@@ -65,7 +65,12 @@ pub fn outcome(e: &Error) -> Kind {
 }
 
 /// Starts every workload task.
-pub fn start(params: &Params, rec: &Recorder, stop: &CancellationToken, rng: &mut Rng) -> Vec<JoinHandle<()>> {
+pub fn start(
+    params: &Params,
+    rec: &Recorder,
+    stop: &CancellationToken,
+    rng: &mut Rng,
+) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
     let budget = Arc::new(AtomicU64::new(params.records));
     for i in 0..params.producers {
@@ -87,15 +92,30 @@ pub fn start(params: &Params, rec: &Recorder, stop: &CancellationToken, rng: &mu
         )));
     }
     if params.members > 0 {
-        tasks.push(tokio::spawn(group(params.clone(), rec.clone(), stop.clone(), rng.fork())));
-        tasks.push(tokio::spawn(offset_fetcher(params.clone(), rec.clone(), stop.clone())));
+        tasks.push(tokio::spawn(group(
+            params.clone(),
+            rec.clone(),
+            stop.clone(),
+            rng.fork(),
+        )));
+        tasks.push(tokio::spawn(offset_fetcher(
+            params.clone(),
+            rec.clone(),
+            stop.clone(),
+        )));
     }
     tasks
 }
 
 /// One producer: sends at its share of the rate with at most `WINDOW` unacknowledged,
 /// records invoke before each enqueue and the outcome when its delivery resolves.
-async fn producer(i: usize, p: Params, rec: Recorder, stop: CancellationToken, budget: Arc<AtomicU64>) {
+async fn producer(
+    i: usize,
+    p: Params,
+    rec: Recorder,
+    stop: CancellationToken,
+    budget: Arc<AtomicU64>,
+) {
     const WINDOW: usize = 2_000;
     const TICK: Duration = Duration::from_millis(10);
     let per_tick = (p.rate / p.producers.max(1) as u64 / 100).max(1);
@@ -171,7 +191,16 @@ fn complete(
 ) {
     match result {
         Ok(meta) if meta.partition == part => {
-            rec.complete(name, id, Kind::Ok, Func::Send, part, Some(value), Some(meta.offset), None);
+            rec.complete(
+                name,
+                id,
+                Kind::Ok,
+                Func::Send,
+                part,
+                Some(value),
+                Some(meta.offset),
+                None,
+            );
         }
         Ok(meta) => rec.complete(
             name,
@@ -181,15 +210,33 @@ fn complete(
             part,
             Some(value),
             None,
-            Some(format!("acknowledged on partition {} instead", meta.partition)),
+            Some(format!(
+                "acknowledged on partition {} instead",
+                meta.partition
+            )),
         ),
-        Err(e) => rec.complete(name, id, outcome(&e), Func::Send, part, Some(value), None, Some(e.to_string())),
+        Err(e) => rec.complete(
+            name,
+            id,
+            outcome(&e),
+            Func::Send,
+            part,
+            Some(value),
+            None,
+            Some(e.to_string()),
+        ),
     }
 }
 
 /// An assign consumer: reads every partition from 0; consumer 1 and above also re-seek a
 /// random partition to a random earlier offset now and then (§4.3's re-assigning readers).
-async fn assign_consumer(i: usize, p: Params, rec: Recorder, stop: CancellationToken, mut rng: Rng) {
+async fn assign_consumer(
+    i: usize,
+    p: Params,
+    rec: Recorder,
+    stop: CancellationToken,
+    mut rng: Rng,
+) {
     let name = format!("c{i}");
     let config = ConsumerConfig {
         auto_offset_reset: OffsetReset::Error,
@@ -199,7 +246,9 @@ async fn assign_consumer(i: usize, p: Params, rec: Recorder, stop: CancellationT
     let Ok(mut consumer) = Consumer::new(client_config(&p.bootstrap, &name), config) else {
         return;
     };
-    let tps: Vec<TopicPartition> = (0..p.partitions).map(|q| TopicPartition::new(p.topic.as_str(), q)).collect();
+    let tps: Vec<TopicPartition> = (0..p.partitions)
+        .map(|q| TopicPartition::new(p.topic.as_str(), q))
+        .collect();
     while !stop.is_cancelled() {
         if consumer.assign(tps.clone()).await.is_ok() {
             break;
@@ -221,9 +270,15 @@ async fn assign_consumer(i: usize, p: Params, rec: Recorder, stop: CancellationT
         match polled {
             Ok(records) => {
                 for r in records {
-                    let value = r.value.as_ref().map(|v| String::from_utf8_lossy(v).into_owned());
+                    let value = r
+                        .value
+                        .as_ref()
+                        .map(|v| String::from_utf8_lossy(v).into_owned());
                     rec.observe(&name, Func::Poll, r.partition, r.offset, value);
-                    if let Some(slot) = usize::try_from(r.partition).ok().and_then(|q| position.get_mut(q)) {
+                    if let Some(slot) = usize::try_from(r.partition)
+                        .ok()
+                        .and_then(|q| position.get_mut(q))
+                    {
                         *slot = r.offset + 1;
                     }
                 }
@@ -258,7 +313,12 @@ async fn assign_consumer(i: usize, p: Params, rec: Recorder, stop: CancellationT
 /// as a crash) and a new incarnation starts.
 async fn group(p: Params, rec: Recorder, stop: CancellationToken, mut rng: Rng) {
     let mut members: Vec<(u32, JoinHandle<()>)> = (0..p.members)
-        .map(|m| (1, tokio::spawn(member(m, 1, p.clone(), rec.clone(), stop.clone()))))
+        .map(|m| {
+            (
+                1,
+                tokio::spawn(member(m, 1, p.clone(), rec.clone(), stop.clone())),
+            )
+        })
         .collect();
     loop {
         let wait = Duration::from_secs(rng.range(15, 25));
@@ -292,7 +352,13 @@ async fn member(m: usize, inc: u32, p: Params, rec: Recorder, stop: Cancellation
         ..Default::default()
     };
     let mut consumer = loop {
-        match GroupConsumer::new(client_config(&p.bootstrap, &name), config.clone(), group.clone()).await {
+        match GroupConsumer::new(
+            client_config(&p.bootstrap, &name),
+            config.clone(),
+            group.clone(),
+        )
+        .await
+        {
             Ok(c) => break c,
             Err(_) if !stop.is_cancelled() => tokio::time::sleep(Duration::from_millis(300)).await,
             Err(_) => return,
@@ -310,7 +376,10 @@ async fn member(m: usize, inc: u32, p: Params, rec: Recorder, stop: Cancellation
         };
         let mut next: std::collections::BTreeMap<i32, i64> = std::collections::BTreeMap::new();
         for r in &records {
-            let value = r.value.as_ref().map(|v| String::from_utf8_lossy(v).into_owned());
+            let value = r
+                .value
+                .as_ref()
+                .map(|v| String::from_utf8_lossy(v).into_owned());
             rec.observe(&name, Func::Poll, r.partition, r.offset, value);
             next.insert(r.partition, r.offset + 1);
         }
@@ -329,7 +398,16 @@ async fn member(m: usize, inc: u32, p: Params, rec: Recorder, stop: Cancellation
         for (q, o, id) in ids {
             match &result {
                 Ok(()) => rec.complete(&name, id, Kind::Ok, Func::Commit, q, None, Some(o), None),
-                Err(e) => rec.complete(&name, id, outcome(e), Func::Commit, q, None, None, Some(e.to_string())),
+                Err(e) => rec.complete(
+                    &name,
+                    id,
+                    outcome(e),
+                    Func::Commit,
+                    q,
+                    None,
+                    None,
+                    Some(e.to_string()),
+                ),
             }
         }
     }
@@ -359,10 +437,23 @@ pub async fn fetch_committed(admin: &Admin, p: &Params, rec: &Recorder) -> Optio
     for (q, id) in (0..p.partitions).zip(ids) {
         match &result {
             Ok(list) => {
-                let o = list.iter().find(|(pq, _)| *pq == q).map(|(_, o)| *o).filter(|o| *o >= 0);
+                let o = list
+                    .iter()
+                    .find(|(pq, _)| *pq == q)
+                    .map(|(_, o)| *o)
+                    .filter(|o| *o >= 0);
                 rec.complete("admin", id, Kind::Ok, Func::Committed, q, None, o, None);
             }
-            Err(e) => rec.complete("admin", id, outcome(e), Func::Committed, q, None, None, Some(e.to_string())),
+            Err(e) => rec.complete(
+                "admin",
+                id,
+                outcome(e),
+                Func::Committed,
+                q,
+                None,
+                None,
+                Some(e.to_string()),
+            ),
         }
     }
     result.ok()
@@ -380,7 +471,11 @@ async fn offset_fetch(admin: &Admin, topic: &str) -> Result<Vec<(i32, i64)>, Err
             key_type: 0,
         })
         .await?;
-    Error::check(found.error_code, || "find coordinator".to_string(), &found.error_message)?;
+    Error::check(
+        found.error_code,
+        || "find coordinator".to_string(),
+        &found.error_message,
+    )?;
     let r = client
         .request_addr(
             &format!("{}:{}", found.host, found.port),
@@ -395,7 +490,11 @@ async fn offset_fetch(admin: &Admin, topic: &str) -> Result<Vec<(i32, i64)>, Err
     Ok(r.topics
         .into_iter()
         .filter(|t| t.name == topic)
-        .flat_map(|t| t.partitions.into_iter().map(|p| (p.partition_index, p.committed_offset)))
+        .flat_map(|t| {
+            t.partitions
+                .into_iter()
+                .map(|p| (p.partition_index, p.committed_offset))
+        })
         .collect())
 }
 
@@ -403,4 +502,3 @@ async fn offset_fetch(admin: &Admin, topic: &str) -> Result<Vec<(i32, i64)>, Err
 pub fn admin(bootstrap: &str) -> Result<Admin, Error> {
     Admin::new(client_config(bootstrap, "admin"))
 }
-

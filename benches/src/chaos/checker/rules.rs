@@ -125,7 +125,12 @@ pub fn lost_writes(idx: &Index, v: &mut Vec<Violation>) -> usize {
             Some(got) if *got == val => {}
             got => {
                 lost += 1;
-                let hw = idx.input.high_watermarks.get(&s.partition).copied().unwrap_or(-1);
+                let hw = idx
+                    .input
+                    .high_watermarks
+                    .get(&s.partition)
+                    .copied()
+                    .unwrap_or(-1);
                 push(
                     v,
                     "1-lost-write",
@@ -149,10 +154,14 @@ pub fn one_value_per_offset(idx: &Index, v: &mut Vec<Violation>) {
     let acks = idx
         .acked_ops()
         .filter_map(|s| Some((s.partition, s.offset?, s.value?, s.process)));
-    let polls = idx
-        .polls
-        .iter()
-        .filter_map(|e| Some((e.partition, e.offset?, e.value.as_deref()?, e.process.as_str())));
+    let polls = idx.polls.iter().filter_map(|e| {
+        Some((
+            e.partition,
+            e.offset?,
+            e.value.as_deref()?,
+            e.process.as_str(),
+        ))
+    });
     let mut reported = HashSet::new();
     for (p, o, val, who) in acks.chain(polls) {
         match seen.get(&(p, o)) {
@@ -201,12 +210,17 @@ pub fn duplicates(idx: &Index, v: &mut Vec<Violation>) -> usize {
         at.entry(val).or_default().push((*p, *o));
     }
     let mut dup = 0;
-    let mut found: Vec<(&str, Vec<(i32, i64)>)> = at.into_iter().filter(|(_, w)| w.len() > 1).collect();
+    let mut found: Vec<(&str, Vec<(i32, i64)>)> =
+        at.into_iter().filter(|(_, w)| w.len() > 1).collect();
     found.sort();
     for (val, mut wher) in found {
         dup += 1;
         wher.sort();
-        push(v, "4-duplicate", format!("{val} stored {} times: {wher:?}", wher.len()));
+        push(
+            v,
+            "4-duplicate",
+            format!("{val} stored {} times: {wher:?}", wher.len()),
+        );
     }
     dup
 }
@@ -291,7 +305,11 @@ pub fn aborted_reads(idx: &Index, v: &mut Vec<Violation>) {
     }
     for ((p, o), val) in &idx.final_at {
         if failed.contains(val) {
-            push(v, "7-aborted-read", format!("{val} failed definitely but is stored at p{p}@{o}"));
+            push(
+                v,
+                "7-aborted-read",
+                format!("{val} failed definitely but is stored at p{p}@{o}"),
+            );
         }
     }
     for e in &idx.polls {
@@ -331,7 +349,10 @@ pub fn monotonic_polls(idx: &Index, v: &mut Vec<Violation>) {
                 push(
                     v,
                     "8-nonmonotonic-poll",
-                    format!("{} read p{}@{o} after reaching {want}", e.process, e.partition),
+                    format!(
+                        "{} read p{}@{o} after reaching {want}",
+                        e.process, e.partition
+                    ),
                 );
             } else if o > want && idx.final_at.contains_key(&(e.partition, want)) {
                 push(
@@ -361,7 +382,9 @@ pub fn group_offsets(idx: &Index, v: &mut Vec<Violation>) {
     let mut per: BTreeMap<i32, Vec<(u64, i64, &str)>> = BTreeMap::new();
     for c in &acked_commits {
         if let (Some(done), Some(o)) = (c.complete_us, c.invoke_offset) {
-            per.entry(c.partition).or_default().push((done, o, "commit"));
+            per.entry(c.partition)
+                .or_default()
+                .push((done, o, "commit"));
         }
     }
     for list in per.values_mut() {
@@ -407,7 +430,10 @@ pub fn group_offsets(idx: &Index, v: &mut Vec<Violation>) {
                 push(
                     v,
                     "9-commit-above-hw",
-                    format!("p{}: {} committed {o} above the final hw {hw}", c.partition, c.process),
+                    format!(
+                        "p{}: {} committed {o} above the final hw {hw}",
+                        c.partition, c.process
+                    ),
                 );
             }
         }
@@ -423,7 +449,10 @@ pub fn group_offsets(idx: &Index, v: &mut Vec<Violation>) {
             push(
                 v,
                 "9-group-missed",
-                format!("the group never processed acknowledged {val} (p{}@{:?})", s.partition, s.offset),
+                format!(
+                    "the group never processed acknowledged {val} (p{}@{:?})",
+                    s.partition, s.offset
+                ),
             );
         }
     }

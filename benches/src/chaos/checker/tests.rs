@@ -14,7 +14,16 @@ struct H {
 }
 
 impl H {
-    fn ev(&mut self, process: &str, kind: Kind, f: Func, id: u64, p: i32, value: Option<&str>, offset: Option<i64>) {
+    fn ev(
+        &mut self,
+        process: &str,
+        kind: Kind,
+        f: Func,
+        id: u64,
+        p: i32,
+        value: Option<&str>,
+        offset: Option<i64>,
+    ) {
         self.t += 10;
         self.events.push(Event {
             t_us: self.t,
@@ -34,7 +43,15 @@ impl H {
         self.next_id += 1;
         let id = self.next_id;
         self.ev(process, Kind::Invoke, Func::Send, id, p, Some(value), None);
-        self.ev(process, Kind::Ok, Func::Send, id, p, Some(value), Some(offset));
+        self.ev(
+            process,
+            Kind::Ok,
+            Func::Send,
+            id,
+            p,
+            Some(value),
+            Some(offset),
+        );
     }
 
     fn send_failed(&mut self, process: &str, p: i32, value: &str) {
@@ -45,13 +62,29 @@ impl H {
     }
 
     fn poll(&mut self, process: &str, p: i32, offset: i64, value: &str) {
-        self.ev(process, Kind::Ok, Func::Poll, 0, p, Some(value), Some(offset));
+        self.ev(
+            process,
+            Kind::Ok,
+            Func::Poll,
+            0,
+            p,
+            Some(value),
+            Some(offset),
+        );
     }
 
     fn commit(&mut self, process: &str, p: i32, offset: i64) {
         self.next_id += 1;
         let id = self.next_id;
-        self.ev(process, Kind::Invoke, Func::Commit, id, p, None, Some(offset));
+        self.ev(
+            process,
+            Kind::Invoke,
+            Func::Commit,
+            id,
+            p,
+            None,
+            Some(offset),
+        );
         self.ev(process, Kind::Ok, Func::Commit, id, p, None, None);
     }
 
@@ -59,7 +92,15 @@ impl H {
         self.next_id += 1;
         let id = self.next_id;
         self.ev("admin", Kind::Invoke, Func::Committed, id, p, None, None);
-        self.ev("admin", Kind::Ok, Func::Committed, id, p, None, Some(offset));
+        self.ev(
+            "admin",
+            Kind::Ok,
+            Func::Committed,
+            id,
+            p,
+            None,
+            Some(offset),
+        );
     }
 
     /// Three values to p0 at 0..3, read by an assign consumer and the group, committed.
@@ -81,9 +122,12 @@ impl H {
     fn input(&self, final_log: &[(i64, &str)]) -> Input {
         Input {
             events: self.events.clone(),
-            final_log: [(0, final_log.iter().map(|(o, v)| (*o, v.to_string())).collect())]
-                .into_iter()
-                .collect(),
+            final_log: [(
+                0,
+                final_log.iter().map(|(o, v)| (*o, v.to_string())).collect(),
+            )]
+            .into_iter()
+            .collect(),
             high_watermarks: [(0, final_log.len() as i64)].into_iter().collect(),
             min_progress: 100,
             group_ran: true,
@@ -131,7 +175,11 @@ fn a_reused_offset_is_caught() {
     h.send_ok("p1", 0, "p1-0", 2);
     let r = check(&h.input(&FINAL));
     let rules = rules_of(&r);
-    assert!(rules.contains(&"2-inconsistent-offset"), "{:?}", r.violations);
+    assert!(
+        rules.contains(&"2-inconsistent-offset"),
+        "{:?}",
+        r.violations
+    );
     assert!(rules.contains(&"1-lost-write"));
     // Acknowledged after p0-2 was, yet at the same offset.
     assert!(rules.contains(&"6-realtime-order"));
@@ -142,13 +190,21 @@ fn a_backwards_commit_is_caught() {
     let mut h = H::clean();
     h.commit("g1.1", 0, 1);
     let r = check(&h.input(&FINAL));
-    assert!(rules_of(&r).contains(&"9-commit-backward"), "{:?}", r.violations);
+    assert!(
+        rules_of(&r).contains(&"9-commit-backward"),
+        "{:?}",
+        r.violations
+    );
 
     // An offset fetch that sees less than an acknowledged commit.
     let mut h = H::clean();
     h.fetch(0, 2);
     let r = check(&h.input(&FINAL));
-    assert!(rules_of(&r).contains(&"9-commit-backward"), "{:?}", r.violations);
+    assert!(
+        rules_of(&r).contains(&"9-commit-backward"),
+        "{:?}",
+        r.violations
+    );
 }
 
 #[test]
@@ -157,7 +213,11 @@ fn an_aborted_read_is_caught() {
     h.send_failed("p0", 0, "p0-3");
     h.poll("c0", 0, 3, "p0-3");
     let r = check(&h.input(&[(0, "p0-0"), (1, "p0-1"), (2, "p0-2"), (3, "p0-3")]));
-    assert!(rules_of(&r).contains(&"7-aborted-read"), "{:?}", r.violations);
+    assert!(
+        rules_of(&r).contains(&"7-aborted-read"),
+        "{:?}",
+        r.violations
+    );
 }
 
 #[test]
@@ -187,7 +247,11 @@ fn reordered_producer_offsets_are_caught() {
     let mut input = h.input(&[(0, "p0-1"), (1, "p0-0")]);
     input.group_ran = false;
     let r = check(&input);
-    assert!(rules_of(&r).contains(&"5-nonmonotonic-send"), "{:?}", r.violations);
+    assert!(
+        rules_of(&r).contains(&"5-nonmonotonic-send"),
+        "{:?}",
+        r.violations
+    );
 }
 
 #[test]
@@ -195,7 +259,11 @@ fn a_group_that_misses_a_record_is_caught() {
     let mut h = H::clean();
     h.send_ok("p0", 0, "p0-3", 3);
     let r = check(&h.input(&[(0, "p0-0"), (1, "p0-1"), (2, "p0-2"), (3, "p0-3")]));
-    assert!(rules_of(&r).contains(&"9-group-missed"), "{:?}", r.violations);
+    assert!(
+        rules_of(&r).contains(&"9-group-missed"),
+        "{:?}",
+        r.violations
+    );
 }
 
 #[test]
@@ -213,7 +281,11 @@ fn no_progress_during_a_held_fault_is_caught_and_failover_measured() {
         what: "kill -9 broker 1".into(),
     });
     let r = check(&input);
-    assert!(rules_of(&r).contains(&"11-no-progress"), "{:?}", r.violations);
+    assert!(
+        rules_of(&r).contains(&"11-no-progress"),
+        "{:?}",
+        r.violations
+    );
     assert_eq!(r.faults["F1"], 1);
     assert_eq!(r.failover.samples.len(), 1);
 }
