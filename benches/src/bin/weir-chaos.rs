@@ -48,6 +48,15 @@ struct Args {
     /// Acknowledged writes required while a single-node fault is held (rule 11).
     #[arg(long, default_value_t = 100)]
     min_progress: usize,
+    /// Fail unless at least this many records were acknowledged (CI's floor).
+    #[arg(long, default_value_t = 0)]
+    require_acked: usize,
+    /// Fail unless at least this many faults were injected.
+    #[arg(long, default_value_t = 0)]
+    require_faults: u64,
+    /// Fail unless each of these faults was injected (e.g. F1,F2,F3,F5).
+    #[arg(long, default_value = "")]
+    require_kinds: String,
 }
 
 fn main() -> ExitCode {
@@ -119,12 +128,39 @@ fn main() -> ExitCode {
         run::run(&opts, interrupted).await
     });
     match result {
-        Ok(report) => {
+        Ok(outcome) => {
+            let report = outcome.report;
             run::print_table(&opts, &report);
-            if args.output.as_deref() == Some("json") {
-                println!("{}", run::summary_json(&opts, &report, &[]));
+            for n in &outcome.notes {
+                println!("  note: {n}");
             }
-            if report.violations.is_empty() {
+            // The run's own floors (not checker rules): too little load or too few faults
+            // would make a clean result meaningless.
+            let mut unmet = Vec::new();
+            if report.acknowledged < args.require_acked {
+                unmet.push(format!(
+                    "{} acknowledged, {} required",
+                    report.acknowledged, args.require_acked
+                ));
+            }
+            let injected: u64 = report.faults.values().sum();
+            if injected < args.require_faults {
+                unmet.push(format!("{injected} faults injected, {} required", args.require_faults));
+            }
+            for k in args.require_kinds.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                if !report.faults.contains_key(k) {
+                    unmet.push(format!("{k} was not injected"));
+                }
+            }
+            for u in &unmet {
+                println!("  requirement not met: {u}");
+            }
+            if args.output.as_deref() == Some("json") {
+                let mut summary = run::summary_json(&opts, &report, &outcome.notes);
+                summary["requirements_unmet"] = serde_json::json!(unmet);
+                println!("{summary}");
+            }
+            if report.violations.is_empty() && unmet.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -77,8 +77,17 @@ fn log(msg: &str) {
     eprintln!("[weir-chaos] {msg}");
 }
 
+/// What a run found.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The checker's report.
+    pub report: Report,
+    /// Faults that could not be injected, and why.
+    pub notes: Vec<String>,
+}
+
 /// Runs and checks; the report's violations say whether the run passed.
-pub async fn run(opts: &Options, interrupted: CancellationToken) -> Result<Report, RunError> {
+pub async fn run(opts: &Options, interrupted: CancellationToken) -> Result<Outcome, RunError> {
     std::fs::create_dir_all(&opts.dir).map_err(io(format!("create {}", opts.dir.display())))?;
     let dir = &opts.dir;
     std::fs::write(dir.join("seed.txt"), format!("{}\n", opts.seed))
@@ -280,7 +289,7 @@ pub async fn run(opts: &Options, interrupted: CancellationToken) -> Result<Repor
         serde_json::to_string_pretty(&summary).unwrap_or_default(),
     )
     .map_err(io("write summary.json"))?;
-    Ok(report)
+    Ok(Outcome { report, notes })
 }
 
 /// The one-line JSON summary (`--output json`).
