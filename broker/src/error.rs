@@ -54,5 +54,8 @@ pub fn partition_error_code(e: &PartitionError) -> ErrorCode {
         PartitionError::Closed(_) => ErrorCode::UnknownTopicOrPartition,
         PartitionError::TimedOut(..) => ErrorCode::RequestTimedOut,
         PartitionError::Broken(_) => ErrorCode::KafkaStorageError,
+        // Retriable: the producer finds the new leader (and its idempotent retry is
+        // deduplicated there if the records did make it).
+        PartitionError::NotLeader(_) => ErrorCode::NotLeaderOrFollower,
     }
 }

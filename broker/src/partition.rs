@@ -42,6 +42,10 @@ pub enum PartitionError {
     /// A previous operation panicked while holding the log; refuse further use.
     #[error("partition {0} is unusable after an internal failure")]
     Broken(String),
+    /// This broker stopped leading the partition (or its leader epoch changed) while an
+    /// acks=all append waited: the records may have been cut by the new leader.
+    #[error("partition {0}: leadership moved while the append waited for replication")]
+    NotLeader(String),
 }
 
 /// What the flusher has made durable.
@@ -215,6 +219,9 @@ impl Partition {
         wait: DurableWait,
         on_appended: impl FnOnce(&AppendInfo, usize) + Send + 'static,
     ) -> Result<Appended, PartitionError> {
+        // The epoch the append is made under (read first: if it moves meanwhile, the wait
+        // below fails safe and the producer retries).
+        let epoch = self.leader_epoch();
         let p = Arc::clone(self);
         let (info, log_start_offset) = blocking(
             move || {
@@ -235,7 +242,7 @@ impl Partition {
             }
         }
         if let DurableWait::Replicated { timeout_ms } = wait {
-            self.wait_replicated_within(end, timeout_ms).await?;
+            self.wait_replicated_within(end, timeout_ms, epoch).await?;
         }
         Ok(Appended {
             info,
@@ -322,10 +329,16 @@ impl Partition {
 
     /// Waits until the high watermark reaches `end` (every in-sync replica has the
     /// records), bounded like `wait_durable_within`; a partition closed meanwhile fails.
+    ///
+    /// Fails with `NotLeader` once this broker no longer leads under `epoch`: as a
+    /// follower it truncates to the new leader's log and takes the new leader's high
+    /// watermark, which passes `end` with other records at those offsets (weir-chaos
+    /// seeds 1 and 7: acknowledged writes lost, their offsets holding other values).
     async fn wait_replicated_within(
         &self,
         end: i64,
         timeout_ms: i32,
+        epoch: i32,
     ) -> Result<(), PartitionError> {
         let _waiting =
             crate::instruments::recorders::purgatory(crate::instruments::Purgatory::Produce);
@@ -333,7 +346,13 @@ impl Partition {
         let mut durable = self.durable.subscribe();
         let wait = async {
             loop {
-                if *hw.borrow_and_update() >= end {
+                let reached = *hw.borrow_and_update() >= end;
+                // Checked after reading the watermark: a follower's watermark only moves
+                // after the leadership change that made it one.
+                if !self.is_leader() || self.leader_epoch() != epoch {
+                    return Err(PartitionError::NotLeader(self.name()));
+                }
+                if reached {
                     return Ok(());
                 }
                 if durable.borrow_and_update().failed.is_some() {
@@ -809,6 +828,55 @@ mod tests {
         );
         // The log refuses further appends until reopened.
         assert!(produce(Arc::clone(&p), 2).await.is_err());
+    }
+
+    /// weir-chaos seeds 1 and 7: a leader that lost leadership while acks=all waited
+    /// became a follower, truncated to the new leader's log and took its high watermark,
+    /// which passed the waiting append's end: the append was acknowledged with offsets
+    /// that now held other records. It must fail as NOT_LEADER instead.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_acks_all_wait_fails_when_leadership_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path());
+        p.set_leader_epoch(3);
+        p.set_replication(1, &[1, 2, 3], &[1, 2, 3], 1, 0);
+        let waiter = {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move {
+                p.append_durable(
+                    bytes::BytesMut::from(&testkit::simple_batch(2, 20, 0)[..]),
+                    0,
+                    DurableWait::Replicated { timeout_ms: 10_000 },
+                    |_, _| {},
+                )
+                .await
+            })
+        };
+        // Appended, waiting for followers that never fetch.
+        for _ in 0..200 {
+            if p.log_end_offset() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(p.log_end_offset(), 2);
+        // Broker 2 leads now; this replica cuts its tail and follows a watermark past it.
+        p.set_leader_epoch(4);
+        p.set_replication(1, &[1, 2, 3], &[2, 3], 2, 10);
+        let q = Arc::clone(&p);
+        blocking(move || q.truncate_replica(0), "truncate")
+            .await
+            .unwrap();
+        let q = Arc::clone(&p);
+        blocking(
+            move || q.append_replica(&testkit::simple_batch(5, 20, 0), 5, 20),
+            "follow",
+        )
+        .await
+        .unwrap();
+        assert!(p.high_watermark() >= 2);
+        let r = waiter.await.unwrap();
+        assert!(matches!(r, Err(PartitionError::NotLeader(_))), "{r:?}");
     }
 
     #[tokio::test]
