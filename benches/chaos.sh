@@ -17,7 +17,8 @@ cd "$(dirname "$0")/.."
 profile=${CHAOS_PROFILE:-debug}
 flag=""
 [ "$profile" = release ] && flag="--release"
-cargo build --locked $flag -p weir-broker -p weir-benches --bin weir-broker --bin weir-chaos
+# The same build as test.sh (whole workspace), so under test.sh this is a no-op.
+cargo build --locked $flag --workspace --bins
 bin=target/$profile/weir-chaos
 out=target/chaos-runs
 mkdir -p "$out"

@@ -145,9 +145,17 @@ fn main() -> ExitCode {
             }
             let injected: u64 = report.faults.values().sum();
             if injected < args.require_faults {
-                unmet.push(format!("{injected} faults injected, {} required", args.require_faults));
+                unmet.push(format!(
+                    "{injected} faults injected, {} required",
+                    args.require_faults
+                ));
             }
-            for k in args.require_kinds.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            for k in args
+                .require_kinds
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+            {
                 if !report.faults.contains_key(k) {
                     unmet.push(format!("{k} was not injected"));
                 }
