@@ -49,3 +49,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
+
+# Fault injection (weir-chaos, benches/README.md): one short seeded run over three debug
+# brokers on loopback, >= 100,000 acknowledged records, >= 10 faults including F1, F2, F3
+# and F5, zero checker violations. About 4 minutes on 2 cores; its run folder (history,
+# fault log, broker logs, data dirs) is kept under target/chaos-runs/ci-seed-7.
+benches/chaos.sh ci

@@ -136,27 +136,40 @@ async fn producer(
             }
         };
         let mut pending = FuturesUnordered::new();
+        let mut outstanding = vec![0usize; usize::try_from(p.partitions).unwrap_or(0).max(1)];
         let mut tick = tokio::time::interval(TICK);
         let mut broken = false;
         while !stop.is_cancelled() && !broken {
             tokio::select! {
                 Some((id, part, value, result)) = pending.next(), if !pending.is_empty() => {
+                    if let Some(n) = usize::try_from(part).ok().and_then(|q| outstanding.get_mut(q)) {
+                        *n = n.saturating_sub(1);
+                    }
                     complete(&rec, &name, id, part, value, result);
                 }
                 _ = tick.tick() => {
                     for _ in 0..per_tick {
-                        if pending.len() >= WINDOW
-                            || budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1)).is_err()
-                        {
+                        let part = (seq % p.partitions.max(1) as u64) as i32;
+                        let slot = usize::try_from(part).unwrap_or(0);
+                        if outstanding.get(slot).is_some_and(|n| *n >= WINDOW) {
+                            // This partition is stalled: its turn passes to the next.
+                            seq += 1;
+                            continue;
+                        }
+                        if budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1)).is_err() {
                             break;
                         }
                         let value = format!("p{i}-{seq}");
-                        let part = (seq % p.partitions.max(1) as u64) as i32;
                         seq += 1;
                         let id = rec.invoke(&name, Func::Send, part, Some(value.clone()), None);
                         let record = ProducerRecord::new(p.topic.as_str(), value.clone()).with_partition(part);
                         match producer.enqueue(record).await {
-                            Ok(fut) => pending.push(async move { (id, part, value, fut.await) }),
+                            Ok(fut) => {
+                                if let Some(n) = outstanding.get_mut(slot) {
+                                    *n += 1;
+                                }
+                                pending.push(async move { (id, part, value, fut.await) });
+                            }
                             Err(e) => {
                                 let kind = outcome(&e);
                                 rec.complete(&name, id, kind, Func::Send, part, Some(value), None, Some(e.to_string()));
