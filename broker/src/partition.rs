@@ -160,8 +160,20 @@ impl Partition {
     }
 
     /// Takes the leader epoch the metadata gives this partition (a leadership change).
+    ///
+    /// A new epoch suspends leadership until `set_replication` says who leads it: the
+    /// applier sets epochs before it hands out leaders, and a leader append in between
+    /// would stamp the new leader's epoch on a batch the new leader never had (weir-chaos
+    /// seed 7: divergence inside one epoch, which OffsetForLeaderEpoch cannot see; the
+    /// follower's fetches then failed with "does not follow" while the leader counted its
+    /// log end as replicated). `leading` is cleared before the epoch is published, and
+    /// `append_deferred` reads the epoch before `leading`, so an append that sees the new
+    /// epoch also sees the suspension.
     pub fn set_leader_epoch(&self, epoch: i32) {
-        self.leader_epoch.store(epoch, Ordering::Release);
+        if self.leader_epoch.load(Ordering::SeqCst) != epoch {
+            self.leading.store(false, Ordering::SeqCst);
+        }
+        self.leader_epoch.store(epoch, Ordering::SeqCst);
     }
 
     /// Offsets below this are committed (visible to consumers).
@@ -257,7 +269,11 @@ impl Partition {
         batches: &mut [u8],
         now_ms: i64,
     ) -> Result<AppendInfo, PartitionError> {
-        let epoch = self.leader_epoch();
+        // Epoch first, then leadership (see `set_leader_epoch`).
+        let epoch = self.leader_epoch.load(Ordering::SeqCst);
+        if !self.leading.load(Ordering::SeqCst) {
+            return Err(PartitionError::NotLeader(self.name()));
+        }
         let (info, end) = self.with_log_mut(|log| {
             let info = log.append_as_leader_with(batches, epoch, now_ms, FlushMode::Deferred)?;
             Ok((info, log.log_end_offset()))
@@ -507,7 +523,7 @@ impl Partition {
         now_ms: i64,
     ) {
         let leading = leader == me;
-        let was = self.leading.swap(leading, Ordering::AcqRel);
+        let was = self.leading.swap(leading, Ordering::SeqCst);
         let hw = self.with_replicas(|r| {
             r.set_members(me, replicas, isr, leading && !was, now_ms);
             r.high_watermark()
@@ -519,7 +535,7 @@ impl Partition {
 
     /// Whether the metadata makes this broker the leader.
     pub fn is_leader(&self) -> bool {
-        self.leading.load(Ordering::Acquire)
+        self.leading.load(Ordering::SeqCst)
     }
 
     /// ISR size (this broker included), as the leader sees it.
@@ -877,6 +893,28 @@ mod tests {
         assert!(p.high_watermark() >= 2);
         let r = waiter.await.unwrap();
         assert!(matches!(r, Err(PartitionError::NotLeader(_))), "{r:?}");
+    }
+
+    /// weir-chaos seed 7: between the applier's new epoch and its new leader, an append
+    /// on the old leader stamped the new epoch. A new epoch suspends appends until the
+    /// metadata names this broker leader again.
+    #[tokio::test]
+    async fn a_new_epoch_suspends_appends_until_leadership_is_known() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path());
+        p.set_leader_epoch(1);
+        p.set_replication(1, &[1], &[1], 1, 0);
+        produce(Arc::clone(&p), 0).await.unwrap();
+        p.set_leader_epoch(2);
+        let err = produce(Arc::clone(&p), 1).await.unwrap_err();
+        assert!(matches!(err, PartitionError::NotLeader(_)), "{err:?}");
+        // Still the leader under the new epoch: appends go on, stamped with it.
+        p.set_replication(1, &[1], &[1], 1, 1);
+        produce(Arc::clone(&p), 2).await.unwrap();
+        assert_eq!(p.with_log(|l| Ok(l.latest_epoch())).unwrap(), Some(2));
+        // The same epoch again changes nothing.
+        p.set_leader_epoch(2);
+        produce(Arc::clone(&p), 3).await.unwrap();
     }
 
     #[tokio::test]
