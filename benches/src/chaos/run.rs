@@ -612,7 +612,7 @@ fn compare_replicas(cluster: &Cluster, partitions: i32, hws: &BTreeMap<i32, i64>
     let mut out = Vec::new();
     for q in 0..partitions {
         let hw = hws.get(&q).copied().unwrap_or(0);
-        let logs: Vec<(i32, Vec<(i64, Vec<u8>)>)> = cluster
+        let logs: Vec<(i32, Batches)> = cluster
             .nodes
             .iter()
             .map(|n| {
@@ -644,8 +644,11 @@ fn compare_replicas(cluster: &Cluster, partitions: i32, hws: &BTreeMap<i32, i64>
     out
 }
 
+/// (base offset, bytes) of a partition's batches, in offset order.
+type Batches = Vec<(i64, Vec<u8>)>;
+
 /// (base offset, bytes) of every batch that starts below `hw` in a partition directory.
-fn batches_below(dir: &Path, hw: i64) -> Vec<(i64, Vec<u8>)> {
+fn batches_below(dir: &Path, hw: i64) -> Batches {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

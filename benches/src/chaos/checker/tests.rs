@@ -14,6 +14,7 @@ struct H {
 }
 
 impl H {
+    #[allow(clippy::too_many_arguments)]
     fn ev(
         &mut self,
         process: &str,
