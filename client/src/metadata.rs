@@ -37,9 +37,6 @@ pub struct TopicMeta {
     pub partitions: Vec<PartitionMeta>,
     /// Whether the topic is internal.
     pub is_internal: bool,
-    /// The topic's id (16 bytes; empty when the broker did not say): a topic deleted and
-    /// created again under the same name starts its leader epochs over.
-    pub topic_id: bytes::Bytes,
 }
 
 impl TopicMeta {
@@ -100,36 +97,16 @@ impl ClusterView {
                 next.missing.push(t.name);
                 continue;
             }
-            // A broker whose metadata is behind (cut off, just restarted) can name an old
-            // leader: a partition's entry never goes back to an older leader epoch than
-            // one already seen (Kafka's KIP-320). Taking it made a consumer fetch from a
-            // cut-off old leader past its log end, get OFFSET_OUT_OF_RANGE and reset to
-            // the earliest offset (weir-chaos: group members rewound and committed
-            // offsets backward).
-            let seen = self
-                .topics
-                .get(&t.name)
-                .filter(|s| s.topic_id == t.topic_id)
-                .cloned();
             let mut partitions: Vec<PartitionMeta> = t
                 .partitions
                 .into_iter()
-                .map(|p| {
-                    let fresh = PartitionMeta {
-                        partition: p.partition_index,
-                        leader: p.leader_id,
-                        leader_epoch: p.leader_epoch,
-                        replicas: p.replica_nodes,
-                        isr: p.isr_nodes,
-                        error: ErrorCode::from_i32(p.error_code),
-                    };
-                    let known = seen
-                        .as_ref()
-                        .and_then(|s| s.partitions.iter().find(|o| o.partition == fresh.partition));
-                    match known {
-                        Some(old) if old.leader_epoch > fresh.leader_epoch => old.clone(),
-                        _ => fresh,
-                    }
+                .map(|p| PartitionMeta {
+                    partition: p.partition_index,
+                    leader: p.leader_id,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replica_nodes,
+                    isr: p.isr_nodes,
+                    error: ErrorCode::from_i32(p.error_code),
                 })
                 .collect();
             partitions.sort_by_key(|p| p.partition);
@@ -140,7 +117,6 @@ impl ClusterView {
                     name: t.name,
                     partitions,
                     is_internal: t.is_internal,
-                    topic_id: t.topic_id,
                 }),
             );
         }
@@ -201,40 +177,5 @@ mod tests {
         assert_eq!(a.leader(0), None);
         assert_eq!(a.leader(1), Some(1));
         assert_eq!(v.missing, vec!["gone".to_string()]);
-    }
-
-    fn one_partition(leader: i32, epoch: i32) -> MetadataResponse {
-        MetadataResponse {
-            topics: vec![TopicMetadata {
-                name: "t".into(),
-                partitions: vec![PartitionMetadata {
-                    partition_index: 0,
-                    leader_id: leader,
-                    leader_epoch: epoch,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn an_older_leader_epoch_does_not_replace_a_newer_one() {
-        let now = Instant::now();
-        let v = ClusterView::empty().merged(one_partition(2, 5), now);
-        // A broker behind on metadata still names the old leader.
-        let v = v.merged(one_partition(1, 4), now);
-        assert_eq!(v.topics["t"].leader(0), Some(2));
-        // A newer epoch wins, as does the same epoch.
-        let v = v.merged(one_partition(3, 6), now);
-        assert_eq!(v.topics["t"].leader(0), Some(3));
-        let v = v.merged(one_partition(-1, 6), now);
-        assert_eq!(v.topics["t"].leader(0), None);
-        // The topic was deleted and created again: its epochs start over.
-        let mut again = one_partition(1, 0);
-        again.topics[0].topic_id = bytes::Bytes::from_static(&[7; 16]);
-        let v = v.merged(again, now);
-        assert_eq!(v.topics["t"].leader(0), Some(1));
     }
 }
