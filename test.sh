@@ -49,3 +49,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
+
+# Fault injection (weir-chaos) is not run here yet: its short CI run (`benches/chaos.sh ci`,
+# about 4 minutes) still finds open broker bugs (committed group offsets going backward,
+# see benches/README.md), and a step that fails would block every change. Its checker and
+# harness unit tests run above with the workspace tests.

@@ -157,6 +157,8 @@ pub struct ClusterSection {
     pub replica_lag_time_max_ms: u64,
     pub replica_fetch_wait_max_ms: u64,
     pub replica_high_watermark_checkpoint_interval_ms: u64,
+    /// `FROM=TO,...`: dial TO whenever a peer is reached at FROM (see [`crate::dial`]).
+    pub dial_overrides: String,
 }
 
 impl ClusterSection {
@@ -249,6 +251,9 @@ impl Config {
                 "cluster.advertised_listen: {:?} is not HOST:PORT",
                 c.advertised_listen
             ));
+        }
+        if let Err(e) = crate::dial::parse(&c.dial_overrides) {
+            bad.push(format!("cluster.dial_overrides: {e}"));
         }
         if c.election_timeout_min_ms <= c.heartbeat_interval_ms
             || c.election_timeout_max_ms <= c.election_timeout_min_ms
@@ -524,6 +529,7 @@ mod tests {
             ("[cluster]\nvoters = \"0@127.0.0.1:1,0@127.0.0.1:2\"\ncontroller_listen = \"127.0.0.1:1\"\n", "listed twice"),
             ("[cluster]\nvoters = \"0@127.0.0.1:1\"\ncontroller_listen = \"127.0.0.1:2\"\n", "differs from this node's entry"),
             ("[cluster]\nadvertised_listen = \"nohost\"\n", "cluster.advertised_listen"),
+            ("[cluster]\ndial_overrides = \"127.0.0.1:1\"\n", "cluster.dial_overrides"),
         ] {
             let err = Config::from_toml_str(toml, &Overrides::default()).unwrap_err().to_string();
             assert!(err.contains(key), "{toml}: {err}");

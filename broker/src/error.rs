@@ -55,5 +55,8 @@ pub fn partition_error_code(e: &PartitionError) -> ErrorCode {
         PartitionError::TimedOut(..) => ErrorCode::RequestTimedOut,
         PartitionError::Broken(_) => ErrorCode::KafkaStorageError,
         PartitionError::StaleLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
+        // Retriable: the producer finds the new leader (and its idempotent retry is
+        // deduplicated there if the records did make it).
+        PartitionError::NotLeader(_) => ErrorCode::NotLeaderOrFollower,
     }
 }

@@ -30,6 +30,7 @@ pub mod config;
 pub mod controller;
 pub mod coordinator;
 pub mod ctx;
+pub mod dial;
 pub mod error;
 pub mod group;
 pub mod handlers;
@@ -112,6 +113,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
     std::fs::create_dir_all(&data_dir)
         .map_err(io(format!("create data dir {}", data_dir.display())))?;
     let _lock = lock::DataDirLock::acquire(&data_dir).map_err(io("lock data dir"))?;
+    // Validated by the config; installed before anything dials a peer.
+    dial::install(dial::parse(&config.cluster.dial_overrides).unwrap_or_default());
     let identity = meta_properties::ensure(
         &data_dir,
         config.server.node_id,

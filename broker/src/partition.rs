@@ -53,6 +53,10 @@ pub enum PartitionError {
         /// The partition's epoch now.
         current: i32,
     },
+    /// This broker stopped leading the partition (or its leader epoch changed) while an
+    /// acks=all append waited: the records may have been cut by the new leader.
+    #[error("partition {0}: leadership moved while the append waited for replication")]
+    NotLeader(String),
 }
 
 /// What the flusher has made durable.
@@ -167,8 +171,20 @@ impl Partition {
     }
 
     /// Takes the leader epoch the metadata gives this partition (a leadership change).
+    ///
+    /// A new epoch suspends leadership until `set_replication` says who leads it: the
+    /// applier sets epochs before it hands out leaders, and a leader append in between
+    /// would stamp the new leader's epoch on a batch the new leader never had (weir-chaos
+    /// seed 7: divergence inside one epoch, which OffsetForLeaderEpoch cannot see; the
+    /// follower's fetches then failed with "does not follow" while the leader counted its
+    /// log end as replicated). `leading` is cleared before the epoch is published, and
+    /// `append_deferred` reads the epoch before `leading`, so an append that sees the new
+    /// epoch also sees the suspension.
     pub fn set_leader_epoch(&self, epoch: i32) {
-        self.leader_epoch.store(epoch, Ordering::Release);
+        if self.leader_epoch.load(Ordering::SeqCst) != epoch {
+            self.leading.store(false, Ordering::SeqCst);
+        }
+        self.leader_epoch.store(epoch, Ordering::SeqCst);
     }
 
     /// Offsets below this are committed (visible to consumers).
@@ -226,6 +242,9 @@ impl Partition {
         wait: DurableWait,
         on_appended: impl FnOnce(&AppendInfo, usize) + Send + 'static,
     ) -> Result<Appended, PartitionError> {
+        // The epoch the append is made under (read first: if it moves meanwhile, the wait
+        // below fails safe and the producer retries).
+        let epoch = self.leader_epoch();
         let p = Arc::clone(self);
         let (info, log_start_offset) = blocking(
             move || {
@@ -246,7 +265,7 @@ impl Partition {
             }
         }
         if let DurableWait::Replicated { timeout_ms } = wait {
-            self.wait_replicated_within(end, timeout_ms).await?;
+            self.wait_replicated_within(end, timeout_ms, epoch).await?;
         }
         Ok(Appended {
             info,
@@ -261,7 +280,11 @@ impl Partition {
         batches: &mut [u8],
         now_ms: i64,
     ) -> Result<AppendInfo, PartitionError> {
-        let epoch = self.leader_epoch();
+        // Epoch first, then leadership (see `set_leader_epoch`).
+        let epoch = self.leader_epoch.load(Ordering::SeqCst);
+        if !self.leading.load(Ordering::SeqCst) {
+            return Err(PartitionError::NotLeader(self.name()));
+        }
         let (info, end) = self.with_log_mut(|log| {
             let info = log.append_as_leader_with(batches, epoch, now_ms, FlushMode::Deferred)?;
             Ok((info, log.log_end_offset()))
@@ -333,10 +356,16 @@ impl Partition {
 
     /// Waits until the high watermark reaches `end` (every in-sync replica has the
     /// records), bounded like `wait_durable_within`; a partition closed meanwhile fails.
+    ///
+    /// Fails with `NotLeader` once this broker no longer leads under `epoch`: as a
+    /// follower it truncates to the new leader's log and takes the new leader's high
+    /// watermark, which passes `end` with other records at those offsets (weir-chaos
+    /// seeds 1 and 7: acknowledged writes lost, their offsets holding other values).
     async fn wait_replicated_within(
         &self,
         end: i64,
         timeout_ms: i32,
+        epoch: i32,
     ) -> Result<(), PartitionError> {
         let _waiting =
             crate::instruments::recorders::purgatory(crate::instruments::Purgatory::Produce);
@@ -344,7 +373,13 @@ impl Partition {
         let mut durable = self.durable.subscribe();
         let wait = async {
             loop {
-                if *hw.borrow_and_update() >= end {
+                let reached = *hw.borrow_and_update() >= end;
+                // Checked after reading the watermark: a follower's watermark only moves
+                // after the leadership change that made it one.
+                if !self.is_leader() || self.leader_epoch() != epoch {
+                    return Err(PartitionError::NotLeader(self.name()));
+                }
+                if reached {
                     return Ok(());
                 }
                 if durable.borrow_and_update().failed.is_some() {
@@ -499,7 +534,7 @@ impl Partition {
         now_ms: i64,
     ) {
         let leading = leader == me;
-        let was = self.leading.swap(leading, Ordering::AcqRel);
+        let was = self.leading.swap(leading, Ordering::SeqCst);
         let hw = self.with_replicas(|r| {
             r.set_members(me, replicas, isr, leading && !was, now_ms);
             r.high_watermark()
@@ -511,7 +546,7 @@ impl Partition {
 
     /// Whether the metadata makes this broker the leader.
     pub fn is_leader(&self) -> bool {
-        self.leading.load(Ordering::Acquire)
+        self.leading.load(Ordering::SeqCst)
     }
 
     /// ISR size (this broker included), as the leader sees it.
@@ -532,7 +567,16 @@ impl Partition {
     /// the ISR that have caught up (what an ISR change should propose).
     pub fn isr_changes(&self, now_ms: i64, lag_max_ms: i64) -> (Vec<i32>, Vec<i32>) {
         let hw = self.high_watermark();
-        self.with_replicas(|r| (r.out_of_sync(now_ms, lag_max_ms), r.ready_to_join(hw)))
+        self.with_replicas(|r| {
+            r.drop_stale_joining(now_ms, lag_max_ms);
+            (r.out_of_sync(now_ms, lag_max_ms), r.ready_to_join(hw))
+        })
+    }
+
+    /// On the leader: `ids` are being proposed for the ISR; the watermark waits for them
+    /// from now on (see `ReplicaSet::joining`).
+    pub fn mark_joining(&self, ids: &[i32]) {
+        self.with_replicas(|r| r.joining(ids));
     }
 
     /// On the leader: the worst follower lag, in records and in milliseconds since last
@@ -883,6 +927,77 @@ mod tests {
         );
         // The log refuses further appends until reopened.
         assert!(produce(Arc::clone(&p), 2).await.is_err());
+    }
+
+    /// weir-chaos seeds 1 and 7: a leader that lost leadership while acks=all waited
+    /// became a follower, truncated to the new leader's log and took its high watermark,
+    /// which passed the waiting append's end: the append was acknowledged with offsets
+    /// that now held other records. It must fail as NOT_LEADER instead.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_acks_all_wait_fails_when_leadership_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path());
+        p.set_leader_epoch(3);
+        p.set_replication(1, &[1, 2, 3], &[1, 2, 3], 1, 0);
+        let waiter = {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move {
+                p.append_durable(
+                    bytes::BytesMut::from(&testkit::simple_batch(2, 20, 0)[..]),
+                    0,
+                    DurableWait::Replicated { timeout_ms: 10_000 },
+                    |_, _| {},
+                )
+                .await
+            })
+        };
+        // Appended, waiting for followers that never fetch.
+        for _ in 0..200 {
+            if p.log_end_offset() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(p.log_end_offset(), 2);
+        // Broker 2 leads now; this replica cuts its tail and follows a watermark past it.
+        p.set_leader_epoch(4);
+        p.set_replication(1, &[1, 2, 3], &[2, 3], 2, 10);
+        let q = Arc::clone(&p);
+        blocking(move || q.truncate_replica(0, 4), "truncate")
+            .await
+            .unwrap();
+        let q = Arc::clone(&p);
+        blocking(
+            move || q.append_replica(&testkit::simple_batch(5, 20, 0), 5, 20, 4),
+            "follow",
+        )
+        .await
+        .unwrap();
+        assert!(p.high_watermark() >= 2);
+        let r = waiter.await.unwrap();
+        assert!(matches!(r, Err(PartitionError::NotLeader(_))), "{r:?}");
+    }
+
+    /// weir-chaos seed 7: between the applier's new epoch and its new leader, an append
+    /// on the old leader stamped the new epoch. A new epoch suspends appends until the
+    /// metadata names this broker leader again.
+    #[tokio::test]
+    async fn a_new_epoch_suspends_appends_until_leadership_is_known() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path());
+        p.set_leader_epoch(1);
+        p.set_replication(1, &[1], &[1], 1, 0);
+        produce(Arc::clone(&p), 0).await.unwrap();
+        p.set_leader_epoch(2);
+        let err = produce(Arc::clone(&p), 1).await.unwrap_err();
+        assert!(matches!(err, PartitionError::NotLeader(_)), "{err:?}");
+        // Still the leader under the new epoch: appends go on, stamped with it.
+        p.set_replication(1, &[1], &[1], 1, 1);
+        produce(Arc::clone(&p), 2).await.unwrap();
+        assert_eq!(p.with_log(|l| Ok(l.latest_epoch())).unwrap(), Some(2));
+        // The same epoch again changes nothing.
+        p.set_leader_epoch(2);
+        produce(Arc::clone(&p), 3).await.unwrap();
     }
 
     #[tokio::test]

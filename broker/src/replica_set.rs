@@ -8,6 +8,11 @@
 //! - The high watermark is the smallest log end among the leader's own committable end
 //!   (durable, under the flush policy) and every other ISR member. A follower that has not
 //!   fetched since this broker became leader counts as 0, so the watermark waits for it.
+//! - A follower the leader has proposed for the ISR counts for the watermark from the
+//!   proposal on, not only once the metadata lists it (Kafka's "maximal ISR", KIP-497):
+//!   the controller may add it and, in the same breath, make it leader (preferred-leader
+//!   election), while this broker's image still shows the old ISR; a watermark that
+//!   ignored it would acknowledge writes the new leader never had.
 //! - A follower is caught up when it fetched at the leader's log end, or at least at the
 //!   log end the leader had at its previous fetch (so one that always trails by the
 //!   in-flight produce still counts); one not caught up for `replica_lag_time_max_ms` is
@@ -33,6 +38,8 @@ pub struct Follower {
 pub struct ReplicaSet {
     /// The ISR members other than this broker, from the metadata image.
     isr: Vec<i32>,
+    /// Followers proposed for the ISR and not yet in it: counted by the watermark.
+    joining: std::collections::BTreeSet<i32>,
     /// Every other replica: followers fetch whether or not they are in the ISR.
     followers: BTreeMap<i32, Follower>,
     /// What the leader itself can count: its log end, or its durable end when the flush
@@ -66,6 +73,12 @@ impl ReplicaSet {
         self.isr = isr.iter().copied().filter(|r| *r != me).collect();
         let others: Vec<i32> = replicas.iter().copied().filter(|r| *r != me).collect();
         self.followers.retain(|id, _| others.contains(id));
+        if became_leader {
+            self.joining.clear();
+        }
+        let isr = &self.isr;
+        self.joining
+            .retain(|id| others.contains(id) && !isr.contains(id));
         for id in others {
             let fresh = Follower {
                 log_end: -1,
@@ -119,12 +132,37 @@ impl ReplicaSet {
         f.leader_end_at_fetch = leader_end;
     }
 
+    /// Followers this leader proposes to add to the ISR: from now on they hold the
+    /// watermark back as members do, until the metadata lists them, leadership moves, or
+    /// they stop being caught up (`drop_stale_joining`).
+    pub fn joining(&mut self, ids: &[i32]) {
+        for id in ids {
+            if self.followers.contains_key(id) && !self.isr.contains(id) {
+                self.joining.insert(*id);
+            }
+        }
+    }
+
+    /// Forgets proposed followers not caught up for longer than `lag_max_ms` (a proposal
+    /// the controller refused must not stall the watermark on a follower that stopped).
+    pub fn drop_stale_joining(&mut self, now_ms: i64, lag_max_ms: i64) {
+        let followers = &self.followers;
+        self.joining.retain(|id| {
+            followers
+                .get(id)
+                .is_some_and(|f| now_ms - f.caught_up_ms <= lag_max_ms)
+        });
+    }
+
     /// The high watermark these positions allow.
     pub fn high_watermark(&self) -> i64 {
-        self.isr.iter().fold(self.local_end, |hw, id| {
-            let end = self.followers.get(id).map_or(0, |f| f.log_end.max(0));
-            hw.min(end)
-        })
+        self.isr
+            .iter()
+            .chain(self.joining.iter())
+            .fold(self.local_end, |hw, id| {
+                let end = self.followers.get(id).map_or(0, |f| f.log_end.max(0));
+                hw.min(end)
+            })
     }
 
     /// ISR size, this broker included.
@@ -224,5 +262,47 @@ mod tests {
         assert_eq!(r.ready_to_join(110), vec![3]);
         // Both trail the leader's 120 by 10; 3 was last caught up when this leader began.
         assert_eq!(r.max_lag(42_000), (10, 41_000));
+    }
+
+    /// Seed 1 of weir-chaos (F1 on a leader, then the preferred-leader election giving it
+    /// back): the leader proposed 3 for the ISR; the controller added it and made it leader
+    /// at 4894 while this leader's image still said ISR {1, 2}, so this leader
+    /// acknowledged a write at 4894 that 3 never had, and it was lost. A proposed follower
+    /// must hold the watermark back from the proposal on.
+    #[test]
+    fn a_follower_proposed_for_the_isr_holds_the_watermark_back() {
+        let mut r = ReplicaSet::new(0, 0);
+        r.set_members(1, &[1, 2, 3], &[1, 2], true, 0);
+        r.set_local_end(4894, 4894);
+        r.follower_fetched(2, 4894, 10);
+        r.follower_fetched(3, 4894, 10);
+        assert_eq!(r.ready_to_join(4894), vec![3]);
+        r.joining(&[3]);
+        // A new record reaches 2 but not 3 (it is about to lead).
+        r.set_local_end(4895, 4895);
+        r.follower_fetched(2, 4895, 20);
+        assert_eq!(r.high_watermark(), 4894, "3 does not have 4894 yet");
+        r.follower_fetched(3, 4895, 30);
+        assert_eq!(r.high_watermark(), 4895);
+        // Once the metadata lists it, it is a member like the others.
+        r.set_members(1, &[1, 2, 3], &[1, 2, 3], false, 40);
+        assert_eq!(r.high_watermark(), 4895);
+        // A proposal that never lands stops counting once the follower is not caught up.
+        let mut r = ReplicaSet::new(0, 0);
+        r.set_members(1, &[1, 2, 3], &[1, 2], true, 0);
+        r.set_local_end(10, 10);
+        r.follower_fetched(2, 10, 0);
+        r.follower_fetched(3, 10, 0);
+        r.joining(&[3]);
+        r.set_local_end(20, 20);
+        r.follower_fetched(2, 20, 100);
+        assert_eq!(r.high_watermark(), 10);
+        r.drop_stale_joining(5_000, 2_000);
+        assert_eq!(r.high_watermark(), 20);
+        // A new leader starts with no proposals.
+        r.joining(&[3]);
+        r.set_members(1, &[1, 2, 3], &[1, 2], true, 6_000);
+        r.follower_fetched(2, 20, 6_001);
+        assert_eq!(r.high_watermark(), 20);
     }
 }

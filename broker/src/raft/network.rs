@@ -135,10 +135,13 @@ impl Peer {
 
     async fn round_trip(&mut self, req: pb::RaftRequest) -> Result<pb::RaftResponse, String> {
         if self.conn.is_none() {
-            let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.addr))
-                .await
-                .map_err(|_| "connect timed out".to_string())?
-                .map_err(|e| format!("connect: {e}"))?;
+            let stream = tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                TcpStream::connect(crate::dial::target(&self.addr)),
+            )
+            .await
+            .map_err(|_| "connect timed out".to_string())?
+            .map_err(|e| format!("connect: {e}"))?;
             let _ = stream.set_nodelay(true);
             self.conn = Some(Framed::new(stream, codec()));
         }

@@ -18,10 +18,13 @@ pub struct Conn {
 impl Conn {
     /// Connects (bounded).
     pub async fn connect(addr: &str) -> Result<Conn, String> {
-        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
-            .await
-            .map_err(|_| format!("connect to {addr} timed out"))?
-            .map_err(|e| format!("connect to {addr}: {e}"))?;
+        let stream = tokio::time::timeout(
+            Duration::from_secs(5),
+            TcpStream::connect(crate::dial::target(addr)),
+        )
+        .await
+        .map_err(|_| format!("connect to {addr} timed out"))?
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
         let _ = stream.set_nodelay(true);
         Ok(Conn {
             framed: Framed::new(

@@ -17,6 +17,13 @@ use crate::log_throttle::Throttle;
 
 static ISR_FAILED: Throttle = Throttle::new(Duration::from_secs(10));
 
+/// Longest wait for the controller's answer to one AlterPartition. Short: a controller
+/// that stopped answering (paused, cut off) must not hold every later ISR change back
+/// for the connection's 30 s, because the next controller needs them (weir-chaos seed 7:
+/// with the controller SIGSTOPped, no follower left any ISR and acks=all stalled on
+/// every partition until it resumed). A slow answer is simply proposed again.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Proposes ISR changes every `interval`, until `shutdown`.
 pub async fn run(
     controller: Arc<Controller>,
@@ -60,7 +67,10 @@ pub async fn run(
         let Some((_, c)) = conn.as_mut() else {
             continue;
         };
-        match c.call(req).await {
+        let answer = tokio::time::timeout(CALL_TIMEOUT, c.call(req))
+            .await
+            .unwrap_or_else(|_| Err("the controller did not answer in time".into()));
+        match answer {
             Ok(r) if r.error_code != 0 => {
                 log_failure(&format!(
                     "controller answered {:?}",
@@ -109,6 +119,9 @@ fn proposals(
         if out.is_empty() && join.is_empty() {
             continue;
         }
+        // Before the proposal leaves: the controller may apply it (and elect a joiner)
+        // before this broker's image shows it.
+        p.mark_joining(&join);
         let mut new_isr: Vec<i32> = at
             .isr
             .iter()
