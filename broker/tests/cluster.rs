@@ -1982,3 +1982,61 @@ async fn a_full_disk_takes_a_follower_out_of_the_isr_and_the_leader_keeps_going(
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_whose_metadata_log_cannot_be_written_halts_and_recovers_on_restart() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::new();
+    // Broker 3's metadata log lives on a 256 kB tmpfs that metadata changes will fill.
+    let quorum = cluster.members[2].dir.path().join("meta").join("quorum");
+    let disk = Tmpfs::mount(&quorum, "256k");
+    cluster.start_all();
+    cluster.controller().await;
+    assert!(exists(&quorum.join("raft.log")), "the tmpfs holds the log");
+
+    // Metadata changes until broker 3 cannot write its log: it halts (Kafka's behaviour),
+    // instead of serving on a frozen image.
+    let bootstrap: Vec<String> = cluster.live().map(|(_, b)| b.addr.clone()).collect();
+    let mut config = weir_client::ClientConfig::new(&bootstrap.join(","));
+    config.request_timeout = Duration::from_secs(5);
+    let admin = weir_client::Admin::new(config).unwrap();
+    let mut halted = None;
+    for i in 0..3000 {
+        if !cluster.members[2].broker.as_mut().unwrap().is_running() {
+            halted = Some(i);
+            break;
+        }
+        // Errors are expected once the controller is the broker that halts.
+        let _ = admin
+            .create_topic(weir_client::admin::NewTopic::new(
+                format!("fill-{i}-{}", "x".repeat(100)),
+                1,
+            ))
+            .await;
+    }
+    assert!(
+        halted.is_some(),
+        "broker 3 kept running with a full metadata disk"
+    );
+    cluster.members[2].broker.take();
+
+    // The other two carry on as a quorum of two.
+    let ctl = cluster.controller().await;
+    let created = cluster
+        .client(ctl)
+        .await
+        .create_topic_rf("after", 1, 2, &[])
+        .await;
+    assert_eq!(created.error_code, 0, "{created:?}");
+
+    // With space back, it restarts from its log and catches up to an identical image.
+    disk.resize("64m");
+    cluster.spawn(2);
+    cluster.members[2]
+        .broker
+        .as_mut()
+        .unwrap()
+        .wait_ready(Duration::from_secs(60));
+    cluster.converged().await;
+    drop(disk);
+}

@@ -180,12 +180,24 @@ impl QuorumNode {
 }
 
 /// Mirrors openraft's metrics into ours each time they change, until Raft shuts down.
+///
+/// Also the broker's fault handler for the metadata quorum: when Raft's core dies of a
+/// storage error (the metadata log cannot be written: a full or failing disk) or a panic,
+/// the process halts, as Kafka halts on a metadata log failure. Running on would serve a
+/// frozen image: leading partitions the controller has moved away, never rejoining an ISR
+/// (weir-chaos seeds 4 and 6, disk-full fault). A restart recovers the log from disk.
 async fn report_metrics(raft: Raft) {
     use crate::instruments::names;
     let mut rx = raft.metrics();
     loop {
         // Clone and drop the borrow at once: holding it blocks openraft's core (#1238).
         let m = rx.borrow_and_update().clone();
+        if let Err(fatal) = &m.running_state {
+            if !matches!(fatal, openraft::error::Fatal::Stopped) {
+                tracing::error!(error = %fatal, "the metadata quorum failed; halting");
+                std::process::exit(1);
+            }
+        }
         let leader = m
             .current_leader
             .and_then(|l| i64::try_from(l).ok())
