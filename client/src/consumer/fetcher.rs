@@ -163,7 +163,10 @@ async fn fetch(
             {
                 let mut parts = shared.parts();
                 match parts.get_mut(&tp) {
-                    Some(s) if s.epoch == epoch => s.fetch_offset = Some(next),
+                    Some(s) if s.epoch == epoch => {
+                        s.fetch_offset = Some(next);
+                        s.out_of_range_once = false;
+                    }
                     _ => continue,
                 }
             }
@@ -192,6 +195,18 @@ fn out_of_range(shared: &Shared, tp: &TopicPartition, offset: i64, epoch: u64) {
     if s.epoch != epoch {
         return;
     }
+    if !s.out_of_range_once {
+        // First answer: maybe from a broker that still thinks it leads (behind on
+        // metadata, cut off, just restarted) with a shorter log. Ask again at the leader
+        // fresh metadata names before giving up the position.
+        s.out_of_range_once = true;
+        s.leader = None;
+        drop(parts);
+        shared.client.invalidate(&tp.topic);
+        tracing::debug!(topic = %tp.topic, partition = tp.partition, offset, "offset out of range; checking with fresh metadata");
+        return;
+    }
+    s.out_of_range_once = false;
     match policy {
         OffsetReset::Earliest | OffsetReset::Latest => {
             tracing::info!(topic = %tp.topic, partition = tp.partition, offset, ?policy, "offset out of range; resetting");

@@ -154,6 +154,10 @@ pub(crate) struct PartState {
     pub(crate) start: Option<Start>,
     pub(crate) epoch: u64,
     pub(crate) leader: Option<i32>,
+    /// OFFSET_OUT_OF_RANGE was answered once at `fetch_offset` and metadata is being
+    /// refreshed: a broker behind on metadata can still think it leads, with a shorter
+    /// log; only a second answer, from the refreshed leader, resets the position.
+    pub(crate) out_of_range_once: bool,
 }
 
 pub(crate) enum ChunkKind {
@@ -307,6 +311,7 @@ impl Consumer {
                     start: Some(default_start),
                     epoch: 0,
                     leader: None,
+                    out_of_range_once: false,
                 });
                 e.leader = leader;
             }
@@ -664,6 +669,7 @@ mod tests {
             epoch: 0,
             // Known leader: poll has no metadata to refresh, so no broker is needed.
             leader: Some(0),
+            out_of_range_once: false,
         }
     }
 
