@@ -96,7 +96,8 @@ enum Undo {
     Restart(Vec<usize>),
     Resume(usize),
     Links,
-    Ballast(PathBuf),
+    /// The ballast file and the broker whose disk it fills.
+    Ballast(PathBuf, usize),
 }
 
 /// An injected fault, until healed.
@@ -239,7 +240,7 @@ pub async fn inject(
                 "disk full on broker {follower} (follower of p{pname}): {} MiB ballast",
                 written >> 20
             );
-            Undo::Ballast(ballast)
+            Undo::Ballast(ballast, idx(follower))
         }
         FaultKind::F9 => {
             let f = idx(follower);
@@ -280,9 +281,24 @@ pub async fn heal(cluster: &mut Cluster, active: Active, now_us: u64) -> (FaultS
         }
         Undo::Resume(i) => cluster.nodes[i].resume(),
         Undo::Links => cluster.heal_links(),
-        Undo::Ballast(path) => {
+        Undo::Ballast(path, i) => {
             if let Err(e) = std::fs::remove_file(&path) {
                 health.push(format!("remove ballast {}: {e}", path.display()));
+            }
+            // A broker that cannot write its metadata log halts, as Kafka does when its
+            // metadata log directory fails; that is the designed answer to a full disk,
+            // not a finding. It is restarted once there is space again (what an operator
+            // or a supervisor does), and must then catch up without losing anything.
+            if let Some(status) = cluster.nodes[i].exited() {
+                // The halt exits with 1; anything else (a panic's 101, a signal) is a crash.
+                if status != "exit status: 1" {
+                    health.push(format!("broker {} exited by itself ({status})", i + 1));
+                }
+                span.what
+                    .push_str(&format!("; broker {} halted ({status}), restarted", i + 1));
+                if let Err(e) = cluster.restart(i).await {
+                    health.push(format!("restart after {} ({}): {e}", span.kind, span.what));
+                }
             }
         }
     }

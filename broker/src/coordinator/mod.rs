@@ -61,8 +61,12 @@ impl ImageView {
     }
 }
 
-/// The `__consumer_offsets` partitions this broker leads and has open.
-fn led_offsets_partitions(view: &ImageView, topics: &Topics) -> std::collections::BTreeSet<i32> {
+/// The `__consumer_offsets` partitions this broker leads and has open, with their leader
+/// epochs.
+fn led_offsets_partitions(
+    view: &ImageView,
+    topics: &Topics,
+) -> std::collections::BTreeMap<i32, i32> {
     let image = view.image();
     let Some(t) = image.topics.get(crate::group::records::OFFSETS_TOPIC) else {
         return Default::default();
@@ -72,12 +76,32 @@ fn led_offsets_partitions(view: &ImageView, topics: &Topics) -> std::collections
         .iter()
         .enumerate()
         .filter(|(_, p)| p.leader == view.node_id)
-        .filter_map(|(i, _)| i32::try_from(i).ok())
-        .filter(|i| {
+        .filter_map(|(i, p)| Some((i32::try_from(i).ok()?, p.leader_epoch)))
+        .filter(|(i, _)| {
             open.as_ref()
                 .is_some_and(|o| o.partitions.get(*i as usize).is_some_and(Option::is_some))
         })
         .collect()
+}
+
+/// Between two views of the led partitions (partition → leader epoch): the partitions to
+/// load (newly led, or led under a new epoch) and those to forget (no longer led, or led
+/// under a new epoch: their groups are reloaded).
+fn leadership_changes(
+    before: &std::collections::BTreeMap<i32, i32>,
+    now: &std::collections::BTreeMap<i32, i32>,
+) -> (std::collections::BTreeMap<i32, i32>, Vec<i32>) {
+    let gained = now
+        .iter()
+        .filter(|(p, e)| before.get(p) != Some(e))
+        .map(|(p, e)| (*p, *e))
+        .collect();
+    let lost = before
+        .iter()
+        .filter(|(p, e)| now.get(p) != Some(e))
+        .map(|(p, _)| *p)
+        .collect();
+    (gained, lost)
 }
 
 /// Partition counts from one image.
@@ -108,6 +132,11 @@ struct Table {
     waiters: Waiters,
     /// Parked SyncGroup calls by (group, member id).
     sync_waiters: HashMap<(String, String), SyncWaiter>,
+    /// The `__consumer_offsets` partitions whose groups are loaded, with the leader epoch
+    /// they were loaded under. A group is served only while the image names this broker
+    /// leader of its partition at that very epoch: under any other epoch another leader
+    /// may have taken commits in between, which only a reload from the log picks up.
+    loaded: HashMap<i32, i32>,
 }
 
 struct Inner {
@@ -146,7 +175,7 @@ impl Coordinator {
         let led = led_offsets_partitions(&view, &topics);
         let groups = log::replay(
             &topics,
-            |p| led.contains(&p),
+            |p| led.contains_key(&p),
             &config.group,
             crate::clock::now_ms(),
         )
@@ -157,7 +186,11 @@ impl Coordinator {
             crate::group::records::OFFSETS_TOPIC
         );
         let c = Coordinator::new(config, topics, view, shutdown.clone());
-        c.table().groups = groups;
+        {
+            let mut table = c.table();
+            table.groups = groups;
+            table.loaded = led.clone().into_iter().collect();
+        }
         tokio::spawn(
             c.clone()
                 .follow_leadership(controller.applier().subscribe(), led, shutdown),
@@ -166,12 +199,14 @@ impl Coordinator {
     }
 
     /// Loads the groups of every `__consumer_offsets` partition this broker comes to lead
-    /// (a failover moved it here: the replica has the records) and forgets those of the
-    /// partitions it stops leading, as the applier follows the metadata, until `shutdown`.
+    /// (a failover moved it here: the replica has the records), reloads those whose leader
+    /// epoch changed (the watch can skip the epochs in between, when another broker led and
+    /// took commits), and forgets those it stops leading, as the applier follows the
+    /// metadata, until `shutdown`.
     async fn follow_leadership(
         self,
         mut applied: tokio::sync::watch::Receiver<u64>,
-        mut led: std::collections::BTreeSet<i32>,
+        mut led: std::collections::BTreeMap<i32, i32>,
         shutdown: CancellationToken,
     ) {
         loop {
@@ -179,20 +214,23 @@ impl Coordinator {
                 r = applied.changed() => if r.is_err() { return },
                 _ = shutdown.cancelled() => return,
             }
-            let now_led = led_offsets_partitions(&self.inner.view, &self.inner.topics);
-            let gained: Vec<i32> = now_led.difference(&led).copied().collect();
-            let lost: Vec<i32> = led.difference(&now_led).copied().collect();
+            let mut now_led = led_offsets_partitions(&self.inner.view, &self.inner.topics);
+            let (gained, lost) = leadership_changes(&led, &now_led);
             if !lost.is_empty() {
                 let n = self.partition_count();
-                self.table()
+                let mut table = self.table();
+                for p in &lost {
+                    table.loaded.remove(p);
+                }
+                table
                     .groups
                     .retain(|g, _| !lost.contains(&crate::group::records::partition_for(g, n)));
-                tracing::info!(partitions = ?lost, "no longer coordinating these offsets partitions");
+                tracing::info!(partitions = ?lost, "no longer coordinating these offsets partitions (or under a new epoch)");
             }
             if !gained.is_empty() {
                 let loaded = log::replay(
                     &self.inner.topics,
-                    |p| gained.contains(&p),
+                    |p| gained.contains_key(&p),
                     &self.inner.config.group,
                     crate::clock::now_ms(),
                 )
@@ -200,9 +238,17 @@ impl Coordinator {
                 match loaded {
                     Ok(groups) => {
                         tracing::info!(partitions = ?gained, groups = groups.len(), "took over group coordination");
-                        self.table().groups.extend(groups);
+                        let mut table = self.table();
+                        table.groups.extend(groups);
+                        table.loaded.extend(gained);
                     }
-                    Err(e) => tracing::error!(error = %e, "could not load groups"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not load groups");
+                        // Not loaded: tried again at the next metadata change.
+                        for p in gained.keys() {
+                            now_led.remove(p);
+                        }
+                    }
                 }
             }
             led = now_led;
@@ -236,6 +282,7 @@ impl Coordinator {
                 groups: HashMap::new(),
                 waiters: HashMap::new(),
                 sync_waiters: HashMap::new(),
+                loaded: HashMap::new(),
             }),
             writer: tx,
             wake: Notify::new(),
@@ -252,5 +299,25 @@ impl Coordinator {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::leadership_changes;
+
+    #[test]
+    fn a_new_leader_epoch_reloads_the_partition() {
+        let before: BTreeMap<i32, i32> = [(0, 5), (1, 3), (2, 7)].into();
+        // 0: same epoch (kept); 1: led again under a later epoch (another broker led in
+        // between); 2: no longer led; 4: newly led.
+        let now: BTreeMap<i32, i32> = [(0, 5), (1, 6), (4, 2)].into();
+        let (gained, lost) = leadership_changes(&before, &now);
+        assert_eq!(gained, [(1, 6), (4, 2)].into());
+        assert_eq!(lost, vec![1, 2]);
+        let (gained, lost) = leadership_changes(&now, &now);
+        assert!(gained.is_empty() && lost.is_empty());
     }
 }

@@ -186,19 +186,26 @@ impl Coordinator {
         next
     }
 
-    /// Whether this broker coordinates `group_id`: it holds the group's partition of
-    /// `__consumer_offsets` (in a cluster, the broker that leads it; FindCoordinator names
-    /// that broker, the others answer NOT_COORDINATOR).
+    /// Whether this broker coordinates `group_id`: it leads the group's partition of
+    /// `__consumer_offsets` (in a cluster FindCoordinator names that broker, the others
+    /// answer NOT_COORDINATOR) and has loaded its groups under the current leader epoch.
+    /// While they load after a failover, the group is not served: an answer from the
+    /// previous epoch's cache could miss commits the previous leader took.
     pub fn owns(&self, group_id: &str) -> bool {
         let p = self.offsets_partition(group_id);
-        let leader = self
+        let led = self
             .inner
             .view
             .image()
             .topics
             .get(OFFSETS_TOPIC)
-            .and_then(|t| t.partitions.get(usize::try_from(p).ok()?).map(|p| p.leader));
-        leader == Some(self.inner.view.node_id)
+            .and_then(|t| t.partitions.get(usize::try_from(p).ok()?))
+            .filter(|part| part.leader == self.inner.view.node_id)
+            .map(|part| part.leader_epoch);
+        let Some(epoch) = led else {
+            return false;
+        };
+        self.table().loaded.get(&p) == Some(&epoch)
             && self.inner.topics.partition(OFFSETS_TOPIC, p).is_ok()
     }
 
