@@ -9,7 +9,8 @@
 #                                          keeps every run folder under target/chaos-runs/
 #
 # CHAOS_PROFILE=release builds and runs release binaries (default: debug, which is what CI
-# has already built). Runs need root for the capped tmpfs of the disk-full fault (F8);
+# has already built); CHAOS_BIN_DIR=dir runs the weir-chaos and weir-broker copied there
+# instead, without building. Runs need root for the capped tmpfs of the disk-full fault (F8);
 # without it F8 is skipped and the summary says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,9 +18,15 @@ cd "$(dirname "$0")/.."
 profile=${CHAOS_PROFILE:-debug}
 flag=""
 [ "$profile" = release ] && flag="--release"
-# The same build as test.sh (whole workspace), so under test.sh this is a no-op.
-cargo build --locked $flag --workspace --bins
-bin=target/$profile/weir-chaos
+if [ -n "${CHAOS_BIN_DIR:-}" ]; then
+  # Prebuilt weir-chaos and weir-broker (a copy), so a long campaign is not changed under
+  # its feet by builds in this tree.
+  bin=$CHAOS_BIN_DIR/weir-chaos
+else
+  # The same build as test.sh (whole workspace), so under test.sh this is a no-op.
+  cargo build --locked $flag --workspace --bins
+  bin=target/$profile/weir-chaos
+fi
 out=target/chaos-runs
 mkdir -p "$out"
 
