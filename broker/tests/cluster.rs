@@ -1293,6 +1293,29 @@ async fn acknowledged_records_survive_kill_9_of_their_leader() {
             .as_mut()
             .unwrap()
             .wait_ready(Duration::from_secs(60));
+
+        // The admin client finds the coordinator itself: bootstrapped from any one broker
+        // (two of the three do not coordinate "g"), it reads, describes and lists the group.
+        let addrs: Vec<String> = cluster.live().map(|(_, b)| b.addr.clone()).collect();
+        assert_eq!(addrs.len(), 3);
+        for addr in addrs {
+            let admin = weir_client::Admin::new(weir_client::ClientConfig::new(&addr)).unwrap();
+            let offsets = admin.group_offsets("g", "d").await;
+            assert_eq!(offsets.unwrap(), vec![(0, 42)], "via {addr}");
+            let described = admin.describe_group("g").await.unwrap();
+            assert!(
+                described
+                    .offsets
+                    .iter()
+                    .any(|o| o.topic == "d" && o.partition == 0 && o.committed_offset == 42),
+                "via {addr}: {described:?}"
+            );
+            let listed = admin.list_groups().await.unwrap();
+            assert!(
+                listed.iter().any(|g| g.group == "g"),
+                "via {addr}: {listed:?}"
+            );
+        }
     }
 }
 

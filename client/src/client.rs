@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use weir_protocol::native::v1::{MetadataRequest, MetadataResponse};
 use weir_protocol::native::Request;
+use weir_protocol::ErrorCode;
 
 use crate::config::ClientConfig;
 use crate::connection::Connection;
@@ -124,6 +125,49 @@ impl Client {
                 // A dead controller refuses connections until the quorum elects another.
                 Err(e) if !e.is_retriable() || last_chance => return Err(e),
                 _ => {}
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+        }
+    }
+
+    /// Sends `request` to the coordinator of `group`, found with FindCoordinator (in a
+    /// cluster the other brokers answer NOT_COORDINATOR). When `code_of` the answer says
+    /// the coordinator moved or is still loading the group (a failover), the coordinator
+    /// is found again and the request repeated, with a short backoff, within the request
+    /// timeout. Only answers are repeated, never a request whose fate is unknown.
+    ///
+    /// Cancellation safety: safe; dropping it changes nothing, but a request already sent
+    /// may be applied.
+    pub async fn request_coordinator<R: Request + Clone>(
+        &self,
+        group: &str,
+        request: R,
+        code_of: impl Fn(&R::Response) -> i32,
+    ) -> Result<R::Response> {
+        let deadline = Instant::now() + self.config.request_timeout;
+        let mut backoff = std::time::Duration::from_millis(50);
+        loop {
+            let found = self
+                .request_any(weir_protocol::native::v1::FindCoordinatorRequest {
+                    key: group.to_owned(),
+                    key_type: 0,
+                })
+                .await?;
+            let last_chance = Instant::now() + backoff >= deadline;
+            let code = ErrorCode::from_i32(found.error_code);
+            if code == ErrorCode::None {
+                let addr = format!("{}:{}", found.host, found.port);
+                let resp = self.request_addr(&addr, request.clone()).await?;
+                if !coordinator_moved(ErrorCode::from_i32(code_of(&resp))) || last_chance {
+                    return Ok(resp);
+                }
+            } else if !coordinator_moved(code) || last_chance {
+                Error::check(
+                    found.error_code,
+                    || format!("find coordinator for {group}"),
+                    &found.error_message,
+                )?;
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
@@ -252,4 +296,15 @@ impl Client {
         })?;
         Ok((leader, self.node_connection(leader).await?))
     }
+}
+
+/// The answers that mean "ask the coordinator again": it moved, has none yet, or is still
+/// loading the group after a failover.
+fn coordinator_moved(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::NotCoordinator
+            | ErrorCode::CoordinatorNotAvailable
+            | ErrorCode::CoordinatorLoadInProgress
+    )
 }

@@ -68,23 +68,61 @@ pub struct GroupDescription {
 }
 
 impl Admin {
-    /// Every group the coordinator knows.
+    /// Every group of the cluster: each broker coordinates its own share, so every
+    /// broker is asked (as Kafka's admin client does). Brokers that cannot be reached are
+    /// skipped with a warning; an error only when none answered.
     ///
     /// Cancellation safety: safe; dropping it changes nothing.
     pub async fn list_groups(&self) -> Result<Vec<GroupListing>> {
-        let r = self
-            .client()
-            .request_any(v1::ListGroupsRequest::default())
-            .await?;
-        Error::check(r.error_code, || "list groups".into(), "")?;
-        Ok(r.groups
-            .into_iter()
-            .map(|g| GroupListing {
-                group: g.group_id,
-                protocol_type: g.protocol_type,
-                state: g.group_state,
+        let client = self.client();
+        let brokers = client
+            .request_any(v1::MetadataRequest {
+                topics: Vec::new(),
+                all_topics: false,
+                allow_auto_topic_creation: false,
             })
-            .collect())
+            .await?
+            .brokers;
+        let mut addrs: Vec<String> = brokers
+            .iter()
+            .map(|b| format!("{}:{}", b.host, b.port))
+            .collect();
+        addrs.sort();
+        addrs.dedup();
+        let mut out: Vec<GroupListing> = Vec::new();
+        let mut last_error = None;
+        let mut answered = 0;
+        for addr in &addrs {
+            let r = match client
+                .request_addr(addr, v1::ListGroupsRequest::default())
+                .await
+                .and_then(|r| Error::check(r.error_code, || "list groups".into(), "").map(|()| r))
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(broker = %addr, error = %e, "list groups: broker skipped");
+                    last_error = Some(e);
+                    continue;
+                }
+            };
+            answered += 1;
+            for g in r.groups {
+                if !out.iter().any(|o| o.group == g.group_id) {
+                    out.push(GroupListing {
+                        group: g.group_id,
+                        protocol_type: g.protocol_type,
+                        state: g.group_state,
+                    });
+                }
+            }
+        }
+        if answered == 0 {
+            if let Some(e) = last_error {
+                return Err(e);
+            }
+        }
+        out.sort_by(|a, b| a.group.cmp(&b.group));
+        Ok(out)
     }
 
     /// State, members and committed offsets with lag.
@@ -93,10 +131,14 @@ impl Admin {
     pub async fn describe_group(&self, group: &str) -> Result<GroupDescription> {
         let r = self
             .client()
-            .request_any(v1::DescribeGroupsRequest {
-                groups: vec![group.to_owned()],
-                include_offsets: true,
-            })
+            .request_coordinator(
+                group,
+                v1::DescribeGroupsRequest {
+                    groups: vec![group.to_owned()],
+                    include_offsets: true,
+                },
+                |r| r.groups.first().map_or(0, |g| g.error_code),
+            )
             .await?;
         let g = r.groups.into_iter().next().ok_or_else(|| Error::Protocol {
             addr: "coordinator".into(),
@@ -147,9 +189,13 @@ impl Admin {
     pub async fn delete_group(&self, group: &str) -> Result<()> {
         let r = self
             .client()
-            .request_any(v1::DeleteGroupsRequest {
-                groups_names: vec![group.to_owned()],
-            })
+            .request_coordinator(
+                group,
+                v1::DeleteGroupsRequest {
+                    groups_names: vec![group.to_owned()],
+                },
+                |r| r.results.first().map_or(0, |x| x.error_code),
+            )
             .await?;
         let code = r
             .results
@@ -185,14 +231,25 @@ impl Admin {
         }
         let r = self
             .client()
-            .request_any(v1::OffsetCommitRequest {
-                group_id: group.to_owned(),
-                generation_id: -1,
-                member_id: String::new(),
-                group_instance_id: None,
-                retention_time_ms: -1,
-                topics,
-            })
+            .request_coordinator(
+                group,
+                v1::OffsetCommitRequest {
+                    group_id: group.to_owned(),
+                    generation_id: -1,
+                    member_id: String::new(),
+                    group_instance_id: None,
+                    retention_time_ms: -1,
+                    topics,
+                },
+                |r| {
+                    r.topics
+                        .iter()
+                        .flat_map(|t| &t.partitions)
+                        .map(|p| p.error_code)
+                        .find(|c| *c != 0)
+                        .unwrap_or(0)
+                },
+            )
             .await?;
         for t in r.topics {
             for p in t.partitions {
@@ -212,11 +269,15 @@ impl Admin {
     pub async fn group_offsets(&self, group: &str, topic: &str) -> Result<Vec<(i32, i64)>> {
         let r = self
             .client()
-            .request_any(v1::OffsetFetchRequest {
-                group_id: group.to_owned(),
-                all_topics: true,
-                ..Default::default()
-            })
+            .request_coordinator(
+                group,
+                v1::OffsetFetchRequest {
+                    group_id: group.to_owned(),
+                    all_topics: true,
+                    ..Default::default()
+                },
+                |r| r.error_code,
+            )
             .await?;
         Error::check(r.error_code, || format!("offsets of {group}"), "")?;
         Ok(r.topics

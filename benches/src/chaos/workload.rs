@@ -472,43 +472,9 @@ pub async fn fetch_committed(admin: &Admin, p: &Params, rec: &Recorder) -> Optio
     result.ok()
 }
 
-/// The group's committed offsets of `topic`, asked of its coordinator. (`Admin::
-/// group_offsets` sends OffsetFetch to any broker, which in a cluster answers
-/// NOT_COORDINATOR unless it happens to be the coordinator.)
+/// The group's committed offsets of `topic`, asked of its coordinator.
 async fn offset_fetch(admin: &Admin, topic: &str) -> Result<Vec<(i32, i64)>, Error> {
-    use weir_protocol::native::v1;
-    let client = admin.client();
-    let found = client
-        .request_any(v1::FindCoordinatorRequest {
-            key: GROUP.to_string(),
-            key_type: 0,
-        })
-        .await?;
-    Error::check(
-        found.error_code,
-        || "find coordinator".to_string(),
-        &found.error_message,
-    )?;
-    let r = client
-        .request_addr(
-            &format!("{}:{}", found.host, found.port),
-            v1::OffsetFetchRequest {
-                group_id: GROUP.to_string(),
-                all_topics: true,
-                ..Default::default()
-            },
-        )
-        .await?;
-    Error::check(r.error_code, || format!("offsets of {GROUP}"), "")?;
-    Ok(r.topics
-        .into_iter()
-        .filter(|t| t.name == topic)
-        .flat_map(|t| {
-            t.partitions
-                .into_iter()
-                .map(|p| (p.partition_index, p.committed_offset))
-        })
-        .collect())
+    admin.group_offsets(GROUP, topic).await
 }
 
 /// Admin over the client proxies (topic creation, final reads' high watermarks).
