@@ -287,10 +287,15 @@ impl Partition {
         }
         let (info, end) = self.with_log_mut(|log| {
             let info = log.append_as_leader_with(batches, epoch, now_ms, FlushMode::Deferred)?;
-            Ok((info, log.log_end_offset()))
+            let end = log.log_end_offset();
+            // Published under the log lock, in log order: two appends publishing after it
+            // could leave the older end last, and a consumer already past it was then
+            // told OFFSET_OUT_OF_RANGE and rewound to its reset policy (weir-chaos: group
+            // members restarting from offset 0 with no fault injected).
+            self.with_replicas(|r| r.set_leader_end(end));
+            self.log_end.send_replace(end);
+            Ok((info, end))
         })?;
-        self.with_replicas(|r| r.set_leader_end(end));
-        self.log_end.send_replace(end);
         // Data the policy wants durable becomes visible once the flusher made it so.
         if !info.flush_needed {
             self.advance_high_watermark(end);
@@ -802,6 +807,52 @@ mod tests {
             ..LogConfig::default()
         };
         Arc::new(Partition::open("t", 0, dir, config, 0).unwrap())
+    }
+
+    /// weir-chaos, no fault injected: concurrent produce requests each published their
+    /// log end after releasing the log lock, so an older end could land last. A consumer
+    /// already past it was answered OFFSET_OUT_OF_RANGE and reset to offset 0. The log end
+    /// others see must never move back while appends race.
+    #[test]
+    fn the_published_log_end_never_moves_back_under_concurrent_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig::default();
+        let p = Arc::new(Partition::open("t", 0, dir.path(), config, 0).unwrap());
+        p.set_leader_epoch(1);
+        p.set_replication(1, &[1], &[1], 1, 0);
+        let done = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (p, done) = (Arc::clone(&p), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut last = 0;
+                let mut regressions = 0;
+                while !done.load(Ordering::SeqCst) {
+                    let now = p.log_end_offset();
+                    if now < last {
+                        regressions += 1;
+                    }
+                    last = last.max(now);
+                }
+                regressions
+            })
+        };
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                let p = Arc::clone(&p);
+                std::thread::spawn(move || {
+                    for _ in 0..1_000 {
+                        let mut b = testkit::simple_batch(1, 10, 0);
+                        p.append_deferred(&mut b, 0).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        assert_eq!(watcher.join().unwrap(), 0, "the log end moved back");
+        assert_eq!(p.log_end_offset(), 4_000);
     }
 
     /// Seen under weir's cluster tests: a follower's fetcher for the old leader read a
