@@ -461,6 +461,14 @@ async fn three_brokers_share_metadata_and_survive_kill_9_of_the_controller() {
         .as_mut()
         .unwrap()
         .wait_ready(Duration::from_secs(60));
+    // It serves only once it has applied what the quorum decided while it was away: its
+    // very first answers know topic u and the epoch its partition of t went offline at,
+    // instead of the image it crashed with (where it still led t at epoch t0).
+    let mut c = cluster.client(killed).await;
+    let first = placement(&mut c, "t").await;
+    assert!(first[t_killed].2 > t0, "stale image served: {first:?}");
+    assert_eq!(placement(&mut c, "u").await.len(), 2);
+    drop(c);
     let back = wait_placement(&cluster, new_ctl, "t", |p| p[t_killed].1 == killed_id).await;
     assert_eq!(back[t_killed].2, t0 + 2);
     let r_back = wait_placement(&cluster, new_ctl, "r", |p| {

@@ -92,6 +92,10 @@ fn main() -> ExitCode {
     let dir = args
         .dir
         .unwrap_or_else(|| PathBuf::from(format!("chaos-runs/seed-{}-{unix}", args.seed)));
+    if let Err(e) = client_log(&dir) {
+        eprintln!("weir-chaos: {e}");
+        return ExitCode::from(2);
+    }
     let opts = Options {
         seed: args.seed,
         duration_s: args.duration,
@@ -179,4 +183,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Sends the clients' log (the weir_client crate at info, or as `RUST_LOG` says) to
+/// `clients.log` in the run folder: what the producers and consumers did about errors
+/// (position resets, retries, rejoins) explains many findings.
+fn client_log(dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let path = dir.join("clients.log");
+    let file =
+        std::fs::File::create(&path).map_err(|e| format!("create {}: {e}", path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("weir_client=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init()
+        .map_err(|e| format!("client log: {e}"))
 }

@@ -124,8 +124,10 @@ impl MetadataLog {
         Ok((log, image))
     }
 
-    /// Waits (bounded) until a leader is known and this member has applied what it holds,
-    /// so the image it starts from is not older than what it acknowledged before.
+    /// Waits (bounded) until a leader is known, this member has applied what it holds, and
+    /// then what the leader had applied when asked: the image it starts from is neither
+    /// older than what it acknowledged before nor than what the cluster decided while it
+    /// was away.
     async fn wait_caught_up(&self) -> Result<(), ControllerOpenError> {
         let deadline = tokio::time::Instant::now() + CLUSTER_WAIT;
         let mut rx = self.node.raft.metrics();
@@ -134,7 +136,7 @@ impl MetadataLog {
             let m = rx.borrow_and_update().clone();
             let applied = m.last_applied.map_or(0, |l| l.index);
             if m.current_leader.is_some() && applied >= m.last_log_index.unwrap_or(0) {
-                return Ok(());
+                break;
             }
             if tokio::time::timeout_at(deadline, rx.changed())
                 .await
@@ -142,6 +144,37 @@ impl MetadataLog {
             {
                 return Err(open_err(format!(
                     "no quorum within {CLUSTER_WAIT:?}: are the other voters in cluster.voters running?"
+                )));
+            }
+        }
+        // A leader is known, but what this member holds can be far behind it (a restart
+        // after a kill -9 or a partition): catch up to what the leader had applied when
+        // asked, so the image this broker starts serving from (leaders, the groups it
+        // coordinates) is not one the cluster has already left behind.
+        let target = loop {
+            match leader_applied_index(&self.node.raft, self.id).await {
+                Ok(index) => break index,
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    tracing::warn!(error = %e, "metadata: could not ask the quorum leader how far it is; starting from what this member holds");
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "metadata: asking the quorum leader how far it is");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        loop {
+            let applied = rx.borrow_and_update().last_applied.map_or(0, |l| l.index);
+            if applied >= target {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                return Err(open_err(format!(
+                    "metadata: applied {applied} within {CLUSTER_WAIT:?}, the quorum leader had {target}"
                 )));
             }
         }
@@ -277,21 +310,60 @@ pub async fn send_heartbeat(
     incarnation: i64,
     shutting_down: bool,
 ) -> Result<(), String> {
+    let beat = weir_protocol::native::raft::BrokerHeartbeatRequest {
+        broker_id: broker,
+        incarnation,
+        shutting_down,
+        probe: false,
+    };
+    to_leader(raft, beats, me, beat).await.map(|_| ())
+}
+
+/// The metadata index the quorum's leader has applied, asked without counting as a
+/// heartbeat.
+pub async fn leader_applied_index(raft: &crate::raft::Raft, me: NodeId) -> Result<u64, String> {
+    let probe = weir_protocol::native::raft::BrokerHeartbeatRequest {
+        probe: true,
+        ..Default::default()
+    };
+    to_leader(raft, &Default::default(), me, probe).await
+}
+
+/// Delivers `beat` to the quorum's leader (recorded directly when `me` leads, unless a
+/// probe); returns the leader's applied index.
+async fn to_leader(
+    raft: &crate::raft::Raft,
+    beats: &crate::raft::heartbeats::Heartbeats,
+    me: NodeId,
+    beat: weir_protocol::native::raft::BrokerHeartbeatRequest,
+) -> Result<u64, String> {
     // Clone and drop the borrow at once: holding it blocks openraft's core.
     let m = raft.metrics().borrow().clone();
     let Some(leader) = m.current_leader else {
         return Err("no quorum leader known".into());
     };
+    if leader == me && beat.probe {
+        // A member restarted after a kill -9 can believe it still leads the term it
+        // crashed in; only a quorum's confirmation makes its own index the answer (a stale
+        // leader fails here, steps down, and the caller asks again).
+        tokio::time::timeout(FORWARD_TTL, raft.ensure_linearizable())
+            .await
+            .map_err(|_| "leadership not confirmed in time".to_string())?
+            .map_err(|e| e.to_string())?;
+        return Ok(raft.metrics().borrow().last_applied.map_or(0, |l| l.index));
+    }
     if leader == me {
-        beats.record(
-            broker,
-            crate::raft::heartbeats::Beat {
-                incarnation,
-                at_ms: crate::clock::now_ms(),
-                shutting_down,
-            },
-        );
-        return Ok(());
+        if !beat.probe {
+            beats.record(
+                beat.broker_id,
+                crate::raft::heartbeats::Beat {
+                    incarnation: beat.incarnation,
+                    at_ms: crate::clock::now_ms(),
+                    shutting_down: beat.shutting_down,
+                },
+            );
+        }
+        return Ok(m.last_applied.map_or(0, |l| l.index));
     }
     let addr = m
         .membership_config
@@ -299,11 +371,6 @@ pub async fn send_heartbeat(
         .get_node(&leader)
         .map(|n| n.addr.clone())
         .ok_or("the leader has no address")?;
-    let beat = weir_protocol::native::raft::BrokerHeartbeatRequest {
-        broker_id: broker,
-        incarnation,
-        shutting_down,
-    };
     crate::raft::network::heartbeat(leader, &addr, beat, FORWARD_TTL)
         .await
         .map_err(|e| e.to_string())

@@ -430,8 +430,16 @@ async fn handle(
         }
         Some(Req::BrokerHeartbeat(h)) => {
             // Only the leader's record counts (it makes the fencing decisions).
-            if raft.metrics().borrow().current_leader != Some(me) {
+            // Clone and drop the borrow at once: holding it blocks openraft's core.
+            let m = raft.metrics().borrow().clone();
+            if m.current_leader != Some(me) {
                 return Err("not the quorum leader".into());
+            }
+            let applied_index = m.last_applied.map_or(0, |l| l.index);
+            if h.probe {
+                return Ok(Resp::BrokerHeartbeat(pb::BrokerHeartbeatResponse {
+                    applied_index,
+                }));
             }
             beats.record(
                 h.broker_id,
@@ -441,19 +449,22 @@ async fn handle(
                     shutting_down: h.shutting_down,
                 },
             );
-            Ok(Resp::BrokerHeartbeat(pb::BrokerHeartbeatResponse {}))
+            Ok(Resp::BrokerHeartbeat(pb::BrokerHeartbeatResponse {
+                applied_index,
+            }))
         }
         None => Err("request without body".into()),
     }
 }
 
-/// Sends a heartbeat of `broker` to the quorum leader `leader` at `addr`.
+/// Sends a heartbeat of `broker` to the quorum leader `leader` at `addr`; returns the
+/// leader's applied metadata index.
 pub async fn heartbeat(
     leader: NodeId,
     addr: &str,
     beat: pb::BrokerHeartbeatRequest,
     ttl: Duration,
-) -> Result<(), PeerError> {
+) -> Result<u64, PeerError> {
     let mut peer = Peer {
         target: leader,
         addr: addr.to_string(),
@@ -463,7 +474,7 @@ pub async fn heartbeat(
         .call(pb::raft_request::Body::BrokerHeartbeat(beat), ttl)
         .await?
     {
-        pb::raft_response::Body::BrokerHeartbeat(_) => Ok(()),
+        pb::raft_response::Body::BrokerHeartbeat(r) => Ok(r.applied_index),
         _ => Err(mismatch()),
     }
 }
