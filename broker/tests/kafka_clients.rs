@@ -311,10 +311,12 @@ type Scenario = (&'static str, fn(&Broker));
 fn kafka_clients() {
     let dir = temp_dir();
     let cfg = dir.path().join("kafka-test.toml");
-    // Auto-creation for kcat -P; a quick cleaner for the compaction scenario.
+    // Auto-creation for kcat -P; a quick cleaner for the compaction scenario; KIP-848
+    // members heartbeat every 500 ms (Kafka's 5 s would slow reconciliation down).
     std::fs::write(
         &cfg,
-        "[topics]\nauto_create = true\n[log]\ncleaner_backoff_ms = 200\n",
+        "[topics]\nauto_create = true\n[log]\ncleaner_backoff_ms = 200\n\
+         [groups]\nconsumer_heartbeat_interval_ms = 500\n",
     )
     .unwrap();
     let data = dir.path().join("data");
@@ -338,6 +340,9 @@ fn kafka_clients() {
             confluent(b, "group_cooperative_sticky")
         }),
         ("confluent_static_member", |b| confluent(b, "static_member")),
+        ("confluent_consumer_protocol", |b| {
+            confluent(b, "consumer_protocol")
+        }),
         ("mixed_group_refused", mixed_group_refused),
         ("kafka_python_producer_group", |b| {
             python(b, "kafka_python_producer_group")
