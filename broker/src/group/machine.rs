@@ -322,7 +322,10 @@ impl Group {
                 self.rebalance_deadline
             }
         });
-        let consumer = self.consumer.as_ref().and_then(ConsumerGroup::next_deadline);
+        let consumer = self
+            .consumer
+            .as_ref()
+            .and_then(ConsumerGroup::next_deadline);
         [sessions, rebalance, consumer].into_iter().flatten().min()
     }
 

@@ -259,9 +259,11 @@ impl ConsumerGroup {
             "Empty"
         } else if self.assignment_epoch < self.group_epoch {
             "Assigning"
-        } else if self.members.values().any(|m| {
-            m.member_epoch != self.assignment_epoch || m.state != MemberState::Stable
-        }) {
+        } else if self
+            .members
+            .values()
+            .any(|m| m.member_epoch != self.assignment_epoch || m.state != MemberState::Stable)
+        {
             "Reconciling"
         } else {
             "Stable"
@@ -333,8 +335,7 @@ impl ConsumerGroup {
         if self.assignment_epoch < self.group_epoch {
             self.compute_target(counts);
         }
-        let owned: Option<BTreeSet<TopicPartition>> =
-            req.owned.map(|o| o.into_iter().collect());
+        let owned: Option<BTreeSet<TopicPartition>> = req.owned.map(|o| o.into_iter().collect());
         self.reconcile(now, &member_id, owned.as_ref());
         let Some(m) = self.members.get(&member_id) else {
             return Err(HeartbeatError::UnknownMember(member_id));
@@ -404,12 +405,7 @@ impl ConsumerGroup {
                 previous_epoch: JOIN_EPOCH,
                 state: MemberState::Stable,
                 // Set here so that joining bumps the group epoch once, not twice.
-                subscribed: req
-                    .subscribed_topics
-                    .iter()
-                    .flatten()
-                    .cloned()
-                    .collect(),
+                subscribed: req.subscribed_topics.iter().flatten().cloned().collect(),
                 assignor: req.server_assignor.clone(),
                 rebalance_timeout_ms: req.rebalance_timeout_ms.max(0),
                 assigned: BTreeSet::new(),

@@ -49,8 +49,7 @@ impl ConsumerGroup {
         if m.state == MemberState::Stable && m.member_epoch == assignment_epoch {
             return;
         }
-        let to_revoke: BTreeSet<TopicPartition> =
-            m.assigned.difference(&target).cloned().collect();
+        let to_revoke: BTreeSet<TopicPartition> = m.assigned.difference(&target).cloned().collect();
         if !to_revoke.is_empty() {
             m.assigned = m.assigned.intersection(&target).cloned().collect();
             m.revoking = to_revoke;

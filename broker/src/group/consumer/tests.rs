@@ -91,7 +91,11 @@ impl H {
         let mut seen = BTreeSet::new();
         for m in self.g.members().values() {
             for p in m.assigned.iter().chain(m.revoking.iter()) {
-                assert!(seen.insert(p.clone()), "{p} held twice: {:?}", self.g.members());
+                assert!(
+                    seen.insert(p.clone()),
+                    "{p} held twice: {:?}",
+                    self.g.members()
+                );
             }
         }
     }
@@ -341,7 +345,9 @@ fn fencing_unknown_and_wrong_epochs() {
     // Previous epoch, claiming only what it still has: accepted (a lost answer).
     h.beat("a", a.previous_epoch, &a.assigned).unwrap();
     // Previous epoch claiming a partition it gave away: fenced.
-    let err = h.beat("a", a.previous_epoch, &parts("t", &[0, 1])).unwrap_err();
+    let err = h
+        .beat("a", a.previous_epoch, &parts("t", &[0, 1]))
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::FencedMemberEpoch);
     // A fenced member rejoins with epoch 0 and owns nothing until reconciled again.
     let r = h.join("a", &["t"]);
@@ -422,7 +428,8 @@ fn classic_and_consumer_groups_do_not_mix() {
         ..Heartbeat::default()
     };
     let mut g = Group::new("g", config(), 0);
-    g.consumer_heartbeat(0, consumer_join("a"), &counts).unwrap();
+    g.consumer_heartbeat(0, consumer_join("a"), &counts)
+        .unwrap();
     let (out, _) = g.join(0, classic_join(), &counts);
     match out {
         JoinOutcome::Done(r) => assert_eq!(r.error, ErrorCode::GroupIdNotFound),

@@ -91,4 +91,3 @@ fn error(code: ErrorCode, message: String) -> ConsumerGroupHeartbeatResponse {
     out.error_message = Some(kstr(message));
     out
 }
-

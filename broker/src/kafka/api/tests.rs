@@ -264,7 +264,10 @@ fn consumer_group_responses_encode_at_every_version() {
         member_id: "m".into(),
         member_epoch: 3,
         heartbeat_interval_ms: 500,
-        assignment: Some(vec![TopicPartition::new("t", 1), TopicPartition::new("t", 0)]),
+        assignment: Some(vec![
+            TopicPartition::new("t", 1),
+            TopicPartition::new("t", 0),
+        ]),
     };
     let r = consumer_group_heartbeat::response(&ids, reply.clone());
     let a = r.assignment.as_ref().unwrap();
