@@ -466,3 +466,51 @@ fn classic_and_consumer_groups_do_not_mix() {
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::GroupIdNotFound);
 }
+
+/// OffsetCommit on a consumer group goes through the group's one commit check, with the
+/// member epoch where a classic commit has its generation.
+#[test]
+fn group_commit_checks_the_member_epoch() {
+    use crate::group::Committer;
+    let counts: BTreeMap<String, u32> = [("t".to_string(), 2)].into();
+    let mut g = Group::new("g", config(), 0);
+    let r = g
+        .consumer_heartbeat(
+            0,
+            Heartbeat {
+                member_id: "a".into(),
+                member_epoch: 0,
+                subscribed_topics: Some(vec!["t".into()]),
+                ..Heartbeat::default()
+            },
+            &counts,
+        )
+        .unwrap();
+    let who = |generation| Committer {
+        generation,
+        member_id: "a",
+        instance_id: None,
+    };
+    assert_eq!(g.validate_commit(0, who(r.member_epoch)), Ok(()));
+    assert_eq!(
+        g.validate_commit(0, who(r.member_epoch - 1)),
+        Err(ErrorCode::StaleMemberEpoch)
+    );
+    let stranger = Committer {
+        generation: 1,
+        member_id: "b",
+        instance_id: None,
+    };
+    assert_eq!(
+        g.validate_commit(0, stranger),
+        Err(ErrorCode::UnknownMemberId)
+    );
+    // OffsetFetch v9 from a member: the same epoch rule.
+    assert_eq!(g.validate_fetch(0, "a", r.member_epoch), Ok(()));
+    assert_eq!(
+        g.validate_fetch(0, "a", r.member_epoch + 1),
+        Err(ErrorCode::StaleMemberEpoch)
+    );
+    // The group cannot be deleted while it has members.
+    assert_eq!(g.delete(0), Err(ErrorCode::NonEmptyGroup));
+}
