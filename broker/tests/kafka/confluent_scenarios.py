@@ -376,6 +376,25 @@ def consumer_protocol():
         wait_for("every record consumed after the leave", lambda: len(seen) >= 900)
         d = a.describe_consumer_groups([gid])[gid].result(timeout=10)
         assert len(d.members) == 2, d
+
+        # A classic member is refused while the group has consumer-protocol members
+        # (GROUP_ID_NOT_FOUND, as Kafka answers), and takes no partition from them.
+        classic_errors = []
+        k = Consumer({"bootstrap.servers": BOOT, "group.id": gid,
+                      "error_cb": lambda e: classic_errors.append(e)})
+        k.subscribe([t], on_assign=lambda *_: classic_errors.append("assigned"))
+        got = None
+        end = time.monotonic() + DEADLINE_S
+        while got is None and time.monotonic() < end:
+            m = k.poll(0.2)
+            if m is not None and m.error() is not None:
+                got = m.error()
+            elif classic_errors:
+                got = classic_errors[0]
+        k.close()
+        assert "assigned" not in classic_errors, "a classic member joined a consumer group"
+        assert got is not None and ("GROUP_ID_NOT_FOUND" in str(got)
+                                    or "roup id not found" in str(got)), got
     finally:
         for s in stops:
             s.set()
