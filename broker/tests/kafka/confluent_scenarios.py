@@ -409,8 +409,74 @@ def consumer_protocol():
     assert sum(tp.offset for tp in committed) == 900, committed
 
 
+def consumer_protocol_member(topic, gid):
+    """Child process of consumer_protocol_crash: a member that prints its partitions."""
+    c = Consumer({"bootstrap.servers": BOOT, "group.id": gid, "group.protocol": "consumer",
+                  "auto.offset.reset": "earliest", "client.id": "kip848-child"})
+    c.subscribe([topic])
+    last = None
+    while True:
+        c.poll(0.1)
+        mine = sorted(tp.partition for tp in c.assignment())
+        if mine != last:
+            print(",".join(map(str, mine)), flush=True)
+            last = mine
+
+
+def consumer_protocol_crash():
+    """KIP-848 session timeout: a member killed with SIGKILL (no leave) is removed once
+    its session expires (groups.consumer_session_timeout_ms, 6 s in this test), and its
+    partitions move to the surviving member, which then reads every record."""
+    import subprocess
+    t = "cf-kip848-crash-" + uuid.uuid4().hex[:8]
+    create(t, 4)
+    gid = "g-kip848-crash-" + uuid.uuid4().hex[:6]
+    child = subprocess.Popen([sys.executable, __file__, BOOT, "consumer_protocol_member",
+                              t, gid], stdout=subprocess.PIPE, text=True)
+    child_owned = []
+
+    def read_child():
+        for line in child.stdout:
+            child_owned.append(line.strip())
+    threading.Thread(target=read_child, daemon=True).start()
+    c = Consumer({"bootstrap.servers": BOOT, "group.id": gid, "group.protocol": "consumer",
+                  "auto.offset.reset": "earliest", "client.id": "kip848-survivor"})
+    c.subscribe([t])
+    seen = set()
+
+    def mine():
+        return sorted(tp.partition for tp in c.assignment())
+
+    def polled(cond):
+        def check():
+            m = c.poll(0.1)
+            if m is not None and m.error() is None:
+                seen.add((m.partition(), m.offset()))
+            return cond()
+        return check
+    try:
+        wait_for("two partitions each",
+                 polled(lambda: len(mine()) == 2 and child_owned and
+                        len(child_owned[-1].split(",")) == 2))
+        child.kill()
+        child.wait()
+        killed_at = time.monotonic()
+        produce(t, 200)
+        wait_for("the killed member's partitions", polled(lambda: mine() == [0, 1, 2, 3]))
+        # Not before the session timeout: the member was only removed by its expiry.
+        assert time.monotonic() - killed_at > 3, time.monotonic() - killed_at
+        wait_for("every record", polled(lambda: len(seen) >= 200))
+    finally:
+        if child.poll() is None:
+            child.kill()
+        c.close()
+    assert len(seen) == 200, len(seen)
+
+
 SCENARIOS = {
     "consumer_protocol": consumer_protocol,
+    "consumer_protocol_crash": consumer_protocol_crash,
+    "consumer_protocol_member": lambda: consumer_protocol_member(sys.argv[3], sys.argv[4]),
     "static_member": static_member,
     "produce_for_native": produce_for_native,
     "mixed_group": mixed_group,
