@@ -293,13 +293,12 @@ impl ConsumerGroup {
         if req.member_epoch == LEAVE_EPOCH || req.member_epoch == STATIC_LEAVE_EPOCH {
             return self.leave(&req.member_id, req.member_epoch);
         }
-        if let Some(name) = req.server_assignor.as_deref() {
-            self.assignor = match name {
-                "range" => AssignorKind::Range,
-                "uniform" => AssignorKind::Sticky,
-                other => return Err(HeartbeatError::UnsupportedAssignor(other.to_string())),
-            };
-        }
+        let assignor = match req.server_assignor.as_deref() {
+            None => None,
+            Some("range") => Some(AssignorKind::Range),
+            Some("uniform") => Some(AssignorKind::Sticky),
+            Some(other) => return Err(HeartbeatError::UnsupportedAssignor(other.to_string())),
+        };
         let joining = req.member_epoch == JOIN_EPOCH;
         let member_id = if joining {
             self.join(now, &req)?
@@ -307,6 +306,13 @@ impl ConsumerGroup {
             self.check_epoch(&req)?;
             req.member_id.clone()
         };
+        // The group runs one assignor: the one its latest member asked for (Kafka lets
+        // the most requested one win; one is enough while every client asks for the same).
+        let mut bump = false;
+        if let Some(a) = assignor.filter(|a| *a != self.assignor) {
+            self.assignor = a;
+            bump = true;
+        }
         let before = self
             .members
             .get(&member_id)
@@ -321,7 +327,6 @@ impl ConsumerGroup {
         if req.rack_id.is_some() {
             m.rack_id = req.rack_id.clone();
         }
-        let mut bump = false;
         if let Some(topics) = &req.subscribed_topics {
             let topics: BTreeSet<String> = topics.iter().cloned().collect();
             if topics != m.subscribed {
