@@ -12,19 +12,22 @@
 //!   no other member holds or is still releasing.
 //! - Liveness: a member that does not heartbeat within the session timeout, or does not
 //!   release within its rebalance timeout, is removed (the group epoch bumps).
+//!
+//! `error.rs`: [`HeartbeatError`]; `kind.rs`: a group is classic or a consumer group.
 
+mod error;
+mod kind;
 mod reconcile;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use weir_protocol::ErrorCode;
-
 use super::assignor::{AssignorKind, MemberInput};
-use super::machine::{Group, GroupConfig};
-use super::state::GroupState;
+use super::machine::GroupConfig;
 use super::types::{Millis, PartitionCounts, TopicPartition};
+
+pub use error::HeartbeatError;
 
 /// Member epoch of a heartbeat that joins (or rejoins after being fenced).
 pub const JOIN_EPOCH: i32 = 0;
@@ -32,74 +35,6 @@ pub const JOIN_EPOCH: i32 = 0;
 pub const LEAVE_EPOCH: i32 = -1;
 /// Member epoch of a static member's heartbeat that leaves for now (treated as a leave).
 pub const STATIC_LEAVE_EPOCH: i32 = -2;
-
-/// Why a heartbeat (or a commit) is refused; [`HeartbeatError::code`] is the Kafka code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HeartbeatError {
-    /// The member id is not (or no longer) in the group.
-    #[error("member {0} is not in the group")]
-    UnknownMember(String),
-    /// The epoch is neither the member's current one nor its previous one.
-    #[error("member epoch {got} is not the member's epoch {current}")]
-    FencedEpoch {
-        /// Epoch in the request.
-        got: i32,
-        /// The member's epoch.
-        current: i32,
-    },
-    /// An OffsetCommit or OffsetFetch carried another epoch than the member's.
-    #[error("member epoch {got} is stale, the member is at {current}")]
-    StaleEpoch {
-        /// Epoch in the request.
-        got: i32,
-        /// The member's epoch.
-        current: i32,
-    },
-    /// A server-side assignor the coordinator does not run.
-    #[error("assignor {0} is not supported (range, uniform)")]
-    UnsupportedAssignor(String),
-    /// The group has its maximum number of members.
-    #[error("the group is full")]
-    GroupFull,
-    /// A static member's instance id is held by another live member.
-    #[error("instance id {0} is still held by another member")]
-    UnreleasedInstance(String),
-    /// A field the protocol requires is missing.
-    #[error("invalid request: {0}")]
-    Invalid(&'static str),
-    /// The group id names a classic group with members (Kafka: GROUP_ID_NOT_FOUND, "is
-    /// not a consumer group").
-    #[error("the group is not a consumer group")]
-    NotConsumerGroup,
-    /// The group is being deleted or moved.
-    #[error("the group is not available")]
-    Unavailable,
-    /// This broker does not coordinate the group.
-    #[error("this broker is not the group's coordinator")]
-    NotCoordinator,
-    /// An empty group id.
-    #[error("invalid group id")]
-    InvalidGroupId,
-}
-
-impl HeartbeatError {
-    /// Kafka's code for it.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            HeartbeatError::UnknownMember(_) => ErrorCode::UnknownMemberId,
-            HeartbeatError::FencedEpoch { .. } => ErrorCode::FencedMemberEpoch,
-            HeartbeatError::StaleEpoch { .. } => ErrorCode::StaleMemberEpoch,
-            HeartbeatError::UnsupportedAssignor(_) => ErrorCode::UnsupportedAssignor,
-            HeartbeatError::GroupFull => ErrorCode::GroupMaxSizeReached,
-            HeartbeatError::UnreleasedInstance(_) => ErrorCode::UnreleasedInstanceId,
-            HeartbeatError::Invalid(_) => ErrorCode::InvalidRequest,
-            HeartbeatError::NotConsumerGroup => ErrorCode::GroupIdNotFound,
-            HeartbeatError::Unavailable => ErrorCode::CoordinatorNotAvailable,
-            HeartbeatError::NotCoordinator => ErrorCode::NotCoordinator,
-            HeartbeatError::InvalidGroupId => ErrorCode::InvalidGroupId,
-        }
-    }
-}
 
 /// A ConsumerGroupHeartbeat in coordinator words. `None` fields were not sent (unchanged
 /// since the member's previous heartbeat).
@@ -536,70 +471,5 @@ impl ConsumerGroup {
             .map(|t| (t.clone(), counts.partition_count(t)))
             .collect();
         self.assignment_epoch = self.group_epoch;
-    }
-}
-
-impl Group {
-    /// The consumer-group (KIP-848) side of this group, if it is one.
-    pub fn consumer(&self) -> Option<&ConsumerGroup> {
-        self.consumer.as_ref()
-    }
-
-    /// Whether a classic member may join: not while consumer-group members exist (Kafka:
-    /// GROUP_ID_NOT_FOUND, "not a classic group"); an empty consumer group becomes classic.
-    pub(super) fn classic_join_allowed(&mut self) -> Result<(), ErrorCode> {
-        match &self.consumer {
-            Some(c) if !c.is_empty() => Err(ErrorCode::GroupIdNotFound),
-            _ => {
-                self.consumer = None;
-                Ok(())
-            }
-        }
-    }
-
-    /// ConsumerGroupHeartbeat. A classic group with members refuses it (Kafka:
-    /// GROUP_ID_NOT_FOUND); an empty one (committed offsets only) becomes a consumer group.
-    pub fn consumer_heartbeat(
-        &mut self,
-        now: Millis,
-        req: Heartbeat,
-        counts: &dyn PartitionCounts,
-    ) -> Result<HeartbeatReply, HeartbeatError> {
-        if self.state == GroupState::Dead {
-            return Err(HeartbeatError::Unavailable);
-        }
-        if self.state != GroupState::Empty || !self.members.is_empty() {
-            return Err(HeartbeatError::NotConsumerGroup);
-        }
-        let config = self.config.clone();
-        let c = self
-            .consumer
-            .get_or_insert_with(|| ConsumerGroup::new(config));
-        c.heartbeat(now, req, counts)
-    }
-
-    /// OffsetCommit/OffsetFetch rules of a consumer group; `None` for a classic group.
-    pub(super) fn consumer_offsets_access(
-        &mut self,
-        now: Millis,
-        member_id: &str,
-        epoch: i32,
-    ) -> Option<Result<(), ErrorCode>> {
-        let c = self.consumer.as_mut()?;
-        Some(
-            c.validate_offsets_access(now, member_id, epoch)
-                .map_err(|e| e.code()),
-        )
-    }
-
-    /// [`Group::consumer_offsets_access`] for an OffsetFetch that named its member.
-    pub fn validate_fetch(
-        &mut self,
-        now: Millis,
-        member_id: &str,
-        epoch: i32,
-    ) -> Result<(), ErrorCode> {
-        self.consumer_offsets_access(now, member_id, epoch)
-            .unwrap_or(Ok(()))
     }
 }

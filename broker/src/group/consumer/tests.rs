@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use weir_protocol::ErrorCode;
 
 use super::*;
+use crate::group::Group;
 
 const HB: i32 = 1000;
 const SESSION: i32 = 10_000;
