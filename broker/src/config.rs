@@ -135,6 +135,8 @@ pub struct GroupsSection {
     pub initial_rebalance_delay_ms: i64,
     pub max_size: u32,
     pub offset_metadata_max_bytes: u32,
+    pub consumer_heartbeat_interval_ms: i32,
+    pub consumer_session_timeout_ms: i32,
 }
 
 /// `[cluster]`: the metadata quorum. Empty `voters` is a single node (a quorum of itself).
@@ -421,6 +423,15 @@ impl Config {
         }
         if g.max_size == 0 {
             bad.push("groups.max_size: must be >= 1".to_string());
+        }
+        if g.consumer_heartbeat_interval_ms < 1
+            || g.consumer_session_timeout_ms <= g.consumer_heartbeat_interval_ms
+        {
+            bad.push(
+                "groups.consumer_heartbeat_interval_ms/consumer_session_timeout_ms: need \
+                 1 <= interval < session timeout"
+                    .to_string(),
+            );
         }
         if self.metrics.lag_refresh_interval_ms == 0 {
             bad.push("metrics.lag_refresh_interval_ms: must be >= 1".to_string());

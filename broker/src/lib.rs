@@ -159,6 +159,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
                 max_size: g.max_size as usize,
                 offset_metadata_max_bytes: g.offset_metadata_max_bytes as usize,
                 member_id_salt: format!("{:x}", clock::now_ms()),
+                consumer_heartbeat_interval_ms: g.consumer_heartbeat_interval_ms,
+                consumer_session_timeout_ms: g.consumer_session_timeout_ms,
             },
         },
         &controller,

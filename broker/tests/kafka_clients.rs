@@ -311,10 +311,13 @@ type Scenario = (&'static str, fn(&Broker));
 fn kafka_clients() {
     let dir = temp_dir();
     let cfg = dir.path().join("kafka-test.toml");
-    // Auto-creation for kcat -P; a quick cleaner for the compaction scenario.
+    // Auto-creation for kcat -P; a quick cleaner for the compaction scenario; KIP-848
+    // members heartbeat every 500 ms (Kafka's 5 s would slow reconciliation down) and
+    // expire after 6 s (Kafka's 45 s would slow the crash scenario down).
     std::fs::write(
         &cfg,
-        "[topics]\nauto_create = true\n[log]\ncleaner_backoff_ms = 200\n",
+        "[topics]\nauto_create = true\n[log]\ncleaner_backoff_ms = 200\n\
+         [groups]\nconsumer_heartbeat_interval_ms = 500\nconsumer_session_timeout_ms = 6000\n",
     )
     .unwrap();
     let data = dir.path().join("data");
@@ -338,6 +341,12 @@ fn kafka_clients() {
             confluent(b, "group_cooperative_sticky")
         }),
         ("confluent_static_member", |b| confluent(b, "static_member")),
+        ("confluent_consumer_protocol", |b| {
+            confluent(b, "consumer_protocol")
+        }),
+        ("confluent_consumer_protocol_crash", |b| {
+            confluent(b, "consumer_protocol_crash")
+        }),
         ("mixed_group_refused", mixed_group_refused),
         ("kafka_python_producer_group", |b| {
             python(b, "kafka_python_producer_group")

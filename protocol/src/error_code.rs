@@ -189,6 +189,15 @@ error_codes! {
     InvalidUpdateVersion = 95, false, "invalid update version";
     /// A proposed ISR member is fenced or not a replica.
     IneligibleReplica = 107, false, "ineligible replica";
+    /// A consumer-group (KIP-848) member's epoch is not the coordinator's: it must rejoin
+    /// with epoch 0.
+    FencedMemberEpoch = 110, false, "fenced member epoch";
+    /// A static member's instance id is still held by another member.
+    UnreleasedInstanceId = 111, false, "unreleased instance id";
+    /// The server-side assignor a consumer-group member asked for does not exist.
+    UnsupportedAssignor = 112, false, "unsupported assignor";
+    /// An OffsetCommit carried an older member epoch than the member's current one.
+    StaleMemberEpoch = 113, false, "stale member epoch";
 }
 
 impl ErrorCode {

@@ -6,12 +6,14 @@
 //! - `log.rs`: the writer task that appends records in order, and the replay.
 //! - `timer.rs`: the task that expires sessions and ends rebalances (sleeps until the
 //!   next deadline; woken early when something changes).
-//! - `ops.rs`: the operations handlers call (join, sync, commit, describe, lag, ...).
+//! - `ops.rs`: the operations handlers call (join, sync, commit, describe, lag, ...);
+//!   `consumer.rs`: KIP-848 consumer-group heartbeats and describe.
 //!
 //! Locking: one std `Mutex` over the group table, held only for state-machine calls (no
 //! I/O, no await under it). Records are queued to the writer *under* that lock, so the
 //! log order equals the order in which the state changed.
 
+mod consumer;
 mod lag_time;
 mod log;
 mod ops;
@@ -30,7 +32,7 @@ use crate::topics::Topics;
 
 pub use lag_time::fill_lag_ms;
 pub use log::OffsetsLogError;
-pub use ops::{CommitPartition, DescribedGroup, DescribedMember};
+pub use ops::{CommitPartition, DescribedGroup, DescribedMember, ListedGroup};
 
 /// Coordinator settings (`[groups]` in the broker config).
 #[derive(Debug, Clone)]

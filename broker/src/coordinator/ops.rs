@@ -52,8 +52,10 @@ pub struct DescribedMember {
 pub struct DescribedGroup {
     /// Group id.
     pub group_id: String,
-    /// State.
+    /// State (a consumer group's nearest classic state, for metrics).
     pub state: GroupState,
+    /// Kafka's name of the state (a consumer group's own: Assigning, Reconciling, ...).
+    pub state_name: String,
     /// Protocol type.
     pub protocol_type: String,
     /// Chosen assignor.
@@ -64,6 +66,46 @@ pub struct DescribedGroup {
     pub members: Vec<DescribedMember>,
     /// Committed offsets with lag.
     pub offsets: Vec<LagRow>,
+}
+
+/// A group as ListGroups reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedGroup {
+    /// Group id.
+    pub group_id: String,
+    /// Protocol type (`kafka/consumer` for a KIP-848 consumer group).
+    pub protocol_type: String,
+    /// State (a consumer group's nearest classic state).
+    pub state: GroupState,
+    /// Kafka's name of the state.
+    pub state_name: String,
+    /// A KIP-848 consumer group (Kafka's group type "consumer"; otherwise "classic").
+    pub consumer: bool,
+}
+
+/// The protocol type shown for a group: a consumer group's is the Kafka one ("consumer",
+/// under the prefix Kafka groups carry), as Kafka reports it.
+fn protocol_type_of(g: &Group) -> String {
+    match g.consumer() {
+        Some(_) => format!("{}consumer", crate::group::CLIENT_ASSIGNED_PREFIX),
+        None => g.protocol_type().unwrap_or_default().to_string(),
+    }
+}
+
+/// (nearest classic state, Kafka's state name) of a group.
+fn states_of(g: &Group) -> (GroupState, String) {
+    match g.consumer() {
+        Some(c) => {
+            let name = c.state_name();
+            let state = match name {
+                "Empty" => GroupState::Empty,
+                "Stable" => GroupState::Stable,
+                _ => GroupState::CompletingRebalance,
+            };
+            (state, name.to_string())
+        }
+        None => (g.state(), g.state().name().to_string()),
+    }
 }
 
 impl Coordinator {
@@ -170,6 +212,7 @@ impl Coordinator {
             let idle = g.state() == GroupState::Empty
                 && g.offsets().is_empty()
                 && g.members().is_empty()
+                && g.consumer().is_none_or(|c| c.is_empty())
                 && !g.has_pending_members();
             if let Some(d) = g.next_deadline() {
                 next = Some(next.map_or(d, |n| n.min(d)));
@@ -443,22 +486,27 @@ impl Coordinator {
         }
     }
 
-    /// ListGroups: (id, protocol type, state), filtered by state names (empty: all).
-    pub fn list(&self, states: &[GroupState]) -> Vec<(String, String, GroupState)> {
+    /// ListGroups, filtered by state names (case-insensitive; empty: all).
+    pub fn list(&self, states: &[String]) -> Vec<ListedGroup> {
         let table = self.table();
-        let mut out: Vec<_> = table
+        let mut out: Vec<ListedGroup> = table
             .groups
             .values()
-            .filter(|g| states.is_empty() || states.contains(&g.state()))
             .map(|g| {
-                (
-                    g.id().to_string(),
-                    g.protocol_type().unwrap_or_default().to_string(),
-                    g.state(),
-                )
+                let (state, state_name) = states_of(g);
+                ListedGroup {
+                    group_id: g.id().to_string(),
+                    protocol_type: protocol_type_of(g),
+                    state,
+                    state_name,
+                    consumer: g.consumer().is_some(),
+                }
+            })
+            .filter(|g| {
+                states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(&g.state_name))
             })
             .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         out
     }
 
@@ -466,16 +514,21 @@ impl Coordinator {
     pub fn describe(&self, group_id: &str) -> Option<DescribedGroup> {
         let table = self.table();
         let g = table.groups.get(group_id)?;
-        Some(DescribedGroup {
-            group_id: g.id().to_string(),
-            state: g.state(),
-            protocol_type: g.protocol_type().unwrap_or_default().to_string(),
-            protocol: g
-                .protocol()
-                .map(|p| p.name().to_string())
-                .unwrap_or_default(),
-            generation: g.generation(),
-            members: g
+        let (state, state_name) = states_of(g);
+        let members = match g.consumer() {
+            Some(c) => c
+                .members()
+                .values()
+                .map(|m| DescribedMember {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    assignment: m.assigned.iter().cloned().collect(),
+                    assignment_blob: None,
+                })
+                .collect(),
+            None => g
                 .members()
                 .values()
                 .map(|m| DescribedMember {
@@ -487,6 +540,21 @@ impl Coordinator {
                     assignment_blob: m.assignment_blob.clone(),
                 })
                 .collect(),
+        };
+        Some(DescribedGroup {
+            group_id: g.id().to_string(),
+            state,
+            state_name,
+            protocol_type: protocol_type_of(g),
+            protocol: match g.consumer() {
+                Some(c) => c.assignor_name().to_string(),
+                None => g
+                    .protocol()
+                    .map(|p| p.name().to_string())
+                    .unwrap_or_default(),
+            },
+            generation: g.consumer().map_or(g.generation(), |c| c.group_epoch()),
+            members,
             offsets: self.lag_rows(g),
         })
     }

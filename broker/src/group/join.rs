@@ -30,6 +30,9 @@ impl Group {
         if self.state == GroupState::Dead {
             return fail(ErrorCode::CoordinatorNotAvailable, &req.member_id);
         }
+        if let Err(e) = self.classic_join_allowed() {
+            return fail(e, &req.member_id);
+        }
         if let Err(e) = self.validate_join(&req) {
             return fail(e, &req.member_id);
         }

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use weir_protocol::ErrorCode;
 
 use super::assignor::{cooperative, AssignorKind, MemberInput};
+use super::consumer::ConsumerGroup;
 use super::member::{Member, Protocol};
 use super::offsets::OffsetStore;
 use super::state::GroupState;
@@ -32,6 +33,10 @@ pub struct GroupConfig {
     pub offset_metadata_max_bytes: usize,
     /// Mixed into member ids so ids from different broker runs never collide.
     pub member_id_salt: String,
+    /// Heartbeat interval consumer-group (KIP-848) members are told to keep.
+    pub consumer_heartbeat_interval_ms: i32,
+    /// A consumer-group member without a heartbeat for this long is removed.
+    pub consumer_session_timeout_ms: i32,
 }
 
 impl Default for GroupConfig {
@@ -43,6 +48,8 @@ impl Default for GroupConfig {
             max_size: usize::MAX,
             offset_metadata_max_bytes: 4096,
             member_id_salt: "w".into(),
+            consumer_heartbeat_interval_ms: 5000,
+            consumer_session_timeout_ms: 45_000,
         }
     }
 }
@@ -220,6 +227,8 @@ pub struct Group {
     pub(super) topic_snapshot: BTreeMap<String, Option<u32>>,
     pub(super) state_since: Millis,
     pub(super) offsets: OffsetStore,
+    /// Set when the group is a KIP-848 consumer group (then it has no classic members).
+    pub(super) consumer: Option<ConsumerGroup>,
 }
 
 impl Group {
@@ -243,6 +252,7 @@ impl Group {
             topic_snapshot: BTreeMap::new(),
             state_since: now,
             offsets: OffsetStore::default(),
+            consumer: None,
         }
     }
 
@@ -312,10 +322,11 @@ impl Group {
                 self.rebalance_deadline
             }
         });
-        match (sessions, rebalance) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let consumer = self
+            .consumer
+            .as_ref()
+            .and_then(ConsumerGroup::next_deadline);
+        [sessions, rebalance, consumer].into_iter().flatten().min()
     }
 
     pub(super) fn set_state(&mut self, state: GroupState, now: Millis) {
@@ -549,6 +560,9 @@ impl Group {
         if self.state == GroupState::Dead {
             return effects;
         }
+        if let Some(c) = self.consumer.as_mut() {
+            c.tick(now);
+        }
         self.pending_members.retain(|_, expires| now <= *expires);
         let preparing = self.state == GroupState::PreparingRebalance;
         let expired: Vec<String> = self
@@ -581,6 +595,9 @@ impl Group {
     pub fn delete(&mut self, now: Millis) -> Result<(), ErrorCode> {
         match self.state {
             GroupState::Dead => Err(ErrorCode::GroupIdNotFound),
+            GroupState::Empty if self.consumer.as_ref().is_some_and(|c| !c.is_empty()) => {
+                Err(ErrorCode::NonEmptyGroup)
+            }
             GroupState::Empty => {
                 self.set_state(GroupState::Dead, now);
                 self.offsets.clear();

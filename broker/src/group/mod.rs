@@ -8,10 +8,13 @@
 //! - `state.rs`: [`GroupState`]; `member.rs`: [`Member`]; `types.rs`: [`TopicPartition`],
 //!   [`Millis`], [`PartitionCounts`].
 //! - `assignor/`: range, round-robin, sticky, and the cooperative revoke-first rule.
+//! - `consumer/`: KIP-848 consumer groups (server-side assignment, member epochs,
+//!   revoke-first reconciliation), kept inside a [`Group`] so offsets work as for others.
 //! - `offsets.rs`: committed offsets and OffsetCommit validation; `lag.rs`: lag.
 //! - `records.rs`: the `__consumer_offsets` record format and replay.
 
 pub mod assignor;
+pub mod consumer;
 mod join;
 pub mod lag;
 mod machine;

@@ -78,6 +78,10 @@ impl Group {
         if self.state == GroupState::Dead {
             return Err(ErrorCode::CoordinatorNotAvailable);
         }
+        // A consumer group's commit carries the member epoch where the generation goes.
+        if let Some(r) = self.consumer_offsets_access(now, who.member_id, who.generation) {
+            return r;
+        }
         if who.generation < 0 && who.member_id.is_empty() {
             return if self.members.is_empty() {
                 Ok(())

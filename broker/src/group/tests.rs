@@ -30,6 +30,8 @@ fn config(delay: i64) -> GroupConfig {
         max_size: 100,
         offset_metadata_max_bytes: 16,
         member_id_salt: "s".into(),
+        consumer_heartbeat_interval_ms: 1000,
+        consumer_session_timeout_ms: SESSION,
     }
 }
 

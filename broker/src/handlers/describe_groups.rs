@@ -58,7 +58,7 @@ pub async fn handle(ctx: &BrokerCtx, req: DescribeGroupsRequest) -> DescribeGrou
             Some(g) => DescribedGroup {
                 error_code: 0,
                 group_id: g.group_id,
-                group_state: g.state.name().to_string(),
+                group_state: g.state_name,
                 protocol_type: g.protocol_type,
                 protocol_data: g.protocol,
                 generation_id: g.generation,

@@ -3,28 +3,20 @@
 use weir_protocol::native::v1::{ListGroupsRequest, ListGroupsResponse, ListedGroup};
 
 use crate::ctx::BrokerCtx;
-use crate::group::GroupState;
 
-/// Every group, optionally filtered by state names (unknown names match nothing).
+/// Every group, optionally filtered by state names (case-insensitive; a consumer group's
+/// states are Kafka's: Empty, Assigning, Reconciling, Stable).
 pub fn handle(ctx: &BrokerCtx, req: ListGroupsRequest) -> ListGroupsResponse {
-    let states: Vec<GroupState> = req
-        .states_filter
-        .iter()
-        .filter_map(|s| GroupState::from_name(s))
-        .collect();
-    let groups = if !req.states_filter.is_empty() && states.is_empty() {
-        Vec::new()
-    } else {
-        ctx.groups.list(&states)
-    };
+    let groups = ctx.groups.list(&req.states_filter);
     ListGroupsResponse {
         error_code: 0,
         groups: groups
             .into_iter()
-            .map(|(group_id, protocol_type, state)| ListedGroup {
-                group_id,
-                protocol_type,
-                group_state: state.name().to_string(),
+            .map(|g| ListedGroup {
+                group_id: g.group_id,
+                protocol_type: g.protocol_type,
+                group_state: g.state_name,
+                group_type: if g.consumer { "consumer" } else { "classic" }.to_string(),
             })
             .collect(),
         throttle_time_ms: 0,

@@ -73,6 +73,12 @@ pub async fn handle(
         ApiKey::CreatePartitions => run!(create_partitions, m::CreatePartitionsRequest),
         ApiKey::DeleteGroups => run!(delete_groups, m::DeleteGroupsRequest),
         ApiKey::DescribeCluster => run!(describe_cluster, m::DescribeClusterRequest),
+        ApiKey::ConsumerGroupHeartbeat => {
+            run!(consumer_group_heartbeat, m::ConsumerGroupHeartbeatRequest)
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            run!(consumer_group_describe, m::ConsumerGroupDescribeRequest)
+        }
         key => Err(KafkaError::Unsupported {
             key,
             version: h.version,

@@ -33,15 +33,15 @@ pub const ADVERTISED: &[(ApiKey, Range)] = &[
     (ApiKey::Fetch, r(4, 12)),
     (ApiKey::ListOffsets, r(1, 7)),
     (ApiKey::Metadata, r(0, 12)),
-    (ApiKey::OffsetCommit, r(2, 8)),
-    (ApiKey::OffsetFetch, r(1, 7)),
+    (ApiKey::OffsetCommit, r(2, 9)),
+    (ApiKey::OffsetFetch, r(1, 9)),
     (ApiKey::FindCoordinator, r(0, 3)),
     (ApiKey::JoinGroup, r(0, 7)),
     (ApiKey::Heartbeat, r(0, 4)),
     (ApiKey::LeaveGroup, r(0, 4)),
     (ApiKey::SyncGroup, r(0, 5)),
     (ApiKey::DescribeGroups, r(0, 5)),
-    (ApiKey::ListGroups, r(0, 4)),
+    (ApiKey::ListGroups, r(0, 5)),
     (ApiKey::ApiVersions, r(0, 4)),
     (ApiKey::CreateTopics, r(2, 7)),
     (ApiKey::DeleteTopics, r(1, 5)),
@@ -54,6 +54,9 @@ pub const ADVERTISED: &[(ApiKey, Range)] = &[
     (ApiKey::DeleteGroups, r(0, 2)),
     (ApiKey::IncrementalAlterConfigs, r(0, 1)),
     (ApiKey::DescribeCluster, r(0, 1)),
+    // KIP-848 consumer groups; librdkafka sends heartbeat v1 only (client-made member ids).
+    (ApiKey::ConsumerGroupHeartbeat, r(0, 1)),
+    (ApiKey::ConsumerGroupDescribe, r(0, 1)),
 ];
 
 /// The advertised range of `key`, if the listener serves it.

@@ -19,7 +19,7 @@ pub fn groups(coordinator: &Coordinator, topics: &Topics) -> Vec<GroupSnapshot> 
     coordinator
         .list(&[])
         .into_iter()
-        .filter_map(|(id, _, _)| coordinator.describe(&id))
+        .filter_map(|l| coordinator.describe(&l.group_id))
         .map(|mut g| {
             fill_lag_ms(topics, &mut g.offsets, now);
             g

@@ -302,7 +302,181 @@ def static_member():
     b.close()
 
 
+def consumer_protocol():
+    """KIP-848 (group.protocol=consumer): three members split a 6-partition topic, every
+    record is processed, one member leaves and its partitions move to the other two with
+    no record lost, committed offsets are readable, and the admin client describes the
+    group as a consumer group."""
+    from confluent_kafka import ConsumerGroupType
+    t = "cf-kip848-" + uuid.uuid4().hex[:8]
+    create(t, 6)
+    produce(t, 600)
+    gid = "g-kip848-" + uuid.uuid4().hex[:6]
+    seen = set()
+    lock = threading.Lock()
+    stops = [threading.Event() for _ in range(3)]
+    consumers = [None, None, None]
+    owned = [[], [], []]
+    errors = []
+
+    def member(i):
+        c = Consumer({"bootstrap.servers": BOOT, "group.id": gid,
+                      "group.protocol": "consumer",
+                      "auto.offset.reset": "earliest", "enable.auto.commit": True,
+                      "auto.commit.interval.ms": 200, "client.id": f"kip848-{i}",
+                      **({"debug": "cgrp"} if len(sys.argv) > 3 else {})})
+        consumers[i] = c
+        c.subscribe([t])
+        while not stops[i].is_set():
+            m = c.poll(0.1)
+            if m is not None and m.error() is None:
+                with lock:
+                    seen.add((m.partition(), m.offset()))
+            elif m is not None and m.error() is not None and not m.error().retriable():
+                errors.append(str(m.error()))
+            mine = sorted(tp.partition for tp in c.assignment())
+            with lock:
+                owned[i] = mine
+        # Leaves the group (heartbeat with epoch -1) after a final commit.
+        c.close()
+        with lock:
+            owned[i] = []
+
+    threads = [threading.Thread(target=member, args=(i,)) for i in range(3)]
+    for th in threads:
+        th.start()
+    try:
+        wait_for("every record consumed by the group", lambda: len(seen) >= 600)
+
+        def split(sizes):
+            def check():
+                with lock:
+                    return sorted(len(o) for o in owned) == sizes and \
+                        sorted(p for o in owned for p in o) == list(range(6))
+            return check
+        wait_for("2 partitions per member", split([2, 2, 2]))
+
+        a = admin()
+        listed = a.list_consumer_groups().result(timeout=10)
+        assert gid in [g.group_id for g in listed.valid], listed.valid
+        d = a.describe_consumer_groups([gid])[gid].result(timeout=10)
+        assert d.type == ConsumerGroupType.CONSUMER, d.type
+        assert len(d.members) == 3, d
+        assigned = sorted(tp.partition for mem in d.members
+                          for tp in mem.assignment.topic_partitions)
+        assert assigned == list(range(6)), assigned
+        assert all(mem.target_assignment is not None for mem in d.members), d
+
+        # Member 2 leaves; its partitions move to the others, and records produced from
+        # now on are all processed.
+        stops[2].set()
+        threads[2].join()
+        wait_for("member 2's partitions taken over", split([0, 3, 3]))
+        produce(t, 300)
+        wait_for("every record consumed after the leave", lambda: len(seen) >= 900)
+        d = a.describe_consumer_groups([gid])[gid].result(timeout=10)
+        assert len(d.members) == 2, d
+
+        # A classic member is refused while the group has consumer-protocol members
+        # (GROUP_ID_NOT_FOUND, as Kafka answers), and takes no partition from them.
+        classic_errors = []
+        k = Consumer({"bootstrap.servers": BOOT, "group.id": gid,
+                      "error_cb": lambda e: classic_errors.append(e)})
+        k.subscribe([t], on_assign=lambda *_: classic_errors.append("assigned"))
+        got = None
+        end = time.monotonic() + DEADLINE_S
+        while got is None and time.monotonic() < end:
+            m = k.poll(0.2)
+            if m is not None and m.error() is not None:
+                got = m.error()
+            elif classic_errors:
+                got = classic_errors[0]
+        k.close()
+        assert "assigned" not in classic_errors, "a classic member joined a consumer group"
+        assert got is not None and ("GROUP_ID_NOT_FOUND" in str(got)
+                                    or "roup id not found" in str(got)), got
+    finally:
+        for s in stops:
+            s.set()
+        for th in threads:
+            th.join()
+    assert not errors, errors
+    assert len(seen) == 900, len(seen)
+    # Committed offsets are readable through a consumer of the group.
+    c = Consumer({"bootstrap.servers": BOOT, "group.id": gid, "group.protocol": "consumer"})
+    committed = c.committed([TopicPartition(t, p) for p in range(6)], timeout=10)
+    c.close()
+    assert sum(tp.offset for tp in committed) == 900, committed
+
+
+def consumer_protocol_member(topic, gid):
+    """Child process of consumer_protocol_crash: a member that prints its partitions."""
+    c = Consumer({"bootstrap.servers": BOOT, "group.id": gid, "group.protocol": "consumer",
+                  "auto.offset.reset": "earliest", "client.id": "kip848-child"})
+    c.subscribe([topic])
+    last = None
+    while True:
+        c.poll(0.1)
+        mine = sorted(tp.partition for tp in c.assignment())
+        if mine != last:
+            print(",".join(map(str, mine)), flush=True)
+            last = mine
+
+
+def consumer_protocol_crash():
+    """KIP-848 session timeout: a member killed with SIGKILL (no leave) is removed once
+    its session expires (groups.consumer_session_timeout_ms, 6 s in this test), and its
+    partitions move to the surviving member, which then reads every record."""
+    import subprocess
+    t = "cf-kip848-crash-" + uuid.uuid4().hex[:8]
+    create(t, 4)
+    gid = "g-kip848-crash-" + uuid.uuid4().hex[:6]
+    child = subprocess.Popen([sys.executable, __file__, BOOT, "consumer_protocol_member",
+                              t, gid], stdout=subprocess.PIPE, text=True)
+    child_owned = []
+
+    def read_child():
+        for line in child.stdout:
+            child_owned.append(line.strip())
+    threading.Thread(target=read_child, daemon=True).start()
+    c = Consumer({"bootstrap.servers": BOOT, "group.id": gid, "group.protocol": "consumer",
+                  "auto.offset.reset": "earliest", "client.id": "kip848-survivor"})
+    c.subscribe([t])
+    seen = set()
+
+    def mine():
+        return sorted(tp.partition for tp in c.assignment())
+
+    def polled(cond):
+        def check():
+            m = c.poll(0.1)
+            if m is not None and m.error() is None:
+                seen.add((m.partition(), m.offset()))
+            return cond()
+        return check
+    try:
+        wait_for("two partitions each",
+                 polled(lambda: len(mine()) == 2 and child_owned and
+                        len(child_owned[-1].split(",")) == 2))
+        child.kill()
+        child.wait()
+        killed_at = time.monotonic()
+        produce(t, 200)
+        wait_for("the killed member's partitions", polled(lambda: mine() == [0, 1, 2, 3]))
+        # Not before the session timeout: the member was only removed by its expiry.
+        assert time.monotonic() - killed_at > 3, time.monotonic() - killed_at
+        wait_for("every record", polled(lambda: len(seen) >= 200))
+    finally:
+        if child.poll() is None:
+            child.kill()
+        c.close()
+    assert len(seen) == 200, len(seen)
+
+
 SCENARIOS = {
+    "consumer_protocol": consumer_protocol,
+    "consumer_protocol_crash": consumer_protocol_crash,
+    "consumer_protocol_member": lambda: consumer_protocol_member(sys.argv[3], sys.argv[4]),
     "static_member": static_member,
     "produce_for_native": produce_for_native,
     "mixed_group": mixed_group,

@@ -1,4 +1,5 @@
-//! ListGroups (16), v0-4.
+//! ListGroups (16), v0-5; v5 filters by and reports the group type ("classic", or
+//! "consumer" for a KIP-848 consumer group).
 
 use kafka_protocol::messages::list_groups_request::ListGroupsRequest;
 use kafka_protocol::messages::list_groups_response::{ListGroupsResponse, ListedGroup};
@@ -24,15 +25,20 @@ pub async fn handle(
     let r = native!(&k.broker, &h.client_id, ListGroups, native_req);
     let mut out = ListGroupsResponse::default();
     out.error_code = code(r.error_code);
+    let types: Vec<String> = req.types_filter.iter().map(text).collect();
     out.groups = r
         .groups
         .into_iter()
+        .filter(|g| types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case(&g.group_type)))
         .map(|g| {
             let mut o = ListedGroup::default();
             o.group_id = GroupId(kstr(g.group_id));
             o.protocol_type = kstr(external_type(&g.protocol_type));
             if h.version >= 4 {
                 o.group_state = kstr(g.group_state);
+            }
+            if h.version >= 5 {
+                o.group_type = kstr(g.group_type);
             }
             o
         })

@@ -11,7 +11,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::BrokerId;
 use weir_protocol::native::v1 as n;
 
-use super::{code, kstr, text, to_uuid, topic};
+use super::{code, kstr, text, to_uuid, topic, TopicIds};
 use crate::kafka::error::KafkaError;
 use crate::kafka::header::Header;
 use crate::kafka::native::native;
@@ -23,6 +23,10 @@ pub async fn handle(
     h: &Header,
     req: MetadataRequest,
 ) -> Result<MetadataResponse, KafkaError> {
+    let ids = TopicIds::new(&k.broker.controller.image());
+    // v10+: a topic may be asked for by id alone (KIP-848 clients look up the ids of
+    // their assignment); an id this broker does not know is UNKNOWN_TOPIC_ID.
+    let mut unknown_ids = Vec::new();
     let (all_topics, topics) = match req.topics {
         None => (true, Vec::new()),
         // v0: an empty list means every topic.
@@ -30,7 +34,17 @@ pub async fn handle(
         Some(t) => (
             false,
             t.into_iter()
-                .filter_map(|t| t.name.map(|n| text(&n.0)))
+                .filter_map(|t| match t.name {
+                    Some(n) => Some(text(&n.0)),
+                    None if t.topic_id.is_nil() => None,
+                    None => {
+                        let name = ids.name(&t.topic_id).map(str::to_string);
+                        if name.is_none() {
+                            unknown_ids.push(t.topic_id);
+                        }
+                        name
+                    }
+                })
                 .collect(),
         ),
     };
@@ -40,7 +54,16 @@ pub async fn handle(
         allow_auto_topic_creation: h.version < 4 || req.allow_auto_topic_creation,
     };
     let r = native!(&k.broker, &h.client_id, Metadata, native_req);
-    Ok(response(&k.brokers(), h.version, r))
+    let mut out = response(&k.brokers(), h.version, r);
+    for id in unknown_ids {
+        let mut t = MetadataResponseTopic::default();
+        t.error_code = weir_protocol::ErrorCode::UnknownTopicId.code();
+        t.topic_id = id;
+        // The name is nullable from v12 only.
+        t.name = (h.version < 12).then(|| topic(""));
+        out.topics.push(t);
+    }
+    Ok(out)
 }
 
 /// The Kafka answer for a native one, offering `brokers` (Kafka addresses).

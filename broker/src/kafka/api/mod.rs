@@ -5,6 +5,8 @@
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -31,8 +33,13 @@ pub mod sync_group;
 #[cfg(test)]
 mod tests;
 
+use std::collections::{BTreeMap, HashMap};
+
 use kafka_protocol::messages::{GroupId, TopicName};
 use kafka_protocol::protocol::StrBytes;
+
+use crate::group::TopicPartition;
+use crate::metadata::MetadataImage;
 
 /// A Kafka string as an owned `String`.
 pub fn text(s: &StrBytes) -> String {
@@ -67,4 +74,60 @@ pub fn epoch(e: i32) -> Option<i32> {
 /// A native topic id (16 raw bytes, empty when unknown) as a Kafka uuid.
 pub fn to_uuid(b: &[u8]) -> uuid::Uuid {
     <[u8; 16]>::try_from(b).map_or(uuid::Uuid::nil(), uuid::Uuid::from_bytes)
+}
+
+/// Topic names and their Kafka ids, both ways, from one metadata image (the ids Metadata
+/// reports). KIP-848 assignments and Metadata-by-id requests speak ids.
+#[derive(Debug, Default)]
+pub struct TopicIds {
+    by_name: HashMap<String, uuid::Uuid>,
+    by_id: HashMap<uuid::Uuid, String>,
+}
+
+impl TopicIds {
+    /// The ids of every topic in `image` (topics without a valid id are left out).
+    pub fn new(image: &MetadataImage) -> Self {
+        let mut ids = TopicIds::default();
+        for (name, t) in &image.topics {
+            let id = to_uuid(&t.id);
+            if !id.is_nil() {
+                ids.by_name.insert(name.clone(), id);
+                ids.by_id.insert(id, name.clone());
+            }
+        }
+        ids
+    }
+
+    /// The id of `name` (nil when unknown).
+    pub fn id(&self, name: &str) -> uuid::Uuid {
+        self.by_name.get(name).copied().unwrap_or_default()
+    }
+
+    /// The topic named by `id`.
+    pub fn name(&self, id: &uuid::Uuid) -> Option<&str> {
+        self.by_id.get(id).map(String::as_str)
+    }
+
+    /// `parts` grouped by topic: (id, partitions), topics in name order, partitions sorted.
+    pub fn by_topic(&self, parts: &[TopicPartition]) -> Vec<(uuid::Uuid, Vec<i32>)> {
+        self.by_topic_named(parts)
+            .into_iter()
+            .map(|(id, _, ps)| (id, ps))
+            .collect()
+    }
+
+    /// [`TopicIds::by_topic`] with the names too.
+    pub fn by_topic_named(&self, parts: &[TopicPartition]) -> Vec<(uuid::Uuid, String, Vec<i32>)> {
+        let mut grouped: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for tp in parts {
+            grouped.entry(&tp.topic).or_default().push(tp.partition);
+        }
+        grouped
+            .into_iter()
+            .map(|(name, mut ps)| {
+                ps.sort_unstable();
+                (self.id(name), name.to_string(), ps)
+            })
+            .collect()
+    }
 }

@@ -1,4 +1,6 @@
-//! OffsetCommit (8), v2-8.
+//! OffsetCommit (8), v2-9. For a KIP-848 consumer group, `generation_id_or_member_epoch`
+//! is the member epoch (v9, as librdkafka sends it); the coordinator checks it against the
+//! member's (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID).
 
 use kafka_protocol::messages::offset_commit_request::OffsetCommitRequest;
 use kafka_protocol::messages::offset_commit_response::{

@@ -200,7 +200,13 @@ fn group_responses_encode_at_every_version() {
         throttle_time_ms: 0,
     };
     each_version(ApiKey::OffsetFetch, |v| {
-        offset_fetch::response(v, fetch.clone())
+        if v >= 8 {
+            let mut out = kafka_protocol::messages::OffsetFetchResponse::default();
+            out.groups = vec![offset_fetch::group_response("g".into(), fetch.clone())];
+            out
+        } else {
+            offset_fetch::response(v, fetch.clone())
+        }
     });
 
     let describe = n::DescribeGroupsResponse {
@@ -229,6 +235,65 @@ fn group_responses_encode_at_every_version() {
     };
     each_version(ApiKey::DescribeGroups, |v| {
         describe_groups::response(v, describe.clone())
+    });
+}
+
+/// KIP-848 responses, built from a real consumer group, encode at every version; topic
+/// ids are those of the metadata image.
+#[test]
+fn consumer_group_responses_encode_at_every_version() {
+    use crate::group::consumer::{ConsumerGroup, Heartbeat, HeartbeatReply};
+    use crate::group::{GroupConfig, TopicPartition};
+    use std::collections::BTreeMap;
+
+    let mut image = crate::metadata::MetadataImage::new(0);
+    image.topics.insert(
+        "t".into(),
+        crate::metadata::TopicImage {
+            id: Bytes::from(vec![7; 16]),
+            partitions: Vec::new(),
+            configs: Default::default(),
+        },
+    );
+    let ids = TopicIds::new(&image);
+    assert_eq!(ids.name(&ids.id("t")), Some("t"));
+    assert!(!ids.id("t").is_nil());
+    assert!(ids.id("unknown").is_nil());
+
+    let reply = HeartbeatReply {
+        member_id: "m".into(),
+        member_epoch: 3,
+        heartbeat_interval_ms: 500,
+        assignment: Some(vec![
+            TopicPartition::new("t", 1),
+            TopicPartition::new("t", 0),
+        ]),
+    };
+    let r = consumer_group_heartbeat::response(&ids, reply.clone());
+    let a = r.assignment.as_ref().unwrap();
+    assert_eq!(a.topic_partitions[0].topic_id, ids.id("t"));
+    assert_eq!(a.topic_partitions[0].partitions, vec![0, 1]);
+    each_version(ApiKey::ConsumerGroupHeartbeat, |_| {
+        consumer_group_heartbeat::response(&ids, reply.clone())
+    });
+
+    let counts: BTreeMap<String, u32> = [("t".to_string(), 2)].into();
+    let mut c = ConsumerGroup::new(GroupConfig::default());
+    c.heartbeat(
+        0,
+        Heartbeat {
+            member_id: "m".into(),
+            member_epoch: 0,
+            subscribed_topics: Some(vec!["t".into()]),
+            ..Heartbeat::default()
+        },
+        &counts,
+    )
+    .unwrap();
+    each_version(ApiKey::ConsumerGroupDescribe, |v| {
+        let mut out = kafka_protocol::messages::ConsumerGroupDescribeResponse::default();
+        out.groups = vec![consumer_group_describe::described(&ids, v, "g", &c)];
+        out
     });
 }
 
