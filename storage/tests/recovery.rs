@@ -281,3 +281,42 @@ fn crash_after_a_recovery_that_cut_nothing_rescans_from_the_old_recovery_point()
     assert!(log.recovery_info().clean_shutdown);
     assert_eq!(read_all(&log), written);
 }
+
+/// weir-chaos seed 8: F9 flipped a bit of the last batch's partition leader epoch on a
+/// killed follower (2 became 130). The field is outside the CRC, so recovery kept the
+/// batch and that replica's bytes differed from the others'. An epoch above what the
+/// metadata ever gave the partition is cut after a crash; a clean log is left alone.
+#[test]
+fn a_leader_epoch_from_the_future_is_cut_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    for _ in 0..3 {
+        let mut b = testkit::simple_batch(1, 10, 0);
+        log.append_as_leader_with(&mut b, 2, 0, weir_storage::FlushMode::Inline)
+            .unwrap();
+    }
+    drop(log); // a crash: no clean close
+    let path = active_log(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let sizes = active_batch_sizes(dir.path());
+    let last = sizes[..2].iter().sum::<usize>();
+    // The epoch is bytes 12..16 of a batch, big-endian: flip the top bit of its low byte.
+    bytes[last + 15] ^= 0x80;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let mut log = reopen_default(dir.path());
+    assert_eq!(log.log_end_offset(), 3, "the CRC does not cover the epoch");
+    assert_eq!(log.truncate_above_epoch(2).unwrap(), Some(2));
+    assert_eq!(log.log_end_offset(), 2);
+    // Nothing above the ceiling: nothing cut.
+    assert_eq!(log.truncate_above_epoch(2).unwrap(), None);
+    log.close().unwrap();
+    // A clean log is not even read.
+    let mut log = reopen_default(dir.path());
+    assert_eq!(log.truncate_above_epoch(0).unwrap(), None);
+    assert_eq!(log.log_end_offset(), 2);
+}
+
+fn reopen_default(dir: &Path) -> Log {
+    Log::open(dir, LogConfig::default()).unwrap()
+}

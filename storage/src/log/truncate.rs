@@ -45,6 +45,38 @@ impl Log {
         self.after_tail_change()
     }
 
+    /// After an unclean stop: cuts the log at the first batch of the active segment that
+    /// carries a partition leader epoch above `max_epoch`, the highest epoch the metadata
+    /// has given this partition. The epoch field is outside the batch CRC (the leader stamps
+    /// it after the producer checksummed the batch), so a flipped bit there passes
+    /// recovery; an epoch from the future can only be damage. The cut part is fetched
+    /// again from the leader. Returns the offset cut at, if any. A clean log is not read.
+    pub fn truncate_above_epoch(&mut self, max_epoch: i32) -> Result<Option<i64>> {
+        if self.recovery.clean_shutdown || max_epoch < 0 {
+            return Ok(None);
+        }
+        let cut = {
+            let active = self.active()?;
+            let mut found = None;
+            if let Some((mut pos, _)) = active.find_batch(active.base_offset())? {
+                while let Some(h) = active.header_at(pos)? {
+                    if h.partition_leader_epoch > max_epoch {
+                        found = Some(h.base_offset);
+                        break;
+                    }
+                    pos += h.total_len() as u64;
+                }
+            }
+            found
+        };
+        if let Some(at) = cut {
+            tracing::warn!(dir = %self.dir.display(), offset = at, max_epoch,
+                "batch with a leader epoch from the future (damaged); cutting the log there");
+            self.truncate_to(at)?;
+        }
+        Ok(cut)
+    }
+
     fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
         for (_, seg) in std::mem::take(&mut self.segments) {
             seg.delete()?;
