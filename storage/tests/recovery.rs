@@ -317,6 +317,28 @@ fn a_leader_epoch_from_the_future_is_cut_after_a_crash() {
     assert_eq!(log.log_end_offset(), 2);
 }
 
+/// An epoch flipped *down* (2 became 0) is caught by the epoch cache, which recorded 2
+/// for that offset.
+#[test]
+fn a_leader_epoch_below_the_cache_is_cut_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    for _ in 0..3 {
+        let mut b = testkit::simple_batch(1, 10, 0);
+        log.append_as_leader_with(&mut b, 2, 0, weir_storage::FlushMode::Inline)
+            .unwrap();
+    }
+    drop(log);
+    let path = active_log(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let first = active_batch_sizes(dir.path())[0];
+    bytes[first + 15] ^= 0x02;
+    std::fs::write(&path, &bytes).unwrap();
+    let mut log = reopen_default(dir.path());
+    assert_eq!(log.truncate_above_epoch(9).unwrap(), Some(1));
+    assert_eq!(log.log_end_offset(), 1);
+}
+
 fn reopen_default(dir: &Path) -> Log {
     Log::open(dir, LogConfig::default()).unwrap()
 }

@@ -45,22 +45,26 @@ impl Log {
         self.after_tail_change()
     }
 
-    /// After an unclean stop: cuts the log at the first batch of the active segment that
-    /// carries a partition leader epoch above `max_epoch`, the highest epoch the metadata
-    /// has given this partition. The epoch field is outside the batch CRC (the leader stamps
-    /// it after the producer checksummed the batch), so a flipped bit there passes
-    /// recovery; an epoch from the future can only be damage. The cut part is fetched
-    /// again from the leader. Returns the offset cut at, if any. A clean log is not read.
+    /// After an unclean stop: cuts the log at the first batch of the active segment whose
+    /// partition leader epoch is damaged. The epoch field is outside the batch CRC (the
+    /// leader stamps it after the producer checksummed the batch), so a flipped bit there
+    /// passes recovery. The epoch cache is derived from the same fields as they were
+    /// appended, so a batch must carry the epoch the cache gives its offset; only past the
+    /// cache's last entry (a new epoch whose entry the crash lost) may it be higher, and
+    /// never above `max_epoch`, the partition's epoch in the metadata. The cut part is
+    /// fetched again from the leader. Returns the offset cut at, if any. A clean log is
+    /// not read.
     pub fn truncate_above_epoch(&mut self, max_epoch: i32) -> Result<Option<i64>> {
         if self.recovery.clean_shutdown || max_epoch < 0 {
             return Ok(None);
         }
         let cut = {
+            let entries = self.epochs.epochs().entries();
             let active = self.active()?;
             let mut found = None;
             if let Some((mut pos, _)) = active.find_batch(active.base_offset())? {
                 while let Some(h) = active.header_at(pos)? {
-                    if h.partition_leader_epoch > max_epoch {
+                    if !epoch_fits(entries, h.base_offset, h.partition_leader_epoch, max_epoch) {
                         found = Some(h.base_offset);
                         break;
                     }
@@ -71,7 +75,7 @@ impl Log {
         };
         if let Some(at) = cut {
             tracing::warn!(dir = %self.dir.display(), offset = at, max_epoch,
-                "batch with a leader epoch from the future (damaged); cutting the log there");
+                "batch with a damaged leader epoch; cutting the log there");
             self.truncate_to(at)?;
         }
         Ok(cut)
@@ -152,5 +156,47 @@ impl Log {
             self.producers.evict_below(self.log_start_offset);
         }
         Ok(deleted)
+    }
+}
+
+/// Whether a batch at `base` may carry leader epoch `epoch`, given the epoch cache's
+/// `entries` (epoch, start offset; ascending) and the metadata's `max_epoch`.
+fn epoch_fits(entries: &[(i32, i64)], base: i64, epoch: i32, max_epoch: i32) -> bool {
+    if epoch > max_epoch {
+        return false;
+    }
+    let covering = entries.iter().rev().find(|(_, start)| *start <= base);
+    let later_entry = entries.iter().any(|(_, start)| *start > base);
+    match covering {
+        Some((expected, _)) if epoch == *expected => true,
+        // Higher than the cache says: only a new epoch the cache has not recorded yet.
+        Some((expected, _)) if epoch > *expected => !later_entry,
+        Some(_) => false,
+        None => !later_entry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::epoch_fits;
+
+    #[test]
+    fn a_batch_epoch_must_match_the_cache_or_be_a_new_one_within_the_metadata() {
+        let entries = [(2, 0), (5, 100)];
+        assert!(epoch_fits(&entries, 10, 2, 9));
+        assert!(
+            !epoch_fits(&entries, 10, 3, 9),
+            "below a later entry: must be 2"
+        );
+        assert!(!epoch_fits(&entries, 10, 1, 9), "lower than the cache");
+        assert!(epoch_fits(&entries, 150, 5, 9));
+        assert!(
+            epoch_fits(&entries, 150, 7, 9),
+            "a new epoch the crash kept out of the cache"
+        );
+        assert!(!epoch_fits(&entries, 150, 130, 9), "above the metadata");
+        assert!(!epoch_fits(&entries, 150, 4, 9));
+        assert!(epoch_fits(&[], 0, 0, 0));
+        assert!(!epoch_fits(&[], 0, 1, 0));
     }
 }
