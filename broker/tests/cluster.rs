@@ -1324,6 +1324,63 @@ async fn acknowledged_records_survive_kill_9_of_their_leader() {
                 "via {addr}: {listed:?}"
             );
         }
+
+        // Cut off from the other two (both SIGSTOPped) past its session, the coordinator
+        // stops answering for the group: the cluster could have moved it elsewhere, and an
+        // answer from its cache could be older than commits taken there (weir-chaos seed 9).
+        let coord = (find_coordinator(&cluster, 0).await.node_id - 1) as usize;
+        let others: Vec<u32> = cluster
+            .live()
+            .filter(|(i, _)| *i != coord)
+            .map(|(_, b)| b.pid())
+            .collect();
+        for pid in &others {
+            // SAFETY: signalling our own child processes.
+            unsafe { libc::kill(*pid as i32, libc::SIGSTOP) };
+        }
+        let fetch = || v1::OffsetFetchRequest {
+            group_id: "g".into(),
+            topics: vec![v1::OffsetFetchTopic {
+                name: "d".into(),
+                partition_indexes: vec![0],
+            }],
+            all_topics: false,
+            require_stable: false,
+        };
+        let mut code = ErrorCode::None;
+        for _ in 0..300 {
+            let r = cluster.client(coord).await.call(fetch()).await;
+            code = ErrorCode::from_i32(r.error_code);
+            if code == ErrorCode::NotCoordinator {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for pid in &others {
+            // SAFETY: as above.
+            unsafe { libc::kill(*pid as i32, libc::SIGCONT) };
+        }
+        assert_eq!(
+            code,
+            ErrorCode::NotCoordinator,
+            "an isolated coordinator kept answering"
+        );
+        // Back in touch, the group is served again with its commit.
+        let all: Vec<String> = cluster.live().map(|(_, b)| b.addr.clone()).collect();
+        let admin =
+            weir_client::Admin::new(weir_client::ClientConfig::new(&all.join(","))).unwrap();
+        let mut back = Err("never asked".to_string());
+        for _ in 0..100 {
+            back = admin
+                .group_offsets("g", "d")
+                .await
+                .map_err(|e| e.to_string());
+            if back.as_ref().is_ok_and(|o| o == &vec![(0, 42)]) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(back, Ok(vec![(0, 42)]));
     }
 }
 

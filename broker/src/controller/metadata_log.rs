@@ -300,8 +300,10 @@ impl MetadataLog {
     }
 }
 
-/// Tells the quorum's leader that `broker` is alive (or, `shutting_down`, about to stop).
-/// When `me` leads, the beat is recorded directly.
+/// Tells the quorum's leader that `broker` is alive (or, `shutting_down`, about to stop);
+/// returns the metadata index the leader had applied. When `me` leads, the beat is
+/// recorded directly, and it counts only if a quorum acknowledged this leader within
+/// `session` (an isolated leader does not know it has been replaced).
 pub async fn send_heartbeat(
     raft: &crate::raft::Raft,
     beats: &crate::raft::heartbeats::Heartbeats,
@@ -309,14 +311,24 @@ pub async fn send_heartbeat(
     broker: i32,
     incarnation: i64,
     shutting_down: bool,
-) -> Result<(), String> {
+    session: Duration,
+) -> Result<u64, String> {
     let beat = weir_protocol::native::raft::BrokerHeartbeatRequest {
         broker_id: broker,
         incarnation,
         shutting_down,
         probe: false,
     };
-    to_leader(raft, beats, me, beat).await.map(|_| ())
+    let index = to_leader(raft, beats, me, beat).await?;
+    // Clone and drop the borrow at once: holding it blocks openraft's core.
+    let m = raft.metrics().borrow().clone();
+    if m.current_leader == Some(me) {
+        let acked = m.millis_since_quorum_ack.map(Duration::from_millis);
+        if acked.is_none_or(|a| a >= session) {
+            return Err("no quorum acknowledged this leader within the session".into());
+        }
+    }
+    Ok(index)
 }
 
 /// The metadata index the quorum's leader has applied, asked without counting as a

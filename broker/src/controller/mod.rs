@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod alter_partition;
 mod fencing;
+pub mod lease;
 mod metadata_log;
 pub mod placement;
 mod producer_ids;
@@ -223,6 +224,8 @@ pub struct Controller {
     raft: crate::raft::Raft,
     /// Broker heartbeats heard while this broker leads the quorum.
     heartbeats: crate::raft::heartbeats::Heartbeats,
+    /// How current this broker's image is known to be (renewed by its heartbeats).
+    lease: lease::Lease,
     state: tokio::sync::Mutex<State>,
 }
 
@@ -294,6 +297,11 @@ impl Controller {
             applied,
             raft,
             heartbeats,
+            lease: if is_cluster {
+                lease::Lease::new(Duration::from_millis(cluster.broker_session_timeout_ms))
+            } else {
+                lease::Lease::forever()
+            },
             state: tokio::sync::Mutex::new(State {
                 log: Some(log),
                 image,
@@ -313,6 +321,11 @@ impl Controller {
     /// This broker's id.
     pub fn node_id(&self) -> i32 {
         self.node_id
+    }
+
+    /// This broker's lease on its image (see `lease`).
+    pub fn lease(&self) -> lease::Lease {
+        self.lease.clone()
     }
 
     /// Follows the applied images.
@@ -455,17 +468,20 @@ impl Controller {
                 _ = tick.tick() => {}
                 _ = shutdown.cancelled() => break,
             }
-            if let Err(e) = send_heartbeat(
+            let sent = std::time::Instant::now();
+            match send_heartbeat(
                 &self.raft,
                 &self.heartbeats,
                 me,
                 self.node_id,
                 incarnation,
                 false,
+                session_timeout,
             )
             .await
             {
-                tracing::debug!(error = %e, "broker heartbeat not delivered");
+                Ok(leader_applied) => self.lease.renew(sent, leader_applied),
+                Err(e) => tracing::debug!(error = %e, "broker heartbeat not delivered"),
             }
             let leading = self.controller_id() == self.node_id;
             if !leading {
@@ -577,6 +593,7 @@ impl Controller {
             self.node_id,
             incarnation,
             true,
+            Duration::MAX,
         )
         .await
         {

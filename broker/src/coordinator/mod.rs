@@ -50,16 +50,33 @@ pub struct CoordinatorConfig {
 pub struct ImageView {
     node_id: i32,
     applied: tokio::sync::watch::Receiver<Applied>,
+    lease: crate::controller::lease::Lease,
 }
 
 impl ImageView {
-    /// The view of broker `node_id` over the images published on `applied`.
-    pub fn new(node_id: i32, applied: tokio::sync::watch::Receiver<Applied>) -> Self {
-        ImageView { node_id, applied }
+    /// The view of broker `node_id` over the images published on `applied`, trusted while
+    /// `lease` holds.
+    pub fn new(
+        node_id: i32,
+        applied: tokio::sync::watch::Receiver<Applied>,
+        lease: crate::controller::lease::Lease,
+    ) -> Self {
+        ImageView {
+            node_id,
+            applied,
+            lease,
+        }
     }
 
     fn image(&self) -> Arc<MetadataImage> {
         self.applied.borrow().image.clone()
+    }
+
+    /// Whether the image can still be trusted to say what this broker leads: the cluster
+    /// has heard from this broker within a session and the image caught up since.
+    fn current(&self) -> bool {
+        let index = self.applied.borrow().index;
+        self.lease.holds(index)
     }
 }
 
@@ -173,7 +190,11 @@ impl Coordinator {
     ) -> Result<Coordinator, OffsetsLogError> {
         log::ensure_topic(controller, config.offsets_topic_partitions).await?;
         let topics = controller.topics().clone();
-        let view = ImageView::new(controller.node_id(), controller.subscribe());
+        let view = ImageView::new(
+            controller.node_id(),
+            controller.subscribe(),
+            controller.lease(),
+        );
         let led = led_offsets_partitions(&view, &topics);
         let groups = log::replay(
             &topics,

@@ -233,8 +233,15 @@ impl Coordinator {
     /// `__consumer_offsets` (in a cluster FindCoordinator names that broker, the others
     /// answer NOT_COORDINATOR) and has loaded its groups under the current leader epoch.
     /// While they load after a failover, the group is not served: an answer from the
-    /// previous epoch's cache could miss commits the previous leader took.
+    /// previous epoch's cache could miss commits the previous leader took. Nor while this
+    /// broker's lease on its image has lapsed (see `controller::lease`).
     pub fn owns(&self, group_id: &str) -> bool {
+        // A broker cut off from the cluster for a session may have been replaced as
+        // coordinator without knowing it (weir-chaos seed 9: an isolated broker answered
+        // OffsetFetch from its cache while another coordinator took newer commits).
+        if !self.inner.view.current() {
+            return false;
+        }
         let p = self.offsets_partition(group_id);
         let led = self
             .inner

@@ -38,7 +38,7 @@ async fn ctx(dir: &std::path::Path) -> BrokerCtx {
                 group: crate::group::GroupConfig::default(),
             },
             controller.topics().clone(),
-            crate::coordinator::ImageView::new(0, controller.subscribe()),
+            crate::coordinator::ImageView::new(0, controller.subscribe(), controller.lease()),
             CancellationToken::new(),
         ),
         controller,
