@@ -6,7 +6,8 @@
 #   FSYNC=always benches/compare.sh         # fsync before every acknowledgement
 #
 # Env: WORKLOAD_SCALE (default 1), FSYNC (everysec | always), SYSTEMS ("weir redis nats"),
-# WORKLOADS ("1 2 3 4 5"), OUT (results dir, default a new dir under /tmp).
+# WORKLOADS ("1 2 3 4 5 5-none"; e.g. WORKLOADS="5 5-none" for just w5), OUT (results dir,
+# default a new dir under /tmp), BIN_DIR (use weir-broker and weir-perf from there, no build).
 # Servers run one at a time on free loopback ports with temp data dirs; only the PIDs this
 # script started are stopped (trap on EXIT). See benches/README.md for what each number is.
 set -euo pipefail
@@ -15,7 +16,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SCALE=${WORKLOAD_SCALE:-1}
 FSYNC=${FSYNC:-everysec}
 SYSTEMS=${SYSTEMS:-"weir redis nats"}
-WORKLOADS=${WORKLOADS:-"1 2 3 4 5"}
+WORKLOADS=${WORKLOADS:-"1 2 3 4 5 5-none"}
 TMP=$(mktemp -d /tmp/weir-compare.XXXXXX)
 OUT=${OUT:-$TMP/results}
 mkdir -p "$OUT"
@@ -58,10 +59,16 @@ need() { # need CMD DEBIAN-PACKAGE
 [[ $SYSTEMS == *nats* ]] && need nats-server nats-server
 need python3 python3
 
-echo "building (release)..." >&2
-(cd "$ROOT" && cargo build -q --release -p weir-broker -p weir-benches --bin weir-broker --bin weir-perf)
-PERF=$ROOT/target/release/weir-perf
-BROKER=$ROOT/target/release/weir-broker
+if [[ -n ${BIN_DIR:-} ]]; then
+    # Prebuilt weir-broker and weir-perf (e.g. a before/after pair built elsewhere).
+    PERF=$BIN_DIR/weir-perf
+    BROKER=$BIN_DIR/weir-broker
+else
+    echo "building (release)..." >&2
+    (cd "$ROOT" && cargo build -q --release -p weir-broker -p weir-benches --bin weir-broker --bin weir-perf)
+    PERF=$ROOT/target/release/weir-perf
+    BROKER=$ROOT/target/release/weir-broker
+fi
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -188,13 +195,18 @@ for system in $SYSTEMS; do
         run_perf "$system" w5 produce --topic w5 --records "$N5" --record-size 1024 --compression zstd \
             --producers 1 --partitions 1 --acks 1
     fi
+    if has 5-none; then
+        # w5 on the same bytes for everyone: Redis and NATS never compress.
+        run_perf "$system" w5-none produce --topic w5-none --records "$N5" --record-size 1024 \
+            --compression none --producers 1 --partitions 1 --acks 1
+    fi
     stop_server
 done
 
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cores: $(nproc)  cpu: $CPU"
-echo "fsync: $FSYNC  scale: $SCALE (w1/w2/w3: $N1 records, w4: $N4 at 50k/s, w5: $N5)  load avg at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "fsync: $FSYNC  scale: $SCALE (w1/w2/w3: $N1 records, w4: $N4 at 50k/s, w5, w5-none: $N5)  load avg at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [[ -n $NATS_NOTE ]] && echo "note: $NATS_NOTE"
 python3 - "$RESULTS" <<'PY'
 import json, sys
