@@ -512,6 +512,12 @@ mod tests {
     fn reused_buffer_never_leaks_into_the_next_batch() {
         // A large batch leaves a long buffer behind; a short one after it must see only
         // its own bytes (a stale tail would parse as trailing records).
+        for codec in [Compression::Zstd, Compression::Lz4, Compression::Gzip] {
+            let big = batch(codec, &records(200, 1000), 200, 199);
+            let small = batch(codec, &records(1, 10), 1, 0);
+            assert_eq!(validate_records(&big, false, 1 << 20).unwrap().count, 200);
+            assert_eq!(validate_records(&small, false, 1 << 20).unwrap().count, 1, "{codec:?}");
+        }
         let big = batch(Compression::Zstd, &records(200, 1000), 200, 199);
         let small = batch(Compression::Zstd, &records(1, 10), 1, 0);
         for _ in 0..3 {
