@@ -7,7 +7,8 @@
 #
 # Env: WORKLOAD_SCALE (default 1), FSYNC (everysec | always), SYSTEMS ("weir redis nats"),
 # WORKLOADS ("1 2 3 4 5 5-none"; e.g. WORKLOADS="5 5-none" for just w5), OUT (results dir,
-# default a new dir under /tmp), BIN_DIR (use weir-broker and weir-perf from there, no build).
+# default a new dir under /tmp), BIN_DIR (use weir-broker and weir-perf from there, no build),
+# ZSTD_LEVEL (Weir's zstd level in w5; default: the client's, 3 as in Kafka).
 # Servers run one at a time on free loopback ports with temp data dirs; only the PIDs this
 # script started are stopped (trap on EXIT). See benches/README.md for what each number is.
 set -euo pipefail
@@ -135,16 +136,16 @@ jetstream {
   sync_interval: $sync
 }
 CONF
-    nats-server -c "$TMP/nats/nats.conf" -l "$OUT/nats.log" &
-    SERVER_PID=$!
-    sleep 0.5
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    # `-t` checks the config and exits: waiting to see whether the server dies was racy on
+    # a loaded machine (a slow start looked like support, then the port never opened).
+    if ! nats-server -c "$TMP/nats/nats.conf" -t >/dev/null 2>&1; then
         # nats-server before 2.10 has no sync_interval: it syncs on its own schedule.
-        stop_server
         NATS_NOTE="nats-server $(nats-server --version | awk '{print $2}') has no sync_interval: default syncing (less durable than the others)"
         nats-server -js -a 127.0.0.1 -p "$PORT" --store_dir "$TMP/nats/store" -l "$OUT/nats.log" &
         SERVER_PID=$!
     else
+        nats-server -c "$TMP/nats/nats.conf" -l "$OUT/nats.log" &
+        SERVER_PID=$!
         NATS_NOTE="nats sync_interval=$sync"
     fi
 }
@@ -192,8 +193,10 @@ for system in $SYSTEMS; do
             --producers 1 --acks 1 --linger-ms 0
     fi
     if has 5; then
+        level=()
+        [[ $system == weir && -n ${ZSTD_LEVEL:-} ]] && level=(--zstd-level="$ZSTD_LEVEL")
         run_perf "$system" w5 produce --topic w5 --records "$N5" --record-size 1024 --compression zstd \
-            --producers 1 --partitions 1 --acks 1
+            "${level[@]}" --producers 1 --partitions 1 --acks 1
     fi
     if has 5-none; then
         # w5 on the same bytes for everyone: Redis and NATS never compress.

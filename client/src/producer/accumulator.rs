@@ -548,7 +548,9 @@ mod tests {
         // The third record does not fit: the first two are sealed and go to the sealer.
         let third = push(&mut a, 0, &[b'z'; 400], now);
         assert!(third.batch_ready);
-        let job = rx.try_recv().unwrap_or_else(|e| panic!("nothing sealed: {e}"));
+        let job = rx
+            .try_recv()
+            .unwrap_or_else(|e| panic!("nothing sealed: {e}"));
         let d = a.drain(now, false, |_, _| Some(1), |_| true);
         let mut batches = d.by_node.into_values().flatten();
         let mut b = batches.next().unwrap_or_else(|| panic!("nothing drained"));
@@ -569,12 +571,19 @@ mod tests {
         a.finished("t", 0, None);
         let d = a.drain(later, false, |_, _| Some(1), |_| true);
         let mut open = d.by_node.into_values().flatten();
-        let mut b = open.next().unwrap_or_else(|| panic!("open batch not drained"));
+        let mut b = open
+            .next()
+            .unwrap_or_else(|| panic!("open batch not drained"));
         assert!(b.sealing.is_some());
-        let job = rx.try_recv().unwrap_or_else(|e| panic!("open batch not sealed: {e}"));
+        let job = rx
+            .try_recv()
+            .unwrap_or_else(|e| panic!("open batch not sealed: {e}"));
         job.run();
         let bytes = b.encode_sealed().await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(validate_batch(&bytes).map(|h| h.base_sequence).ok(), Some(2));
+        assert_eq!(
+            validate_batch(&bytes).map(|h| h.base_sequence).ok(),
+            Some(2)
+        );
     }
 
     #[test]

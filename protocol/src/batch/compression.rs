@@ -176,8 +176,7 @@ fn compress_zstd(input: &[u8], level: i32, out: &mut Vec<u8>) -> Result<(), Batc
                     .map_err(|e| codec_err(codec, e))?;
             }
             None => {
-                let frame =
-                    zstd::bulk::compress(input, level).map_err(|e| codec_err(codec, e))?;
+                let frame = zstd::bulk::compress(input, level).map_err(|e| codec_err(codec, e))?;
                 out.extend_from_slice(&frame);
             }
         }

@@ -516,7 +516,11 @@ mod tests {
             let big = batch(codec, &records(200, 1000), 200, 199);
             let small = batch(codec, &records(1, 10), 1, 0);
             assert_eq!(validate_records(&big, false, 1 << 20).unwrap().count, 200);
-            assert_eq!(validate_records(&small, false, 1 << 20).unwrap().count, 1, "{codec:?}");
+            assert_eq!(
+                validate_records(&small, false, 1 << 20).unwrap().count,
+                1,
+                "{codec:?}"
+            );
         }
         let big = batch(Compression::Zstd, &records(200, 1000), 200, 199);
         let small = batch(Compression::Zstd, &records(1, 10), 1, 0);
