@@ -6,7 +6,9 @@
 #   FSYNC=always benches/compare.sh         # fsync before every acknowledgement
 #
 # Env: WORKLOAD_SCALE (default 1), FSYNC (everysec | always), SYSTEMS ("weir redis nats"),
-# WORKLOADS ("1 2 3 4 5"), OUT (results dir, default a new dir under /tmp).
+# WORKLOADS ("1 2 3 4 5 5-none"; e.g. WORKLOADS="5 5-none" for just w5), OUT (results dir,
+# default a new dir under /tmp), BIN_DIR (use weir-broker and weir-perf from there, no build),
+# ZSTD_LEVEL (Weir's zstd level in w5; default: the client's, 3 as in Kafka).
 # Servers run one at a time on free loopback ports with temp data dirs; only the PIDs this
 # script started are stopped (trap on EXIT). See benches/README.md for what each number is.
 set -euo pipefail
@@ -15,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SCALE=${WORKLOAD_SCALE:-1}
 FSYNC=${FSYNC:-everysec}
 SYSTEMS=${SYSTEMS:-"weir redis nats"}
-WORKLOADS=${WORKLOADS:-"1 2 3 4 5"}
+WORKLOADS=${WORKLOADS:-"1 2 3 4 5 5-none"}
 TMP=$(mktemp -d /tmp/weir-compare.XXXXXX)
 OUT=${OUT:-$TMP/results}
 mkdir -p "$OUT"
@@ -58,10 +60,16 @@ need() { # need CMD DEBIAN-PACKAGE
 [[ $SYSTEMS == *nats* ]] && need nats-server nats-server
 need python3 python3
 
-echo "building (release)..." >&2
-(cd "$ROOT" && cargo build -q --release -p weir-broker -p weir-benches --bin weir-broker --bin weir-perf)
-PERF=$ROOT/target/release/weir-perf
-BROKER=$ROOT/target/release/weir-broker
+if [[ -n ${BIN_DIR:-} ]]; then
+    # Prebuilt weir-broker and weir-perf (e.g. a before/after pair built elsewhere).
+    PERF=$BIN_DIR/weir-perf
+    BROKER=$BIN_DIR/weir-broker
+else
+    echo "building (release)..." >&2
+    (cd "$ROOT" && cargo build -q --release -p weir-broker -p weir-benches --bin weir-broker --bin weir-perf)
+    PERF=$ROOT/target/release/weir-perf
+    BROKER=$ROOT/target/release/weir-broker
+fi
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -128,16 +136,16 @@ jetstream {
   sync_interval: $sync
 }
 CONF
-    nats-server -c "$TMP/nats/nats.conf" -l "$OUT/nats.log" &
-    SERVER_PID=$!
-    sleep 0.5
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    # `-t` checks the config and exits: waiting to see whether the server dies was racy on
+    # a loaded machine (a slow start looked like support, then the port never opened).
+    if ! nats-server -c "$TMP/nats/nats.conf" -t >/dev/null 2>&1; then
         # nats-server before 2.10 has no sync_interval: it syncs on its own schedule.
-        stop_server
         NATS_NOTE="nats-server $(nats-server --version | awk '{print $2}') has no sync_interval: default syncing (less durable than the others)"
         nats-server -js -a 127.0.0.1 -p "$PORT" --store_dir "$TMP/nats/store" -l "$OUT/nats.log" &
         SERVER_PID=$!
     else
+        nats-server -c "$TMP/nats/nats.conf" -l "$OUT/nats.log" &
+        SERVER_PID=$!
         NATS_NOTE="nats sync_interval=$sync"
     fi
 }
@@ -185,8 +193,15 @@ for system in $SYSTEMS; do
             --producers 1 --acks 1 --linger-ms 0
     fi
     if has 5; then
+        level=()
+        [[ $system == weir && -n ${ZSTD_LEVEL:-} ]] && level=(--zstd-level="$ZSTD_LEVEL")
         run_perf "$system" w5 produce --topic w5 --records "$N5" --record-size 1024 --compression zstd \
-            --producers 1 --partitions 1 --acks 1
+            "${level[@]}" --producers 1 --partitions 1 --acks 1
+    fi
+    if has 5-none; then
+        # w5 on the same bytes for everyone: Redis and NATS never compress.
+        run_perf "$system" w5-none produce --topic w5-none --records "$N5" --record-size 1024 \
+            --compression none --producers 1 --partitions 1 --acks 1
     fi
     stop_server
 done
@@ -194,7 +209,7 @@ done
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cores: $(nproc)  cpu: $CPU"
-echo "fsync: $FSYNC  scale: $SCALE (w1/w2/w3: $N1 records, w4: $N4 at 50k/s, w5: $N5)  load avg at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "fsync: $FSYNC  scale: $SCALE (w1/w2/w3: $N1 records, w4: $N4 at 50k/s, w5, w5-none: $N5)  load avg at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [[ -n $NATS_NOTE ]] && echo "note: $NATS_NOTE"
 python3 - "$RESULTS" <<'PY'
 import json, sys

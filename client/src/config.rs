@@ -100,6 +100,9 @@ pub struct ProducerConfig {
     pub batch_size: usize,
     /// Codec applied to every batch.
     pub compression: Compression,
+    /// zstd level (Kafka's `compression.zstd.level`, default 3); negative levels are
+    /// zstd's fast ones.
+    pub zstd_level: i32,
     /// Acknowledgement level.
     pub acks: Acks,
     /// Bytes of records waiting to be acknowledged; `send` waits when they are used up.
@@ -135,6 +138,7 @@ impl std::fmt::Debug for ProducerConfig {
             .field("linger", &self.linger)
             .field("batch_size", &self.batch_size)
             .field("compression", &self.compression)
+            .field("zstd_level", &self.zstd_level)
             .field("acks", &self.acks)
             .field("buffer_memory", &self.buffer_memory)
             .field("max_in_flight", &self.max_in_flight)
@@ -155,6 +159,7 @@ impl Default for ProducerConfig {
             // amortise elsewhere, and bigger batches are what makes 100-byte records fast.
             batch_size: 256 << 10,
             compression: Compression::None,
+            zstd_level: weir_protocol::batch::compression::DEFAULT_ZSTD_LEVEL,
             acks: Acks::All,
             buffer_memory: 64 << 20,
             max_in_flight: 5,

@@ -95,6 +95,9 @@ pub struct Args {
     /// none, gzip, snappy, lz4 or zstd (Weir only).
     #[arg(long, default_value = "none", value_parser = parse_codec)]
     pub compression: Compression,
+    /// zstd level with `--compression zstd` (Weir; Kafka's default is 3).
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
+    pub zstd_level: i32,
     /// Total records/s over all producers; latency then counts from the intended send time.
     #[arg(long)]
     pub rate: Option<f64>,

@@ -47,6 +47,11 @@ pub async fn run(command: Command) -> Result<Report> {
     report
         .extra
         .insert("record_size".into(), args.record_size.into());
+    if args.system == System::Weir && args.compression == weir_protocol::batch::Compression::Zstd {
+        report
+            .extra
+            .insert("zstd_level".into(), args.zstd_level.into());
+    }
     Ok(report)
 }
 

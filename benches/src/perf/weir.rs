@@ -60,6 +60,7 @@ async fn run_producers(args: &Args, stamped: bool) -> Result<(Collected, Instant
         let config = ProducerConfig {
             acks: args.acks,
             compression: args.compression,
+            zstd_level: args.zstd_level,
             linger: Duration::from_millis(args.linger_ms),
             batch_size: args
                 .batch_size

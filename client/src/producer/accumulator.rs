@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
-use weir_protocol::batch::{compute_crc, BatchBuilder, BatchOptions, Compression, NewRecord};
+use weir_protocol::batch::{
+    compute_crc, BatchBuilder, BatchError, BatchOptions, Compression, NewRecord,
+};
 
 use super::RecordMetadata;
 use crate::error::{Error, Result};
@@ -25,6 +27,23 @@ use crate::fasthash::FastMap;
 const BASE_SEQUENCE_AT: usize = 53;
 /// Byte range of the CRC.
 const CRC_AT: std::ops::Range<usize> = 17..21;
+
+/// A sealed batch to build (compress) off the thread that accepts `send`.
+pub struct SealJob {
+    builder: BatchBuilder,
+    done: oneshot::Sender<std::result::Result<Vec<u8>, BatchError>>,
+}
+
+impl SealJob {
+    /// Builds the batch and hands the bytes (or the error) back to the batch.
+    pub fn run(self) {
+        // The batch may have been failed and dropped meanwhile: nobody to tell.
+        let _ = self.done.send(self.builder.build());
+    }
+}
+
+/// Where sealed compressed batches go to be built: the producer's compression thread.
+pub type Sealer = std::sync::mpsc::Sender<SealJob>;
 
 /// Where one record's outcome goes.
 pub struct Waiter {
@@ -39,6 +58,8 @@ pub struct ProducerBatch {
     /// Partition.
     pub partition: i32,
     builder: Option<BatchBuilder>,
+    /// The build started when the batch was sealed, when it is compressed.
+    sealing: Option<oneshot::Receiver<std::result::Result<Vec<u8>, BatchError>>>,
     /// Encoded bytes, set on the first send and reused by retries (same sequence).
     pub bytes: Option<Bytes>,
     pub(crate) waiters: Vec<Waiter>,
@@ -71,7 +92,45 @@ impl ProducerBatch {
             .builder
             .take()
             .ok_or_else(|| Error::Batch("batch has neither builder nor bytes".into()))?;
-        let mut out = builder.build()?;
+        self.finish_encode(builder.build()?)
+    }
+
+    /// Like [`ProducerBatch::encode`], waiting for a build started at seal time.
+    pub async fn encode_sealed(&mut self) -> Result<Bytes> {
+        if let Some(b) = &self.bytes {
+            return Ok(b.clone());
+        }
+        match self.sealing.take() {
+            Some(rx) => {
+                let built = rx
+                    .await
+                    .map_err(|_| Error::Batch("compression thread stopped".into()))?;
+                self.finish_encode(built?)
+            }
+            None => self.encode(),
+        }
+    }
+
+    /// Hands the builder to `sealer` when the batch is compressed, so the compression runs
+    /// while earlier batches are in flight, on a thread of its own. Without a sealer (or if
+    /// its thread is gone) the batch is built when it is sent.
+    fn seal(&mut self, sealer: Option<&Sealer>, compression: Compression) {
+        let Some(sealer) = sealer else { return };
+        if compression == Compression::None || self.sealing.is_some() {
+            return;
+        }
+        let Some(builder) = self.builder.take() else {
+            return;
+        };
+        let (done, rx) = oneshot::channel();
+        match sealer.send(SealJob { builder, done }) {
+            Ok(()) => self.sealing = Some(rx),
+            Err(std::sync::mpsc::SendError(job)) => self.builder = Some(job.builder),
+        }
+    }
+
+    /// Stamps the sequence (known only once the batch is drained) into built bytes.
+    fn finish_encode(&mut self, mut out: Vec<u8>) -> Result<Bytes> {
         if self.base_sequence >= 0 {
             if let Some(seq) = out.get_mut(BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4) {
                 seq.copy_from_slice(&self.base_sequence.to_be_bytes());
@@ -143,6 +202,8 @@ pub struct AccumulatorConfig {
     pub linger: Duration,
     /// Codec.
     pub compression: Compression,
+    /// zstd level, when the codec is zstd.
+    pub zstd_level: i32,
     /// Producer id, -1 without idempotence.
     pub producer_id: i64,
     /// Producer epoch, -1 without idempotence.
@@ -161,6 +222,7 @@ pub struct Drained {
 /// All partitions' queues.
 pub struct Accumulator {
     config: AccumulatorConfig,
+    sealer: Option<Sealer>,
     topics: FastMap<Arc<str>, Vec<PartitionQueue>>,
     /// Batches not yet completed (open, ready or in flight).
     pending: usize,
@@ -180,6 +242,7 @@ impl Accumulator {
     pub fn new(config: AccumulatorConfig) -> Self {
         Accumulator {
             config,
+            sealer: None,
             topics: FastMap::default(),
             pending: 0,
         }
@@ -195,16 +258,13 @@ impl Accumulator {
         self.pending == 0
     }
 
+    /// Sealed compressed batches are built by `sealer` from now on.
+    pub fn set_sealer(&mut self, sealer: Sealer) {
+        self.sealer = Some(sealer);
+    }
+
     fn queue(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionQueue> {
-        let idx = usize::try_from(partition).ok()?;
-        if !self.topics.contains_key(topic) {
-            self.topics.insert(Arc::from(topic), Vec::new());
-        }
-        let queues = self.topics.get_mut(topic)?;
-        if queues.len() <= idx {
-            queues.resize_with(idx + 1, PartitionQueue::new);
-        }
-        queues.get_mut(idx)
+        queue_in(&mut self.topics, topic, partition)
     }
 
     fn new_batch(&self, topic: Arc<str>, partition: i32, now: Instant) -> ProducerBatch {
@@ -212,6 +272,7 @@ impl Accumulator {
         let options = BatchOptions {
             producer_id: c.producer_id,
             producer_epoch: c.producer_epoch,
+            zstd_level: c.zstd_level,
             ..BatchOptions::new(c.compression)
         };
         ProducerBatch {
@@ -221,6 +282,7 @@ impl Accumulator {
                 options,
                 c.batch_size.min(1 << 20),
             )),
+            sealing: None,
             bytes: None,
             waiters: Vec::new(),
             memory: 0,
@@ -248,14 +310,15 @@ impl Accumulator {
             batch_ready: false,
             new_batch: false,
         };
-        let q = self.queue(topic, partition).ok_or_else(bad)?;
+        let q = queue_in(&mut self.topics, topic, partition).ok_or_else(bad)?;
         let full = q.open.as_ref().is_some_and(|b| {
             b.builder
                 .as_ref()
                 .is_some_and(|bb| !bb.is_empty() && bb.uncompressed_size() + memory > batch_size)
         });
         if full {
-            if let Some(b) = q.open.take() {
+            if let Some(mut b) = q.open.take() {
+                b.seal(self.sealer.as_ref(), self.config.compression);
                 q.ready.push_back(b);
                 out.batch_ready = true;
             }
@@ -271,7 +334,7 @@ impl Accumulator {
             self.pending += 1;
             out.new_batch = true;
         }
-        let q = self.queue(topic, partition).ok_or_else(bad)?;
+        let q = queue_in(&mut self.topics, topic, partition).ok_or_else(bad)?;
         let Some(batch) = q.open.as_mut() else {
             return Err(bad());
         };
@@ -286,7 +349,8 @@ impl Accumulator {
         });
         batch.memory += memory;
         if builder.uncompressed_size() >= batch_size {
-            if let Some(b) = q.open.take() {
+            if let Some(mut b) = q.open.take() {
+                b.seal(self.sealer.as_ref(), self.config.compression);
                 q.ready.push_back(b);
                 out.batch_ready = true;
             }
@@ -347,6 +411,7 @@ impl Accumulator {
                     batch.base_sequence = q.next_sequence;
                     q.next_sequence = q.next_sequence.wrapping_add(batch.record_count()) & i32::MAX;
                 }
+                batch.seal(self.sealer.as_ref(), self.config.compression);
                 q.in_flight = true;
                 out.by_node.entry(node).or_default().push(batch);
             }
@@ -433,6 +498,22 @@ impl Accumulator {
     }
 }
 
+fn queue_in<'a>(
+    topics: &'a mut FastMap<Arc<str>, Vec<PartitionQueue>>,
+    topic: &str,
+    partition: i32,
+) -> Option<&'a mut PartitionQueue> {
+    let idx = usize::try_from(partition).ok()?;
+    if !topics.contains_key(topic) {
+        topics.insert(Arc::from(topic), Vec::new());
+    }
+    let queues = topics.get_mut(topic)?;
+    if queues.len() <= idx {
+        queues.resize_with(idx + 1, PartitionQueue::new);
+    }
+    queues.get_mut(idx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,9 +524,78 @@ mod tests {
             batch_size,
             linger: Duration::from_millis(10),
             compression: Compression::None,
+            zstd_level: 3,
             producer_id: pid,
             producer_epoch: if pid >= 0 { 0 } else { -1 },
         })
+    }
+
+    #[tokio::test]
+    async fn sealed_batches_are_built_by_the_sealer_and_stamped_when_sent() {
+        let mut a = Accumulator::new(AccumulatorConfig {
+            batch_size: 1000,
+            linger: Duration::from_millis(10),
+            compression: Compression::Zstd,
+            zstd_level: 3,
+            producer_id: 7,
+            producer_epoch: 0,
+        });
+        let (tx, rx) = std::sync::mpsc::channel::<SealJob>();
+        a.set_sealer(tx);
+        let now = Instant::now();
+        push(&mut a, 0, &[b'x'; 400], now);
+        push(&mut a, 0, &[b'y'; 400], now);
+        // The third record does not fit: the first two are sealed and go to the sealer.
+        let third = push(&mut a, 0, &[b'z'; 400], now);
+        assert!(third.batch_ready);
+        let job = rx
+            .try_recv()
+            .unwrap_or_else(|e| panic!("nothing sealed: {e}"));
+        let d = a.drain(now, false, |_, _| Some(1), |_| true);
+        let mut batches = d.by_node.into_values().flatten();
+        let mut b = batches.next().unwrap_or_else(|| panic!("nothing drained"));
+        assert!(b.builder.is_none() && b.sealing.is_some());
+        std::thread::spawn(move || job.run())
+            .join()
+            .unwrap_or_else(|_| panic!("sealer panicked"));
+        let bytes = b.encode_sealed().await.unwrap_or_else(|e| panic!("{e}"));
+        let header = validate_batch(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(header.compression().ok(), Some(Compression::Zstd));
+        assert_eq!(header.base_sequence, 0, "sequence stamped after the build");
+        let records = decode_records(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(records.len(), 2);
+        // The open batch is sealed when drained (linger), as its own job.
+        let later = now + Duration::from_millis(20);
+        let d = a.drain(later, false, |_, _| Some(1), |_| true);
+        assert!(d.by_node.is_empty(), "one batch in flight per partition");
+        a.finished("t", 0, None);
+        let d = a.drain(later, false, |_, _| Some(1), |_| true);
+        let mut open = d.by_node.into_values().flatten();
+        let mut b = open
+            .next()
+            .unwrap_or_else(|| panic!("open batch not drained"));
+        assert!(b.sealing.is_some());
+        let job = rx
+            .try_recv()
+            .unwrap_or_else(|e| panic!("open batch not sealed: {e}"));
+        job.run();
+        let bytes = b.encode_sealed().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            validate_batch(&bytes).map(|h| h.base_sequence).ok(),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn uncompressed_batches_are_not_sealed() {
+        let mut a = acc(1000, -1);
+        let (tx, rx) = std::sync::mpsc::channel::<SealJob>();
+        a.set_sealer(tx);
+        let now = Instant::now();
+        for v in [b'x', b'y', b'z'] {
+            push(&mut a, 0, &[v; 400], now);
+        }
+        assert!(rx.try_recv().is_err());
     }
 
     fn push(a: &mut Accumulator, p: i32, v: &[u8], now: Instant) -> Appended {

@@ -19,14 +19,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::{oneshot, Notify, Semaphore, TryAcquireError};
-use weir_protocol::batch::{NewRecord, RecordHeader};
+use weir_protocol::batch::{Compression, NewRecord, RecordHeader};
 use weir_protocol::native::v1::InitProducerIdRequest;
 
 use crate::client::Client;
 use crate::config::{Acks, BufferFull, ClientConfig, ProducerConfig};
 use crate::error::{Error, Result};
 use crate::partitioner::{DefaultPartitioner, Partitioner};
-use accumulator::{Accumulator, AccumulatorConfig};
+use accumulator::{Accumulator, AccumulatorConfig, SealJob, Sealer};
 
 /// A record to send.
 #[derive(Debug, Clone, Default)]
@@ -210,14 +210,21 @@ impl Producer {
             .partitioner
             .clone()
             .unwrap_or_else(|| Arc::new(DefaultPartitioner::new(config.batch_size)));
+        let mut acc = Accumulator::new(AccumulatorConfig {
+            batch_size: config.batch_size,
+            linger: config.linger,
+            compression: config.compression,
+            zstd_level: config.zstd_level,
+            producer_id,
+            producer_epoch,
+        });
+        if config.compression != Compression::None {
+            if let Some(sealer) = spawn_compressor() {
+                acc.set_sealer(sealer);
+            }
+        }
         let inner = Arc::new(Inner {
-            acc: Mutex::new(Accumulator::new(AccumulatorConfig {
-                batch_size: config.batch_size,
-                linger: config.linger,
-                compression: config.compression,
-                producer_id,
-                producer_epoch,
-            })),
+            acc: Mutex::new(acc),
             memory: Semaphore::new(config.buffer_memory),
             client,
             config,
@@ -420,6 +427,29 @@ impl Producer {
         self.inner.wake.notify_one();
         if let Some(s) = self.sender.take() {
             let _ = s.await;
+        }
+    }
+}
+
+/// The producer's compression thread: builds sealed batches in the order they were sealed,
+/// so compressing a batch overlaps the network round trip of the one before it and never
+/// runs on the threads that call `send` or drive the sender. One thread per producer keeps
+/// its zstd context warm; it ends when the accumulator (the only sender) is dropped.
+/// `None` when no thread can be started: batches are then built when sent.
+fn spawn_compressor() -> Option<Sealer> {
+    let (tx, rx) = std::sync::mpsc::channel::<SealJob>();
+    let spawned = std::thread::Builder::new()
+        .name("weir-producer-compress".into())
+        .spawn(move || {
+            while let Ok(job) = rx.recv() {
+                job.run();
+            }
+        });
+    match spawned {
+        Ok(_) => Some(tx),
+        Err(e) => {
+            tracing::warn!(error = %e, "no compression thread; compressing on send");
+            None
         }
     }
 }

@@ -72,19 +72,12 @@ pub(super) async fn run(inner: Arc<Inner>) {
                 inner2.wake.notify_one();
             }));
         }
-        for (node, mut batches) in drained.by_node {
-            let mut ok = Vec::with_capacity(batches.len());
-            for mut b in batches.drain(..) {
-                match b.encode() {
-                    Ok(_) => ok.push(b),
-                    Err(e) => finish_failed(&inner, b, &e, false),
-                }
-            }
-            if ok.is_empty() {
+        for (node, batches) in drained.by_node {
+            if batches.is_empty() {
                 continue;
             }
             *per_node.entry(node).or_default() += 1;
-            in_flight.push(send(inner.clone(), node, ok));
+            in_flight.push(send(inner.clone(), node, batches));
         }
         if inner.closing.load(Ordering::SeqCst) && in_flight.is_empty() && inner.acc().is_empty() {
             return;
@@ -106,9 +99,22 @@ pub(super) async fn run(inner: Arc<Inner>) {
     }
 }
 
+/// Encodes (compressed batches: waits for the build started when they were sealed), then
+/// sends. Waiting here, inside the in-flight future, keeps the sender loop free to drain
+/// other partitions and handle responses meanwhile.
 async fn send(inner: Arc<Inner>, node: i32, batches: Vec<ProducerBatch>) -> Outcome {
-    let result = send_request(&inner, node, &batches).await;
-    (node, batches, result)
+    let mut ok = Vec::with_capacity(batches.len());
+    for mut b in batches {
+        match b.encode_sealed().await {
+            Ok(_) => ok.push(b),
+            Err(e) => finish_failed(&inner, b, &e, false),
+        }
+    }
+    if ok.is_empty() {
+        return (node, ok, Ok(ProduceResponse::default()));
+    }
+    let result = send_request(&inner, node, &ok).await;
+    (node, ok, result)
 }
 
 async fn send_request(

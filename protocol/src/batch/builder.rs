@@ -1,7 +1,7 @@
 //! Encoding a whole batch: records are appended uncompressed behind a reserved header,
 //! then compressed (if asked) and the header, lengths and CRC are filled in by `build`.
 
-use super::compression::compress;
+use super::compression::{compress_with_zstd_level, DEFAULT_ZSTD_LEVEL};
 use super::header::attr;
 use super::record::{encode_record, NewRecord};
 use super::{
@@ -46,6 +46,8 @@ pub struct BatchOptions {
     /// lastOffsetDelta to write when it must exceed the last record's delta (compaction
     /// keeps a batch's original offset span). `None`: the last record's delta.
     pub last_offset_delta: Option<i32>,
+    /// zstd level when `compression` is zstd (Kafka's `compression.zstd.level`).
+    pub zstd_level: i32,
 }
 
 impl Default for BatchOptions {
@@ -62,6 +64,7 @@ impl Default for BatchOptions {
             control: false,
             timestamp_type: TimestampType::CreateTime,
             last_offset_delta: None,
+            zstd_level: DEFAULT_ZSTD_LEVEL,
         }
     }
 }
@@ -200,7 +203,7 @@ impl BatchBuilder {
             let records = self.buf.get(HEADER_LEN..).unwrap_or(&[]);
             let mut out = Vec::with_capacity(HEADER_LEN + records.len() / 2 + 64);
             out.resize(HEADER_LEN, 0);
-            compress(opts.compression, records, &mut out)?;
+            compress_with_zstd_level(opts.compression, opts.zstd_level, records, &mut out)?;
             out
         };
         let batch_length = i32::try_from(out.len() - LOG_OVERHEAD)

@@ -21,7 +21,7 @@ const XERIAL_BLOCK: usize = 32 * 1024;
 /// zlib's default level, which is what Kafka's gzip level -1 means.
 const GZIP_LEVEL: u32 = 6;
 /// Kafka's default `compression.zstd.level`.
-const ZSTD_LEVEL: i32 = 3;
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
 fn codec_err(codec: Compression, e: impl std::fmt::Display) -> BatchError {
     BatchError::Compression {
@@ -32,6 +32,17 @@ fn codec_err(codec: Compression, e: impl std::fmt::Display) -> BatchError {
 
 /// Compresses `input` with `codec`, appending the compressed stream to `out`.
 pub fn compress(codec: Compression, input: &[u8], out: &mut Vec<u8>) -> Result<(), BatchError> {
+    compress_with_zstd_level(codec, DEFAULT_ZSTD_LEVEL, input, out)
+}
+
+/// [`compress`] with zstd at `zstd_level` (Kafka's `compression.zstd.level`; other codecs
+/// ignore it).
+pub fn compress_with_zstd_level(
+    codec: Compression,
+    zstd_level: i32,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), BatchError> {
     match codec {
         Compression::None => out.extend_from_slice(input),
         Compression::Gzip => {
@@ -49,7 +60,7 @@ pub fn compress(codec: Compression, input: &[u8], out: &mut Vec<u8>) -> Result<(
             enc.write_all(input).map_err(|e| codec_err(codec, e))?;
             enc.finish().map_err(|e| codec_err(codec, e))?;
         }
-        Compression::Zstd => compress_zstd(input, out)?,
+        Compression::Zstd => compress_zstd(input, zstd_level, out)?,
     }
     Ok(())
 }
@@ -82,26 +93,40 @@ fn compress_xerial(input: &[u8], out: &mut Vec<u8>) -> Result<(), BatchError> {
 /// Decompresses `input`, failing with [`BatchError::DecompressedTooLarge`] rather than
 /// producing more than `max_len` bytes.
 pub fn decompress(codec: Compression, input: &[u8], max_len: usize) -> Result<Vec<u8>, BatchError> {
+    let mut out = Vec::new();
+    decompress_into(codec, input, max_len, &mut out)?;
+    Ok(out)
+}
+
+/// [`decompress`] into `out`, which is cleared first: a caller that keeps `out` between
+/// batches reuses its allocation. On error `out` holds an unspecified prefix.
+pub fn decompress_into(
+    codec: Compression,
+    input: &[u8],
+    max_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), BatchError> {
+    out.clear();
     match codec {
         Compression::None => {
             if input.len() > max_len {
                 return Err(too_large(codec, max_len));
             }
-            Ok(input.to_vec())
+            out.extend_from_slice(input);
+            Ok(())
         }
         Compression::Gzip => read_capped(
             codec,
             input.len(),
             flate2::bufread::MultiGzDecoder::new(input),
             max_len,
+            out,
         ),
         Compression::Snappy => {
             if input.len() >= XERIAL_HEADER_LEN && input.starts_with(&XERIAL_MAGIC) {
-                decompress_xerial(input, max_len)
+                decompress_xerial(input, max_len, out)
             } else {
-                let mut out = Vec::new();
-                decompress_snappy_block(input, max_len, &mut out)?;
-                Ok(out)
+                decompress_snappy_block(input, max_len, out)
             }
         }
         Compression::Lz4 => read_capped(
@@ -109,8 +134,9 @@ pub fn decompress(codec: Compression, input: &[u8], max_len: usize) -> Result<Ve
             input.len(),
             lz4_flex::frame::FrameDecoder::new(input),
             max_len,
+            out,
         ),
-        Compression::Zstd => decompress_zstd(input, max_len),
+        Compression::Zstd => decompress_zstd(input, max_len, out),
     }
 }
 
@@ -118,27 +144,47 @@ thread_local! {
     // A zstd context costs more to create (about a megabyte of tables at level 3) than
     // coding a 16 KiB batch does, so each thread keeps one of each. Both are reset at the
     // start of every use, so an error midway cannot leak into the next batch.
-    static ZSTD_CCTX: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    static ZSTD_CCTX: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
     static ZSTD_DCTX: RefCell<Option<zstd::zstd_safe::DCtx<'static>>> = const { RefCell::new(None) };
 }
 
-fn compress_zstd(input: &[u8], out: &mut Vec<u8>) -> Result<(), BatchError> {
+fn compress_zstd(input: &[u8], level: i32, out: &mut Vec<u8>) -> Result<(), BatchError> {
     let codec = Compression::Zstd;
     ZSTD_CCTX.with(|cell| {
         let mut slot = cell.try_borrow_mut().map_err(|e| codec_err(codec, e))?;
-        if slot.is_none() {
-            *slot = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| codec_err(codec, e))?);
+        match slot.as_mut() {
+            Some((current, c)) if *current != level => {
+                c.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))
+                    .map_err(|e| codec_err(codec, e))?;
+                *current = level;
+            }
+            Some(_) => {}
+            None => {
+                let c = zstd::bulk::Compressor::new(level).map_err(|e| codec_err(codec, e))?;
+                *slot = Some((level, c));
+            }
         }
-        let frame = match slot.as_mut() {
-            Some(c) => c.compress(input).map_err(|e| codec_err(codec, e))?,
-            None => zstd::bulk::compress(input, ZSTD_LEVEL).map_err(|e| codec_err(codec, e))?,
-        };
-        out.extend_from_slice(&frame);
+        match slot.as_mut() {
+            Some((_, c)) => {
+                // Straight into `out` after what it holds: no frame-sized temporary and
+                // no second copy of the compressed bytes.
+                let start = out.len();
+                out.reserve(zstd::zstd_safe::compress_bound(input.len()));
+                let mut dst = std::io::Cursor::new(&mut *out);
+                dst.set_position(start as u64);
+                c.compress_to_buffer(input, &mut dst)
+                    .map_err(|e| codec_err(codec, e))?;
+            }
+            None => {
+                let frame = zstd::bulk::compress(input, level).map_err(|e| codec_err(codec, e))?;
+                out.extend_from_slice(&frame);
+            }
+        }
         Ok(())
     })
 }
 
-fn decompress_zstd(input: &[u8], max_len: usize) -> Result<Vec<u8>, BatchError> {
+fn decompress_zstd(input: &[u8], max_len: usize, out: &mut Vec<u8>) -> Result<(), BatchError> {
     let codec = Compression::Zstd;
     ZSTD_DCTX.with(|cell| {
         let mut slot = cell.try_borrow_mut().map_err(|e| codec_err(codec, e))?;
@@ -147,16 +193,44 @@ fn decompress_zstd(input: &[u8], max_len: usize) -> Result<Vec<u8>, BatchError> 
         }
         match slot.as_mut() {
             Some(ctx) => {
+                if let Some(size) = single_frame_size(input, max_len) {
+                    // One call into the declared size: the streaming reader would copy
+                    // every byte once more through its window buffer.
+                    out.reserve(size);
+                    ctx.reset(zstd::zstd_safe::ResetDirective::SessionOnly)
+                        .map_err(|code| codec_err(codec, zstd::zstd_safe::get_error_name(code)))?;
+                    let n = ctx
+                        .decompress(&mut *out, input)
+                        .map_err(|code| codec_err(codec, zstd::zstd_safe::get_error_name(code)))?;
+                    if n != size {
+                        return Err(codec_err(codec, "frame shorter than its declared size"));
+                    }
+                    return Ok(());
+                }
                 let dec = zstd::stream::read::Decoder::with_context(input, ctx);
-                read_capped(codec, input.len(), dec, max_len)
+                read_capped(codec, input.len(), dec, max_len, out)
             }
             None => {
                 let dec = zstd::stream::read::Decoder::with_buffer(input)
                     .map_err(|e| codec_err(codec, e))?;
-                read_capped(codec, input.len(), dec, max_len)
+                read_capped(codec, input.len(), dec, max_len, out)
             }
         }
     })
+}
+
+/// The content size of `input` when it is exactly one zstd frame that declares a size
+/// within `max_len` (what zstd's one-shot compression, ours and Java's, writes). Anything
+/// else (several frames, skippable frames, no declared size, garbage) goes through the
+/// streaming reader, which enforces the cap as it reads.
+pub(crate) fn single_frame_size(input: &[u8], max_len: usize) -> Option<usize> {
+    let size = zstd::zstd_safe::get_frame_content_size(input).ok()??;
+    let size = usize::try_from(size).ok()?;
+    if size > max_len {
+        return None;
+    }
+    let frame_len = zstd::zstd_safe::find_frame_compressed_size(input).ok()?;
+    (frame_len == input.len()).then_some(size)
 }
 
 fn too_large(codec: Compression, limit: usize) -> BatchError {
@@ -173,18 +247,19 @@ fn read_capped(
     input_len: usize,
     reader: impl Read,
     max_len: usize,
-) -> Result<Vec<u8>, BatchError> {
+    out: &mut Vec<u8>,
+) -> Result<(), BatchError> {
     let limit = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
     // A guess at the ratio saves most regrowth; the cap bounds it either way.
-    let mut out = Vec::with_capacity(input_len.saturating_mul(4).min(max_len));
+    out.reserve(input_len.saturating_mul(4).min(max_len));
     reader
         .take(limit)
-        .read_to_end(&mut out)
+        .read_to_end(out)
         .map_err(|e| codec_err(codec, e))?;
     if out.len() > max_len {
         return Err(too_large(codec, max_len));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// One raw snappy block appended to `out`; the block's declared length is checked against
@@ -212,9 +287,8 @@ fn decompress_snappy_block(
     Ok(())
 }
 
-fn decompress_xerial(input: &[u8], max_len: usize) -> Result<Vec<u8>, BatchError> {
+fn decompress_xerial(input: &[u8], max_len: usize, out: &mut Vec<u8>) -> Result<(), BatchError> {
     let malformed = |m: &str| codec_err(Compression::Snappy, format!("xerial framing: {m}"));
-    let mut out = Vec::new();
     let mut rest = input.get(XERIAL_HEADER_LEN..).unwrap_or(&[]);
     while !rest.is_empty() {
         // Newer snappy-java writers may repeat the stream header between chunks.
@@ -231,10 +305,10 @@ fn decompress_xerial(input: &[u8], max_len: usize) -> Result<Vec<u8>, BatchError
         let chunk = rest
             .get(4..4 + len)
             .ok_or_else(|| malformed("chunk past end of input"))?;
-        decompress_snappy_block(chunk, max_len, &mut out)?;
+        decompress_snappy_block(chunk, max_len, out)?;
         rest = rest.get(4 + len..).unwrap_or(&[]);
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

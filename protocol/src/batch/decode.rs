@@ -236,7 +236,51 @@ pub fn validate_records(
     max_decompressed: usize,
 ) -> Result<RecordsSummary, BatchError> {
     let (header, payload) = split(batch)?;
-    let payload = records_payload(&header, payload, max_decompressed)?;
+    match header.compression()? {
+        Compression::None => {
+            if payload.len() > max_decompressed {
+                return Err(BatchError::DecompressedTooLarge {
+                    codec: Compression::None.name(),
+                    limit: max_decompressed,
+                });
+            }
+            walk_records(&header, payload, require_keys)
+        }
+        codec => with_scratch(|buf| {
+            super::compression::decompress_into(codec, payload, max_decompressed, buf)?;
+            walk_records(&header, buf, require_keys)
+        }),
+    }
+}
+
+/// Decompressed payloads above this are not kept for the next batch: one odd batch near
+/// the cap must not pin hundreds of megabytes per thread.
+const SCRATCH_KEEP: usize = 8 << 20;
+
+thread_local! {
+    // The broker validates every compressed batch on its I/O threads; one buffer per
+    // thread saves an allocation (and its page faults) per batch.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+fn with_scratch<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    // Taken out, not borrowed: a nested call or a thread being torn down simply gets an
+    // empty buffer of its own.
+    let mut buf = SCRATCH.try_with(std::cell::Cell::take).unwrap_or_default();
+    let out = f(&mut buf);
+    if buf.capacity() <= SCRATCH_KEEP {
+        let _ = SCRATCH.try_with(|c| c.set(buf));
+    }
+    out
+}
+
+/// The record walk of [`validate_records`] over a decompressed payload: parses each record
+/// in place (keys, values and headers stay slices of `payload`).
+fn walk_records(
+    header: &BatchHeader,
+    payload: &[u8],
+    require_keys: bool,
+) -> Result<RecordsSummary, BatchError> {
     let declared = header.records_count;
     let mut s = RecordsSummary {
         count: 0,
@@ -256,9 +300,9 @@ pub fn validate_records(
     }
     let mut pos = 0;
     while pos < payload.len() && i64::from(s.count) < i64::from(declared) {
-        let raw = parse_record(&payload, &mut pos, s.count)?;
+        let raw = parse_record(payload, &mut pos, s.count)?;
         check_record(
-            &header,
+            header,
             &raw,
             s.count,
             s.last_record_offset_delta,
@@ -318,4 +362,213 @@ fn check_record(
         ControlRecordType::parse_key(raw.key.unwrap_or(&[]))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
+mod tests {
+    use super::super::compression::{compress, single_frame_size};
+    use super::super::record::{encode_record, NewRecord};
+    use super::super::{compute_crc, LOG_OVERHEAD, MAGIC_V2};
+    use super::*;
+
+    const CODECS: [Compression; 3] = [Compression::None, Compression::Zstd, Compression::Lz4];
+
+    /// Encoded records with offset deltas 0..n and values of `size` bytes.
+    fn records(n: usize, size: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let value = vec![b'a' + (i % 26) as u8; size];
+            let r = NewRecord::new(1_000 + i as i64, Some(&b"key"[..]), Some(&value[..]));
+            encode_record(&mut out, &r, i as i64, i as i32).unwrap();
+        }
+        out
+    }
+
+    /// A batch with a valid CRC around any records payload, so only the record walk can
+    /// reject it.
+    fn batch(codec: Compression, payload: &[u8], count: i32, last_offset_delta: i32) -> Vec<u8> {
+        let mut compressed = Vec::new();
+        compress(codec, payload, &mut compressed).unwrap();
+        wrap(codec, &compressed, count, last_offset_delta)
+    }
+
+    /// A batch around an already compressed (or deliberately broken) payload.
+    fn wrap(codec: Compression, payload: &[u8], count: i32, last_offset_delta: i32) -> Vec<u8> {
+        let mut out = vec![0u8; HEADER_LEN];
+        out.extend_from_slice(payload);
+        BatchHeader {
+            base_offset: 0,
+            batch_length: (out.len() - LOG_OVERHEAD) as i32,
+            partition_leader_epoch: -1,
+            magic: MAGIC_V2,
+            crc: 0,
+            attributes: i16::from(codec.id()),
+            last_offset_delta,
+            base_timestamp: 1_000,
+            max_timestamp: 1_000 + i64::from(last_offset_delta),
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            records_count: count,
+        }
+        .write(&mut out);
+        let crc = compute_crc(&out);
+        out[17..21].copy_from_slice(&crc.to_be_bytes());
+        validate_batch(&out).unwrap();
+        out
+    }
+
+    #[test]
+    fn valid_batches_summarized() {
+        for codec in CODECS {
+            let payload = records(3, 1000);
+            let s = validate_records(&batch(codec, &payload, 3, 2), true, 1 << 20).unwrap();
+            assert_eq!(s.count, 3, "{codec:?}");
+            assert_eq!(s.last_record_offset_delta, 2);
+            assert!(s.sequential_offsets);
+            assert_eq!((s.null_keys, s.null_values), (0, 0));
+            assert_eq!(s.max_timestamp, 1_002);
+            assert_eq!(s.uncompressed_bytes, payload.len());
+        }
+    }
+
+    #[test]
+    fn truncated_record_rejected() {
+        for codec in CODECS {
+            let payload = records(3, 100);
+            let cut = &payload[..payload.len() - 1];
+            let err = validate_records(&batch(codec, cut, 3, 2), false, 1 << 20).unwrap_err();
+            assert_eq!(
+                err,
+                BatchError::MalformedRecord {
+                    index: 2,
+                    reason: "record length past end of batch"
+                },
+                "{codec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_varint_rejected() {
+        for codec in CODECS {
+            // A record length whose fifth byte has bits past 32.
+            let mut payload = records(2, 100);
+            payload.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0x7F]);
+            let err = validate_records(&batch(codec, &payload, 3, 2), false, 1 << 20).unwrap_err();
+            assert_eq!(
+                err,
+                BatchError::MalformedRecord {
+                    index: 2,
+                    reason: "bad varint"
+                },
+                "{codec:?}"
+            );
+            // The same inside a record: its offset delta never ends.
+            let mut payload = records(1, 10);
+            payload.extend_from_slice(&[0x0C, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+            let err = validate_records(&batch(codec, &payload, 2, 1), false, 1 << 20).unwrap_err();
+            assert_eq!(
+                err,
+                BatchError::MalformedRecord {
+                    index: 1,
+                    reason: "bad varint"
+                },
+                "{codec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn record_count_mismatch_rejected() {
+        for codec in CODECS {
+            let payload = records(3, 100);
+            let err = validate_records(&batch(codec, &payload, 4, 3), false, 1 << 20).unwrap_err();
+            assert_eq!(
+                err,
+                BatchError::RecordCountMismatch {
+                    declared: 4,
+                    found: 3,
+                    trailing_bytes: 0
+                },
+                "{codec:?}"
+            );
+            let last = records(1, 100).len();
+            let err = validate_records(&batch(codec, &payload, 2, 2), false, 1 << 20).unwrap_err();
+            assert_eq!(
+                err,
+                BatchError::RecordCountMismatch {
+                    declared: 2,
+                    found: 2,
+                    trailing_bytes: last
+                },
+                "{codec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reused_buffer_never_leaks_into_the_next_batch() {
+        // A large batch leaves a long buffer behind; a short one after it must see only
+        // its own bytes (a stale tail would parse as trailing records).
+        for codec in [Compression::Zstd, Compression::Lz4, Compression::Gzip] {
+            let big = batch(codec, &records(200, 1000), 200, 199);
+            let small = batch(codec, &records(1, 10), 1, 0);
+            assert_eq!(validate_records(&big, false, 1 << 20).unwrap().count, 200);
+            assert_eq!(
+                validate_records(&small, false, 1 << 20).unwrap().count,
+                1,
+                "{codec:?}"
+            );
+        }
+        let big = batch(Compression::Zstd, &records(200, 1000), 200, 199);
+        let small = batch(Compression::Zstd, &records(1, 10), 1, 0);
+        for _ in 0..3 {
+            assert_eq!(validate_records(&big, false, 1 << 20).unwrap().count, 200);
+            assert_eq!(validate_records(&small, false, 1 << 20).unwrap().count, 1);
+            let mut frame = Vec::new();
+            compress(Compression::Zstd, &records(1, 10), &mut frame).unwrap();
+            frame.truncate(frame.len() - 2);
+            let garbage = wrap(Compression::Zstd, &frame, 1, 0);
+            assert!(matches!(
+                validate_records(&garbage, false, 1 << 20),
+                Err(BatchError::Compression { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn zstd_caps_and_odd_frames() {
+        let payload = records(50, 1000);
+        let b = batch(Compression::Zstd, &payload, 50, 49);
+        assert!(single_frame_size(&b[HEADER_LEN..], payload.len()).is_some());
+        // Declared size over the cap: refused before decompressing.
+        assert!(matches!(
+            validate_records(&b, false, payload.len() - 1),
+            Err(BatchError::DecompressedTooLarge { .. })
+        ));
+        assert_eq!(
+            validate_records(&b, false, payload.len()).unwrap().count,
+            50
+        );
+        // Two frames (as a streaming writer may emit) and a frame without a declared size
+        // both take the streaming path and still validate.
+        let (first, second) = payload.split_at(records(20, 1000).len());
+        let mut two = Vec::new();
+        compress(Compression::Zstd, first, &mut two).unwrap();
+        compress(Compression::Zstd, second, &mut two).unwrap();
+        let mut unsized_frame = Vec::new();
+        let mut enc = zstd::stream::write::Encoder::new(&mut unsized_frame, 3).unwrap();
+        std::io::Write::write_all(&mut enc, &payload).unwrap();
+        enc.finish().unwrap();
+        for compressed in [two, unsized_frame] {
+            let out = wrap(Compression::Zstd, &compressed, 50, 49);
+            assert_eq!(validate_records(&out, false, 1 << 20).unwrap().count, 50);
+            assert!(matches!(
+                validate_records(&out, false, 1000),
+                Err(BatchError::DecompressedTooLarge { .. })
+            ));
+        }
+    }
 }

@@ -162,6 +162,7 @@ fn clean_batch(
         control: false,
         timestamp_type: h.timestamp_type(),
         last_offset_delta: Some(h.last_offset_delta),
+        ..BatchOptions::default()
     };
     let mut b = BatchBuilder::with_capacity(options, bytes.len());
     for rec in &survivors {
