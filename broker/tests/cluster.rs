@@ -1274,15 +1274,7 @@ async fn acknowledged_records_survive_kill_9_of_their_leader() {
             let r = cluster
                 .client((moved.node_id - 1) as usize)
                 .await
-                .call(v1::OffsetFetchRequest {
-                    group_id: "g".into(),
-                    topics: vec![v1::OffsetFetchTopic {
-                        name: "d".into(),
-                        partition_indexes: vec![0],
-                    }],
-                    all_topics: false,
-                    require_stable: false,
-                })
+                .call(fetch_g_d0())
                 .await;
             if r.error_code == 0 {
                 if let Some(p) = r.topics.first().and_then(|t| t.partitions.first()) {
@@ -1338,18 +1330,9 @@ async fn acknowledged_records_survive_kill_9_of_their_leader() {
             // SAFETY: signalling our own child processes.
             unsafe { libc::kill(*pid as i32, libc::SIGSTOP) };
         }
-        let fetch = || v1::OffsetFetchRequest {
-            group_id: "g".into(),
-            topics: vec![v1::OffsetFetchTopic {
-                name: "d".into(),
-                partition_indexes: vec![0],
-            }],
-            all_topics: false,
-            require_stable: false,
-        };
         let mut code = ErrorCode::None;
         for _ in 0..300 {
-            let r = cluster.client(coord).await.call(fetch()).await;
+            let r = cluster.client(coord).await.call(fetch_g_d0()).await;
             code = ErrorCode::from_i32(r.error_code);
             if code == ErrorCode::NotCoordinator {
                 break;
@@ -1381,6 +1364,19 @@ async fn acknowledged_records_survive_kill_9_of_their_leader() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert_eq!(back, Ok(vec![(0, 42)]));
+    }
+}
+
+/// OffsetFetch of group "g" for partition 0 of topic "d".
+fn fetch_g_d0() -> v1::OffsetFetchRequest {
+    v1::OffsetFetchRequest {
+        group_id: "g".into(),
+        topics: vec![v1::OffsetFetchTopic {
+            name: "d".into(),
+            partition_indexes: vec![0],
+        }],
+        all_topics: false,
+        require_stable: false,
     }
 }
 

@@ -289,13 +289,7 @@ fn crash_after_a_recovery_that_cut_nothing_rescans_from_the_old_recovery_point()
 #[test]
 fn a_leader_epoch_from_the_future_is_cut_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), LogConfig::default()).unwrap();
-    for _ in 0..3 {
-        let mut b = testkit::simple_batch(1, 10, 0);
-        log.append_as_leader_with(&mut b, 2, 0, weir_storage::FlushMode::Inline)
-            .unwrap();
-    }
-    drop(log); // a crash: no clean close
+    crashed_at_epoch_2(dir.path());
     let path = active_log(dir.path());
     let mut bytes = std::fs::read(&path).unwrap();
     let sizes = active_batch_sizes(dir.path());
@@ -322,13 +316,7 @@ fn a_leader_epoch_from_the_future_is_cut_after_a_crash() {
 #[test]
 fn a_leader_epoch_below_the_cache_is_cut_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), LogConfig::default()).unwrap();
-    for _ in 0..3 {
-        let mut b = testkit::simple_batch(1, 10, 0);
-        log.append_as_leader_with(&mut b, 2, 0, weir_storage::FlushMode::Inline)
-            .unwrap();
-    }
-    drop(log);
+    crashed_at_epoch_2(dir.path());
     let path = active_log(dir.path());
     let mut bytes = std::fs::read(&path).unwrap();
     let first = active_batch_sizes(dir.path())[0];
@@ -337,6 +325,17 @@ fn a_leader_epoch_below_the_cache_is_cut_after_a_crash() {
     let mut log = reopen_default(dir.path());
     assert_eq!(log.truncate_above_epoch(9).unwrap(), Some(1));
     assert_eq!(log.log_end_offset(), 1);
+}
+
+/// Three one-record batches appended as leader at epoch 2, left as after a crash.
+fn crashed_at_epoch_2(dir: &Path) {
+    let mut log = Log::open(dir, LogConfig::default()).unwrap();
+    for _ in 0..3 {
+        let mut b = testkit::simple_batch(1, 10, 0);
+        log.append_as_leader_with(&mut b, 2, 0, weir_storage::FlushMode::Inline)
+            .unwrap();
+    }
+    drop(log); // no clean close
 }
 
 fn reopen_default(dir: &Path) -> Log {
