@@ -577,7 +577,10 @@ impl Partition {
         let hw = self.high_watermark();
         self.with_replicas(|r| {
             r.drop_stale_joining(now_ms, lag_max_ms);
-            (r.out_of_sync(now_ms, lag_max_ms), r.ready_to_join(hw))
+            (
+                r.out_of_sync(now_ms, lag_max_ms),
+                r.ready_to_join(hw, now_ms, lag_max_ms),
+            )
         })
     }
 

@@ -194,11 +194,22 @@ impl ReplicaSet {
         })
     }
 
-    /// Followers outside the ISR that have caught up to `hw` (Kafka's expand rule).
-    pub fn ready_to_join(&self, hw: i64) -> Vec<i32> {
+    /// Followers outside the ISR that have caught up to `hw` (Kafka's expand rule) and
+    /// fetched within `lag_max_ms`. Kafka checks the rule as a fetch arrives, so a
+    /// follower that stopped fetching never rejoins; checked on a timer instead, the last
+    /// fetch alone would not do: a follower that stopped exactly at the watermark (which it
+    /// held there) still "reaches" it after being shrunk out, and was proposed back at once,
+    /// stalling acks=all for as long as it was stopped (weir-chaos seed 9: F4 on the
+    /// controller, which nobody fenced meanwhile).
+    pub fn ready_to_join(&self, hw: i64, now_ms: i64, lag_max_ms: i64) -> Vec<i32> {
         self.followers
             .iter()
-            .filter(|(id, f)| !self.isr.contains(id) && f.log_end >= hw && f.log_end >= 0)
+            .filter(|(id, f)| {
+                !self.isr.contains(id)
+                    && f.log_end >= hw
+                    && f.log_end >= 0
+                    && now_ms - f.last_fetch_ms <= lag_max_ms
+            })
             .map(|(id, _)| *id)
             .collect()
     }
@@ -257,11 +268,36 @@ mod tests {
         assert!(!r.out_of_sync(50_000, 30_000).contains(&2));
         // Out of the ISR, 3 joins again once it reached the watermark.
         r.set_members(1, &[1, 2, 3], &[1, 2], false, 40_000);
-        assert!(r.ready_to_join(110).is_empty());
+        assert!(r.ready_to_join(110, 40_000, 30_000).is_empty());
         r.follower_fetched(3, 110, 41_000);
-        assert_eq!(r.ready_to_join(110), vec![3]);
+        assert_eq!(r.ready_to_join(110, 41_000, 30_000), vec![3]);
         // Both trail the leader's 120 by 10; 3 was last caught up when this leader began.
         assert_eq!(r.max_lag(42_000), (10, 41_000));
+    }
+
+    /// Seed 9 of weir-chaos (F4 on the controller): the paused follower's last fetch was at
+    /// the leader's end, so after the shrink it still "reached" the watermark and was
+    /// proposed back every tick; only a follower that fetched within the lag may join.
+    #[test]
+    fn a_follower_that_stopped_fetching_is_not_proposed_back() {
+        let mut r = ReplicaSet::new(0, 0);
+        r.set_members(1, &[1, 2, 3], &[1, 2, 3], true, 0);
+        r.set_local_end(50, 50);
+        r.follower_fetched(2, 50, 100);
+        r.follower_fetched(3, 50, 100);
+        // 2 stops; 3 keeps fetching; nothing new is written.
+        r.follower_fetched(3, 50, 2_000);
+        r.follower_fetched(3, 50, 2_200);
+        assert_eq!(r.out_of_sync(2_200, 2_000), vec![2]);
+        r.set_members(1, &[1, 2, 3], &[1, 3], false, 2_200);
+        assert_eq!(r.high_watermark(), 50);
+        assert!(
+            r.ready_to_join(50, 2_300, 2_000).is_empty(),
+            "2 has not fetched since"
+        );
+        // It comes back and fetches at the end: it joins.
+        r.follower_fetched(2, 50, 6_000);
+        assert_eq!(r.ready_to_join(50, 6_000, 2_000), vec![2]);
     }
 
     /// Seed 1 of weir-chaos (F1 on a leader, then the preferred-leader election giving it
@@ -276,7 +312,7 @@ mod tests {
         r.set_local_end(4894, 4894);
         r.follower_fetched(2, 4894, 10);
         r.follower_fetched(3, 4894, 10);
-        assert_eq!(r.ready_to_join(4894), vec![3]);
+        assert_eq!(r.ready_to_join(4894, 10, 2_000), vec![3]);
         r.joining(&[3]);
         // A new record reaches 2 but not 3 (it is about to lead).
         r.set_local_end(4895, 4895);

@@ -22,6 +22,8 @@ pub struct Client {
     // std RwLock: readers clone the Arc and drop the guard at once; never held across await.
     view: RwLock<Arc<ClusterView>>,
     refresh: tokio::sync::Mutex<()>,
+    /// A background refresh (`refresh_if_stale`) is under way.
+    refreshing: std::sync::atomic::AtomicBool,
 }
 
 impl Client {
@@ -36,6 +38,7 @@ impl Client {
             config,
             view: RwLock::new(Arc::new(ClusterView::empty())),
             refresh: tokio::sync::Mutex::new(()),
+            refreshing: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -73,6 +76,13 @@ impl Client {
                 addrs.push(b.clone());
             }
         }
+        // A broker that just timed out or refused a connect goes last: a paused or cut-off
+        // broker would otherwise cost every metadata refresh a whole request timeout while
+        // the others could answer at once (weir-chaos: a paused broker whose address sorted
+        // first stalled every producer's refresh until it resumed).
+        let (mut addrs, suspects): (Vec<String>, Vec<String>) =
+            addrs.into_iter().partition(|a| !self.pool.is_suspect(a));
+        addrs.extend(suspects);
         let mut last = Error::NoBootstrap;
         for addr in addrs {
             match self.request_addr(&addr, request.clone()).await {
@@ -260,6 +270,29 @@ impl Client {
             .get(name)
             .cloned()
             .ok_or_else(|| Error::UnknownTopic(name.to_owned()))
+    }
+
+    /// Starts a refresh of `topic` in the background when its cached metadata is older
+    /// than `metadata_max_age` (one such refresh at a time). Callers go on with the cache
+    /// meanwhile: a refresh that waits on a stuck broker must not hold up their sends.
+    pub fn refresh_if_stale(self: &Arc<Self>, topic: &str) {
+        use std::sync::atomic::Ordering;
+        let fresh = self
+            .view()
+            .fetched_at
+            .get(topic)
+            .is_some_and(|at| at.elapsed() < self.config.metadata_max_age);
+        if fresh || self.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        let topics = vec![topic.to_owned()];
+        tokio::spawn(async move {
+            if let Err(e) = me.refresh_metadata(&topics).await {
+                tracing::debug!(error = %e, "background metadata refresh failed");
+            }
+            me.refreshing.store(false, Ordering::Release);
+        });
     }
 
     /// Cached topic metadata, without any I/O.

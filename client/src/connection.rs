@@ -36,6 +36,9 @@ struct Outgoing {
 struct State {
     pending: HashMap<i32, Reply>,
     closed: Option<String>,
+    /// A request timed out and no response has arrived since: the broker may be paused
+    /// or cut off, so "any broker" requests try the others first.
+    stalled: bool,
 }
 
 struct Shared {
@@ -125,6 +128,11 @@ impl Connection {
         &self.shared.addr
     }
 
+    /// Whether a request timed out with no response from the broker since.
+    pub fn is_stalled(&self) -> bool {
+        self.shared.lock().stalled
+    }
+
     /// Whether the connection broke; a closed connection fails every request.
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed.is_some()
@@ -154,7 +162,11 @@ impl Connection {
             Ok(Ok(r)) => r?,
             Ok(Err(_)) => return Err(self.shared.lost("connection closed")),
             Err(_) => {
-                self.shared.lock().pending.remove(&correlation_id);
+                {
+                    let mut s = self.shared.lock();
+                    s.pending.remove(&correlation_id);
+                    s.stalled = true;
+                }
                 return Err(Error::Timeout {
                     addr: self.shared.addr.clone(),
                     ms: timeout.as_millis() as u64,
@@ -264,7 +276,11 @@ async fn read_loop(
     let reason = loop {
         match frames.next().await {
             Some(Ok(env)) => {
-                let reply = shared.lock().pending.remove(&env.correlation_id);
+                let reply = {
+                    let mut s = shared.lock();
+                    s.stalled = false;
+                    s.pending.remove(&env.correlation_id)
+                };
                 // No entry: the request timed out and its caller gave up.
                 if let Some(reply) = reply {
                     let _ = reply.send(Ok(env));

@@ -223,7 +223,13 @@ impl Error {
     /// Whether the cached metadata is probably stale after this error.
     pub fn invalidates_metadata(&self) -> bool {
         match self {
-            Error::Connect { .. } | Error::ConnectionLost { .. } | Error::NoLeader { .. } => true,
+            // A timeout too: the leader may be paused or cut off while the cluster has
+            // already moved its partitions (Kafka's clients refresh metadata on a request
+            // timeout as well); without it, retries go to the stale leader until it answers.
+            Error::Connect { .. }
+            | Error::ConnectionLost { .. }
+            | Error::NoLeader { .. }
+            | Error::Timeout { .. } => true,
             Error::Broker { code, .. } => matches!(
                 code,
                 ErrorCode::NotLeaderOrFollower

@@ -4,7 +4,8 @@
 //!
 //! - A broker is alive when its last heartbeat (from its current incarnation) is at most
 //!   the session timeout old and did not ask to shut down. Right after a controller takes
-//!   over it has heard nobody yet, so everyone gets one session timeout of grace.
+//!   over it has heard nobody yet (what it heard in an earlier term is stale), so everyone
+//!   gets one session timeout of grace.
 //! - A registered broker that is not alive is fenced; a fenced one that is alive again is
 //!   unfenced. The controller itself is alive while it leads.
 //! - A partition whose leader is fenced (or gone) gets the first in-sync replica that is
@@ -45,12 +46,16 @@ impl FencingInput<'_> {
             return true;
         }
         let incarnation = self.image.brokers.get(&id).map(|b| b.incarnation);
+        // Everyone gets the takeover grace, also brokers with a beat on record: that beat
+        // may be from this broker's previous term, when it last led, and their beats since
+        // went to the controllers in between.
+        let grace = self.now_ms - self.leader_since_ms <= self.session_timeout_ms;
         match self.beats.get(&id) {
             Some(b) if Some(b.incarnation) == incarnation => {
-                !b.shutting_down && self.now_ms - b.at_ms <= self.session_timeout_ms
+                !b.shutting_down && (grace || self.now_ms - b.at_ms <= self.session_timeout_ms)
             }
             // Nothing heard from this incarnation yet: only the takeover grace.
-            _ => self.now_ms - self.leader_since_ms <= self.session_timeout_ms,
+            _ => grace,
         }
     }
 }
@@ -212,6 +217,27 @@ mod tests {
     #[test]
     fn nobody_is_fenced_during_the_takeover_grace() {
         assert!(run(&image(), &HashMap::new(), TIMEOUT).is_empty());
+    }
+
+    /// weir-chaos: a broker taking over again still had the beats it heard when it last
+    /// led; brokers that heartbeat to the controllers in between must not be fenced at once.
+    #[test]
+    fn beats_from_an_earlier_term_do_not_cut_the_takeover_grace() {
+        let beats: HashMap<_, _> = [beat(2, 1_000), beat(3, 1_000)].into();
+        let img = image();
+        let input = |now_ms| FencingInput {
+            image: &img,
+            beats: &beats,
+            now_ms,
+            session_timeout_ms: TIMEOUT,
+            leader_since_ms: 50_000,
+            me: 1,
+            full_scan: true,
+        };
+        assert!(decide(&input(50_000)).is_empty());
+        assert!(decide(&input(50_000 + TIMEOUT)).is_empty());
+        // Still silent once the grace is over: fenced.
+        assert!(!decide(&input(50_001 + TIMEOUT)).is_empty());
     }
 
     #[test]

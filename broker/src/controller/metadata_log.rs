@@ -319,7 +319,11 @@ pub async fn send_heartbeat(
         shutting_down,
         probe: false,
     };
-    let index = to_leader(raft, beats, me, beat).await?;
+    // A beat later than the session is worthless, and waiting longer on a leader that
+    // stopped answering (paused, cut off) holds up the caller's loop, which fences
+    // silent brokers once this broker leads (weir-chaos: with the controller paused, its
+    // successor fenced nobody until the forward to the old one gave up, 10 s later).
+    let index = to_leader(raft, beats, me, beat, session.min(FORWARD_TTL)).await?;
     // Clone and drop the borrow at once: holding it blocks openraft's core.
     let m = raft.metrics().borrow().clone();
     if m.current_leader == Some(me) {
@@ -338,7 +342,7 @@ pub async fn leader_applied_index(raft: &crate::raft::Raft, me: NodeId) -> Resul
         probe: true,
         ..Default::default()
     };
-    to_leader(raft, &Default::default(), me, probe).await
+    to_leader(raft, &Default::default(), me, probe, FORWARD_TTL).await
 }
 
 /// Delivers `beat` to the quorum's leader (recorded directly when `me` leads, unless a
@@ -348,6 +352,7 @@ async fn to_leader(
     beats: &crate::raft::heartbeats::Heartbeats,
     me: NodeId,
     beat: weir_protocol::native::raft::BrokerHeartbeatRequest,
+    ttl: Duration,
 ) -> Result<u64, String> {
     // Clone and drop the borrow at once: holding it blocks openraft's core.
     let m = raft.metrics().borrow().clone();
@@ -358,7 +363,7 @@ async fn to_leader(
         // A member restarted after a kill -9 can believe it still leads the term it
         // crashed in; only a quorum's confirmation makes its own index the answer (a stale
         // leader fails here, steps down, and the caller asks again).
-        tokio::time::timeout(FORWARD_TTL, raft.ensure_linearizable())
+        tokio::time::timeout(ttl, raft.ensure_linearizable())
             .await
             .map_err(|_| "leadership not confirmed in time".to_string())?
             .map_err(|e| e.to_string())?;
@@ -383,7 +388,7 @@ async fn to_leader(
         .get_node(&leader)
         .map(|n| n.addr.clone())
         .ok_or("the leader has no address")?;
-    crate::raft::network::heartbeat(leader, &addr, beat, FORWARD_TTL)
+    crate::raft::network::heartbeat(leader, &addr, beat, ttl)
         .await
         .map_err(|e| e.to_string())
 }

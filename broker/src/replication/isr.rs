@@ -67,9 +67,16 @@ pub async fn run(
         let Some((_, c)) = conn.as_mut() else {
             continue;
         };
-        let answer = tokio::time::timeout(CALL_TIMEOUT, c.call(req))
-            .await
-            .unwrap_or_else(|_| Err("the controller did not answer in time".into()));
+        // Given up as soon as another broker leads the quorum: the old controller may be
+        // paused, and the new one should get the proposal without waiting out the call.
+        let answer = tokio::select! {
+            r = tokio::time::timeout(CALL_TIMEOUT, c.call(req)) => {
+                r.unwrap_or_else(|_| Err("the controller did not answer in time".into()))
+            }
+            _ = controller_moved(&controller, ctl) => {
+                Err("the controller moved while the proposal waited".into())
+            }
+        };
         match answer {
             Ok(r) if r.error_code != 0 => {
                 log_failure(&format!(
@@ -83,6 +90,13 @@ pub async fn run(
                 conn = None;
             }
         }
+    }
+}
+
+/// Returns once the quorum's leader is no longer `ctl`.
+async fn controller_moved(controller: &Controller, ctl: i32) {
+    while controller.controller_id() == ctl {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -285,13 +285,29 @@ impl Producer {
             return Err(Error::Closed);
         }
         // The cache is trusted for most records; every 4096th checks its age (one clock
-        // read per record was measurable).
+        // read per record was measurable) and, when old, refreshes it in the background:
+        // waiting here would stall every partition on one stuck broker.
         let n = inner.sends.fetch_add(1, Ordering::Relaxed);
         let meta = match inner.client.cached_topic(&record.topic) {
-            Some(m) if n & 4095 != 0 => m,
-            _ => inner.client.topic(&record.topic).await?,
+            Some(m) => {
+                if n & 4095 == 0 {
+                    inner.client.refresh_if_stale(&record.topic);
+                }
+                m
+            }
+            None => inner.client.topic(&record.topic).await?,
         };
-        let count = meta.partition_count();
+        let mut count = meta.partition_count();
+        if record.partition.is_some_and(|p| p >= count) {
+            // The topic may have grown since the cache was filled: ask before refusing.
+            let view = inner
+                .client
+                .refresh_metadata(std::slice::from_ref(&record.topic))
+                .await?;
+            if let Some(m) = view.topics.get(&record.topic) {
+                count = m.partition_count();
+            }
+        }
         let partition = match record.partition {
             Some(p) if p >= 0 && p < count => p,
             Some(p) => {
