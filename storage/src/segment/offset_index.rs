@@ -92,6 +92,9 @@ impl OffsetIndex {
         let mut entry = [0u8; ENTRY];
         entry[..4].copy_from_slice(&rel.to_be_bytes());
         entry[4..].copy_from_slice(&pos.to_be_bytes());
+        if !self.file.reserve((at + ENTRY) as u64) {
+            return false;
+        }
         if let Some(slot) = self.file.bytes_mut().get_mut(at..at + ENTRY) {
             slot.copy_from_slice(&entry);
             self.entries += 1;

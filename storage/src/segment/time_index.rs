@@ -87,6 +87,9 @@ impl TimeIndex {
         let mut entry = [0u8; ENTRY];
         entry[..8].copy_from_slice(&timestamp.to_be_bytes());
         entry[8..].copy_from_slice(&rel.to_be_bytes());
+        if !self.file.reserve((at + ENTRY) as u64) {
+            return false;
+        }
         if let Some(slot) = self.file.bytes_mut().get_mut(at..at + ENTRY) {
             slot.copy_from_slice(&entry);
             self.entries += 1;
