@@ -87,11 +87,14 @@ impl Link {
     pub fn heal(&self) {
         let was_held = self.state.up_held.load(Ordering::SeqCst)
             || self.state.down_held.load(Ordering::SeqCst);
-        self.hold(false, false);
-        self.delay(0);
+        // Reset before passing again: a chunk waiting in a held direction sees the new
+        // generation when it wakes and is dropped with its connection, never delivered
+        // first (the test below caught the held reply arriving before the reset).
         if was_held {
             self.reset();
         }
+        self.hold(false, false);
+        self.delay(0);
     }
 
     /// Whether anything is held or delayed.
@@ -143,8 +146,8 @@ async fn accept(
             let _ = outbound.set_nodelay(true);
             let (ri, wi) = inbound.into_split();
             let (ro, wo) = outbound.into_split();
-            let up = pump(ri, wo, state.clone(), true);
-            let down = pump(ro, wi, state, false);
+            let up = pump(ri, wo, state.clone(), true, gen_rx.clone());
+            let down = pump(ro, wi, state, false, gen_rx.clone());
             let mut gen_rx = gen_rx;
             // Either side closing, a reset or the harness stopping ends both directions.
             tokio::select! {
@@ -158,11 +161,17 @@ async fn accept(
 }
 
 /// Copies one direction, honouring hold and delay before each write.
-async fn pump<R, W>(mut from: R, mut to: W, state: Arc<State>, up: bool)
-where
+async fn pump<R, W>(
+    mut from: R,
+    mut to: W,
+    state: Arc<State>,
+    up: bool,
+    generation: watch::Receiver<u64>,
+) where
     R: AsyncReadExt + Unpin,
     W: AsyncWriteExt + Unpin,
 {
+    let born = *generation.borrow();
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = match from.read(&mut buf).await {
@@ -181,6 +190,10 @@ where
                 break;
             }
             tokio::time::sleep(HELD_POLL).await;
+        }
+        if *generation.borrow() != born {
+            // Reset while this chunk waited: the connection is being closed.
+            return;
         }
         let delay = state.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
