@@ -28,6 +28,20 @@ async fn read_all(c: &mut Client, topic: &str, partition: i32) -> Vec<(i64, Vec<
     out
 }
 
+/// Starts a broker on `dir` and waits until its metrics say it recovered a partition (the
+/// last stop was unclean).
+async fn start_expecting_recovery(dir: &std::path::Path) -> Broker {
+    let maddr = common::free_port_addr();
+    let b = Broker::start(dir, &["--metrics-listen", &maddr]);
+    let body =
+        common::metrics_text(&maddr, |t| t.contains("weir_partitions_recovered_total")).await;
+    assert!(
+        common::metric(&body, "weir_partitions_recovered_total").unwrap_or(0.0) >= 1.0,
+        "{body}"
+    );
+    b
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_acknowledged_production_loses_nothing_acked() {
     let dir = temp_dir();
@@ -85,14 +99,7 @@ async fn kill_9_during_acknowledged_production_loses_nothing_acked() {
         acked.len()
     );
 
-    let maddr = common::free_port_addr();
-    let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
-    let body =
-        common::metrics_text(&maddr, |t| t.contains("weir_partitions_recovered_total")).await;
-    assert!(
-        common::metric(&body, "weir_partitions_recovered_total").unwrap_or(0.0) >= 1.0,
-        "{body}"
-    );
+    let b = start_expecting_recovery(dir.path()).await;
     let mut c = b.client().await;
     for p in 0..2 {
         let stored = read_all(&mut c, "crash", p).await;
@@ -398,14 +405,7 @@ async fn the_clean_shutdown_marker_is_gone_while_the_broker_runs() {
     f.write_all(&tail[..tail.len() / 2]).unwrap();
     drop(f);
 
-    let maddr = common::free_port_addr();
-    let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
-    let body =
-        common::metrics_text(&maddr, |t| t.contains("weir_partitions_recovered_total")).await;
-    assert!(
-        common::metric(&body, "weir_partitions_recovered_total").unwrap_or(0.0) >= 1.0,
-        "{body}"
-    );
+    let b = start_expecting_recovery(dir.path()).await;
     let mut c = b.client().await;
     let got = read_all(&mut c, "mark", 0).await;
     let want: Vec<_> = (0..20u8).map(|i| (i64::from(i), vec![b'a', i])).collect();
