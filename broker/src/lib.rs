@@ -12,6 +12,7 @@
 //! - [`storage`]: the storage types the broker uses (one place to swap implementations).
 //! - [`tasks`]: retention, flush and cleaner schedules. [`metrics`]: Prometheus endpoint and
 //!   the lag/partition snapshot; [`instruments`]: metric names and recorders (facade only).
+//! - [`clean_shutdown`]: the data directory's clean-shutdown marker.
 //! - [`error`]: the one mapping from failures to protocol error codes.
 //! - [`group`]: the consumer-group coordinator's pure logic (state machine, assignors,
 //!   offsets, lag, `__consumer_offsets` records); [`coordinator`]: the service that owns
@@ -25,6 +26,7 @@
 )]
 
 pub mod applier;
+pub mod clean_shutdown;
 pub mod clock;
 pub mod config;
 pub mod controller;

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use weir_storage::FlushMode;
 
 use crate::replica_set::ReplicaSet;
-use crate::storage::{AppendInfo, Error as StorageError, Log, LogConfig, ReadInfo};
+use crate::storage::{AppendInfo, Error as StorageError, Log, LogConfig, ReadInfo, Shutdown};
 
 /// Why a partition operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -117,15 +117,18 @@ impl std::fmt::Debug for Partition {
 }
 
 impl Partition {
-    /// Opens (recovering if needed) the log in `dir`. Blocking.
+    /// Opens (recovering if needed) the log in `dir`. `shutdown` is what the data
+    /// directory's clean-shutdown marker said at start ([`Shutdown::Unmarked`] for any
+    /// open after the start: the marker is gone by then). Blocking.
     pub fn open(
         topic: &str,
         index: i32,
         dir: &Path,
         config: LogConfig,
         leader_epoch: i32,
+        shutdown: Shutdown,
     ) -> Result<Partition, StorageError> {
-        let mut log = Log::open(dir, config)?;
+        let mut log = Log::open_with(dir, config, shutdown)?;
         // After a crash: a batch stamped with an epoch the metadata never reached is
         // damage the CRC cannot see (weir-chaos seed 8, F9 flipped a bit of one).
         log.truncate_above_epoch(leader_epoch)?;
@@ -812,7 +815,7 @@ mod tests {
             flush_messages: 1,
             ..LogConfig::default()
         };
-        Arc::new(Partition::open("t", 0, dir, config, 0).unwrap())
+        Arc::new(Partition::open("t", 0, dir, config, 0, Shutdown::Unmarked).unwrap())
     }
 
     /// weir-chaos, no fault injected: concurrent produce requests each published their
@@ -823,7 +826,8 @@ mod tests {
     fn the_published_log_end_never_moves_back_under_concurrent_appends() {
         let dir = tempfile::tempdir().unwrap();
         let config = LogConfig::default();
-        let p = Arc::new(Partition::open("t", 0, dir.path(), config, 0).unwrap());
+        let p =
+            Arc::new(Partition::open("t", 0, dir.path(), config, 0, Shutdown::Unmarked).unwrap());
         p.set_leader_epoch(1);
         p.set_replication(1, &[1], &[1], 1, 0);
         let done = Arc::new(AtomicBool::new(false));

@@ -352,6 +352,70 @@ async fn topics_configs_and_producer_ids_survive_restart() {
     );
 }
 
+/// The data dir's clean-shutdown marker: written by a graceful stop, it lets the next
+/// start skip recovery; that start removes it before serving, so a `kill -9` afterwards
+/// recovers every partition even where the partition's own checkpoint says "clean".
+#[tokio::test]
+async fn the_clean_shutdown_marker_is_gone_while_the_broker_runs() {
+    let marker = |dir: &std::path::Path| dir.join(".weir_cleanshutdown").exists();
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &[]);
+    assert!(!marker(dir.path()), "a fresh dir has no marker");
+    let mut c = b.client().await;
+    c.create_topic("mark", 1, &[]).await;
+    for i in 0..10u8 {
+        c.produce("mark", 0, batch(&[&[b'a', i]], 1)).await;
+    }
+    assert!(b.stop(), "SIGTERM exits cleanly");
+    assert!(marker(dir.path()), "a graceful stop leaves the marker");
+
+    let maddr = common::free_port_addr();
+    let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
+    assert!(!marker(dir.path()), "removed before the broker serves");
+    let body =
+        common::metrics_text(&maddr, |t| t.contains("weir_partitions_opened_clean_total")).await;
+    assert_eq!(
+        common::metric(&body, "weir_partitions_recovered_total"),
+        None,
+        "{body}"
+    );
+    let mut c = b.client().await;
+    for i in 10..20u8 {
+        c.produce("mark", 0, batch(&[&[b'a', i]], 1)).await;
+    }
+    b.kill9();
+
+    // Make the partition's own checkpoint claim a clean close, then tear the tail.
+    let part = dir.path().join("mark-0");
+    let mut cp = weir_storage::log::checkpoint::Checkpoint::read(&part)
+        .unwrap()
+        .unwrap();
+    cp.clean = true;
+    cp.write(&part).unwrap();
+    let seg = part.join("00000000000000000000.log");
+    let tail = batch(&[b"never acknowledged"], 1);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+    f.write_all(&tail[..tail.len() / 2]).unwrap();
+    drop(f);
+
+    let maddr = common::free_port_addr();
+    let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
+    let body =
+        common::metrics_text(&maddr, |t| t.contains("weir_partitions_recovered_total")).await;
+    assert!(
+        common::metric(&body, "weir_partitions_recovered_total").unwrap_or(0.0) >= 1.0,
+        "{body}"
+    );
+    let mut c = b.client().await;
+    let got = read_all(&mut c, "mark", 0).await;
+    let want: Vec<_> = (0..20u8).map(|i| (i64::from(i), vec![b'a', i])).collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        c.produce("mark", 0, batch(&[b"next"], 1)).await.base_offset,
+        20
+    );
+}
+
 #[tokio::test]
 async fn second_broker_on_the_same_data_dir_is_refused() {
     let dir = temp_dir();

@@ -25,6 +25,8 @@ pub mod testkit;
 
 pub use config::{CleanupPolicy, LogConfig};
 pub use error::{Error, Result};
-pub use log::{AppendInfo, FlushHandle, FlushMode, Log, ReadInfo, RecoveryInfo, RetentionOutcome};
+pub use log::{
+    AppendInfo, FlushHandle, FlushMode, Log, ReadInfo, RecoveryInfo, RetentionOutcome, Shutdown,
+};
 pub use producer_state::{BatchMetadata, ProducerEntry};
 pub use weir_protocol::batch::TimestampType;

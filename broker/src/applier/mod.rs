@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::clean_shutdown::Taint;
 use crate::metadata::MetadataImage;
 use crate::names::partition_dir_name;
 use crate::partition::{blocking, Partition, PartitionRef};
@@ -39,6 +40,8 @@ pub struct Applier {
     topics: Topics,
     /// The metadata index whose image the local partitions match.
     done: watch::Sender<u64>,
+    /// Set when a partition directory is left unclosed (a failed open or deletion).
+    taint: Arc<Taint>,
 }
 
 impl Applier {
@@ -51,6 +54,7 @@ impl Applier {
         topics: Topics,
         index: u64,
         cluster: bool,
+        taint: Arc<Taint>,
     ) -> Arc<Applier> {
         Arc::new(Applier {
             me,
@@ -59,6 +63,7 @@ impl Applier {
             defaults,
             topics,
             done: watch::Sender::new(index),
+            taint,
         })
     }
 
@@ -189,7 +194,8 @@ impl Applier {
                     }
                     // Leftovers go at the next start (`remove_orphans`).
                     Err(e) => {
-                        tracing::warn!(partition = %part.name(), error = %e, "could not delete")
+                        tracing::warn!(partition = %part.name(), error = %e, "could not delete");
+                        self.taint.set("a partition directory could not be deleted");
                     }
                 }
             }
@@ -197,7 +203,15 @@ impl Applier {
         let jobs: Vec<(i32, i32)> = p.open.iter().map(|(i, e)| (*i, *e)).collect();
         let opened = crate::parallel::run_each(&jobs, OPEN_THREADS, |&(i, epoch)| {
             let dir = self.data_dir.join(partition_dir_name(&p.name, i));
-            let part = Partition::open(&p.name, i, &dir, config.log.clone(), epoch)?;
+            // The marker was removed at start: whatever is on disk here recovers.
+            let part = Partition::open(
+                &p.name,
+                i,
+                &dir,
+                config.log.clone(),
+                epoch,
+                crate::storage::Shutdown::Unmarked,
+            )?;
             if self.cluster {
                 // A replica that is new here: nothing in it is known committed yet.
                 part.restore_high_watermark(None);
@@ -214,7 +228,8 @@ impl Applier {
                 // Retried with the next image change; until then requests for it get a
                 // retriable error.
                 Err(e) => {
-                    tracing::error!(topic = %p.name, partition = i, error = %e, "cannot open partition")
+                    tracing::error!(topic = %p.name, partition = i, error = %e, "cannot open partition");
+                    self.taint.set("a partition could not be opened");
                 }
             }
         }

@@ -39,6 +39,7 @@ mod startup;
 
 pub use metadata_log::{send_heartbeat, MetadataLog, QUORUM_DIR};
 
+use crate::clean_shutdown::{self, Taint};
 use startup::{open_topics, remove_orphans};
 
 /// Most partitions one topic may have (directories are created eagerly).
@@ -88,6 +89,9 @@ pub enum ControllerOpenError {
     /// The metadata quorum could not start.
     #[error("metadata quorum: {0}")]
     Quorum(String),
+    /// The clean-shutdown marker could not be read or removed.
+    #[error(transparent)]
+    Marker(#[from] clean_shutdown::MarkerError),
     /// A partition log could not be opened.
     #[error("cannot open partition {partition}: {source}")]
     Partition {
@@ -218,6 +222,10 @@ pub struct Controller {
     applier: Arc<Applier>,
     /// Stops the applier (at close).
     applier_stop: CancellationToken,
+    /// The applier's task, awaited at close so that no partition opens after it.
+    applier_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Whether a partition directory was left unclosed (no clean-shutdown marker then).
+    taint: Arc<Taint>,
     /// The applied image, as the quorum publishes it.
     applied: watch::Receiver<Applied>,
     /// The quorum member (for who leads it).
@@ -257,10 +265,11 @@ impl Controller {
         tracing::info!(topics = image.topics.len(), "metadata image loaded");
         let dir = data_dir.to_path_buf();
         let is_cluster = cluster.is_cluster();
-        let (image, topics, defaults) = tokio::task::spawn_blocking(move || {
+        let (image, topics, defaults, taint) = tokio::task::spawn_blocking(move || {
             // A single node's high watermark is its log end; a cluster member's is what
             // it last knew the ISR had.
             let checkpoint = is_cluster.then(|| crate::hw_checkpoint::read(&dir));
+            let shutdown = clean_shutdown::at_start(&dir)?;
             let topics = open_topics(
                 &dir,
                 &image,
@@ -268,9 +277,16 @@ impl Controller {
                 node_id,
                 startup::OPEN_THREADS,
                 checkpoint.as_ref(),
+                shutdown,
             )?;
-            remove_orphans(&dir, &image, node_id);
-            Ok::<_, ControllerOpenError>((image, topics, defaults))
+            let taint = Arc::new(Taint::default());
+            if !remove_orphans(&dir, &image, node_id) {
+                taint.set("a partition directory not placed here could not be removed");
+            }
+            // Before the applier or any client can write: from here on a crash must make
+            // every partition recover.
+            clean_shutdown::remove(&dir)?;
+            Ok::<_, ControllerOpenError>((image, topics, defaults, taint))
         })
         .await
         .map_err(|e| ControllerOpenError::Quorum(e.to_string()))??;
@@ -282,9 +298,10 @@ impl Controller {
             topics.clone(),
             index,
             is_cluster,
+            taint.clone(),
         );
         let applier_stop = CancellationToken::new();
-        tokio::spawn(applier.clone().run(applied.clone(), applier_stop.clone()));
+        let applier_task = tokio::spawn(applier.clone().run(applied.clone(), applier_stop.clone()));
         Ok(Controller {
             node_id,
             data_dir: data_dir.to_path_buf(),
@@ -294,6 +311,8 @@ impl Controller {
             topics,
             applier,
             applier_stop,
+            applier_task: std::sync::Mutex::new(Some(applier_task)),
+            taint,
             applied,
             raft,
             heartbeats,
@@ -1070,20 +1089,36 @@ impl Controller {
         Ok(())
     }
 
-    /// Flushes and closes every partition log (graceful shutdown).
+    /// Flushes and closes every partition log (graceful shutdown), then writes the data
+    /// directory's clean-shutdown marker unless a partition was left unclosed.
     pub async fn close_all(&self) {
         if let Some(log) = self.state.lock().await.log.take() {
             log.close().await;
         }
         self.applier_stop.cancel();
+        // An apply under way may still open partitions; they must be in the table below.
+        let task = self.applier_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            if task.await.is_err() {
+                self.taint.set("the applier failed");
+            }
+        }
         let topics = self.topics.all();
+        let taint = self.taint.clone();
+        let dir = self.data_dir.clone();
         let _ = blocking(
             move || {
                 for t in topics {
                     for p in t.hosted() {
                         if let Err(e) = p.close() {
                             tracing::error!(partition = %p.name(), error = %e, "close failed");
+                            taint.set("a partition failed to close");
                         }
+                    }
+                }
+                if !taint.is_set() {
+                    if let Err(e) = clean_shutdown::write(&dir) {
+                        tracing::error!(error = %e, "could not write the clean-shutdown marker");
                     }
                 }
                 Ok(())

@@ -10,6 +10,7 @@ use crate::hw_checkpoint::Checkpoint;
 use crate::metadata::MetadataImage;
 use crate::names::{parse_partition_dir_name, partition_dir_name};
 use crate::partition::Partition;
+use crate::storage::Shutdown;
 use crate::topic_config::{with_overrides, TopicConfig};
 use crate::topics::{TopicState, Topics};
 
@@ -20,7 +21,8 @@ use crate::topics::{TopicState, Topics};
 pub const OPEN_THREADS: usize = 32;
 
 /// Opens every partition of every topic in `image` that has a replica on broker `me`,
-/// `threads` at a time, and returns the topic table. The first failure is returned (naming the partition) once the running
+/// `threads` at a time, as the data directory's clean-shutdown marker says (`shutdown`),
+/// and returns the topic table. The first failure is returned (naming the partition) once the running
 /// opens finish; no new opens start after it.
 pub(super) fn open_topics(
     data_dir: &Path,
@@ -29,6 +31,7 @@ pub(super) fn open_topics(
     me: i32,
     threads: usize,
     checkpoint: Option<&Checkpoint>,
+    shutdown: Shutdown,
 ) -> Result<Topics, ControllerOpenError> {
     let configs: Vec<TopicConfig> = image
         .topics
@@ -62,12 +65,10 @@ pub(super) fn open_topics(
             .get(index as usize)
             .map_or(0, |p| p.leader_epoch);
         let dir = data_dir.join(partition_dir_name(name, index));
-        let part =
-            Partition::open(name, index, &dir, config.log.clone(), epoch).map_err(|source| {
-                ControllerOpenError::Partition {
-                    partition: format!("{name}-{index}"),
-                    source,
-                }
+        let part = Partition::open(name, index, &dir, config.log.clone(), epoch, shutdown)
+            .map_err(|source| ControllerOpenError::Partition {
+                partition: format!("{name}-{index}"),
+                source,
             })?;
         report_recovery(&part);
         if let Some(cp) = checkpoint {
@@ -162,10 +163,12 @@ fn run_parallel<T: Sync, R: Send, E: Send>(
 /// Removes `<topic>-<n>` directories of partitions the image does not place on broker `me`
 /// (a deletion that crashed before removing its data, a replica moved away while this
 /// broker was down). The image is the committed one, so no copy it counts is removed.
-pub(super) fn remove_orphans(data_dir: &Path, image: &MetadataImage, me: i32) {
+/// Returns whether every orphan is gone (one left behind was not recovered at this start).
+pub(super) fn remove_orphans(data_dir: &Path, image: &MetadataImage, me: i32) -> bool {
     let Ok(entries) = std::fs::read_dir(data_dir) else {
-        return;
+        return false;
     };
+    let mut all_removed = true;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -183,13 +186,16 @@ pub(super) fn remove_orphans(data_dir: &Path, image: &MetadataImage, me: i32) {
             tracing::warn!(dir = name, "removing data of a partition not placed here");
             if let Err(e) = std::fs::remove_dir_all(entry.path()) {
                 tracing::warn!(dir = name, error = %e, "could not remove orphan");
+                all_removed = false;
             }
         }
     }
+    all_removed
 }
 
 /// Logs and counts what opening an existing partition took: after a graceful shutdown the
-/// checkpoint lets storage skip the scan; after a crash it validates the tail.
+/// data dir's clean-shutdown marker lets storage skip the scan; after a crash it validates
+/// the tail.
 fn report_recovery(part: &Partition) {
     let info = part.with_log(|log| Ok(log.recovery_info().clone()));
     let Ok(info) = info else { return };
@@ -296,7 +302,16 @@ mod tests {
             replication_throttled_rate: 0,
         };
         for threads in [1, 4] {
-            let table = open_topics(dir.path(), &image, &defaults, 1, threads, None).unwrap();
+            let table = open_topics(
+                dir.path(),
+                &image,
+                &defaults,
+                1,
+                threads,
+                None,
+                Shutdown::Unmarked,
+            )
+            .unwrap();
             for (t, n) in topics {
                 let state = table.get(t).unwrap();
                 assert_eq!(state.partitions.len(), n);
@@ -314,7 +329,16 @@ mod tests {
         let mut cp = crate::hw_checkpoint::Checkpoint::new();
         cp.insert(("c".into(), 11), 2);
         cp.insert(("c".into(), 5), 100);
-        let table = open_topics(dir.path(), &image, &defaults, 1, 2, Some(&cp)).unwrap();
+        let table = open_topics(
+            dir.path(),
+            &image,
+            &defaults,
+            1,
+            2,
+            Some(&cp),
+            Shutdown::Unmarked,
+        )
+        .unwrap();
         let c = table.get("c").unwrap();
         let hw = |p: usize| c.partitions[p].as_ref().unwrap().high_watermark();
         assert_eq!((hw(11), hw(5), hw(7)), (2, 5, 0));
@@ -351,7 +375,16 @@ mod tests {
             unclean_leader_election: false,
             replication_throttled_rate: 0,
         };
-        let err = open_topics(dir.path(), &image, &defaults, 1, 4, None).unwrap_err();
+        let err = open_topics(
+            dir.path(),
+            &image,
+            &defaults,
+            1,
+            4,
+            None,
+            Shutdown::Unmarked,
+        )
+        .unwrap_err();
         assert!(
             matches!(&err, ControllerOpenError::Partition { partition, .. } if partition == "t-5"),
             "{err}"

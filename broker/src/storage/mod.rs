@@ -2,4 +2,4 @@
 //! so every broker module imports them from one place.
 
 pub use weir_storage::cleaner::Cleaner;
-pub use weir_storage::{AppendInfo, CleanupPolicy, Error, Log, LogConfig, ReadInfo};
+pub use weir_storage::{AppendInfo, CleanupPolicy, Error, Log, LogConfig, ReadInfo, Shutdown};

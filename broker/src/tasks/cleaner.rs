@@ -98,7 +98,15 @@ mod tests {
             min_cleanable_dirty_ratio: 0.0,
             ..LogConfig::default()
         };
-        let p = Partition::open("t", 0, dir.path(), config, 0).unwrap();
+        let p = Partition::open(
+            "t",
+            0,
+            dir.path(),
+            config,
+            0,
+            crate::storage::Shutdown::Unmarked,
+        )
+        .unwrap();
         for i in 0..200u32 {
             let key = format!("k{}", i % 5);
             let value = i.to_be_bytes();

@@ -8,6 +8,8 @@
 //! - `truncate`: `truncate_to` and `delete_records_before`.
 //! - `retention`: the pure retention planner and its application.
 //! - `checkpoint`: the per-partition checkpoint file.
+//! - `shutdown`: whether the log's checkpoint or its data directory's marker says it was
+//!   closed cleanly.
 //! - `epochs`: the leader-epoch cache (where each leader epoch starts).
 
 mod append;
@@ -16,6 +18,7 @@ pub mod epochs;
 mod flush;
 mod open;
 pub mod retention;
+mod shutdown;
 mod truncate;
 
 use std::collections::BTreeMap;
@@ -32,6 +35,7 @@ use checkpoint::Checkpoint;
 pub use flush::{FlushHandle, FlushMode};
 pub use open::RecoveryInfo;
 pub use retention::RetentionOutcome;
+pub use shutdown::Shutdown;
 
 /// Result of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,8 +93,13 @@ pub struct Log {
     fail_next_fsync: bool,
     /// The checkpoint on disk is absent or says "clean", so it must be rewritten as
     /// unclean before the first change. Deferring this keeps opening and closing an idle
-    /// partition free of fsyncs.
+    /// partition free of fsyncs. Never set when the data directory's marker decides.
     needs_unclean_mark: bool,
+    /// Who vouches for a clean close at the next open.
+    shutdown: Shutdown,
+    /// The files may differ from what a clean close left (anything but a trusted open
+    /// with no change since), so `close` must flush and checkpoint.
+    changed: bool,
     /// Bumped whenever the tail is cut, so a flush handle taken before a truncation
     /// cannot vouch for data appended after it at the same offsets.
     tail_epoch: u64,
@@ -230,6 +239,7 @@ impl Log {
 
     /// Called before any change to the files: a crash from here on must trigger recovery.
     pub(crate) fn mark_unclean(&mut self) -> Result<()> {
+        self.changed = true;
         if self.needs_unclean_mark {
             self.write_checkpoint(false)?;
         }
@@ -237,6 +247,10 @@ impl Log {
     }
 
     fn write_checkpoint(&mut self, clean: bool) -> Result<()> {
+        // Under a directory marker the flag stays unset: a crash after the next open
+        // leaves the checkpoint untouched, and an older binary, which trusts the flag,
+        // must then recover rather than believe it.
+        let clean = clean && !self.shutdown.by_marker();
         self.needs_unclean_mark = clean;
         Checkpoint {
             recovery_point: self.recovery_point,
@@ -261,13 +275,19 @@ impl Log {
     }
 
     /// Flushes, seals the active segment, snapshots producer state and marks the
-    /// checkpoint clean, so the next open needs no scan. A poisoned log is left for
-    /// recovery instead.
+    /// checkpoint clean (under a directory marker: persists the recovery point; the
+    /// marker, written once every log is closed, says clean), so the next open needs no
+    /// scan. A poisoned log is left for recovery instead.
     pub fn close(mut self) -> Result<()> {
         if self.poisoned {
             return Err(Error::Poisoned { path: self.dir });
         }
-        if self.needs_unclean_mark {
+        let untouched = if self.shutdown.by_marker() {
+            !self.changed
+        } else {
+            self.needs_unclean_mark
+        };
+        if untouched {
             // Nothing changed since a clean open (or ever): the files on disk are already
             // what a clean close leaves, apart from the active indexes' spare room.
             return self.active_mut()?.seal();

@@ -1,6 +1,7 @@
 //! Opening a log: housekeeping, loading segments, and recovery after an unclean stop.
 //!
-//! After a clean close (checkpoint flag set) segments are loaded from their trimmed indexes
+//! After a clean close (checkpoint flag set, or the data directory's marker present: see
+//! [`Shutdown`]) segments are loaded from their trimmed indexes
 //! without reading the data. Otherwise every segment from the one holding the recovery point
 //! onwards is scanned: each batch's length, magic, CRC and offsets are checked, indexes are
 //! rebuilt, the file is cut at the first invalid byte, and any later segment is deleted (its
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::checkpoint::{sync_dir, Checkpoint};
-use super::{epochs, settings_of, Log, SNAPSHOTS_KEPT};
+use super::{epochs, settings_of, Log, Shutdown, SNAPSHOTS_KEPT};
 use crate::cleaner::swap;
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
@@ -20,7 +21,8 @@ use crate::segment::{segment_path, Segment};
 /// What opening the log had to do (for logs, metrics and tests).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoveryInfo {
-    /// The checkpoint said the log was closed cleanly; no data was scanned.
+    /// The checkpoint (or the data directory's marker) said the log was closed cleanly;
+    /// no data was scanned.
     pub clean_shutdown: bool,
     /// The checkpoint file existed but did not validate (full scan done).
     pub checkpoint_corrupt: bool,
@@ -39,8 +41,15 @@ pub struct RecoveryInfo {
 }
 
 impl Log {
-    /// Opens (creating if needed) the log in `dir`, recovering it after a crash.
+    /// Opens (creating if needed) the log in `dir`, recovering it after a crash; its own
+    /// checkpoint says whether it was closed cleanly ([`Shutdown::PerLog`]).
     pub fn open(dir: &Path, config: LogConfig) -> Result<Log> {
+        Log::open_with(dir, config, Shutdown::PerLog)
+    }
+
+    /// Opens (creating if needed) the log in `dir`, recovering it unless `shutdown` says
+    /// it was closed cleanly.
+    pub fn open_with(dir: &Path, config: LogConfig, shutdown: Shutdown) -> Result<Log> {
         config.validate()?;
         std::fs::create_dir_all(dir).map_err(Error::io_at("create log directory", dir))?;
         swap::recover_dir(dir)?;
@@ -56,7 +65,11 @@ impl Log {
                 None
             }
         };
-        let clean = checkpoint.is_some_and(|c| c.clean);
+        let clean = match shutdown {
+            Shutdown::PerLog => checkpoint.is_some_and(|c| c.clean),
+            Shutdown::MarkedClean => checkpoint.is_some(),
+            Shutdown::Unmarked => false,
+        };
         info.clean_shutdown = clean;
         // Without a trustworthy checkpoint, nothing is known to be durable: scan everything.
         let recovery_point = checkpoint.map_or(0, |c| c.recovery_point);
@@ -187,6 +200,8 @@ impl Log {
             recovery: info,
             fail_next_fsync: false,
             needs_unclean_mark: true,
+            shutdown,
+            changed: !clean,
             tail_epoch: 0,
             epochs,
         };
@@ -206,7 +221,7 @@ impl Log {
         } else {
             // A clean checkpoint is rewritten as unclean lazily, before the first change;
             // an existing unclean one already makes a crash trigger recovery.
-            log.needs_unclean_mark = checkpoint.is_none_or(|c| c.clean);
+            log.needs_unclean_mark = !shutdown.by_marker() && checkpoint.is_none_or(|c| c.clean);
         }
         Ok(log)
     }
