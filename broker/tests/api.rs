@@ -649,6 +649,55 @@ async fn metrics_endpoint_serves_prometheus_text() {
     }
 }
 
+/// Appends and tail reads of a warm partition run on the request's own thread (no hand-off
+/// to a blocking thread); the first append of a leader epoch, which writes the epoch cache,
+/// and a segment roll still go to a blocking thread. Either way the data is the same.
+#[tokio::test]
+async fn light_appends_and_tail_reads_stay_on_the_async_thread() {
+    let maddr = common::free_port_addr();
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
+    let mut c = b.client().await;
+    // Small segments: some of the appends below roll.
+    c.create_topic("light", 1, &[("segment.bytes", "2048")])
+        .await;
+    let mut want = Vec::new();
+    for i in 0..40u32 {
+        let v = format!("value-{i:04}-{}", "x".repeat(100));
+        let r = c
+            .produce("light", 0, batch(&[v.as_bytes()], 1_000 + i64::from(i)))
+            .await;
+        assert_eq!((r.error_code, r.base_offset), (0, i64::from(i)));
+        want.push((i64::from(i), v.into_bytes()));
+    }
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        let from = got.len() as i64;
+        let d = c.fetch("light", 0, from, 0, 1).await;
+        assert_eq!(d.error_code, 0);
+        let recs = records(&d.records);
+        assert!(!recs.is_empty(), "nothing at {from}");
+        got.extend(recs.into_iter().filter(|(o, _)| *o >= from));
+    }
+    assert_eq!(got, want);
+    const ASYNC_APPEND: &str = "weir_storage_ops_total{op=\"append\",thread=\"async\"}";
+    const BLOCKING_APPEND: &str = "weir_storage_ops_total{op=\"append\",thread=\"blocking\"}";
+    const ASYNC_READ: &str = "weir_storage_ops_total{op=\"fetch_read\",thread=\"async\"}";
+    let body = common::metrics_text(&maddr, |t| {
+        common::metric(t, ASYNC_APPEND).is_some_and(|n| n > 0.0)
+    })
+    .await;
+    let light = common::metric(&body, ASYNC_APPEND).unwrap_or(0.0);
+    let blocking = common::metric(&body, BLOCKING_APPEND).unwrap_or(0.0);
+    // Rolls every few appends and the epoch's first append: blocking; the rest: light.
+    assert!(blocking >= 2.0, "{blocking} blocking appends\n{body}");
+    assert!(light >= 20.0, "{light} light appends\n{body}");
+    assert!(
+        common::metric(&body, ASYNC_READ).unwrap_or(0.0) >= 1.0,
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn metrics_can_be_disabled() {
     let maddr = common::free_port_addr();

@@ -125,6 +125,14 @@ pub struct Args {
     /// Idempotent producer (Weir).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub idempotence: bool,
+    /// end-to-end: write a per-second timeline (latency by send second, dirty and
+    /// writeback page cache, server CPU) as JSON lines to this file.
+    #[arg(long)]
+    pub timeline: Option<std::path::PathBuf>,
+    /// TCP connections to open to the server and leave idle for the whole run (a
+    /// server's cost of many quiet clients).
+    #[arg(long, default_value_t = 0)]
+    pub idle_connections: usize,
 }
 
 impl Args {
@@ -150,6 +158,11 @@ impl Args {
         if end_to_end && self.record_size < super::stamp::STAMP_LEN {
             return Err(PerfError::Config(
                 "--record-size must be at least 8 for end-to-end (it carries the send time)".into(),
+            ));
+        }
+        if self.idle_connections > 20_000 {
+            return Err(PerfError::Config(
+                "--idle-connections must be at most 20000".into(),
             ));
         }
         if self.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {

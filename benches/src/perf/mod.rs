@@ -19,6 +19,7 @@ pub mod redis;
 pub mod report;
 pub mod resp;
 pub mod stamp;
+pub mod timeline;
 pub mod weir;
 
 use args::{Args, Command, System};
@@ -36,8 +37,10 @@ pub async fn run(command: Command) -> Result<Report> {
     let label = args.workload.clone().unwrap_or_else(|| kind.to_owned());
     let mut report = Report::new(&label, args.system.name());
     let server_before = args.server_pid.map(cpu::cpu_seconds).transpose()?;
+    let idle = open_idle(args).await?;
     let client_before = cpu::own_cpu_seconds().ok();
     dispatch(&command, args, &mut report).await?;
+    drop(idle);
     if let (Some(pid), Some(before)) = (args.server_pid, server_before) {
         report.server_cpu_s = Some(cpu::cpu_seconds(pid)? - before);
     }
@@ -53,6 +56,25 @@ pub async fn run(command: Command) -> Result<Report> {
             .insert("zstd_level".into(), args.zstd_level.into());
     }
     Ok(report)
+}
+
+/// Opens `--idle-connections` connections to the first bootstrap address.
+async fn open_idle(args: &Args) -> Result<Vec<tokio::net::TcpStream>> {
+    let addr = args
+        .bootstrap
+        .split(',')
+        .map(str::trim)
+        .find(|s| !s.is_empty())
+        .unwrap_or_default()
+        .to_owned();
+    let mut out = Vec::with_capacity(args.idle_connections);
+    for _ in 0..args.idle_connections {
+        let c = tokio::net::TcpStream::connect(&addr)
+            .await
+            .map_err(error::PerfError::io(format!("idle connection to {addr}")))?;
+        out.push(c);
+    }
+    Ok(out)
 }
 
 async fn dispatch(command: &Command, args: &Args, report: &mut Report) -> Result<()> {

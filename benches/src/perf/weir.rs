@@ -15,6 +15,7 @@ use super::error::{PerfError, Result};
 use super::pace::{split, Pacer, Payloads, CLOCK_EVERY};
 use super::report::{record, Report};
 use super::stamp;
+use super::timeline::{self, Timeline};
 
 /// Consumers give up after this long without a record once something was read (or the
 /// producers are done): the topic simply holds fewer records than asked for.
@@ -234,6 +235,12 @@ pub async fn end_to_end(args: &Args, report: &mut Report) -> Result<()> {
     let start = Instant::now();
     let deadline = start + args.time_limit() + IDLE_END;
     let mut last = start;
+    let mut timeline = args.timeline.as_ref().map(|_| Timeline::new(start));
+    let (stop_sampling, stop) = tokio::sync::oneshot::channel();
+    let sampler = args
+        .timeline
+        .as_ref()
+        .map(|_| tokio::spawn(timeline::sample_every_second(args.server_pid, stop)));
     while report.records < args.records {
         let now = Instant::now();
         let idle = now.duration_since(last) >= IDLE_END && producers.is_finished();
@@ -247,13 +254,24 @@ pub async fn end_to_end(args: &Args, report: &mut Report) -> Result<()> {
         last = Instant::now();
         for r in &records {
             if let Some(s) = r.value.as_deref().and_then(stamp::read) {
-                record(&mut report.latency, stamp::age_micros(s, last));
+                let age = stamp::age_micros(s, last);
+                record(&mut report.latency, age);
+                if let Some(t) = timeline.as_mut() {
+                    t.note(s, age);
+                }
             }
             report.bytes += r.value.as_ref().map_or(0, |v| v.len() as u64);
         }
         report.records += records.len() as u64;
     }
     report.seconds = last.duration_since(start).as_secs_f64();
+    let _ = stop_sampling.send(());
+    if let (Some(mut t), Some(s), Some(path)) = (timeline, sampler, args.timeline.as_ref()) {
+        for m in s.await.unwrap_or_default() {
+            t.push_machine(m);
+        }
+        t.write(path)?;
+    }
     let (acks, _) = producers
         .await
         .map_err(|e| PerfError::Config(format!("producers failed: {e}")))??;

@@ -15,9 +15,9 @@ use weir_protocol::ErrorCode;
 
 use crate::ctx::BrokerCtx;
 use crate::error::partition_error_code;
-use crate::instruments::recorders::purgatory;
+use crate::instruments::recorders::{purgatory, storage_op, StorageOp, StorageThread};
 use crate::instruments::Purgatory;
-use crate::partition::{blocking, PartitionRef};
+use crate::partition::{blocking, PartitionError, PartitionRef};
 use crate::topics::TopicCounters;
 
 /// One requested partition, resolved.
@@ -159,44 +159,33 @@ fn error_data(index: i32, code: ErrorCode) -> FetchPartitionData {
 
 /// Reads every target once. Returns the partition data, total record bytes, and whether
 /// any partition had an error (errors end a long poll, as in Kafka).
+///
+/// Tail readers are served on this (async) thread when every read finds its data in the
+/// page cache of an active segment and no writer holds a log: a consumer at the log end
+/// then costs no hand-off to a blocking thread and back. Anything else (an older segment,
+/// pages not cached, a busy lock) reads on a blocking thread as before.
 async fn read_all(targets: &[Target], max_bytes: usize) -> (Vec<FetchPartitionData>, usize, bool) {
     let plan: Vec<_> = targets
         .iter()
-        .map(|t| {
-            (
-                t.index,
-                t.partition.clone(),
-                t.leader_epoch,
-                t.offset,
-                t.max_bytes,
-                t.replica,
-            )
+        .map(|t| Planned {
+            index: t.index,
+            partition: t.partition.clone(),
+            leader_epoch: t.leader_epoch,
+            offset: t.offset,
+            max_bytes: t.max_bytes,
+            replica: t.replica,
         })
         .collect();
+    if let Some(done) = read_plan(&plan, max_bytes, Access::Cached) {
+        storage_op(StorageOp::FetchRead, StorageThread::Async);
+        return done;
+    }
+    storage_op(StorageOp::FetchRead, StorageThread::Blocking);
     let result = blocking(
         move || {
-            let mut remaining = max_bytes;
-            let mut total = 0usize;
-            let mut errors = false;
-            let mut out = Vec::with_capacity(plan.len());
-            for (index, partition, epoch, offset, pmax, replica) in plan {
-                let data = match partition {
-                    Err(code) => Err(code),
-                    Ok(p) => read_one(&p, epoch, offset, pmax.min(remaining), total == 0, replica),
-                };
-                match data {
-                    Ok(d) => {
-                        total += d.records.len();
-                        remaining = remaining.saturating_sub(d.records.len());
-                        out.push(d);
-                    }
-                    Err(code) => {
-                        errors = true;
-                        out.push(error_data(index, code));
-                    }
-                }
-            }
-            Ok((out, total, errors))
+            // Blocking reads never give up; kept total rather than unreachable.
+            read_plan(&plan, max_bytes, Access::Blocking)
+                .ok_or_else(|| PartitionError::Broken("fetch read".into()))
         },
         "fetch read",
     )
@@ -214,6 +203,79 @@ async fn read_all(targets: &[Target], max_bytes: usize) -> (Vec<FetchPartitionDa
     }
 }
 
+/// One partition to read, detached from the request.
+struct Planned {
+    index: i32,
+    partition: Result<PartitionRef, ErrorCode>,
+    leader_epoch: Option<i32>,
+    offset: i64,
+    max_bytes: usize,
+    replica: bool,
+}
+
+/// How a read may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// On an async thread: never wait for a lock or the disk; give up instead.
+    Cached,
+    /// On a blocking thread: wait as needed.
+    Blocking,
+}
+
+/// Why one partition's read did not produce data.
+enum ReadFail {
+    /// The partition's error for the response.
+    Code(ErrorCode),
+    /// `Access::Cached` would have had to wait.
+    WouldWait,
+}
+
+impl From<ErrorCode> for ReadFail {
+    fn from(code: ErrorCode) -> Self {
+        ReadFail::Code(code)
+    }
+}
+
+/// Reads the plan in order; `None` when `Access::Cached` would have had to wait for
+/// any partition (the whole plan is then read again with `Access::Blocking`).
+fn read_plan(
+    plan: &[Planned],
+    max_bytes: usize,
+    access: Access,
+) -> Option<(Vec<FetchPartitionData>, usize, bool)> {
+    let mut remaining = max_bytes;
+    let mut total = 0usize;
+    let mut errors = false;
+    let mut out = Vec::with_capacity(plan.len());
+    for t in plan {
+        let data = match &t.partition {
+            Err(code) => Err(ReadFail::Code(*code)),
+            Ok(p) => read_one(
+                p,
+                t.leader_epoch,
+                t.offset,
+                t.max_bytes.min(remaining),
+                total == 0,
+                t.replica,
+                access,
+            ),
+        };
+        match data {
+            Ok(d) => {
+                total += d.records.len();
+                remaining = remaining.saturating_sub(d.records.len());
+                out.push(d);
+            }
+            Err(ReadFail::Code(code)) => {
+                errors = true;
+                out.push(error_data(t.index, code));
+            }
+            Err(ReadFail::WouldWait) => return None,
+        }
+    }
+    Some((out, total, errors))
+}
+
 /// Reads one partition. `first` = nothing returned yet in this response, so one batch
 /// larger than the limit is still returned whole (KIP-74) and consumers never stall.
 fn read_one(
@@ -223,37 +285,47 @@ fn read_one(
     limit: usize,
     first: bool,
     replica: bool,
-) -> Result<FetchPartitionData, ErrorCode> {
+    access: Access,
+) -> Result<FetchPartitionData, ReadFail> {
     if let Some(e) = leader_epoch {
         let current = p.leader_epoch();
         if e < current {
-            return Err(ErrorCode::FencedLeaderEpoch);
+            return Err(ErrorCode::FencedLeaderEpoch.into());
         }
         if e > current {
-            return Err(ErrorCode::UnknownLeaderEpoch);
+            return Err(ErrorCode::UnknownLeaderEpoch.into());
         }
     }
     let hw = p.high_watermark();
-    let log_start = p.log_start_offset().map_err(|e| partition_error_code(&e))?;
+    let code = |e: PartitionError| ReadFail::Code(partition_error_code(&e));
+    let log_start = match access {
+        Access::Blocking => p.log_start_offset().map_err(code)?,
+        Access::Cached => p
+            .try_log_start_offset()
+            .map_err(code)?
+            .ok_or(ReadFail::WouldWait)?,
+    };
     if offset < log_start {
-        return Err(ErrorCode::OffsetOutOfRange);
+        return Err(ErrorCode::OffsetOutOfRange.into());
     }
     // Past the log end is out of range. Between the high watermark and the log end
     // (appended, fsync or replication pending) is not an error for a consumer, just
     // nothing visible yet; a follower reads it.
     let end = p.log_end_offset();
     if offset > end {
-        return Err(ErrorCode::OffsetOutOfRange);
+        return Err(ErrorCode::OffsetOutOfRange.into());
     }
     let visible = if replica { end } else { hw };
     let mut records = Bytes::new();
     if offset < visible && (limit > 0 || first) {
-        let info = if replica {
-            p.read_replica(offset, limit)
-        } else {
-            p.read(offset, limit)
-        }
-        .map_err(|e| partition_error_code(&e))?;
+        let info = match access {
+            Access::Blocking if replica => p.read_replica(offset, limit).map_err(code)?,
+            Access::Blocking => p.read(offset, limit).map_err(code)?,
+            Access::Cached => p
+                .try_read_cached(offset, limit, replica)
+                .map_err(code)?
+                .ok_or(ReadFail::WouldWait)?,
+        };
         if first || info.records.len() <= limit {
             records = info.records;
         }

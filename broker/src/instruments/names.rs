@@ -121,6 +121,8 @@ families! {
     // Storage.
     LOG_FLUSH_DURATION = "weir_log_flush_duration_seconds", Histogram,
         "Time of one partition log fsync.";
+    STORAGE_OPS = "weir_storage_ops_total", Counter,
+        "Produce appends and fetch reads by where they ran (thread=async: on the request's own thread, the data in the page cache; thread=blocking: handed to a blocking thread, for a segment roll, a new leader epoch, uncached data or a busy log).";
     CLEANER_CLEANED_BYTES = "weir_cleaner_cleaned_bytes_total", Counter,
         "Bytes read by the log cleaner while compacting.";
     CLEANER_LAST_RUN = "weir_cleaner_last_run_timestamp_seconds", Gauge,

@@ -29,6 +29,8 @@ pub(crate) struct Handles {
     purgatory_fetch: Gauge,
     purgatory_produce: Gauge,
     flush: Histogram,
+    /// Indexed by [`StorageOp`] then [`StorageThread`].
+    storage_ops: [[Counter; 2]; 2],
     cleaner_bytes: Counter,
     cleaner_last_run: Gauge,
     /// Indexed by API key number.
@@ -59,10 +61,61 @@ pub(crate) fn register() {
         purgatory_fetch: metrics::gauge!(names::PURGATORY_SIZE, "kind" => "fetch"),
         purgatory_produce: metrics::gauge!(names::PURGATORY_SIZE, "kind" => "produce"),
         flush: metrics::histogram!(names::LOG_FLUSH_DURATION),
+        storage_ops: [StorageOp::Append, StorageOp::FetchRead].map(|op| {
+            [StorageThread::Async, StorageThread::Blocking].map(|thread| {
+                metrics::counter!(names::STORAGE_OPS, "op" => op.name(), "thread" => thread.name())
+            })
+        }),
         cleaner_bytes: metrics::counter!(names::CLEANER_CLEANED_BYTES),
         cleaner_last_run: metrics::gauge!(names::CLEANER_LAST_RUN),
         apis,
     });
+}
+
+/// A storage operation a request makes.
+#[derive(Debug, Clone, Copy)]
+pub enum StorageOp {
+    /// A produce append.
+    Append = 0,
+    /// A fetch's reads (one per fetch pass, however many partitions).
+    FetchRead = 1,
+}
+
+impl StorageOp {
+    fn name(self) -> &'static str {
+        match self {
+            StorageOp::Append => "append",
+            StorageOp::FetchRead => "fetch_read",
+        }
+    }
+}
+
+/// Where a storage operation ran.
+#[derive(Debug, Clone, Copy)]
+pub enum StorageThread {
+    /// On the request's async thread (light: page cache only).
+    Async = 0,
+    /// Handed to a blocking thread.
+    Blocking = 1,
+}
+
+impl StorageThread {
+    fn name(self) -> &'static str {
+        match self {
+            StorageThread::Async => "async",
+            StorageThread::Blocking => "blocking",
+        }
+    }
+}
+
+/// Counts one storage operation.
+pub fn storage_op(op: StorageOp, thread: StorageThread) {
+    if let Some(c) = handles()
+        .and_then(|h| h.storage_ops.get(op as usize))
+        .and_then(|row| row.get(thread as usize))
+    {
+        c.increment(1);
+    }
 }
 
 fn handles() -> Option<&'static Handles> {

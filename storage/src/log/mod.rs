@@ -29,6 +29,7 @@ use bytes::Bytes;
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::producer_state::{snapshot, ProducerEntry, ProducerStateManager};
+use crate::segment::pread::Wait;
 use crate::segment::{Segment, SegmentSettings};
 use checkpoint::Checkpoint;
 
@@ -163,6 +164,38 @@ impl Log {
     /// `max_bytes`, returning at least one batch when any exists (KIP-74). Batches whose
     /// last offset is ≥ `max_offset` (e.g. the high watermark) are not returned.
     pub fn read(&self, offset: i64, max_bytes: usize, max_offset: Option<i64>) -> Result<ReadInfo> {
+        self.read_with(offset, max_bytes, max_offset, Wait::Block)
+    }
+
+    /// [`Log::read`] for an async thread: only from the active segment (where tail readers
+    /// read, data just written) and only what the page cache holds. `Ok(None)` when the
+    /// read would touch an older segment or wait for the disk; the caller then reads the
+    /// usual way from a blocking thread.
+    pub fn try_read_cached(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: Option<i64>,
+    ) -> Result<Option<ReadInfo>> {
+        if offset < self.active()?.base_offset() {
+            return Ok(None);
+        }
+        match self.read_with(offset, max_bytes, max_offset, Wait::CachedOnly) {
+            Ok(info) => Ok(Some(info)),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::WouldBlock => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn read_with(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: Option<i64>,
+        wait: Wait,
+    ) -> Result<ReadInfo> {
         let leo = self.log_end_offset();
         if offset < self.log_start_offset || offset > leo {
             return Err(Error::OffsetOutOfRange {
@@ -182,7 +215,7 @@ impl Log {
             if seg.next_offset() <= offset {
                 continue;
             }
-            if let Some(b) = seg.read(offset, max_bytes, max_offset)? {
+            if let Some(b) = seg.read(offset, max_bytes, max_offset, wait)? {
                 records = b;
             }
             break;

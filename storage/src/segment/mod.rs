@@ -14,7 +14,7 @@
 
 mod mmap_file;
 mod offset_index;
-mod pread;
+pub(crate) mod pread;
 mod read;
 mod scan;
 mod time_index;

@@ -6,7 +6,8 @@ use std::os::unix::fs::FileExt;
 use bytes::Bytes;
 use weir_protocol::batch::{BatchHeader, HEADER_LEN};
 
-use super::{pread, Segment};
+use super::pread::{self, Wait};
+use super::Segment;
 use crate::error::{Error, Result};
 
 impl Segment {
@@ -22,10 +23,27 @@ impl Segment {
         Ok(Some(BatchHeader::parse(&buf)?))
     }
 
+    /// [`Segment::header_at`] that may be told not to wait for the disk.
+    fn header_at_with(&self, pos: u64, wait: Wait) -> Result<Option<BatchHeader>> {
+        if wait == Wait::Block {
+            return self.header_at(pos);
+        }
+        if pos + HEADER_LEN as u64 > self.size {
+            return Ok(None);
+        }
+        let buf = pread::read_exact_at_with(&self.log, HEADER_LEN, pos, wait)
+            .map_err(Error::io_at("read segment", &self.log_path))?;
+        Ok(Some(BatchHeader::parse(&buf)?))
+    }
+
     /// Position and header of the first batch whose last offset is ≥ `offset`.
     pub(crate) fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>> {
+        self.find_batch_with(offset, Wait::Block)
+    }
+
+    fn find_batch_with(&self, offset: i64, wait: Wait) -> Result<Option<(u64, BatchHeader)>> {
         let (_, mut pos) = self.offset_index.lookup(offset);
-        while let Some(h) = self.header_at(pos)? {
+        while let Some(h) = self.header_at_with(pos, wait)? {
             if h.last_offset() >= offset {
                 return Ok(Some((pos, h)));
             }
@@ -42,8 +60,9 @@ impl Segment {
         offset: i64,
         max_bytes: usize,
         max_offset: Option<i64>,
+        wait: Wait,
     ) -> Result<Option<Bytes>> {
-        let Some((start, first)) = self.find_batch(offset)? else {
+        let Some((start, first)) = self.find_batch_with(offset, wait)? else {
             return Ok(None);
         };
         if max_offset.is_some_and(|m| first.last_offset() >= m) {
@@ -53,7 +72,7 @@ impl Segment {
         let want = (max_bytes as u64)
             .max(first.total_len() as u64)
             .min(available);
-        let mut buf = pread::read_exact_at(&self.log, want as usize, start)
+        let mut buf = pread::read_exact_at_with(&self.log, want as usize, start, wait)
             .map_err(Error::io_at("read segment", &self.log_path))?;
         // Keep whole batches only (and respect max_offset).
         let mut end = 0usize;
