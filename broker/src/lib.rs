@@ -10,6 +10,7 @@
 //!   live topic table.
 //! - [`controller`]: the one writer of metadata; [`metadata`]: the metadata log and image.
 //! - [`storage`]: the storage types the broker uses (one place to swap implementations).
+//! - [`flush_coordinator`]: the threads that fsync partitions for waiting producers.
 //! - [`tasks`]: retention, flush and cleaner schedules. [`metrics`]: Prometheus endpoint and
 //!   the lag/partition snapshot; [`instruments`]: metric names and recorders (facade only).
 //! - [`clean_shutdown`]: the data directory's clean-shutdown marker.
@@ -34,6 +35,7 @@ pub mod coordinator;
 pub mod ctx;
 pub mod dial;
 pub mod error;
+pub mod flush_coordinator;
 pub mod group;
 pub mod handlers;
 pub mod hw_checkpoint;

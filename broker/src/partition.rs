@@ -12,10 +12,11 @@
 //! Durability (group commit): appends never fsync under the log lock. When the flush
 //! policy wants an append durable (`flush.messages = 1`, the shipped default), the
 //! producer asks for "durable ≥ my end offset" and waits on the `durable` watch, and the
-//! high watermark only covers the append once it is durable. One flusher task per
-//! partition at a time takes a flush handle under the lock, fsyncs without it (appends
-//! carry on meanwhile), records the result under the lock, then moves the high watermark
-//! and the durable offset; if more was requested meanwhile it goes again, so one fsync
+//! high watermark only covers the append once it is durable. The partition is queued at
+//! most once at a time with the flush coordinator (`crate::flush_coordinator`), which
+//! takes a flush handle under the lock, fsyncs without it (appends carry on meanwhile),
+//! records the result under the lock, then moves the high watermark and the durable
+//! offset; if more was requested meanwhile the partition is queued again, so one fsync
 //! covers every append made before it started.
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
-use weir_storage::FlushMode;
+use weir_storage::{FlushHandle, FlushMode};
 
 use crate::instruments::recorders::{self, StorageOp, StorageThread};
 use crate::replica_set::ReplicaSet;
@@ -86,7 +87,8 @@ enum FlushFailure {
 struct FlushQueue {
     /// Highest end offset a producer is waiting to see durable.
     requested: i64,
-    /// A flusher task is running (it will look at `requested` again before stopping).
+    /// Queued with (or being flushed by) the coordinator, which looks at `requested`
+    /// again before letting go.
     running: bool,
 }
 
@@ -371,8 +373,9 @@ impl Partition {
         }
     }
 
-    /// Asks for every offset below `end` to become durable, starting a flusher task unless
-    /// one is running (it will pick this up). Needs a Tokio runtime; does not block.
+    /// Asks for every offset below `end` to become durable, queueing the partition with
+    /// the flush coordinator unless it is queued already (the flush will pick this up).
+    /// Does not block.
     fn request_flush(self: &Arc<Self>, end: i64) {
         if self.durable.borrow().offset >= end {
             return;
@@ -386,8 +389,12 @@ impl Partition {
             q.requested = q.requested.max(end);
             !std::mem::replace(&mut q.running, true)
         };
-        if start {
-            tokio::spawn(Arc::clone(self).run_flusher());
+        if start && !crate::flush_coordinator::submit(Arc::clone(self)) {
+            tracing::error!(partition = %self.name(), "no flush thread: appends cannot become durable");
+            self.fail_waiters(FlushFailure::Poisoned);
+            if let Ok(mut q) = self.flush_queue.lock() {
+                q.running = false;
+            }
         }
     }
 
@@ -485,67 +492,70 @@ impl Partition {
         self.durable.borrow().offset
     }
 
-    /// The flusher: one fsync at a time, each covering all appends made before it began,
-    /// until nothing requested is left undurable.
-    async fn run_flusher(self: Arc<Self>) {
-        loop {
-            let p = Arc::clone(&self);
-            let outcome = blocking(move || p.flush_once(), "flush").await;
-            let offset = match outcome {
-                Ok(offset) => offset,
-                Err(e) => {
-                    let why = match e {
-                        PartitionError::Closed(_) => FlushFailure::Closed,
-                        _ => {
-                            tracing::error!(partition = %self.name(), error = %e, "flush failed");
-                            FlushFailure::Poisoned
-                        }
-                    };
-                    self.fail_waiters(why);
-                    if let Ok(mut q) = self.flush_queue.lock() {
-                        q.running = false;
-                    }
-                    return;
-                }
-            };
-            // Visible first, then acknowledged: an acked record is always fetchable.
-            self.advance_high_watermark(offset);
-            self.durable.send_if_modified(|d| {
-                let moved = offset > d.offset;
-                d.offset = d.offset.max(offset);
-                moved
-            });
-            let Ok(mut q) = self.flush_queue.lock() else {
-                self.fail_waiters(FlushFailure::Poisoned);
-                return;
-            };
-            if q.requested <= self.durable.borrow().offset {
-                q.running = false;
-                return;
-            }
-        }
-    }
-
-    /// One flush: a handle under the log lock, the fsync without it, the result under it.
-    /// Returns the offset now durable. Blocking.
-    fn flush_once(&self) -> Result<i64, PartitionError> {
-        let (handle, requested) = self.with_log_mut(|log| {
+    /// The first step of a flush (by the coordinator): a handle under the log lock for
+    /// everything appended so far, or the offset already durable when nothing is left.
+    pub(crate) fn take_flush(&self) -> Result<TakenFlush, PartitionError> {
+        self.with_log_mut(|log| {
             // Read under the log lock: every request registered by now is for data already
             // in the log, so when nothing is left to flush all of it is durable (or was
             // truncated away, which no waiter should hang on).
             let requested = self.flush_queue.lock().map_or(0, |q| q.requested);
             match log.flush_handle()? {
-                Some(h) => Ok((Some(h), requested)),
-                None => Ok((None, requested.max(log.recovery_point()))),
+                Some(h) => Ok(TakenFlush::Sync(h)),
+                None => Ok(TakenFlush::Durable(requested.max(log.recovery_point()))),
             }
-        })?;
-        let Some(handle) = handle else {
-            return Ok(requested);
+        })
+    }
+
+    /// The second step: the fsync without the lock, its result under it. Returns the
+    /// offset now durable. Blocking.
+    pub(crate) fn finish_flush(&self, taken: TakenFlush) -> Result<i64, PartitionError> {
+        let handle = match taken {
+            TakenFlush::Durable(offset) => return Ok(offset),
+            TakenFlush::Sync(h) => h,
         };
         let started = std::time::Instant::now();
         let synced = handle.sync();
         crate::instruments::recorders::log_flushed(started.elapsed());
         self.with_log_mut(|log| log.complete_flush(handle, synced))
+    }
+
+    /// The last step: publishes the outcome (waiters wake) and returns whether more was
+    /// requested meanwhile, in which case the partition stays queued for another flush.
+    pub(crate) fn flushed(&self, outcome: Result<i64, PartitionError>) -> bool {
+        let offset = match outcome {
+            Ok(offset) => offset,
+            Err(e) => {
+                let why = match e {
+                    PartitionError::Closed(_) => FlushFailure::Closed,
+                    _ => {
+                        tracing::error!(partition = %self.name(), error = %e, "flush failed");
+                        FlushFailure::Poisoned
+                    }
+                };
+                self.fail_waiters(why);
+                if let Ok(mut q) = self.flush_queue.lock() {
+                    q.running = false;
+                }
+                return false;
+            }
+        };
+        // Visible first, then acknowledged: an acked record is always fetchable.
+        self.advance_high_watermark(offset);
+        self.durable.send_if_modified(|d| {
+            let moved = offset > d.offset;
+            d.offset = d.offset.max(offset);
+            moved
+        });
+        let Ok(mut q) = self.flush_queue.lock() else {
+            self.fail_waiters(FlushFailure::Poisoned);
+            return false;
+        };
+        if q.requested <= self.durable.borrow().offset {
+            q.running = false;
+            return false;
+        }
+        true
     }
 
     /// Reads up to the high watermark. Blocking.
@@ -901,6 +911,23 @@ pub struct Appended {
 
 /// A shared partition handle.
 pub type PartitionRef = Arc<Partition>;
+
+/// What the first step of a flush found.
+pub(crate) enum TakenFlush {
+    /// Data to fsync.
+    Sync(FlushHandle),
+    /// Nothing left to fsync: every offset below this is durable.
+    Durable(i64),
+}
+
+impl TakenFlush {
+    /// Starts the writeback of the data to fsync, without waiting for it.
+    pub(crate) fn start_writeback(&self) {
+        if let TakenFlush::Sync(h) = self {
+            h.start_writeback();
+        }
+    }
+}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]

@@ -16,6 +16,7 @@
 //! fsync of an unlinked file is harmless.
 
 use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -48,6 +49,21 @@ impl FlushHandle {
     /// Every offset below this is durable once the sync succeeds.
     pub fn offset(&self) -> i64 {
         self.offset
+    }
+
+    /// Starts writing the data back without waiting for it (`sync_file_range`), so that
+    /// the fsyncs of many handles started together share the filesystem's journal
+    /// commits. Only a hint: [`FlushHandle::sync`] alone decides durability, and a
+    /// write-back failure is still reported by it (this call does not consume the error).
+    pub fn start_writeback(&self) {
+        if self.fail {
+            return;
+        }
+        // SAFETY: a valid descriptor owned by `self.file`; the call touches no memory of
+        // ours.
+        let _ = unsafe {
+            libc::sync_file_range(self.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE)
+        };
     }
 
     /// fsyncs the data. Call it without holding the log's lock, then hand the result to
