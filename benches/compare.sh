@@ -6,7 +6,8 @@
 #   FSYNC=always benches/compare.sh         # fsync before every acknowledgement
 #
 # Env: WORKLOAD_SCALE (default 1), FSYNC (everysec | always), SYSTEMS ("weir redis nats"),
-# WORKLOADS ("1 2 3 4 5 5-none"; e.g. WORKLOADS="5 5-none" for just w5), OUT (results dir,
+# WORKLOADS ("1 2 3 4 5 5-none", plus "4-300" on request: w4 for 300 s over 8 partitions with
+# 2,000 idle connections, issue 16 item 7; e.g. WORKLOADS="5 5-none" for just w5), OUT (results dir,
 # default a new dir under /tmp), BIN_DIR (use weir-broker and weir-perf from there, no build),
 # ZSTD_LEVEL (Weir's zstd level in w5; default: the client's, 3 as in Kafka).
 # Servers run one at a time on free loopback ports with temp data dirs; only the PIDs this
@@ -157,7 +158,7 @@ run_perf() { # perf SYSTEM WORKLOAD SUBCOMMAND ARGS...
     [[ $system == weir ]] && extra=("${TOPIC_CONFIG[@]}")
     echo "  $system $label: $sub $*" >&2
     if ! "$PERF" "$sub" --system "$system" --bootstrap "127.0.0.1:$PORT" --server-pid "$SERVER_PID" \
-        --workload "$label" --output json --duration 180 "${extra[@]}" "$@" >>"$RESULTS" 2>>"$OUT/perf-errors.log"; then
+        --workload "$label" --output json --duration "${RUN_LIMIT:-180}" "${extra[@]}" "$@" >>"$RESULTS" 2>>"$OUT/perf-errors.log"; then
         echo "    ($system $label failed, see $OUT/perf-errors.log)" >&2
     fi
 }
@@ -191,6 +192,16 @@ for system in $SYSTEMS; do
     if has 4; then
         run_perf "$system" w4 end-to-end --topic w4 --records "$N4" --rate 50000 --partitions 1 \
             --producers 1 --acks 1 --linger-ms 0
+    fi
+    if has 4-300; then
+        # Periodic stalls only show in long runs: 300 s, 8 partitions, 2,000 idle client
+        # connections, and a per-second timeline (Weir) to line a slow second up with the
+        # page cache and the server's CPU.
+        timeline=()
+        [[ $system == weir ]] && timeline=(--timeline "$OUT/$system-w4-300.timeline.jsonl")
+        RUN_LIMIT=300 run_perf "$system" w4-300 end-to-end --topic w4-300 --records 15000000 \
+            --rate 50000 --partitions 8 --producers 1 --acks 1 --linger-ms 0 \
+            --idle-connections 2000 "${timeline[@]}"
     fi
     if has 5; then
         level=()
@@ -248,7 +259,7 @@ print("| workload | metric | weir | redis | nats | weir vs redis | weir vs nats 
 print("|---|---|---:|---:|---:|---:|---:|")
 for w in sorted(rows):
     for key, name in metrics:
-        if key == "p50" and w != "w4":
+        if key == "p50" and not w.startswith("w4"):
             continue
         vals = {s: cell(rows[w].get(s), key) for s in systems}
         print(f"| {w} | {name} | " + " | ".join(fmt(vals[s], key) for s in systems)
