@@ -323,12 +323,8 @@ impl Partition {
         now_ms: i64,
     ) -> Result<Option<(AppendInfo, i64)>, PartitionError> {
         let epoch = self.epoch_if_leading()?;
-        let mut guard = match self.log.try_write() {
-            Ok(g) => g,
-            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
-            Err(std::sync::TryLockError::Poisoned(_)) => {
-                return Err(PartitionError::Broken(self.name()))
-            }
+        let Some(mut guard) = self.untried(self.log.try_write())? else {
+            return Ok(None);
         };
         let log = guard
             .as_mut()
@@ -582,17 +578,23 @@ impl Partition {
         self.try_with_log(|log| Ok(Some(log.log_start_offset())))
     }
 
+    /// A try-lock's outcome: the guard, `None` when the lock is taken, or `Broken` after a
+    /// panic poisoned it.
+    fn untried<G>(&self, r: std::sync::TryLockResult<G>) -> Result<Option<G>, PartitionError> {
+        match r {
+            Ok(g) => Ok(Some(g)),
+            Err(std::sync::TryLockError::WouldBlock) => Ok(None),
+            Err(std::sync::TryLockError::Poisoned(_)) => Err(PartitionError::Broken(self.name())),
+        }
+    }
+
     /// `with_log` without waiting: `Ok(None)` when a writer holds the lock.
     fn try_with_log<R>(
         &self,
         f: impl FnOnce(&Log) -> Result<Option<R>, StorageError>,
     ) -> Result<Option<R>, PartitionError> {
-        let guard = match self.log.try_read() {
-            Ok(g) => g,
-            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
-            Err(std::sync::TryLockError::Poisoned(_)) => {
-                return Err(PartitionError::Broken(self.name()))
-            }
+        let Some(guard) = self.untried(self.log.try_read())? else {
+            return Ok(None);
         };
         let log = guard
             .as_ref()

@@ -194,14 +194,7 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<bool> {
-        let roll = self.active()?.should_roll(
-            incoming,
-            max_ts,
-            last_offset,
-            self.config.segment_bytes,
-            self.config.segment_ms,
-            now_ms,
-        );
+        let roll = self.would_roll(incoming, max_ts, last_offset, now_ms)?;
         Ok(
             !self.needs_unclean_mark
                 && !roll
@@ -326,6 +319,25 @@ impl Log {
         Ok(out)
     }
 
+    /// Whether appending `incoming` bytes (largest timestamp `max_ts`, ending at
+    /// `last_offset`) must first roll the active segment.
+    fn would_roll(
+        &self,
+        incoming: u64,
+        max_ts: i64,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        Ok(self.active()?.should_roll(
+            incoming,
+            max_ts,
+            last_offset,
+            self.config.segment_bytes,
+            self.config.segment_ms,
+            now_ms,
+        ))
+    }
+
     fn maybe_roll(
         &mut self,
         incoming: u64,
@@ -334,15 +346,7 @@ impl Log {
         last_offset: i64,
         now_ms: i64,
     ) -> Result<()> {
-        let roll = self.active()?.should_roll(
-            incoming,
-            max_ts,
-            last_offset,
-            self.config.segment_bytes,
-            self.config.segment_ms,
-            now_ms,
-        );
-        if roll {
+        if self.would_roll(incoming, max_ts, last_offset, now_ms)? {
             self.roll(base, now_ms)?;
         }
         Ok(())
