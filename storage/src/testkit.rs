@@ -133,3 +133,26 @@ pub fn producer_batch(count: usize, producer: TestProducer, timestamp: i64) -> V
         .collect();
     build_batch(&recs, Some(producer), 0)
 }
+
+/// Whether the file system under `dir` answers `RWF_NOWAIT` reads (tmpfs and old kernels
+/// do not: there every cached-only read reports "would block" and callers read the usual
+/// way). Tests of the cached read path ask first.
+pub fn nowait_reads_supported(dir: &std::path::Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("nowait-probe");
+    if std::fs::write(&path, b"probe").is_err() {
+        return false;
+    }
+    let Ok(f) = std::fs::File::open(&path) else {
+        return false;
+    };
+    let mut buf = [0u8; 5];
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: one iovec over a live local buffer.
+    let n = unsafe { libc::preadv2(f.as_raw_fd(), &iov, 1, 0, libc::RWF_NOWAIT) };
+    let _ = std::fs::remove_file(&path);
+    n == 5
+}

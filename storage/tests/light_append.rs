@@ -101,24 +101,6 @@ fn a_light_append_still_rejects_a_bad_batch() {
     assert_eq!(log.log_end_offset(), 1);
 }
 
-/// Whether this file system answers `RWF_NOWAIT` reads (tmpfs and old kernels do not;
-/// there every cached-only read reports "would block" and the caller reads as usual).
-fn nowait_supported(dir: &std::path::Path) -> bool {
-    use std::os::fd::AsRawFd;
-    let path = dir.join("probe");
-    std::fs::write(&path, b"probe").unwrap();
-    let f = std::fs::File::open(&path).unwrap();
-    let mut buf = [0u8; 5];
-    let iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: one iovec over a live local buffer.
-    let n = unsafe { libc::preadv2(f.as_raw_fd(), &iov, 1, 0, libc::RWF_NOWAIT) };
-    std::fs::remove_file(&path).unwrap();
-    n == 5
-}
-
 #[test]
 fn a_cached_read_of_the_tail_is_the_ordinary_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -133,7 +115,7 @@ fn a_cached_read_of_the_tail_is_the_ordinary_read() {
     let tail = log
         .try_read_cached(active_base, 100_000, Some(end))
         .unwrap();
-    if nowait_supported(dir.path()) {
+    if testkit::nowait_reads_supported(dir.path()) {
         let tail = tail.expect("just written: in the page cache");
         let plain = log.read(active_base, 100_000, Some(end)).unwrap();
         assert_eq!(tail.records, plain.records);
@@ -150,7 +132,7 @@ fn a_cached_read_of_the_tail_is_the_ordinary_read() {
 fn a_cached_read_of_evicted_data_says_so() {
     use std::os::fd::AsRawFd;
     let dir = tempfile::tempdir().unwrap();
-    if !nowait_supported(dir.path()) {
+    if !testkit::nowait_reads_supported(dir.path()) {
         return;
     }
     let mut log = Log::open(dir.path(), small_config()).unwrap();

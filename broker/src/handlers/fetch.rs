@@ -236,6 +236,12 @@ impl From<ErrorCode> for ReadFail {
     }
 }
 
+/// Bytes one fetch pass may copy on an async thread. Tail readers need far less; a reader
+/// far behind inside the active segment gets this much per pass (plus one whole batch,
+/// KIP-74) and fetches again, so no async thread spends milliseconds copying while other
+/// connections wait on it.
+const INLINE_READ_BUDGET: usize = 1 << 20;
+
 /// Reads the plan in order; `None` when `Access::Cached` would have had to wait for
 /// any partition (the whole plan is then read again with `Access::Blocking`).
 fn read_plan(
@@ -243,7 +249,10 @@ fn read_plan(
     max_bytes: usize,
     access: Access,
 ) -> Option<(Vec<FetchPartitionData>, usize, bool)> {
-    let mut remaining = max_bytes;
+    let mut remaining = match access {
+        Access::Cached => max_bytes.min(INLINE_READ_BUDGET),
+        Access::Blocking => max_bytes,
+    };
     let mut total = 0usize;
     let mut errors = false;
     let mut out = Vec::with_capacity(plan.len());
