@@ -9,7 +9,8 @@
 # WORKLOADS ("1 2 3 4 5 5-none", plus "4-300" on request: w4 for 300 s over 8 partitions with
 # 2,000 idle connections, issue 16 item 7; e.g. WORKLOADS="5 5-none" for just w5), OUT (results dir,
 # default a new dir under /tmp), BIN_DIR (use weir-broker and weir-perf from there, no build),
-# ZSTD_LEVEL (Weir's zstd level in w5; default: the client's, 3 as in Kafka).
+# ZSTD_LEVEL (Weir's zstd level in w5; default: the client's, 3 as in Kafka), ZERO_COPY (on |
+# off: Weir's fetch.zero_copy, sendfile of cached records; default on, as the broker's).
 # Servers run one at a time on free loopback ports with temp data dirs; only the PIDs this
 # script started are stopped (trap on EXIT). See benches/README.md for what each number is.
 set -euo pipefail
@@ -109,6 +110,7 @@ flush_scheduler_interval_ms = 200"
     fi
     cat >"$TMP/weir/broker.toml" <<TOML
 [server]
+fetch_zero_copy = $([[ ${ZERO_COPY:-on} == off ]] && echo false || echo true)
 listen = "127.0.0.1:$PORT"
 metrics_listen = "127.0.0.1:0"
 data_dir = "$TMP/weir/data"

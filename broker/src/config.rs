@@ -59,6 +59,7 @@ pub struct ServerConfig {
     pub connections_max_idle_ms: u64,
     pub max_fetch_wait_ms: u64,
     pub fetch_max_bytes: u64,
+    pub fetch_zero_copy: bool,
     pub shutdown_grace_ms: u64,
 }
 

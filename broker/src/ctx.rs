@@ -32,6 +32,9 @@ pub struct BrokerCtx {
     pub max_fetch_wait: Duration,
     /// Cap on a Fetch's max_bytes (bytes of records in one response).
     pub fetch_max_bytes: usize,
+    /// Send fetched records that sit in the page cache from the segment files
+    /// (`sendfile`) on native connections, instead of copying them into the response.
+    pub fetch_zero_copy: bool,
     /// Create unknown topics named in Metadata requests that allow it.
     pub auto_create_topics: bool,
     /// Fires on graceful shutdown; long polls return early.

@@ -227,6 +227,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Brok
         controller: controller.clone(),
         max_fetch_wait: Duration::from_millis(config.server.max_fetch_wait_ms),
         fetch_max_bytes: usize::try_from(config.server.fetch_max_bytes).unwrap_or(usize::MAX),
+        fetch_zero_copy: config.server.fetch_zero_copy,
         auto_create_topics: config.topics.auto_create,
         shutdown: shutdown.clone(),
     });

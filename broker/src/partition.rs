@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
-use weir_storage::{FlushHandle, FlushMode};
+use weir_storage::{FlushHandle, FlushMode, RecordsRead};
 
 use crate::instruments::recorders::{self, StorageOp, StorageThread};
 use crate::replica_set::ReplicaSet;
@@ -560,17 +560,26 @@ impl Partition {
         self.with_log(|log| log.read(offset, max_bytes, Some(hw)))
     }
 
-    /// A read for an async thread (`read`, or `read_replica` past the high watermark):
-    /// `Ok(None)` unless the log lock is free and the data sits in the active segment's
-    /// page cache (`Log::try_read_cached`), i.e. unless it cannot wait for the disk.
-    pub fn try_read_cached(
+    /// A fetch's read (`Log::read_records`): below the high watermark for a consumer, to
+    /// the log end for a follower; with `cached_only`, `Ok(None)` unless the log lock is
+    /// free and the data sits in the active segment's page cache. With `zero_copy_min`,
+    /// cached batches of at least that many bytes stay in the file.
+    pub fn read_records(
         &self,
         offset: i64,
         max_bytes: usize,
         replica: bool,
-    ) -> Result<Option<ReadInfo>, PartitionError> {
+        zero_copy_min: Option<usize>,
+        cached_only: bool,
+    ) -> Result<Option<RecordsRead>, PartitionError> {
         let max_offset = (!replica).then(|| self.high_watermark());
-        self.try_with_log(|log| log.try_read_cached(offset, max_bytes, max_offset))
+        let read =
+            |log: &Log| log.read_records(offset, max_bytes, max_offset, zero_copy_min, cached_only);
+        if cached_only {
+            self.try_with_log(read)
+        } else {
+            self.with_log(read)
+        }
     }
 
     /// The log start offset if the log lock is free now (for an async thread).

@@ -704,10 +704,13 @@ async fn light_appends_and_tail_reads_stay_on_the_async_thread() {
 
 /// A fetch served on the async thread copies at most 1 MiB (plus one whole batch) however
 /// much the request allows; the reader fetches again and gets everything, in order.
+/// (Zero copy is off here: with it, such reads are sent from the file and not copied.)
 #[tokio::test]
 async fn an_async_fetch_copies_a_bounded_amount() {
     let dir = temp_dir();
-    let b = Broker::start(dir.path(), &[]);
+    let cfg = dir.path().join("copy.toml");
+    std::fs::write(&cfg, "[server]\nfetch_zero_copy = false\n").unwrap();
+    let b = Broker::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
     let mut c = b.client().await;
     c.create_topic("bounded", 1, &[]).await;
     let big = vec![b'v'; 100 * 1024];
@@ -738,6 +741,103 @@ async fn an_async_fetch_copies_a_bounded_amount() {
             assert_eq!((o, v.len()), (next, big.len()));
             next += 1;
         }
+    }
+}
+
+/// With zero copy (the default), a consumer's large read of cached data is sent from the
+/// segment file (`sendfile`) inside an ordinary frame: every record arrives, in order,
+/// next to small partitions that are copied, across several topics in one response.
+#[tokio::test]
+async fn large_fetches_are_sent_from_the_page_cache_intact() {
+    use v1::{FetchPartition, FetchRequest, FetchTopic};
+    const SENDFILE: &str = "weir_fetch_bytes_total{path=\"sendfile\"}";
+    let maddr = common::free_port_addr();
+    let dir = temp_dir();
+    let b = Broker::start(dir.path(), &["--metrics-listen", &maddr]);
+    let mut c = b.client().await;
+    c.create_topic("zc-big", 2, &[]).await;
+    c.create_topic("zc-small", 1, &[]).await;
+    let mut want: Vec<Vec<(i64, Vec<u8>)>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..40i64 {
+        // 40 x ~60 KiB per big partition, several records per batch.
+        let vals: Vec<Vec<u8>> = (0..3)
+            .map(|k| {
+                format!("{i:04}-{k}-{}", "z".repeat(20_000 + (i as usize * 7) % 500)).into_bytes()
+            })
+            .collect();
+        for p in 0..2 {
+            let refs: Vec<&[u8]> = vals.iter().map(|v| v.as_slice()).collect();
+            let r = c.produce("zc-big", p, batch(&refs, 1_000 + i)).await;
+            assert_eq!((r.error_code, r.base_offset), (0, i * 3));
+            for (k, v) in vals.iter().enumerate() {
+                want[p as usize].push((i * 3 + k as i64, v.clone()));
+            }
+        }
+        let v = format!("small-{i}").into_bytes();
+        assert_eq!(
+            c.produce("zc-small", 0, batch(&[&v], 1_000 + i))
+                .await
+                .error_code,
+            0
+        );
+        want[2].push((i, v));
+    }
+    let mut got: Vec<Vec<(i64, Vec<u8>)>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    let mut rounds = 0;
+    while got.iter().zip(&want).any(|(g, w)| g.len() < w.len()) {
+        rounds += 1;
+        assert!(
+            rounds < 100,
+            "no progress: {:?}",
+            got.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        let part = |index: i32, from: usize| FetchPartition {
+            partition: index,
+            fetch_offset: from as i64,
+            partition_max_bytes: 1 << 20,
+            current_leader_epoch: None,
+        };
+        let req = FetchRequest {
+            replica_id: None,
+            max_wait_ms: 0,
+            min_bytes: 1,
+            max_bytes: 50 << 20,
+            isolation_level: 0,
+            topics: vec![
+                FetchTopic {
+                    topic: "zc-big".into(),
+                    partitions: vec![part(0, got[0].len()), part(1, got[1].len())],
+                },
+                FetchTopic {
+                    topic: "zc-small".into(),
+                    partitions: vec![part(0, got[2].len())],
+                },
+            ],
+        };
+        let resp = c.call(req).await;
+        let datas: Vec<_> = resp
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .collect();
+        assert_eq!(datas.len(), 3);
+        for (slot, d) in datas.into_iter().enumerate() {
+            assert_eq!(d.error_code, 0);
+            let from = got[slot].len() as i64;
+            got[slot].extend(records(&d.records).into_iter().filter(|(o, _)| *o >= from));
+        }
+    }
+    assert_eq!(got, want);
+    if weir_storage::testkit::zero_copy_supported(dir.path()) {
+        let body = common::metrics_text(&maddr, |t| {
+            common::metric(t, SENDFILE).is_some_and(|n| n > 0.0)
+        })
+        .await;
+        let sent = common::metric(&body, SENDFILE).unwrap_or(0.0);
+        assert!(
+            sent >= 2.0 * 1024.0 * 1024.0,
+            "{sent} bytes sent from files\n{body}"
+        );
     }
 }
 

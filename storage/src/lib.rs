@@ -8,6 +8,7 @@
 //! - [`cleaner`]: compaction (pure planning, offset map, rewrite, crash-safe swap).
 //! - [`config`]: [`LogConfig`] and [`CleanupPolicy`] with Kafka's defaults.
 //! - [`error`]: the [`Error`] type.
+//! - [`file_slice`]: [`FileSlice`], fetched records left in a segment file for `sendfile`.
 //! - [`testkit`]: builders of valid batches for tests and benchmarks.
 //!
 //! Nothing here is async: the broker calls it from blocking threads. Every durable file is
@@ -18,6 +19,7 @@
 pub mod cleaner;
 pub mod config;
 pub mod error;
+pub mod file_slice;
 pub mod log;
 pub mod producer_state;
 pub mod segment;
@@ -25,8 +27,10 @@ pub mod testkit;
 
 pub use config::{CleanupPolicy, LogConfig};
 pub use error::{Error, Result};
+pub use file_slice::FileSlice;
 pub use log::{
-    AppendInfo, FlushHandle, FlushMode, Log, ReadInfo, RecoveryInfo, RetentionOutcome, Shutdown,
+    AppendInfo, FlushHandle, FlushMode, Log, ReadInfo, Records, RecordsRead, RecoveryInfo,
+    RetentionOutcome, Shutdown,
 };
 pub use producer_state::{BatchMetadata, ProducerEntry};
 pub use weir_protocol::batch::TimestampType;

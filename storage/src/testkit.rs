@@ -156,3 +156,17 @@ pub fn nowait_reads_supported(dir: &std::path::Path) -> bool {
     let _ = std::fs::remove_file(&path);
     n == 5
 }
+
+/// Whether this kernel can tell which pages of a file are cached (`cachestat`, Linux 6.5),
+/// which zero-copy reads ([`crate::Records::InFile`]) need. Tests expect slices only then.
+pub fn zero_copy_supported(dir: &std::path::Path) -> bool {
+    let path = dir.join("cachestat-probe");
+    if std::fs::write(&path, b"probe").is_err() {
+        return false;
+    }
+    let supported = std::fs::File::open(&path)
+        .map(|f| crate::segment::page_cache::supported(&f))
+        .unwrap_or(false);
+    let _ = std::fs::remove_file(&path);
+    supported
+}

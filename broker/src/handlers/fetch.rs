@@ -1,6 +1,13 @@
 //! Fetch (1), with long polling: if fewer than `min_bytes` are available the request
 //! waits until a requested partition's high watermark moves (a `watch` wake-up, no
 //! polling), `max_wait_ms` passes, or the broker shuts down.
+//!
+//! With zero copy (a native connection and `server.fetch_zero_copy`), a consumer's
+//! records of at least [`ZERO_COPY_MIN_BYTES`] that sit in the page cache are answered as
+//! slices of the segment files, which the connection sends with `sendfile`. Follower
+//! fetches always copy: they read past the high watermark, where a truncation (this
+//! leader becoming a follower) could rewrite the bytes under a slice before it is sent;
+//! below the high watermark the records are committed and never truncated.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +19,13 @@ use weir_protocol::native::v1::{
     FetchPartitionData, FetchRequest, FetchResponse, FetchableTopicResponse,
 };
 use weir_protocol::ErrorCode;
+use weir_storage::{FileSlice, Records};
 
 use crate::ctx::BrokerCtx;
 use crate::error::partition_error_code;
-use crate::instruments::recorders::{purgatory, storage_op, StorageOp, StorageThread};
+use crate::instruments::recorders::{
+    fetch_bytes, purgatory, storage_op, FetchPath, StorageOp, StorageThread,
+};
 use crate::instruments::Purgatory;
 use crate::partition::{blocking, PartitionError, PartitionRef};
 use crate::topics::TopicCounters;
@@ -33,8 +43,34 @@ struct Target {
     replica: bool,
 }
 
-/// Answers when enough data is there or the wait is over.
-pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
+/// Smallest read of one partition sent from the file: below it, a copy costs less than
+/// the extra `sendfile` call and the separate write of the frame around it.
+const ZERO_COPY_MIN_BYTES: usize = 64 * 1024;
+
+/// A Fetch answer: the response, and per partition (in response order) the records that
+/// stay in a segment file, whose `records` field in the response is then empty.
+pub struct Fetched {
+    /// The response.
+    pub response: FetchResponse,
+    /// Records to send from files, one entry per partition.
+    pub in_file: Vec<Option<FileSlice>>,
+}
+
+/// One partition's answer.
+struct PartData {
+    data: FetchPartitionData,
+    in_file: Option<FileSlice>,
+}
+
+impl PartData {
+    fn bytes(&self) -> usize {
+        self.data.records.len() + self.in_file.as_ref().map_or(0, FileSlice::len)
+    }
+}
+
+/// Answers when enough data is there or the wait is over. `zero_copy`: the caller can
+/// send records from files.
+pub async fn handle(ctx: &BrokerCtx, req: FetchRequest, zero_copy: bool) -> Fetched {
     let wait =
         Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)).min(ctx.max_fetch_wait);
     let deadline = Instant::now() + wait;
@@ -101,12 +137,19 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
         for w in &mut wakers {
             w.borrow_and_update();
         }
-        let (parts, bytes, errors) = read_all(&targets, max_bytes).await;
+        let (parts, bytes, errors) = read_all(&targets, max_bytes, zero_copy).await;
         let done = errors || bytes >= min_bytes;
         if done || Instant::now() >= deadline || wakers.is_empty() || ctx.shutdown.is_cancelled() {
             for (t, p) in targets.iter().zip(&parts) {
                 if let Some(c) = &t.counters {
-                    c.fetched(p.records.len() as u64);
+                    c.fetched(p.bytes() as u64);
+                }
+                if !t.replica {
+                    fetch_bytes(FetchPath::Copy, p.data.records.len());
+                    fetch_bytes(
+                        FetchPath::Sendfile,
+                        p.in_file.as_ref().map_or(0, FileSlice::len),
+                    );
                 }
             }
             return assemble(names, &targets, parts);
@@ -122,27 +165,38 @@ pub async fn handle(ctx: &BrokerCtx, req: FetchRequest) -> FetchResponse {
     }
 }
 
-fn assemble(
-    names: Vec<String>,
-    targets: &[Target],
-    parts: Vec<FetchPartitionData>,
-) -> FetchResponse {
-    let mut responses: Vec<FetchableTopicResponse> = names
+fn assemble(names: Vec<String>, targets: &[Target], parts: Vec<PartData>) -> Fetched {
+    let mut responses: Vec<(FetchableTopicResponse, Vec<Option<FileSlice>>)> = names
         .into_iter()
-        .map(|topic| FetchableTopicResponse {
-            topic,
-            partitions: Vec::new(),
+        .map(|topic| {
+            let r = FetchableTopicResponse {
+                topic,
+                partitions: Vec::new(),
+            };
+            (r, Vec::new())
         })
         .collect();
     for (t, p) in targets.iter().zip(parts) {
-        if let Some(r) = responses.get_mut(t.topic) {
-            r.partitions.push(p);
+        if let Some((r, files)) = responses.get_mut(t.topic) {
+            r.partitions.push(p.data);
+            files.push(p.in_file);
         }
     }
-    FetchResponse {
-        error_code: 0,
-        responses,
-        throttle_time_ms: 0,
+    // Partitions are grouped by topic in the response, so the file slices follow the same
+    // grouping.
+    let mut in_file = Vec::with_capacity(targets.len());
+    let mut topics = Vec::with_capacity(responses.len());
+    for (r, files) in responses {
+        topics.push(r);
+        in_file.extend(files);
+    }
+    Fetched {
+        response: FetchResponse {
+            error_code: 0,
+            responses: topics,
+            throttle_time_ms: 0,
+        },
+        in_file,
     }
 }
 
@@ -164,7 +218,11 @@ fn error_data(index: i32, code: ErrorCode) -> FetchPartitionData {
 /// page cache of an active segment and no writer holds a log: a consumer at the log end
 /// then costs no hand-off to a blocking thread and back. Anything else (an older segment,
 /// pages not cached, a busy lock) reads on a blocking thread as before.
-async fn read_all(targets: &[Target], max_bytes: usize) -> (Vec<FetchPartitionData>, usize, bool) {
+async fn read_all(
+    targets: &[Target],
+    max_bytes: usize,
+    zero_copy: bool,
+) -> (Vec<PartData>, usize, bool) {
     let plan: Vec<_> = targets
         .iter()
         .map(|t| Planned {
@@ -174,6 +232,7 @@ async fn read_all(targets: &[Target], max_bytes: usize) -> (Vec<FetchPartitionDa
             offset: t.offset,
             max_bytes: t.max_bytes,
             replica: t.replica,
+            zero_copy: zero_copy && !t.replica,
         })
         .collect();
     if let Some(done) = read_plan(&plan, max_bytes, Access::Cached) {
@@ -194,11 +253,14 @@ async fn read_all(targets: &[Target], max_bytes: usize) -> (Vec<FetchPartitionDa
         Ok(r) => r,
         Err(e) => {
             let code = partition_error_code(&e);
-            (
-                targets.iter().map(|t| error_data(t.index, code)).collect(),
-                0,
-                true,
-            )
+            let parts = targets
+                .iter()
+                .map(|t| PartData {
+                    data: error_data(t.index, code),
+                    in_file: None,
+                })
+                .collect();
+            (parts, 0, true)
         }
     }
 }
@@ -211,6 +273,8 @@ struct Planned {
     offset: i64,
     max_bytes: usize,
     replica: bool,
+    /// Cached records of at least [`ZERO_COPY_MIN_BYTES`] may stay in the file.
+    zero_copy: bool,
 }
 
 /// How a read may wait.
@@ -239,7 +303,9 @@ impl From<ErrorCode> for ReadFail {
 /// Bytes one fetch pass may copy on an async thread. Tail readers need far less; a reader
 /// far behind inside the active segment gets this much per pass (plus one whole batch,
 /// KIP-74) and fetches again, so no async thread spends milliseconds copying while other
-/// connections wait on it.
+/// connections wait on it. Records sent from the file are not copied and not counted;
+/// with zero copy, one partition's copy is smaller than [`ZERO_COPY_MIN_BYTES`] (a larger
+/// read is either a slice or goes to a blocking thread).
 const INLINE_READ_BUDGET: usize = 1 << 20;
 
 /// Reads the plan in order; `None` when `Access::Cached` would have had to wait for
@@ -248,36 +314,41 @@ fn read_plan(
     plan: &[Planned],
     max_bytes: usize,
     access: Access,
-) -> Option<(Vec<FetchPartitionData>, usize, bool)> {
-    let mut remaining = match access {
-        Access::Cached => max_bytes.min(INLINE_READ_BUDGET),
-        Access::Blocking => max_bytes,
+) -> Option<(Vec<PartData>, usize, bool)> {
+    let mut remaining = max_bytes;
+    let mut copy_left = match access {
+        Access::Cached => INLINE_READ_BUDGET,
+        Access::Blocking => usize::MAX,
     };
     let mut total = 0usize;
     let mut errors = false;
     let mut out = Vec::with_capacity(plan.len());
     for t in plan {
+        let limit = if copy_left == 0 {
+            0
+        } else if t.zero_copy {
+            t.max_bytes.min(remaining)
+        } else {
+            t.max_bytes.min(remaining).min(copy_left)
+        };
         let data = match &t.partition {
             Err(code) => Err(ReadFail::Code(*code)),
-            Ok(p) => read_one(
-                p,
-                t.leader_epoch,
-                t.offset,
-                t.max_bytes.min(remaining),
-                total == 0,
-                t.replica,
-                access,
-            ),
+            Ok(p) => read_one(p, t, limit, total == 0, access),
         };
         match data {
             Ok(d) => {
-                total += d.records.len();
-                remaining = remaining.saturating_sub(d.records.len());
+                let bytes = d.bytes();
+                total += bytes;
+                remaining = remaining.saturating_sub(bytes);
+                copy_left = copy_left.saturating_sub(d.data.records.len());
                 out.push(d);
             }
             Err(ReadFail::Code(code)) => {
                 errors = true;
-                out.push(error_data(t.index, code));
+                out.push(PartData {
+                    data: error_data(t.index, code),
+                    in_file: None,
+                });
             }
             Err(ReadFail::WouldWait) => return None,
         }
@@ -289,14 +360,13 @@ fn read_plan(
 /// larger than the limit is still returned whole (KIP-74) and consumers never stall.
 fn read_one(
     p: &PartitionRef,
-    leader_epoch: Option<i32>,
-    offset: i64,
+    t: &Planned,
     limit: usize,
     first: bool,
-    replica: bool,
     access: Access,
-) -> Result<FetchPartitionData, ReadFail> {
-    if let Some(e) = leader_epoch {
+) -> Result<PartData, ReadFail> {
+    let (offset, replica) = (t.offset, t.replica);
+    if let Some(e) = t.leader_epoch {
         let current = p.leader_epoch();
         if e < current {
             return Err(ErrorCode::FencedLeaderEpoch.into());
@@ -325,26 +395,31 @@ fn read_one(
         return Err(ErrorCode::OffsetOutOfRange.into());
     }
     let visible = if replica { end } else { hw };
-    let mut records = Bytes::new();
+    let mut records = Records::Copied(Bytes::new());
     if offset < visible && (limit > 0 || first) {
-        let info = match access {
-            Access::Blocking if replica => p.read_replica(offset, limit).map_err(code)?,
-            Access::Blocking => p.read(offset, limit).map_err(code)?,
-            Access::Cached => p
-                .try_read_cached(offset, limit, replica)
-                .map_err(code)?
-                .ok_or(ReadFail::WouldWait)?,
-        };
-        if first || info.records.len() <= limit {
-            records = info.records;
+        let zero_copy_min = t.zero_copy.then_some(ZERO_COPY_MIN_BYTES);
+        let cached_only = access == Access::Cached;
+        let read = p
+            .read_records(offset, limit, replica, zero_copy_min, cached_only)
+            .map_err(code)?
+            .ok_or(ReadFail::WouldWait)?;
+        if first || read.records.len() <= limit {
+            records = read.records;
         }
     }
-    Ok(FetchPartitionData {
-        partition_index: p.index(),
-        error_code: 0,
-        high_watermark: hw,
-        last_stable_offset: hw,
-        log_start_offset: log_start,
-        records,
+    let (records, in_file) = match records {
+        Records::Copied(b) => (b, None),
+        Records::InFile(slice) => (Bytes::new(), Some(slice)),
+    };
+    Ok(PartData {
+        data: FetchPartitionData {
+            partition_index: p.index(),
+            error_code: 0,
+            high_watermark: hw,
+            last_stable_offset: hw,
+            log_start_offset: log_start,
+            records,
+        },
+        in_file,
     })
 }

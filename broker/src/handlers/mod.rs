@@ -35,6 +35,7 @@ use weir_protocol::native::v1::{request_envelope::Body as Req, response_envelope
 use weir_protocol::native::v1::{RequestEnvelope, ResponseEnvelope};
 use weir_protocol::native::{request_api_key, versions, ApiKey};
 use weir_protocol::ErrorCode;
+use weir_storage::FileSlice;
 
 use crate::ctx::BrokerCtx;
 use crate::instruments::RequestTimer;
@@ -47,6 +48,25 @@ pub async fn dispatch(ctx: &BrokerCtx, req: RequestEnvelope) -> Option<ResponseE
     dispatch_in_turn(ctx, req, None).await
 }
 
+/// A response, and the fetched records to send from segment files (one entry per
+/// partition of a Fetch response, in response order; empty for any other response).
+pub struct Reply {
+    /// The response; a partition with an entry in `in_file` has empty `records`.
+    pub envelope: ResponseEnvelope,
+    /// Records left in files (`weir_protocol::native::spliced` frames them).
+    pub in_file: Vec<Option<FileSlice>>,
+}
+
+/// [`dispatch_in_turn`] for a caller that sends records from files (the native
+/// connection): a Fetch may answer with slices when `ctx.fetch_zero_copy` is on.
+pub async fn dispatch_zero_copy(
+    ctx: &BrokerCtx,
+    req: RequestEnvelope,
+    turn: Option<AppendTurn>,
+) -> Option<Reply> {
+    dispatch_with(ctx, req, turn, ctx.fetch_zero_copy).await
+}
+
 /// [`dispatch`] for a request of a connection: a Produce appends only once `turn` comes
 /// (every earlier produce of the connection appended) and gives it up right after.
 /// Other requests just drop it.
@@ -55,21 +75,36 @@ pub async fn dispatch_in_turn(
     req: RequestEnvelope,
     turn: Option<AppendTurn>,
 ) -> Option<ResponseEnvelope> {
+    // Without zero copy every record is in the envelope.
+    dispatch_with(ctx, req, turn, false)
+        .await
+        .map(|r| r.envelope)
+}
+
+async fn dispatch_with(
+    ctx: &BrokerCtx,
+    req: RequestEnvelope,
+    turn: Option<AppendTurn>,
+    zero_copy: bool,
+) -> Option<Reply> {
     let timer = req
         .body
         .as_ref()
         .map(|b| RequestTimer::start(request_api_key(b)));
-    let response = route(ctx, req, turn).await;
+    let mut in_file = Vec::new();
+    let response = route(ctx, req, turn, zero_copy, &mut in_file).await;
     if let Some(t) = timer {
         t.finish(response.as_ref());
     }
-    response
+    response.map(|envelope| Reply { envelope, in_file })
 }
 
 async fn route(
     ctx: &BrokerCtx,
     req: RequestEnvelope,
     turn: Option<AppendTurn>,
+    zero_copy: bool,
+    in_file: &mut Vec<Option<FileSlice>>,
 ) -> Option<ResponseEnvelope> {
     let correlation_id = req.correlation_id;
     let client_id = req.client_id;
@@ -110,7 +145,11 @@ async fn route(
         Req::DescribeConfigs(r) => Resp::DescribeConfigs(describe_configs::handle(ctx, r)),
         Req::AlterConfigs(r) => Resp::AlterConfigs(alter_configs::handle(ctx, r).await),
         Req::Produce(r) => Resp::Produce(produce::handle(ctx, r, turn).await?),
-        Req::Fetch(r) => Resp::Fetch(fetch::handle(ctx, r).await),
+        Req::Fetch(r) => {
+            let fetched = fetch::handle(ctx, r, zero_copy).await;
+            *in_file = fetched.in_file;
+            Resp::Fetch(fetched.response)
+        }
         Req::ListOffsets(r) => Resp::ListOffsets(list_offsets::handle(ctx, r).await),
         Req::DeleteRecords(r) => Resp::DeleteRecords(delete_records::handle(ctx, r).await),
         Req::InitProducerId(r) => Resp::InitProducerId(init_producer_id::handle(ctx, r).await),

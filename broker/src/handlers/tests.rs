@@ -44,6 +44,7 @@ async fn ctx(dir: &std::path::Path) -> BrokerCtx {
         controller,
         max_fetch_wait: Duration::from_secs(60),
         fetch_max_bytes: 50 << 20,
+        fetch_zero_copy: true,
         auto_create_topics: true,
         shutdown: CancellationToken::new(),
     }

@@ -123,6 +123,8 @@ families! {
         "Time of one partition log fsync.";
     STORAGE_OPS = "weir_storage_ops_total", Counter,
         "Produce appends and fetch reads by where they ran (thread=async: on the request's own thread, the data in the page cache; thread=blocking: handed to a blocking thread, for a segment roll, a new leader epoch, uncached data or a busy log).";
+    FETCH_BYTES = "weir_fetch_bytes_total", Counter,
+        "Record bytes answered to consumer fetches by how they left (path=sendfile: from the segment file's page cache by the kernel, never copied into the broker; path=copy: read into memory and encoded into the response).";
     CLEANER_CLEANED_BYTES = "weir_cleaner_cleaned_bytes_total", Counter,
         "Bytes read by the log cleaner while compacting.";
     CLEANER_LAST_RUN = "weir_cleaner_last_run_timestamp_seconds", Gauge,

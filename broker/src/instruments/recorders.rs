@@ -31,6 +31,8 @@ pub(crate) struct Handles {
     flush: Histogram,
     /// Indexed by [`StorageOp`] then [`StorageThread`].
     storage_ops: [[Counter; 2]; 2],
+    /// Indexed by [`FetchPath`].
+    fetch_bytes: [Counter; 2],
     cleaner_bytes: Counter,
     cleaner_last_run: Gauge,
     /// Indexed by API key number.
@@ -66,6 +68,8 @@ pub(crate) fn register() {
                 metrics::counter!(names::STORAGE_OPS, "op" => op.name(), "thread" => thread.name())
             })
         }),
+        fetch_bytes: [FetchPath::Sendfile, FetchPath::Copy]
+            .map(|path| metrics::counter!(names::FETCH_BYTES, "path" => path.name())),
         cleaner_bytes: metrics::counter!(names::CLEANER_CLEANED_BYTES),
         cleaner_last_run: metrics::gauge!(names::CLEANER_LAST_RUN),
         apis,
@@ -105,6 +109,34 @@ impl StorageThread {
             StorageThread::Async => "async",
             StorageThread::Blocking => "blocking",
         }
+    }
+}
+
+/// How fetched record bytes left the broker.
+#[derive(Debug, Clone, Copy)]
+pub enum FetchPath {
+    /// `sendfile` from the segment file.
+    Sendfile = 0,
+    /// Copied into the response.
+    Copy = 1,
+}
+
+impl FetchPath {
+    fn name(self) -> &'static str {
+        match self {
+            FetchPath::Sendfile => "sendfile",
+            FetchPath::Copy => "copy",
+        }
+    }
+}
+
+/// Counts record bytes a fetch answered with.
+pub fn fetch_bytes(path: FetchPath, bytes: usize) {
+    if bytes == 0 {
+        return;
+    }
+    if let Some(c) = handles().and_then(|h| h.fetch_bytes.get(path as usize)) {
+        c.increment(bytes as u64);
     }
 }
 

@@ -9,21 +9,21 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use prost::Message;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use weir_protocol::native::v1::request_envelope::Body as Req;
-use weir_protocol::native::v1::ResponseEnvelope;
 use weir_protocol::native::ServerCodec;
 use weir_protocol::ErrorCode;
 
+use super::response_writer::ResponseWriter;
 use super::AppendTurns;
 use crate::ctx::BrokerCtx;
-use crate::handlers::{dispatch_in_turn, envelope_error};
+use crate::handlers::{dispatch_zero_copy, envelope_error, Reply};
 
 /// Per-connection limits.
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +66,7 @@ impl RequestMemory {
 }
 
 /// A request being handled: correlation id and handler task.
-type InFlight = (i32, JoinHandle<Option<ResponseEnvelope>>);
+type InFlight = (i32, JoinHandle<Option<Reply>>);
 
 /// Serves one connection until the peer closes, a frame is bad, or shutdown.
 pub async fn serve(
@@ -81,8 +81,7 @@ pub async fn serve(
     let _open = crate::instruments::recorders::connection_opened();
     let (read_half, write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, ServerCodec::new(limits.max_frame_bytes));
-    // Responses (fetches) may legitimately exceed the request limit.
-    let sink = FramedWrite::new(write_half, ServerCodec::new(u32::MAX as usize));
+    let sink = ResponseWriter::new(write_half);
     let (tx, rx) = mpsc::channel::<InFlight>(limits.max_in_flight.max(1));
     let writer = tokio::spawn(write_responses(sink, rx, peer));
     let mut turns = AppendTurns::default();
@@ -114,7 +113,7 @@ pub async fn serve(
                 // with it, not when the response is written: a client that stops reading
                 // responses must not starve everyone else.
                 let task = tokio::spawn(async move {
-                    let response = dispatch_in_turn(&ctx, req, turn).await;
+                    let response = dispatch_zero_copy(&ctx, req, turn).await;
                     drop(permit);
                     response
                 });
@@ -135,7 +134,7 @@ pub async fn serve(
 }
 
 async fn write_responses(
-    mut sink: FramedWrite<tokio::net::tcp::OwnedWriteHalf, ServerCodec>,
+    mut sink: ResponseWriter,
     mut rx: mpsc::Receiver<InFlight>,
     peer: SocketAddr,
 ) {
@@ -149,7 +148,14 @@ async fn write_responses(
             Ok(None) => continue, // acks=0
             Err(e) => {
                 tracing::error!(%peer, correlation_id, error = %e, "handler failed");
-                envelope_error(correlation_id, ErrorCode::Unknown, "internal error".into())
+                Reply {
+                    envelope: envelope_error(
+                        correlation_id,
+                        ErrorCode::Unknown,
+                        "internal error".into(),
+                    ),
+                    in_file: Vec::new(),
+                }
             }
         };
         if let Err(e) = sink.feed(response).await {

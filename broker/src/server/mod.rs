@@ -5,6 +5,7 @@
 
 mod append_turns;
 mod connection;
+mod response_writer;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -11,12 +11,14 @@
 //! - [`Request`] (`api.rs`): ties a request type to its response type and key, so callers
 //!   get compiler-checked `send::<R>()`.
 //! - [`frame`]: the `u32` length + protobuf frame codecs for client and server side.
+//! - [`spliced`]: Fetch response frames whose record bytes the broker sends from files.
 
 mod api;
 mod api_key;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod spliced;
 pub mod versions;
 
 pub use api::{request_api_key, response_api_key, Request};

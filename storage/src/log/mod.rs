@@ -28,8 +28,10 @@ use bytes::Bytes;
 
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
+use crate::file_slice::FileSlice;
 use crate::producer_state::{snapshot, ProducerEntry, ProducerStateManager};
 use crate::segment::pread::Wait;
+use crate::segment::SegmentRead;
 use crate::segment::{Segment, SegmentSettings};
 use checkpoint::Checkpoint;
 
@@ -62,6 +64,41 @@ pub struct AppendInfo {
 pub struct ReadInfo {
     /// Whole batches, as stored.
     pub records: Bytes,
+    /// Log start offset at the time of the read.
+    pub log_start_offset: i64,
+    /// Log end offset at the time of the read.
+    pub log_end_offset: i64,
+}
+
+/// Fetched records: copied, or left in a segment file for the kernel to send.
+#[derive(Debug, Clone)]
+pub enum Records {
+    /// Whole batches, copied into memory.
+    Copied(Bytes),
+    /// Whole batches in the page cache of a segment file.
+    InFile(FileSlice),
+}
+
+impl Records {
+    /// Bytes of batches.
+    pub fn len(&self) -> usize {
+        match self {
+            Records::Copied(b) => b.len(),
+            Records::InFile(s) => s.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Result of [`Log::read_records`].
+#[derive(Debug, Clone)]
+pub struct RecordsRead {
+    /// Whole batches, as stored.
+    pub records: Records,
     /// Log start offset at the time of the read.
     pub log_start_offset: i64,
     /// Log end offset at the time of the read.
@@ -189,6 +226,37 @@ impl Log {
         }
     }
 
+    /// The read a fetch uses: [`Log::read`] (or, with `cached_only`,
+    /// [`Log::try_read_cached`], `Ok(None)` when it would wait) that, given
+    /// `zero_copy_min`, leaves batches of at least that many bytes in the file
+    /// ([`Records::InFile`]) when every page of them is in the page cache.
+    pub fn read_records(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: Option<i64>,
+        zero_copy_min: Option<usize>,
+        cached_only: bool,
+    ) -> Result<Option<RecordsRead>> {
+        let wait = if cached_only {
+            if offset < self.active()?.base_offset() {
+                return Ok(None);
+            }
+            Wait::CachedOnly
+        } else {
+            Wait::Block
+        };
+        match self.read_records_with(offset, max_bytes, max_offset, wait, zero_copy_min) {
+            Ok(r) => Ok(Some(r)),
+            Err(Error::Io { source, .. })
+                if cached_only && source.kind() == std::io::ErrorKind::WouldBlock =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn read_with(
         &self,
         offset: i64,
@@ -196,6 +264,31 @@ impl Log {
         max_offset: Option<i64>,
         wait: Wait,
     ) -> Result<ReadInfo> {
+        let r = self.read_records_with(offset, max_bytes, max_offset, wait, None)?;
+        let records = match r.records {
+            Records::Copied(b) => b,
+            // Not asked for a slice, so never given one; kept total.
+            Records::InFile(slice) => Bytes::from(
+                slice
+                    .read_to_vec()
+                    .map_err(Error::io_at("read segment", &self.dir))?,
+            ),
+        };
+        Ok(ReadInfo {
+            records,
+            log_start_offset: r.log_start_offset,
+            log_end_offset: r.log_end_offset,
+        })
+    }
+
+    fn read_records_with(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: Option<i64>,
+        wait: Wait,
+        zero_copy_min: Option<usize>,
+    ) -> Result<RecordsRead> {
         let leo = self.log_end_offset();
         if offset < self.log_start_offset || offset > leo {
             return Err(Error::OffsetOutOfRange {
@@ -204,7 +297,7 @@ impl Log {
                 log_end: leo,
             });
         }
-        let mut records = Bytes::new();
+        let mut records = Records::Copied(Bytes::new());
         let start = self
             .segments
             .range(..=offset)
@@ -215,12 +308,14 @@ impl Log {
             if seg.next_offset() <= offset {
                 continue;
             }
-            if let Some(b) = seg.read(offset, max_bytes, max_offset, wait)? {
-                records = b;
+            match seg.read_records(offset, max_bytes, max_offset, wait, zero_copy_min)? {
+                Some(SegmentRead::Copied(b)) => records = Records::Copied(b),
+                Some(SegmentRead::InFile(slice)) => records = Records::InFile(slice),
+                None => {}
             }
             break;
         }
-        Ok(ReadInfo {
+        Ok(RecordsRead {
             records,
             log_start_offset: self.log_start_offset,
             log_end_offset: leo,

@@ -14,6 +14,7 @@
 
 mod mmap_file;
 mod offset_index;
+pub(crate) mod page_cache;
 pub(crate) mod pread;
 mod read;
 mod scan;
@@ -29,6 +30,7 @@ use weir_protocol::batch::BatchHeader;
 
 use crate::error::{Error, Result};
 use offset_index::OffsetIndex;
+pub(crate) use read::SegmentRead;
 pub use scan::ScanOutcome;
 use time_index::TimeIndex;
 

@@ -122,6 +122,20 @@ impl OffsetIndex {
         }
     }
 
+    /// The last entry for which `pred(offset, position)` holds, where `pred` holds for a
+    /// prefix of the entries (e.g. "position ≤ p and offset < o", both increasing).
+    pub(crate) fn last_where(&self, pred: impl Fn(i64, u64) -> bool) -> Option<(i64, u64)> {
+        let (mut lo, mut hi) = (0usize, self.entries);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.entry(mid) {
+                Some((o, p)) if pred(o, p) => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        lo.checked_sub(1).and_then(|i| self.entry(i))
+    }
+
     /// Drops entries whose offset is ≥ `offset` (their batches are being truncated away).
     pub(crate) fn truncate_to(&mut self, offset: i64) {
         while let Some((o, _)) = self.last() {
@@ -211,6 +225,12 @@ mod tests {
         assert_eq!(idx.lookup(109), (109, 1000));
         assert_eq!(idx.lookup(125), (119, 2000));
         assert_eq!(idx.lookup(1_000_000), (129, 3000));
+        assert_eq!(idx.last_where(|_, p| p <= 2500), Some((119, 2000)));
+        assert_eq!(
+            idx.last_where(|o, p| p <= 5000 && o < 129),
+            Some((119, 2000))
+        );
+        assert_eq!(idx.last_where(|_, p| p < 1000), None);
         idx.truncate_to(119);
         assert_eq!(idx.entries(), 1);
         idx.trim().unwrap();
