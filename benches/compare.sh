@@ -108,9 +108,12 @@ flush_ms = 1000
 flush_scheduler_interval_ms = 200"
         TOPIC_CONFIG=()
     fi
+    # Only written when off, so BIN_DIR builds from before the setting still start.
+    zero_copy=""
+    [[ ${ZERO_COPY:-on} == off ]] && zero_copy="fetch_zero_copy = false"
     cat >"$TMP/weir/broker.toml" <<TOML
 [server]
-fetch_zero_copy = $([[ ${ZERO_COPY:-on} == off ]] && echo false || echo true)
+$zero_copy
 listen = "127.0.0.1:$PORT"
 metrics_listen = "127.0.0.1:0"
 data_dir = "$TMP/weir/data"
