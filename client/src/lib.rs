@@ -87,7 +87,7 @@ pub use admin::Admin;
 pub use client::Client;
 pub use config::{Acks, BufferFull, ClientConfig, ConsumerConfig, OffsetReset, ProducerConfig};
 pub use consumer::{
-    Committer, Consumer, ConsumerRecord, GroupConfig, GroupConsumer, RebalanceListener,
+    Committer, Consumer, ConsumerRecord, GroupConfig, GroupConsumer, RebalanceListener, RecordView,
     TopicPartition,
 };
 pub use error::{Error, Result};

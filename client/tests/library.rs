@@ -63,6 +63,54 @@ async fn consume_all(addr: &str, topic: &str, n: usize) -> Vec<ConsumerRecord> {
     got
 }
 
+/// `consume_all` through `poll_each`: each visited view is checked against the owned
+/// record it makes.
+async fn consume_all_each(addr: &str, topic: &str, n: usize) -> Vec<ConsumerRecord> {
+    let mut c = Consumer::new(
+        client_config(addr),
+        ConsumerConfig {
+            auto_offset_reset: OffsetReset::Earliest,
+            ..ConsumerConfig::default()
+        },
+    )
+    .unwrap();
+    let tps = c.assign_topic(topic).await.unwrap();
+    c.seek_to_beginning(&tps).unwrap();
+    let mut got: Vec<ConsumerRecord> = Vec::new();
+    let visit = |got: &mut Vec<ConsumerRecord>, v: &weir_client::RecordView<'_>| {
+        let r = v.to_record();
+        assert_eq!(
+            (v.topic(), v.partition(), v.offset()),
+            (&*r.topic, r.partition, r.offset)
+        );
+        assert_eq!(v.timestamp(), r.timestamp);
+        assert_eq!((v.key(), v.value()), (r.key.as_deref(), r.value.as_deref()));
+        let headers: Vec<(&[u8], Option<&[u8]>)> = r
+            .headers
+            .iter()
+            .map(|h| (h.key.as_bytes(), h.value.as_deref()))
+            .collect();
+        assert_eq!(v.headers(), headers);
+        got.push(r);
+    };
+    for _ in 0..200 {
+        let before = got.len();
+        if before >= n {
+            break;
+        }
+        let visited = c
+            .poll_each(Duration::from_millis(100), |v| visit(&mut got, v))
+            .await
+            .unwrap();
+        assert_eq!(got.len() - before, visited);
+    }
+    c.poll_each(Duration::from_millis(200), |v| visit(&mut got, v))
+        .await
+        .unwrap();
+    got.sort_by_key(|r| (r.partition, r.offset));
+    got
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_codec_round_trips() {
     let broker = Broker::start();
@@ -100,6 +148,8 @@ async fn every_codec_round_trips() {
         }
         let got = consume_all(&broker.addr, &topic, 2000).await;
         assert_eq!(got.len(), 2000, "{codec:?}");
+        // The borrowing poll sees exactly the same records.
+        assert_eq!(consume_all_each(&broker.addr, &topic, 2000).await, got);
         let mut seen = vec![false; 2000];
         for r in &got {
             let i: usize = std::str::from_utf8(&r.headers[0].value.clone().unwrap())
@@ -615,6 +665,25 @@ async fn a_dropped_or_cancelled_stream_loses_nothing() {
     assert_eq!(got, (0..20).collect::<Vec<i64>>());
     let rest = c.poll(Duration::from_millis(200)).await.unwrap();
     assert!(rest.is_empty(), "{rest:?}");
+
+    // Records a dropped stream left decoded are visited by poll_each too, first.
+    c.seek_to_beginning(&tps).unwrap();
+    let mut again = Vec::new();
+    {
+        let mut s = c.stream();
+        while again.len() < 5 {
+            again.push(s.next().await.unwrap().unwrap().offset);
+        }
+    }
+    for _ in 0..50 {
+        if again.len() >= 20 {
+            break;
+        }
+        c.poll_each(Duration::from_millis(100), |v| again.push(v.offset()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(again, (0..20).collect::<Vec<i64>>());
 }
 
 /// Issue 17: backpressure when buffer memory is used up (the broker is frozen, so nothing

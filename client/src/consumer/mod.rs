@@ -11,8 +11,10 @@
 
 mod fetcher;
 pub mod group;
+mod record_view;
 
 pub use group::{Committer, GroupConfig, GroupConsumer, RebalanceListener};
+pub use record_view::RecordView;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -554,6 +556,54 @@ impl Consumer {
                 return Ok(unread.drain(..n).collect());
             }
         }
+        let mut out = Vec::new();
+        self.poll_chunks(timeout, &mut |v: &RecordView<'_>| out.push(v.to_record()))
+            .await?;
+        Ok(out)
+    }
+
+    /// [`Consumer::poll`] without building a [`ConsumerRecord`] per record: calls `visit`
+    /// with each record read in place (key and value borrow the fetched bytes) and
+    /// returns how many it visited, 0 on timeout. For consumers that process records
+    /// where they lie (count, filter, copy out what they keep): it skips an allocation and
+    /// two reference counts per record. Same positions, errors and cancellation safety as
+    /// `poll`, whose records it also sees if a [`Consumer::stream`] left some decoded.
+    ///
+    /// ```no_run
+    /// # async fn demo(consumer: &mut weir_client::Consumer) -> weir_client::Result<()> {
+    /// use std::time::Duration;
+    /// let mut bytes = 0;
+    /// let n = consumer
+    ///     .poll_each(Duration::from_secs(1), |r| bytes += r.value().map_or(0, <[u8]>::len))
+    ///     .await?;
+    /// println!("{n} records, {bytes} value bytes");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn poll_each<F>(&mut self, timeout: Duration, mut visit: F) -> Result<usize>
+    where
+        F: FnMut(&RecordView<'_>),
+    {
+        let unread: Vec<ConsumerRecord> = {
+            let mut unread = self.unread();
+            let n = unread.len().min(self.max_poll_records);
+            unread.drain(..n).collect()
+        };
+        if !unread.is_empty() {
+            for r in &unread {
+                visit(&RecordView::decoded(r));
+            }
+            return Ok(unread.len());
+        }
+        self.poll_chunks(timeout, &mut visit).await
+    }
+
+    /// The fetch side of `poll`: waits up to `timeout` for fetched data, then hands every
+    /// record of what has arrived (up to about `max_poll_records`) to `visit`.
+    async fn poll_chunks<F>(&mut self, timeout: Duration, visit: &mut F) -> Result<usize>
+    where
+        F: FnMut(&RecordView<'_>),
+    {
         if let Some(e) = self.deferred.take() {
             return Err(e);
         }
@@ -572,32 +622,36 @@ impl Consumer {
             let first = match tokio::time::timeout_at(wait_until.into(), self.rx.recv()).await {
                 Ok(Some(c)) => c,
                 Ok(None) => return Err(Error::Closed),
-                Err(_) if Instant::now() >= deadline => return Ok(Vec::new()),
+                Err(_) if Instant::now() >= deadline => return Ok(0),
                 Err(_) => continue,
             };
-            let mut out = Vec::new();
-            let mut failed = self.absorb(first, &mut out).err();
-            while failed.is_none() && out.len() < self.max_poll_records {
+            let mut seen = 0;
+            let mut failed = self.absorb(first, visit, &mut seen).err();
+            while failed.is_none() && seen < self.max_poll_records {
                 match self.rx.try_recv() {
-                    Ok(c) => failed = self.absorb(c, &mut out).err(),
+                    Ok(c) => failed = self.absorb(c, visit, &mut seen).err(),
                     Err(_) => break,
                 }
             }
             if let Some(e) = failed {
-                // Positions already moved past what is in `out`: dropping it would skip.
-                if out.is_empty() {
+                // Positions already moved past what was visited: failing the call would
+                // skip those records.
+                if seen == 0 {
                     return Err(e);
                 }
                 self.deferred = Some(e);
-                return Ok(out);
+                return Ok(seen);
             }
-            if !out.is_empty() || Instant::now() >= deadline {
-                return Ok(out);
+            if seen > 0 || Instant::now() >= deadline {
+                return Ok(seen);
             }
         }
     }
 
-    fn absorb(&self, chunk: Chunk, out: &mut Vec<ConsumerRecord>) -> Result<()> {
+    fn absorb<F>(&self, chunk: Chunk, visit: &mut F, seen: &mut usize) -> Result<()>
+    where
+        F: FnMut(&RecordView<'_>),
+    {
         let mut parts = self.shared.parts();
         let Some(state) = parts.get_mut(&chunk.tp) else {
             return Ok(()); // unassigned since
@@ -610,6 +664,7 @@ impl Consumer {
             ChunkKind::Records(b) => b,
         };
         let check = self.shared.config.check_crcs;
+        let topic = state.topic.clone();
         for item in BatchIter::new(bytes, check) {
             let (header, batch) = item?;
             let next = header.next_offset();
@@ -617,27 +672,15 @@ impl Consumer {
                 continue;
             }
             if !header.is_control() {
-                out.reserve(
-                    usize::try_from(header.records_count)
-                        .unwrap_or(0)
-                        .min(1 << 16),
-                );
-                let records =
+                let mut records =
                     RecordIter::from_bytes(bytes.slice_ref(batch), DEFAULT_MAX_DECOMPRESSED)?;
-                for r in records {
+                while let Some(r) = records.next_view() {
                     let r = r?;
                     if r.offset < state.position {
                         continue;
                     }
-                    out.push(ConsumerRecord {
-                        topic: state.topic.clone(),
-                        partition: chunk.tp.partition,
-                        offset: r.offset,
-                        timestamp: r.timestamp,
-                        key: r.key,
-                        value: r.value,
-                        headers: r.headers,
-                    });
+                    visit(&RecordView::wire(&topic, chunk.tp.partition, r));
+                    *seen += 1;
                 }
             }
             state.position = next;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::control::{ControlRecordType, EndTxnMarker};
 use super::header::attr;
-use super::record::{parse_record, RawRecord, Record, RecordHeader, MIN_RECORD_LEN};
+use super::record::{parse_record, RawRecord, Record, RecordView, MIN_RECORD_LEN};
 use super::{validate_batch, BatchError, BatchHeader, Compression, TimestampType, HEADER_LEN};
 
 /// Decompression cap used by [`decode_records`]: far above any batch a broker accepts by
@@ -112,37 +112,9 @@ impl RecordIter {
         &self.header
     }
 
-    fn owned(&self, raw: &RawRecord<'_>) -> Record {
-        let h = &self.header;
-        let timestamp = match h.timestamp_type() {
-            TimestampType::LogAppendTime => h.max_timestamp,
-            TimestampType::CreateTime => h.base_timestamp.wrapping_add(raw.timestamp_delta),
-        };
-        let slice = |b: Option<&[u8]>| b.map(|b| self.payload.slice_ref(b));
-        Record {
-            offset_delta: raw.offset_delta,
-            timestamp_delta: raw.timestamp_delta,
-            offset: h.base_offset.wrapping_add(i64::from(raw.offset_delta)),
-            timestamp,
-            key: slice(raw.key),
-            value: slice(raw.value),
-            headers: raw
-                .headers()
-                .map(|(k, v)| RecordHeader {
-                    // Lossy: a consumer must never wedge on a header key some non-Java
-                    // client wrote; the strict check lives in `validate_records`.
-                    key: String::from_utf8_lossy(k).into_owned(),
-                    value: slice(v),
-                })
-                .collect(),
-        }
-    }
-}
-
-impl Iterator for RecordIter {
-    type Item = Result<Record, BatchError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next record, read in place (no allocation, no reference count): the borrowing
+    /// form of [`Iterator::next`], with the same errors.
+    pub fn next_view(&mut self) -> Option<Result<RecordView<'_>, BatchError>> {
         if self.done {
             return None;
         }
@@ -159,16 +131,24 @@ impl Iterator for RecordIter {
                 trailing_bytes: left,
             }));
         }
-        let raw = match parse_record(&self.payload, &mut self.pos, self.index) {
-            Ok(raw) => raw,
+        match parse_record(&self.payload, &mut self.pos, self.index) {
+            Ok(raw) => {
+                self.index += 1;
+                Some(Ok(raw.view(&self.header, &self.payload)))
+            }
             Err(e) => {
                 self.done = true;
-                return Some(Err(e));
+                Some(Err(e))
             }
-        };
-        let record = self.owned(&raw);
-        self.index += 1;
-        Some(Ok(record))
+        }
+    }
+}
+
+impl Iterator for RecordIter {
+    type Item = Result<Record, BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.next_view()?.map(|v| v.to_record()))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -368,7 +348,7 @@ fn check_record(
 #[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::super::compression::{compress, single_frame_size};
-    use super::super::record::{encode_record, NewRecord};
+    use super::super::record::{encode_record, NewRecord, RecordHeader};
     use super::super::{compute_crc, LOG_OVERHEAD, MAGIC_V2};
     use super::*;
 
@@ -383,6 +363,78 @@ mod tests {
             encode_record(&mut out, &r, i as i64, i as i32).unwrap();
         }
         out
+    }
+
+    /// The borrowed walk yields exactly what the owned one does, headers included, and
+    /// fails where it fails.
+    #[test]
+    fn record_views_equal_decoded_records() {
+        use super::super::{BatchBuilder, BatchOptions};
+        for codec in CODECS {
+            let mut b = BatchBuilder::new(BatchOptions {
+                compression: codec,
+                ..BatchOptions::default()
+            });
+            let headers = [RecordHeader {
+                key: "h".into(),
+                value: Some(Bytes::from_static(b"hv")),
+            }];
+            for i in 0..20i64 {
+                let value = vec![b'v'; i as usize];
+                let key = (i % 3 != 0).then_some(&b"k"[..]);
+                let hs: &[RecordHeader] = if i % 2 == 0 { &headers } else { &[] };
+                b.push(&NewRecord {
+                    timestamp: 1_000 + i,
+                    key,
+                    value: (i != 7).then_some(&value[..]),
+                    headers: hs,
+                })
+                .unwrap();
+            }
+            let batch = b.build().unwrap();
+            let owned: Vec<Record> = RecordIter::new(&batch, 1 << 20)
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let mut it = RecordIter::new(&batch, 1 << 20).unwrap();
+            let mut n = 0;
+            while let Some(v) = it.next_view() {
+                let v = v.unwrap();
+                let r = &owned[n];
+                assert_eq!((v.offset, v.timestamp), (r.offset, r.timestamp));
+                assert_eq!(v.key, r.key.as_deref());
+                assert_eq!(v.value, r.value.as_deref());
+                let hs: Vec<(Vec<u8>, Option<Vec<u8>>)> = v
+                    .headers()
+                    .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+                    .collect();
+                let want: Vec<(Vec<u8>, Option<Vec<u8>>)> = r
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.key.as_bytes().to_vec(),
+                            h.value.as_ref().map(|v| v.to_vec()),
+                        )
+                    })
+                    .collect();
+                assert_eq!(hs, want);
+                n += 1;
+            }
+            assert_eq!(n, 20, "{codec:?}");
+        }
+        // A count the payload does not hold: both walks end in the same error.
+        let payload = records(3, 10);
+        let bad = batch(Compression::None, &payload, 4, 3);
+        let mut it = RecordIter::new(&bad, 1 << 20).unwrap();
+        let mut last = None;
+        while let Some(v) = it.next_view() {
+            last = Some(v.map(|v| v.offset));
+        }
+        assert!(matches!(
+            last,
+            Some(Err(BatchError::RecordCountMismatch { .. }))
+        ));
     }
 
     /// A batch with a valid CRC around any records payload, so only the record walk can

@@ -28,4 +28,4 @@ pub use header::{
     compute_crc, set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch,
     BatchHeader, BatchIter, Compression, TimestampType, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2,
 };
-pub use record::{NewRecord, Record, RecordHeader};
+pub use record::{NewRecord, Record, RecordHeader, RecordView};

@@ -64,6 +64,52 @@ impl Record {
     }
 }
 
+/// A record read in place: key, value and headers borrow the batch's payload, so reading
+/// it costs no allocation and no reference count (see [`super::RecordIter::next_view`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    /// baseOffset + offsetDelta.
+    pub offset: i64,
+    /// baseTimestamp + timestampDelta, or the batch maxTimestamp for LogAppendTime batches.
+    pub timestamp: i64,
+    /// Key; `None` is a null key.
+    pub key: Option<&'a [u8]>,
+    /// Value; `None` is a null value.
+    pub value: Option<&'a [u8]>,
+    raw: RawRecord<'a>,
+    /// The buffer the slices point into, for [`RecordView::to_record`].
+    payload: &'a Bytes,
+}
+
+impl<'a> RecordView<'a> {
+    /// Headers in wire order, as (key bytes, value).
+    pub fn headers(&self) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> {
+        self.raw.headers()
+    }
+
+    /// The owned record; key and values share the payload buffer (no copy).
+    pub fn to_record(&self) -> Record {
+        let slice = |b: Option<&[u8]>| b.map(|b| self.payload.slice_ref(b));
+        Record {
+            offset_delta: self.raw.offset_delta,
+            timestamp_delta: self.raw.timestamp_delta,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: slice(self.key),
+            value: slice(self.value),
+            headers: self
+                .headers()
+                .map(|(k, v)| RecordHeader {
+                    // Lossy: a consumer must never wedge on a header key some non-Java
+                    // client wrote; the strict check lives in `validate_records`.
+                    key: String::from_utf8_lossy(k).into_owned(),
+                    value: slice(v),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A record to append with [`super::BatchBuilder::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NewRecord<'a> {
@@ -200,6 +246,7 @@ impl<'a> Cursor<'a> {
 }
 
 /// A record parsed in place; headers are validated but left as raw bytes.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct RawRecord<'a> {
     pub(crate) timestamp_delta: i64,
     pub(crate) offset_delta: i32,
@@ -210,6 +257,23 @@ pub(crate) struct RawRecord<'a> {
 }
 
 impl<'a> RawRecord<'a> {
+    /// The record with its offset and timestamp resolved against the batch header;
+    /// `payload` is the buffer the record was parsed from.
+    pub(crate) fn view(self, h: &super::BatchHeader, payload: &'a Bytes) -> RecordView<'a> {
+        let timestamp = match h.timestamp_type() {
+            super::TimestampType::LogAppendTime => h.max_timestamp,
+            super::TimestampType::CreateTime => h.base_timestamp.wrapping_add(self.timestamp_delta),
+        };
+        RecordView {
+            offset: h.base_offset.wrapping_add(i64::from(self.offset_delta)),
+            timestamp,
+            key: self.key,
+            value: self.value,
+            raw: self,
+            payload,
+        }
+    }
+
     /// Headers as (key bytes, value); they were fully checked by [`parse_record`].
     pub(crate) fn headers(&self) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> {
         let mut cur = Cursor {
