@@ -33,7 +33,7 @@ pub struct BrokerCtx {
     /// Cap on a Fetch's max_bytes (bytes of records in one response).
     pub fetch_max_bytes: usize,
     /// Send fetched records that sit in the page cache from the segment files
-    /// (`sendfile`) on native connections, instead of copying them into the response.
+    /// (`sendfile`), instead of copying them into the response (both listeners).
     pub fetch_zero_copy: bool,
     /// Create unknown topics named in Metadata requests that allow it.
     pub auto_create_topics: bool,

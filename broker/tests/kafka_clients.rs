@@ -189,6 +189,66 @@ fn native_to_kcat(b: &Broker) {
     assert_eq!(late, "3\n");
 }
 
+/// Several megabytes read by kcat (Fetch v12): records in the page cache leave through
+/// the Kafka listener by `sendfile` inside Kafka's own framing, and every one arrives.
+fn kcat_large_fetch(b: &Broker) {
+    const SENDFILE: &str = "weir_fetch_bytes_total{path=\"sendfile\"}";
+    let metrics = std::fs::read_to_string(b.dir.join("metrics.addr")).unwrap();
+    let sent = || {
+        let body = rt().block_on(common::metrics_text(metrics.trim(), |_| true));
+        common::metric(&body, SENDFILE).unwrap_or(0.0)
+    };
+    let before = sent();
+    create_topic(b, "kc-large", 1);
+    // kcat prints key, offset and value size only: the harness reads a child's output
+    // after it exits, so megabytes of values would fill the pipe and stall kcat.
+    let mut want = String::new();
+    rt().block_on(async {
+        let mut c = native(b).await;
+        for i in 0..60 {
+            let mut builder = BatchBuilder::new(BatchOptions::new(Compression::None));
+            for k in 0..3 {
+                let key = format!("{i:03}-{k}");
+                let v = "q".repeat(20_000 + i);
+                builder
+                    .push(&NewRecord::new(
+                        1_000 + i as i64,
+                        Some(key.as_bytes()),
+                        Some(v.as_bytes()),
+                    ))
+                    .unwrap();
+                want.push_str(&format!("{key} {} {}\n", i * 3 + k, v.len()));
+            }
+            let r = c
+                .produce("kc-large", 0, Bytes::from(builder.build().unwrap()))
+                .await;
+            assert_eq!(r.error_code, 0);
+        }
+    });
+    let got = kcat(
+        b,
+        &[
+            "-C",
+            "-t",
+            "kc-large",
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%k %o %S\n",
+        ],
+        "",
+    );
+    assert_eq!(got, want);
+    if weir_storage::testkit::zero_copy_supported(&b.dir) {
+        let after = sent();
+        assert!(
+            after - before >= 1_000_000.0,
+            "{before} -> {after} bytes sent from files"
+        );
+    }
+}
+
 fn kcat_compression(b: &Broker) {
     for codec in ["gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("kc-z-{codec}");
@@ -330,6 +390,7 @@ fn kafka_clients() {
         ("kcat_keys_headers", kcat_keys_headers),
         ("kcat_offsets", kcat_offsets),
         ("native_to_kcat", native_to_kcat),
+        ("kcat_large_fetch", kcat_large_fetch),
         ("kcat_compression", kcat_compression),
         ("kcat_group", kcat_group),
         ("confluent_to_native", confluent_to_native),

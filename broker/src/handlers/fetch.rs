@@ -2,7 +2,7 @@
 //! waits until a requested partition's high watermark moves (a `watch` wake-up, no
 //! polling), `max_wait_ms` passes, or the broker shuts down.
 //!
-//! With zero copy (a native connection and `server.fetch_zero_copy`), a consumer's
+//! With zero copy (`server.fetch_zero_copy`, either listener), a consumer's
 //! records of at least [`ZERO_COPY_MIN_BYTES`] that sit in the page cache are answered as
 //! slices of the segment files, which the connection sends with `sendfile`. Follower
 //! fetches always copy: they read past the high watermark, where a truncation (this

@@ -11,22 +11,21 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use kafka_protocol::messages::ApiKey;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
-use super::dispatch::handle;
+use super::dispatch::{handle, Outgoing};
 use super::error::KafkaError;
 use super::{header, KafkaCtx};
-use crate::server::{AppendTurns, ConnectionLimits, RequestMemory};
+use crate::server::{AppendTurns, ConnectionLimits, RequestMemory, ResponseWriter};
 
-/// What a request task yields: bytes to write, nothing (acks=0), or a reason to close.
-type Outcome = Result<Option<Bytes>, KafkaError>;
+/// What a request task yields: an answer to write, nothing (acks=0), or a reason to close.
+type Outcome = Result<Option<Outgoing>, KafkaError>;
 
 /// A request being handled.
 type InFlight = (i32, JoinHandle<Outcome>);
@@ -51,8 +50,7 @@ pub async fn serve(
     let _open = crate::instruments::recorders::connection_opened();
     let (read_half, write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, frame_codec(limits.max_frame_bytes));
-    // Responses (fetches) may legitimately exceed the request limit.
-    let sink = FramedWrite::new(write_half, frame_codec(u32::MAX as usize));
+    let sink = ResponseWriter::new(write_half);
     let (tx, rx) = mpsc::channel::<InFlight>(limits.max_in_flight.max(1));
     // Cancelled when the writer stops (fatal request, peer gone), so reading stops too.
     let stop = shutdown.child_token();
@@ -119,7 +117,7 @@ pub async fn serve(
 }
 
 async fn write_responses(
-    mut sink: FramedWrite<tokio::net::tcp::OwnedWriteHalf, LengthDelimitedCodec>,
+    mut sink: ResponseWriter,
     mut rx: mpsc::Receiver<InFlight>,
     peer: SocketAddr,
     stop: CancellationToken,
@@ -127,11 +125,11 @@ async fn write_responses(
     let _stop = stop.drop_guard();
     while let Some((correlation_id, task)) = rx.recv().await {
         // Buffered responses must not wait behind a slow request (a long-polling fetch).
-        if !task.is_finished() && SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
+        if !task.is_finished() && sink.flush().await.is_err() {
             return;
         }
-        let bytes = match task.await {
-            Ok(Ok(Some(b))) => b,
+        let out = match task.await {
+            Ok(Ok(Some(out))) => out,
             Ok(Ok(None)) => continue, // acks=0
             Ok(Err(e)) => {
                 crate::instruments::recorders::bad_frame();
@@ -143,13 +141,17 @@ async fn write_responses(
                 break;
             }
         };
-        if let Err(e) = sink.feed(bytes).await {
+        let written = match out {
+            Outgoing::Body(bytes) => sink.feed_body(&bytes).await,
+            Outgoing::Pieces(pieces) => sink.feed_pieces(pieces).await,
+        };
+        if let Err(e) = written {
             tracing::debug!(%peer, error = %e, "write failed; closing");
             return;
         }
-        if rx.is_empty() && SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
+        if rx.is_empty() && sink.flush().await.is_err() {
             return;
         }
     }
-    let _ = SinkExt::<Bytes>::flush(&mut sink).await;
+    let _ = sink.flush().await;
 }

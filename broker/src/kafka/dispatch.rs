@@ -9,9 +9,21 @@ use super::api;
 use super::codec::{decode, encode};
 use super::error::KafkaError;
 use super::header::Header;
+use super::spliced::fetch_frame;
 use super::versions::advertised;
 use super::KafkaCtx;
 use crate::server::AppendTurn;
+use weir_protocol::native::spliced::Piece;
+use weir_storage::FileSlice;
+
+/// An answer ready to write.
+pub enum Outgoing {
+    /// Response header and body; the writer adds the length.
+    Body(Bytes),
+    /// A whole frame (length included) in pieces, some of them sent from segment files
+    /// (a zero-copy Fetch, `spliced`).
+    Pieces(Vec<Piece<FileSlice>>),
+}
 
 /// Handles one request. `Ok(None)`: nothing is sent back (Produce with acks=0). `turn` is
 /// the connection's append turn for a Produce; other requests just drop it.
@@ -20,10 +32,10 @@ pub async fn handle(
     h: &Header,
     body: Bytes,
     turn: Option<AppendTurn>,
-) -> Result<Option<Bytes>, KafkaError> {
+) -> Result<Option<Outgoing>, KafkaError> {
     if h.key == ApiKey::ApiVersions {
         // Any version is answered (kafka-wire-compat.md §2.2).
-        return api::api_versions::handle(h, body).map(Some);
+        return api::api_versions::handle(h, body).map(|b| Some(Outgoing::Body(b)));
     }
     if !advertised(h.key).is_some_and(|r| r.contains(h.version)) {
         return Err(KafkaError::Unsupported {
@@ -35,18 +47,31 @@ pub async fn handle(
         ($module:ident, $req:ty) => {{
             let req: $req = decode(h, body)?;
             let resp = api::$module::handle(k, h, req).await?;
-            encode(h, &resp).map(Some)
+            encode(h, &resp).map(|b| Some(Outgoing::Body(b)))
         }};
     }
     match h.key {
         ApiKey::Produce => {
             let req: m::ProduceRequest = decode(h, body)?;
             match api::produce::handle(k, h, req, turn).await? {
-                Some(resp) => encode(h, &resp).map(Some),
+                Some(resp) => encode(h, &resp).map(|b| Some(Outgoing::Body(b))),
                 None => Ok(None),
             }
         }
-        ApiKey::Fetch => run!(fetch, m::FetchRequest),
+        ApiKey::Fetch => {
+            let req: m::FetchRequest = decode(h, body)?;
+            let (resp, in_file) = api::fetch::handle(k, h, req).await?;
+            if in_file.iter().all(Option::is_none) {
+                return encode(h, &resp).map(|b| Some(Outgoing::Body(b)));
+            }
+            fetch_frame(h.correlation_id, h.version, &resp, in_file, FileSlice::len)
+                .map(|p| Some(Outgoing::Pieces(p)))
+                .map_err(|e| KafkaError::Encode {
+                    key: h.key,
+                    version: h.version,
+                    reason: e.to_string(),
+                })
+        }
         ApiKey::ListOffsets => run!(list_offsets, m::ListOffsetsRequest),
         ApiKey::Metadata => run!(metadata, m::MetadataRequest),
         ApiKey::OffsetCommit => run!(offset_commit, m::OffsetCommitRequest),

@@ -20,6 +20,7 @@ mod dispatch;
 pub mod error;
 pub mod header;
 mod native;
+mod spliced;
 pub mod versions;
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use weir_protocol::native::v1::RequestEnvelope;
 
 use super::error::KafkaError;
 use crate::ctx::BrokerCtx;
-use crate::handlers::dispatch_in_turn;
+use crate::handlers::{dispatch_in_turn, dispatch_zero_copy};
 use crate::server::AppendTurn;
 
 /// Runs `body` through the native dispatcher. `Ok(None)`: the handler sends nothing back
@@ -37,6 +37,29 @@ pub async fn call_in_turn(
             r.error_code, r.error_message
         ))),
         Some(r) => Ok(r.body),
+    }
+}
+
+/// [`call`] that lets a Fetch leave records in segment files (`ctx.fetch_zero_copy`):
+/// the response, and per partition in response order the records to send from files.
+pub async fn call_zero_copy(
+    ctx: &BrokerCtx,
+    client_id: &str,
+    body: Req,
+) -> Result<Option<(Resp, Vec<Option<weir_storage::FileSlice>>)>, KafkaError> {
+    let envelope = RequestEnvelope {
+        correlation_id: 0,
+        client_id: client_id.to_string(),
+        api_version: 0,
+        body: Some(body),
+    };
+    match dispatch_zero_copy(ctx, envelope, None).await {
+        None => Ok(None),
+        Some(r) if r.envelope.error_code != 0 => Err(KafkaError::Internal(format!(
+            "native handler refused the request ({}): {}",
+            r.envelope.error_code, r.envelope.error_message
+        ))),
+        Some(r) => Ok(r.envelope.body.map(|b| (b, r.in_file))),
     }
 }
 

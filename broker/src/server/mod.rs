@@ -21,6 +21,7 @@ use crate::ctx::BrokerCtx;
 
 pub use append_turns::{AppendTurn, AppendTurns};
 pub use connection::{ConnectionLimits, RequestMemory};
+pub(crate) use response_writer::ResponseWriter;
 
 /// Accepts until `shutdown` fires, then waits up to `grace` for open connections to
 /// finish their in-flight requests.

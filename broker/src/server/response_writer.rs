@@ -23,7 +23,7 @@ const MAX_RESPONSE: usize = u32::MAX as usize;
 
 /// Why a response could not be written; the connection closes.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum WriteError {
+pub(crate) enum WriteError {
     /// The response cannot be framed (larger than a frame can be).
     #[error("unframeable response: {0}")]
     Frame(#[from] FrameError),
@@ -32,37 +32,63 @@ pub(super) enum WriteError {
     Io(#[from] io::Error),
 }
 
-/// The write half of a connection, with its buffer.
-pub(super) struct ResponseWriter {
+/// The write half of a connection, with its buffer (native and Kafka listeners).
+pub(crate) struct ResponseWriter {
     sock: OwnedWriteHalf,
     buf: BytesMut,
 }
 
 impl ResponseWriter {
-    pub(super) fn new(sock: OwnedWriteHalf) -> Self {
+    pub(crate) fn new(sock: OwnedWriteHalf) -> Self {
         ResponseWriter {
             sock,
             buf: BytesMut::new(),
         }
     }
 
-    /// Queues a response; writes what is buffered when it is large, or when a slice of a
-    /// file must follow it.
-    pub(super) async fn feed(&mut self, reply: Reply) -> Result<(), WriteError> {
+    /// Queues a native response; writes what is buffered when it is large, or when a
+    /// slice of a file must follow it.
+    pub(crate) async fn feed(&mut self, reply: Reply) -> Result<(), WriteError> {
         if reply.in_file.iter().all(Option::is_none) {
             write_frame(&reply.envelope, &mut self.buf, MAX_RESPONSE)?;
-        } else {
-            let pieces = fetch_frame(&reply.envelope, reply.in_file, FileSlice::len, MAX_RESPONSE)?;
-            for piece in pieces {
-                match piece {
-                    Piece::Inline(bytes) => self.buf.extend_from_slice(&bytes),
-                    Piece::External(slice) => {
-                        self.flush().await?;
-                        self.send_file(&slice).await?;
-                    }
+            self.maybe_flush().await?;
+            return Ok(());
+        }
+        let pieces = fetch_frame(&reply.envelope, reply.in_file, FileSlice::len, MAX_RESPONSE)?;
+        self.feed_pieces(pieces).await
+    }
+
+    /// Queues a frame body behind its 4-byte length (the Kafka framing).
+    pub(crate) async fn feed_body(&mut self, body: &[u8]) -> Result<(), WriteError> {
+        let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge {
+            len: body.len(),
+            max: MAX_RESPONSE,
+        })?;
+        self.buf.extend_from_slice(&len.to_be_bytes());
+        self.buf.extend_from_slice(body);
+        self.maybe_flush().await?;
+        Ok(())
+    }
+
+    /// Queues a whole frame given as pieces, sending the file slices among them.
+    pub(crate) async fn feed_pieces(
+        &mut self,
+        pieces: Vec<Piece<FileSlice>>,
+    ) -> Result<(), WriteError> {
+        for piece in pieces {
+            match piece {
+                Piece::Inline(bytes) => self.buf.extend_from_slice(&bytes),
+                Piece::External(slice) => {
+                    self.flush().await?;
+                    self.send_file(&slice).await?;
                 }
             }
         }
+        self.maybe_flush().await?;
+        Ok(())
+    }
+
+    async fn maybe_flush(&mut self) -> io::Result<()> {
         if self.buf.len() >= WRITE_AT {
             self.flush().await?;
         }
@@ -70,7 +96,7 @@ impl ResponseWriter {
     }
 
     /// Writes everything buffered.
-    pub(super) async fn flush(&mut self) -> io::Result<()> {
+    pub(crate) async fn flush(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
             self.sock.write_all(&self.buf).await?;
             self.buf.clear();

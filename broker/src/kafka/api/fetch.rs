@@ -13,15 +13,17 @@ use weir_protocol::native::v1 as n;
 use super::{code, epoch, text, topic};
 use crate::kafka::error::KafkaError;
 use crate::kafka::header::Header;
-use crate::kafka::native::native;
+use crate::kafka::native::call_zero_copy;
 use crate::kafka::KafkaCtx;
+use weir_storage::FileSlice;
 
-/// Reads (long-polling in the native handler).
+/// Reads (long-polling in the native handler). Besides the response, per partition in
+/// response order: records left in segment files (that partition's `records` is empty).
 pub async fn handle(
     k: &KafkaCtx,
     h: &Header,
     req: FetchRequest,
-) -> Result<FetchResponse, KafkaError> {
+) -> Result<(FetchResponse, Vec<Option<FileSlice>>), KafkaError> {
     let native_req = n::FetchRequest {
         replica_id: None,
         max_wait_ms: req.max_wait_ms,
@@ -46,8 +48,15 @@ pub async fn handle(
             })
             .collect(),
     };
-    let r = native!(&k.broker, &h.client_id, Fetch, native_req);
-    Ok(response(h.version, r))
+    let body = n::request_envelope::Body::Fetch(native_req);
+    match call_zero_copy(&k.broker, &h.client_id, body).await? {
+        Some((n::response_envelope::Body::Fetch(r), in_file)) => {
+            Ok((response(h.version, r), in_file))
+        }
+        _ => Err(KafkaError::Internal(
+            "native Fetch handler gave no Fetch response".into(),
+        )),
+    }
 }
 
 /// The Kafka answer for a native one.
