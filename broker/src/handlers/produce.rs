@@ -209,8 +209,13 @@ fn admit(
         partition,
         counters: state.counters.clone(),
         min_isr,
-        // The log patches offsets in place, so it needs its own copy.
-        batches: BytesMut::from(&pd.records[..]),
+        // The log patches offsets in place, so it needs the bytes to itself: taken over
+        // when nothing else refers to the request's buffer (one partition in the request,
+        // and the frame decoder gave the frame its own allocation), copied otherwise.
+        batches: pd
+            .records
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..])),
     })
 }
 

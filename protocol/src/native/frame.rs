@@ -65,8 +65,19 @@ pub fn split_frame(src: &mut BytesMut, max: usize) -> Result<Option<BytesMut>, F
         return Ok(None);
     }
     src.advance(LENGTH_BYTES);
-    Ok(Some(src.split_to(len)))
+    let frame = src.split_to(len);
+    // A large frame keeps its allocation to itself (and to the slices decoded from it),
+    // so a produce handler can take its records over without copying them: what follows
+    // it in the read buffer, usually nothing or the start of the next frame, moves to a
+    // new buffer when that is cheap.
+    if len >= OWN_ALLOCATION_MIN && src.len() <= len / 8 {
+        *src = BytesMut::from(&src[..]);
+    }
+    Ok(Some(frame))
 }
+
+/// Frames at least this large get an allocation of their own (see `split_frame`).
+const OWN_ALLOCATION_MIN: usize = 64 * 1024;
 
 /// Appends `msg` as one frame to `dst`.
 pub fn write_frame<M: Message>(msg: &M, dst: &mut BytesMut, max: usize) -> Result<(), FrameError> {
@@ -212,6 +223,32 @@ mod tests {
             .encode(resp.clone(), &mut buf)
             .unwrap();
         assert_eq!(ClientCodec::default().decode(&mut buf).unwrap(), Some(resp));
+    }
+
+    /// A large produce's records can be taken over without a copy: once the request is
+    /// decoded, nothing else refers to their buffer, even with the start of the next
+    /// frame already read behind it.
+    #[test]
+    fn a_large_frame_owns_its_buffer() {
+        let records = bytes::Bytes::from(vec![7u8; 200 * 1024]);
+        let mut env = produce_envelope();
+        if let Some(request_envelope::Body::Produce(p)) = &mut env.body {
+            p.topic_data[0].partition_data[0].records = records.clone();
+        }
+        let mut buf = BytesMut::new();
+        ClientCodec::default().encode(env, &mut buf).unwrap();
+        buf.put_slice(b"\0\0\0\x10next"); // part of the next frame
+        let got = ServerCodec::default().decode(&mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..], b"\0\0\0\x10next");
+        let Some(request_envelope::Body::Produce(mut p)) = got.body else {
+            panic!("a produce request");
+        };
+        let taken = std::mem::take(&mut p.topic_data[0].partition_data[0].records);
+        drop(p);
+        let owned = taken
+            .try_into_mut()
+            .expect("the records' buffer is not shared");
+        assert_eq!(&owned[..], &records[..]);
     }
 
     #[test]
