@@ -133,6 +133,11 @@ pub struct Args {
     /// server's cost of many quiet clients).
     #[arg(long, default_value_t = 0)]
     pub idle_connections: usize,
+    /// Weir consumers: most bytes one fetch asks of a partition (the client's
+    /// `max.partition.fetch.bytes`, 1 MiB by default). To see whether a consume run is
+    /// bound by the fetch round trip; the comparison runs leave it alone.
+    #[arg(long)]
+    pub fetch_partition_bytes: Option<usize>,
 }
 
 impl Args {

@@ -177,9 +177,16 @@ fn fill_from_acks(args: &Args, report: &mut Report, c: Collected, start: Instant
 }
 
 fn consumer(args: &Args, reset: OffsetReset) -> Result<Consumer> {
+    let defaults = ConsumerConfig::default();
+    let partition_max_bytes = args
+        .fetch_partition_bytes
+        .unwrap_or(defaults.partition_max_bytes);
     let config = ConsumerConfig {
         auto_offset_reset: reset,
-        ..ConsumerConfig::default()
+        partition_max_bytes,
+        // One partition's read must fit a request.
+        fetch_max_bytes: defaults.fetch_max_bytes.max(partition_max_bytes),
+        ..defaults
     };
     Ok(Consumer::new(client_config(args, "consumer"), config)?)
 }
