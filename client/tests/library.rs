@@ -45,7 +45,8 @@ async fn read_n(consumer: &mut Consumer, n: usize) -> Vec<ConsumerRecord> {
     out
 }
 
-async fn consume_all(addr: &str, topic: &str, n: usize) -> Vec<ConsumerRecord> {
+/// A consumer of every partition of `topic`, from the beginning.
+async fn from_the_beginning(addr: &str, topic: &str) -> Consumer {
     let mut c = Consumer::new(
         client_config(addr),
         ConsumerConfig {
@@ -56,6 +57,11 @@ async fn consume_all(addr: &str, topic: &str, n: usize) -> Vec<ConsumerRecord> {
     .unwrap();
     let tps = c.assign_topic(topic).await.unwrap();
     c.seek_to_beginning(&tps).unwrap();
+    c
+}
+
+async fn consume_all(addr: &str, topic: &str, n: usize) -> Vec<ConsumerRecord> {
+    let mut c = from_the_beginning(addr, topic).await;
     let mut got = read_n(&mut c, n).await;
     // Nothing beyond n.
     got.extend(c.poll(Duration::from_millis(200)).await.unwrap());
@@ -66,16 +72,7 @@ async fn consume_all(addr: &str, topic: &str, n: usize) -> Vec<ConsumerRecord> {
 /// `consume_all` through `poll_each`: each visited view is checked against the owned
 /// record it makes.
 async fn consume_all_each(addr: &str, topic: &str, n: usize) -> Vec<ConsumerRecord> {
-    let mut c = Consumer::new(
-        client_config(addr),
-        ConsumerConfig {
-            auto_offset_reset: OffsetReset::Earliest,
-            ..ConsumerConfig::default()
-        },
-    )
-    .unwrap();
-    let tps = c.assign_topic(topic).await.unwrap();
-    c.seek_to_beginning(&tps).unwrap();
+    let mut c = from_the_beginning(addr, topic).await;
     let mut got: Vec<ConsumerRecord> = Vec::new();
     let visit = |got: &mut Vec<ConsumerRecord>, v: &weir_client::RecordView<'_>| {
         let r = v.to_record();

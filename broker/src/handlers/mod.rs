@@ -81,7 +81,8 @@ pub async fn dispatch_in_turn(
         .map(|r| r.envelope)
 }
 
-async fn dispatch_with(
+/// [`dispatch_in_turn`] with the choice of zero copy for a Fetch spelled out.
+pub async fn dispatch_with(
     ctx: &BrokerCtx,
     req: RequestEnvelope,
     turn: Option<AppendTurn>,

@@ -8,8 +8,9 @@ use weir_protocol::native::v1::RequestEnvelope;
 
 use super::error::KafkaError;
 use crate::ctx::BrokerCtx;
-use crate::handlers::{dispatch_in_turn, dispatch_zero_copy};
+use crate::handlers::dispatch_with;
 use crate::server::AppendTurn;
+use weir_storage::FileSlice;
 
 /// Runs `body` through the native dispatcher. `Ok(None)`: the handler sends nothing back
 /// (Produce with acks=0).
@@ -24,20 +25,8 @@ pub async fn call_in_turn(
     body: Req,
     turn: Option<AppendTurn>,
 ) -> Result<Option<Resp>, KafkaError> {
-    let envelope = RequestEnvelope {
-        correlation_id: 0,
-        client_id: client_id.to_string(),
-        api_version: 0,
-        body: Some(body),
-    };
-    match dispatch_in_turn(ctx, envelope, turn).await {
-        None => Ok(None),
-        Some(r) if r.error_code != 0 => Err(KafkaError::Internal(format!(
-            "native handler refused the request ({}): {}",
-            r.error_code, r.error_message
-        ))),
-        Some(r) => Ok(r.body),
-    }
+    let answer = call_with(ctx, client_id, body, turn, false).await?;
+    Ok(answer.map(|(resp, _)| resp))
 }
 
 /// [`call`] that lets a Fetch leave records in segment files (`ctx.fetch_zero_copy`):
@@ -46,14 +35,24 @@ pub async fn call_zero_copy(
     ctx: &BrokerCtx,
     client_id: &str,
     body: Req,
-) -> Result<Option<(Resp, Vec<Option<weir_storage::FileSlice>>)>, KafkaError> {
+) -> Result<Option<(Resp, Vec<Option<FileSlice>>)>, KafkaError> {
+    call_with(ctx, client_id, body, None, ctx.fetch_zero_copy).await
+}
+
+async fn call_with(
+    ctx: &BrokerCtx,
+    client_id: &str,
+    body: Req,
+    turn: Option<AppendTurn>,
+    zero_copy: bool,
+) -> Result<Option<(Resp, Vec<Option<FileSlice>>)>, KafkaError> {
     let envelope = RequestEnvelope {
         correlation_id: 0,
         client_id: client_id.to_string(),
         api_version: 0,
         body: Some(body),
     };
-    match dispatch_zero_copy(ctx, envelope, None).await {
+    match dispatch_with(ctx, envelope, turn, zero_copy).await {
         None => Ok(None),
         Some(r) if r.envelope.error_code != 0 => Err(KafkaError::Internal(format!(
             "native handler refused the request ({}): {}",
