@@ -6,7 +6,8 @@
 #   FSYNC=always benches/compare.sh         # fsync before every acknowledgement
 #
 # Env: WORKLOAD_SCALE (default 1), FSYNC (everysec | always), SYSTEMS ("weir redis nats"),
-# WORKLOADS ("1 2 3 4 5 5-none", plus "4-300" on request: w4 for 300 s over 8 partitions with
+# WORKLOADS ("1 2 3 4 5 5-none", plus "4-200k" on request: w4 at 200k records/s, and "4-300":
+# w4 for 300 s over 8 partitions with
 # 2,000 idle connections, issue 16 item 7; e.g. WORKLOADS="5 5-none" for just w5), OUT (results dir,
 # default a new dir under /tmp), BIN_DIR (use weir-broker and weir-perf from there, no build),
 # ZSTD_LEVEL (Weir's zstd level in w5; default: the client's, 3 as in Kafka), ZERO_COPY (on |
@@ -197,6 +198,11 @@ for system in $SYSTEMS; do
     if has 4; then
         run_perf "$system" w4 end-to-end --topic w4 --records "$N4" --rate 50000 --partitions 1 \
             --producers 1 --acks 1 --linger-ms 0
+    fi
+    if has 4-200k; then
+        # Issue 16 asks for w4's table at four times the rate as well.
+        run_perf "$system" w4-200k end-to-end --topic w4-200k --records "$((N4 * 4))" --rate 200000 \
+            --partitions 1 --producers 1 --acks 1 --linger-ms 0
     fi
     if has 4-300; then
         # Periodic stalls only show in long runs: 300 s, 8 partitions, 2,000 idle client
