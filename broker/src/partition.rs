@@ -285,6 +285,9 @@ impl Partition {
             {
                 self.wait_durable_within(end, timeout_ms).await?;
             }
+        } else if info.flush_soon {
+            // flush.ms passed: the flush starts now, the acknowledgement does not wait.
+            self.request_flush(end);
         }
         if let DurableWait::Replicated { timeout_ms } = wait {
             self.wait_replicated_within(end, timeout_ms, epoch).await?;
@@ -1124,6 +1127,66 @@ mod tests {
         );
         // The log refuses further appends until reopened.
         assert!(produce(Arc::clone(&p), 2).await.is_err());
+    }
+
+    /// flush.ms passed (flush.messages not reached): the append that finds it due starts a
+    /// flush, which makes the data durable, but is acknowledged without waiting for it;
+    /// even a failing fsync is not that append's answer (it poisons the log for the next).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flush_due_by_time_starts_without_holding_the_ack() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            flush_messages: u64::MAX,
+            flush_ms: 10,
+            ..LogConfig::default()
+        };
+        let p =
+            Arc::new(Partition::open("t", 0, dir.path(), config, 0, Shutdown::Unmarked).unwrap());
+        let append = |now: i64| {
+            let p = Arc::clone(&p);
+            async move {
+                let b = bytes::BytesMut::from(&testkit::simple_batch(2, 20, now)[..]);
+                p.append_durable(
+                    b,
+                    now,
+                    DurableWait::Within { timeout_ms: 10_000 },
+                    |_, _| {},
+                )
+                .await
+            }
+        };
+        append(1_000).await.unwrap();
+        assert_eq!(p.durable_offset(), 0, "not due yet: no flush");
+        append(1_020).await.unwrap();
+        // The flush it started makes both appends durable.
+        for _ in 0..1_000 {
+            if p.durable_offset() >= 4 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(p.durable_offset(), 4);
+
+        append(2_000).await.unwrap();
+        p.with_log_mut(|l| {
+            l.inject_fsync_failure();
+            Ok(())
+        })
+        .unwrap();
+        assert!(
+            append(2_020).await.is_ok(),
+            "the acknowledgement does not wait for the time-based flush"
+        );
+        // The failed fsync poisons the log: later appends fail.
+        let mut failed = false;
+        for i in 0..1_000 {
+            if append(3_000 + i).await.is_err() {
+                failed = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(failed, "the failed flush was never noticed");
     }
 
     /// weir-chaos seeds 1 and 7: a leader that lost leadership while acks=all waited

@@ -26,9 +26,10 @@ fn deferred_append_reports_the_policy_instead_of_flushing() {
     let a = append(&mut log, 2, 0);
     assert!(!a.flush_needed);
     assert_eq!(log.recovery_point(), 0);
-    // flush.ms elapsed since the first unflushed append.
+    // flush.ms elapsed since the first unflushed append: a flush is due, but the
+    // acknowledgement need not wait for it.
     let b = append(&mut log, 1, 100);
-    assert!(b.flush_needed);
+    assert!(!b.flush_needed && b.flush_soon);
     let h = log.flush_handle().unwrap().expect("unflushed data");
     assert_eq!(h.offset(), 3);
     // Counters restarted: the next append alone is not due.
@@ -47,6 +48,21 @@ fn deferred_append_reports_the_policy_instead_of_flushing() {
         log.flush_handle().unwrap().is_none(),
         "nothing left to flush"
     );
+}
+
+/// `flush.ms = 0` asks for every append to be durable before it is acknowledged, as
+/// `flush.messages = 1` does; any other `flush.ms` only starts flushes.
+#[test]
+fn flush_ms_zero_holds_every_acknowledgement() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        flush_messages: u64::MAX,
+        flush_ms: 0,
+        ..small_config()
+    };
+    let mut log = Log::open(dir.path(), cfg).unwrap();
+    let a = append(&mut log, 1, 5);
+    assert!(a.flush_needed && !a.flush_soon);
 }
 
 #[test]

@@ -117,6 +117,7 @@ impl Log {
                     flush_needed: mode == FlushMode::Deferred
                         && self.config.flush_messages <= 1
                         && self.recovery_point <= orig.last_offset,
+                    flush_soon: false,
                 }));
             }
             // Later batches of the same producer in this request see this one.
@@ -173,7 +174,7 @@ impl Log {
         if self.first_unflushed_ms.is_none() {
             self.first_unflushed_ms = Some(now_ms);
         }
-        let flush_needed = self.apply_flush_policy(mode, now_ms)?;
+        let (flush_needed, flush_soon) = self.apply_flush_policy(mode, now_ms)?;
         Ok(Some(AppendInfo {
             base_offset: base,
             last_offset,
@@ -181,6 +182,7 @@ impl Log {
             record_count: records as u32,
             duplicate: false,
             flush_needed,
+            flush_soon,
         }))
     }
 
@@ -265,6 +267,7 @@ impl Log {
             record_count: records as u32,
             duplicate: false,
             flush_needed: false,
+            flush_soon: false,
         })
     }
 

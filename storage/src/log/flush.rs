@@ -172,15 +172,31 @@ impl Log {
         Ok(())
     }
 
-    /// After an append: applies the policy inline or reports whether it is due.
-    pub(crate) fn apply_flush_policy(&mut self, mode: FlushMode, now_ms: i64) -> Result<bool> {
+    /// After an append: applies the policy inline, or reports (flush and hold the
+    /// acknowledgement for it, flush without holding it). `flush.messages` holds the
+    /// acknowledgement (with 1, the default, every acknowledged record is on disk);
+    /// `flush.ms` only starts a flush, except `flush.ms = 0`, which asks for every append
+    /// to be durable as `flush.messages = 1` does.
+    pub(crate) fn apply_flush_policy(
+        &mut self,
+        mode: FlushMode,
+        now_ms: i64,
+    ) -> Result<(bool, bool)> {
         match mode {
             // As before handles existed: `flush.ms` is left to the periodic `maybe_flush`.
             FlushMode::Inline if self.unflushed_messages >= self.config.flush_messages => {
-                self.flush().map(|()| false)
+                self.flush().map(|()| (false, false))
             }
-            FlushMode::Inline => Ok(false),
-            FlushMode::Deferred => Ok(self.flush_due(now_ms)),
+            FlushMode::Inline => Ok((false, false)),
+            FlushMode::Deferred => {
+                let by_count = self.unflushed_messages > 0
+                    && self.unflushed_messages >= self.config.flush_messages;
+                let by_time = self
+                    .first_unflushed_ms
+                    .is_some_and(|t| now_ms.saturating_sub(t) >= self.config.flush_ms);
+                let hold = by_count || (by_time && self.config.flush_ms <= 0);
+                Ok((hold, by_time && !hold))
+            }
         }
     }
 }

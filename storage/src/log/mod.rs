@@ -57,6 +57,11 @@ pub struct AppendInfo {
     /// is acknowledged, so the caller must flush (see [`Log::flush_handle`]) and wait.
     /// Always false with [`FlushMode::Inline`], which has flushed already.
     pub flush_needed: bool,
+    /// With [`FlushMode::Deferred`]: unflushed data is older than `flush.ms`, so the
+    /// caller should start a flush now, but need not hold the acknowledgement for it
+    /// (the data the time bound protects was acknowledged earlier; Kafka's log flusher
+    /// and Redis's `everysec` do not hold writes either). Never set with `flush_needed`.
+    pub flush_soon: bool,
 }
 
 /// Result of a read.
