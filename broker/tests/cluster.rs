@@ -34,6 +34,32 @@ struct Cluster {
     config: String,
 }
 
+/// `--voters` for these members: node `i + 1` at its controller address.
+fn voters_of(members: &[Member]) -> String {
+    members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| format!("{}@{}", i + 1, m.controller))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Removes every file under `dir`, keeping the directories (and whatever is mounted on
+/// them), so a broker starts there as on an empty data directory.
+fn remove_files(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            remove_files(&path);
+        } else {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 impl Cluster {
     fn new() -> Cluster {
         let members: Vec<Member> = (0..3)
@@ -44,12 +70,7 @@ impl Cluster {
                 broker: None,
             })
             .collect();
-        let voters = members
-            .iter()
-            .enumerate()
-            .map(|(i, m)| format!("{}@{}", i + 1, m.controller))
-            .collect::<Vec<_>>()
-            .join(",");
+        let voters = voters_of(&members);
         Cluster {
             members,
             voters,
@@ -82,8 +103,9 @@ impl Cluster {
 
     /// Starts all three. The controller and metrics ports are picked before the brokers
     /// bind them, so another process can take one meanwhile (tests run in parallel): a
-    /// broker that exits at start gets the whole cluster rebuilt on fresh ports and
-    /// directories, a few times at most.
+    /// broker that exits at start gets the whole cluster restarted on fresh ports, a few
+    /// times at most. The directories stay (a test may have mounted something in them,
+    /// e.g. a small tmpfs under `meta/quorum`); the files the failed start wrote go.
     fn start_all(&mut self) {
         for attempt in 0..3 {
             for i in 0..3 {
@@ -102,9 +124,13 @@ impl Cluster {
             }
             let Some(e) = failed else { return };
             eprintln!("cluster start attempt {attempt} failed ({e}); retrying on fresh ports");
-            let config = std::mem::take(&mut self.config);
-            *self = Cluster::new();
-            self.config = config;
+            for m in &mut self.members {
+                m.broker = None; // stopped by its guard
+                remove_files(m.dir.path());
+                m.controller = common::free_port_addr();
+                m.metrics = common::free_port_addr();
+            }
+            self.voters = voters_of(&self.members);
         }
         panic!("the cluster did not start in 3 attempts");
     }
